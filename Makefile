@@ -1,0 +1,72 @@
+# workflow-scheduler — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install the project with its dev tools
+
+.PHONY: up
+up: $(STAMP) ## Run everything locally (embedded Postgres, migrations, API, workers); Ctrl-C stops
+	$(BIN)/scheduler up
+
+.PHONY: migrate
+migrate: $(STAMP) ## Apply migrations to DATABASE_URL
+	$(BIN)/scheduler migrate
+
+.PHONY: api
+api: $(STAMP) ## Serve the API only (DATABASE_URL, API_PORT)
+	$(BIN)/scheduler api
+
+.PHONY: lint
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app worker db
+
+.PHONY: format
+format: $(STAMP) ## Format and fix what ruff can
+	$(BIN)/ruff format app worker db tests bench
+	$(BIN)/ruff check --fix .
+
+.PHONY: typecheck
+typecheck: $(STAMP) ## mypy --strict on app, worker, db
+	$(BIN)/mypy
+
+.PHONY: layers
+layers: $(STAMP) ## Check the import rules of docs/architecture.md (import-linter)
+	$(BIN)/lint-imports
+
+.PHONY: check
+check: lint typecheck layers ## lint + types + layers
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Pure tests (no I/O)
+	$(BIN)/pytest tests/unit -q
+
+.PHONY: test
+test: check ## Every check and every test tier (starts its own throwaway Postgres)
+	$(BIN)/pytest -q
+
+.PHONY: clean
+clean: ## Remove caches (keeps .venv and .localdata)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: distclean
+distclean: clean ## Also remove .venv and the local database
+	rm -rf $(VENV) .localdata

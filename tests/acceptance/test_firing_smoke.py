@@ -1,0 +1,38 @@
+"""The firing engine end to end: a real worker process fires a real schedule to a real target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from app.domain.delivery import verify_signature
+from tests.support.db import create_schedule, executions, wait_until
+from tests.support.target import RecordingTarget
+from tests.support.workers import TEST_SECRET, WorkerProcess
+
+
+def test_every_second_schedule_fires_each_slot_once(
+    database_url: str, target: RecordingTarget, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    schedule = create_schedule(database_url, workflow_id="tick", cron_expression="* * * * * *")
+    got = target.wait_for(lambda r: len(r) >= 5, timeout=20)
+    slots = [datetime.fromisoformat(r.json()["scheduledAt"]) for r in got[:5]]
+    assert all(s.microsecond == 0 for s in slots)
+    seconds = [int(s.timestamp()) for s in slots]
+    assert seconds == list(range(seconds[0], seconds[0] + 5)), "consecutive whole seconds"
+    keys = [r.headers["idempotency-key"] for r in got]
+    assert len(keys) == len(set(keys))
+    for request in got:
+        assert verify_signature(
+            TEST_SECRET, request.headers, request.body, now=int(request.at), tolerance_seconds=30
+        )
+        assert request.headers["authorization"] == f"Bearer {TEST_SECRET}"
+        assert request.json()["triggerId"] == str(schedule.id)
+    rows = wait_until(
+        lambda: [e for e in executions(database_url, schedule.id) if e["status"] == "succeeded"],
+        10,
+        "succeeded rows",
+    )
+    assert rows[0]["attempts"] == 1 and rows[0]["http_status"] == 200
+    assert rows[0]["workflow_run_id"]

@@ -1,0 +1,58 @@
+"""`make up` (scheduler up): its own cluster, migrations, the API, a token; SIGTERM stops all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from app.localpg import free_port
+
+
+def test_up_serves_health_then_stops_everything() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="wfs-up-"))
+    data_dir.chmod(0o755)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"SCHEDULER_DATA_DIR": str(data_dir), "API_PORT": str(port), "LOG_FORMAT": "json"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        healthy = False
+        while time.monotonic() < deadline and not healthy:
+            try:
+                healthy = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.2)
+            assert process.poll() is None, "scheduler up exited early"
+        assert healthy, "no /health answer within 60 s"
+        token = (data_dir / "dev-token").read_text().strip()
+        listed = httpx.get(
+            f"http://127.0.0.1:{port}/api/schedules",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        assert listed.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()["status"] == "ready"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+        output.append(out)
+    assert process.returncode == 0, out
+    assert token in out, "the development token is printed"
+    assert f"http://127.0.0.1:{port}/" in out
+    pidfile = next(data_dir.glob("pg*/postmaster.pid"), None)
+    assert pidfile is None, "postgres was left running"

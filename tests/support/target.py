@@ -1,0 +1,295 @@
+"""A real workflow target for tests: an HTTP/1.1 server on 127.0.0.1 that records every request.
+
+    with RecordingTarget() as target:
+        target.script("wf-1", [Response(503, headers={"Retry-After": "1"}), Response(200)])
+        target.set_delay("wf-slow", 5.0)
+        ...  # point the scheduler at target.url_template()
+        target.wait_for(lambda got: len(got) >= 2, timeout=10)
+
+A minimal ASGI app served by uvicorn in a daemon thread with its own event loop, on a socket
+bound before the thread starts (so the port is known and never raced for). Each request is
+recorded the moment it arrives, before any delay, so tests can see attempts that are still
+waiting for their answer. Delays are async sleeps: hundreds of requests wait side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import uvicorn
+
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_PATH_PREFIX = b"/api/workflows/"
+_PATH_SUFFIX = b"/execute"
+
+
+@dataclass
+class Response:
+    """One scripted answer. `body=None` means the default: `{"runId": <new uuid>}` for a 2xx,
+    empty otherwise. A dict body is sent as JSON. `delay_seconds`, when set, replaces the
+    workflow's delay for this one answer."""
+
+    status: int = 200
+    body: bytes | dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float | None = None
+
+
+@dataclass
+class Received:
+    """One request as it arrived."""
+
+    at: float  # time.time() on arrival
+    path: str  # percent-decoded
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    workflow_id: str | None = None  # from /api/workflows/{id}/execute, else the body's workflowId
+    status: int = 0  # the status it was (or will be, after the delay) answered with
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class RecordingTarget:
+    """Real HTTP/1.1 server on 127.0.0.1:<free port>, in a background thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._scripts: dict[str, list[Response]] = {}
+        self._delays: dict[str, float] = {}
+        self._sock: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self.url = ""
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> RecordingTarget:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(2048)
+        self._sock = sock
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        config = uvicorn.Config(
+            self._app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            interface="asgi3",
+            http="h11",
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="target"
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError("the recording target did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: requests still in their delay are answered at once, then it exits."""
+        if self._server is None or self._thread is None:
+            return
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
+
+    def __enter__(self) -> RecordingTarget:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- configuration -----------------------------------------------------------------------
+
+    def url_template(self) -> str:
+        return f"{self.url}/api/workflows/{{workflowId}}/execute"
+
+    def script(self, workflow_id: str, responses: list[Response]) -> None:
+        """Queue answers for a workflow, used in order; afterwards the default 200 answer."""
+        with self._lock:
+            self._scripts.setdefault(workflow_id, []).extend(responses)
+
+    def set_delay(self, workflow_id: str, seconds: float) -> None:
+        """Wait `seconds` before answering each request for the workflow (0 removes it)."""
+        with self._lock:
+            self._delays[workflow_id] = seconds
+
+    def reset(self) -> None:
+        """Forget requests, scripts and delays."""
+        with self._lock:
+            self._received.clear()
+            self._scripts.clear()
+            self._delays.clear()
+
+    # --- inspection --------------------------------------------------------------------------
+
+    @property
+    def received(self) -> list[Received]:
+        return self.requests()
+
+    def requests(self, workflow_id: str | None = None) -> list[Received]:
+        """A snapshot of the requests so far, in arrival order, optionally for one workflow."""
+        with self._lock:
+            return [
+                r for r in self._received if workflow_id is None or r.workflow_id == workflow_id
+            ]
+
+    def wait_for(
+        self, predicate: Callable[[list[Received]], bool], timeout: float
+    ) -> list[Received]:
+        """Poll until `predicate(requests)` holds; the snapshot that satisfied it.
+
+        Blocks the calling thread: from a coroutine whose loop must keep running (a worker in the
+        same loop), use `wait_for_async`.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            snapshot = self.requests()
+            if predicate(snapshot):
+                return snapshot
+            if time.monotonic() > deadline:
+                raise AssertionError(self._summary(snapshot, timeout))
+            time.sleep(0.01)
+
+    async def wait_for_async(
+        self,
+        predicate: Callable[[list[Received]], bool],
+        timeout: float,  # noqa: ASYNC109 - the same call shape as wait_for
+    ) -> list[Received]:
+        """`wait_for` for coroutines: polls with `asyncio.sleep`, so the loop keeps running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            snapshot = self.requests()
+            if predicate(snapshot):
+                return snapshot
+            if time.monotonic() > deadline:
+                raise AssertionError(self._summary(snapshot, timeout))
+            await asyncio.sleep(0.01)
+
+    @staticmethod
+    def _summary(snapshot: list[Received], timeout: float) -> str:
+        lines = [f"condition not met within {timeout:g} s; {len(snapshot)} request(s) received:"]
+        for r in snapshot[-20:]:
+            lines.append(
+                f"  {r.at:.3f} {r.path} workflow={r.workflow_id} "
+                f"attempt={r.headers.get('x-scheduler-attempt')} "
+                f"key={r.headers.get('idempotency-key')} -> {r.status}"
+            )
+        return "\n".join(lines)
+
+    # --- the ASGI app ------------------------------------------------------------------------
+
+    async def _app(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._loop = asyncio.get_running_loop()
+                self._stopping = asyncio.Event()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Message, receive: Receive, send: Send) -> None:
+        arrived = time.time()
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        workflow_id = _workflow_id(scope.get("raw_path") or scope["path"].encode(), body)
+        with self._lock:
+            queue = self._scripts.get(workflow_id or "", [])
+            answer = queue.pop(0) if queue else Response()
+            delay = self._delays.get(workflow_id or "", 0.0)
+            self._received.append(
+                Received(arrived, scope["path"], headers, body, workflow_id, answer.status)
+            )
+        if answer.delay_seconds is not None:
+            delay = answer.delay_seconds
+        if delay > 0 and self._stopping is not None:
+            # Wakes early when the target stops, so stop() never waits out a long delay.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+        await _answer(send, answer)
+
+
+def _workflow_id(raw_path: bytes, body: bytes) -> str | None:
+    path = raw_path.split(b"?", 1)[0]
+    if path.startswith(_PATH_PREFIX) and path.endswith(_PATH_SUFFIX):
+        segment = path[len(_PATH_PREFIX) : -len(_PATH_SUFFIX)]
+        if segment and b"/" not in segment:
+            return unquote(segment.decode("latin-1"))
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    value = document.get("workflowId") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
+
+
+async def _answer(send: Send, answer: Response) -> None:
+    headers = {k.lower(): v for k, v in answer.headers.items()}
+    body = answer.body
+    if body is None:
+        success = 200 <= answer.status <= 299 and answer.status != 204
+        body = {"runId": str(uuid.uuid4())} if success else b""
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+        headers.setdefault("content-type", "application/json")
+    if answer.status in (204, 304):  # HTTP forbids a body here
+        body = b""
+    else:
+        headers["content-length"] = str(len(body))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
