@@ -33,6 +33,14 @@ migrate: $(STAMP) ## Apply migrations to DATABASE_URL
 api: $(STAMP) ## Serve the API only (DATABASE_URL, API_PORT)
 	$(BIN)/scheduler api
 
+.PHONY: worker
+worker: $(STAMP) ## Run one worker: dispatcher + executions (DATABASE_URL); start more to scale
+	$(BIN)/procrastinate --app=worker.app worker
+
+.PHONY: demo-target
+demo-target: $(STAMP) ## A demo workflow target on port 3000 that logs what it receives
+	$(BIN)/python -m app.demo_target --port 3000
+
 .PHONY: lint
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .

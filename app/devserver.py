@@ -1,16 +1,19 @@
 """`make up`: the whole service on this machine, no Docker.
 
 Starts (or reuses) a PostgreSQL cluster under `.localdata/` in the project folder, applies the
-migrations, makes a development token, then runs the API (and, as they exist, the workers and a
-demo workflow target) as child processes, restarting any that die. Stays in the foreground;
-Ctrl-C or SIGTERM stops everything it started. With DATABASE_URL set, that database is used and
-no cluster is started.
+migrations, makes a development token, then runs the API, one worker and (unless
+SCHEDULER_TARGET_URL points elsewhere) a demo workflow target as child processes, restarting
+any that die (a worker that loses the database for good exits non-zero and comes back here).
+Stays in the foreground; Ctrl-C or SIGTERM stops everything it started. With DATABASE_URL set,
+that database is used and no cluster is started.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -118,15 +121,58 @@ def _dev_token(env: dict[str, str]) -> str:
     return token
 
 
+def _dev_secret() -> str:
+    """A signing secret for local runs, kept across restarts (never used in production)."""
+    saved = DATA_DIR / "dev-secret"
+    if not saved.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        saved.write_text(secrets.token_urlsafe(32) + "\n")
+        saved.chmod(0o600)
+    return saved.read_text().strip()
+
+
+def _port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def _children(env: dict[str, str]) -> list[Child]:
+    python = sys.executable
+    children = [
+        Child("api", [python, "-m", "app.cli", "api"], env),
+        Child("worker", [python, "-m", "procrastinate", "--app=worker.app", "worker"], env),
+    ]
+    if "DEMO_TARGET_PORT" in env:
+        children.append(
+            Child(
+                "demo-target",
+                [python, "-m", "app.demo_target", "--port", env["DEMO_TARGET_PORT"]],
+                env,
+            )
+        )
+    return children
+
+
 def run_up() -> int:
     url, cluster = _database_url()
     env = {**os.environ, "DATABASE_URL": url}
     env.setdefault("LOG_FORMAT", "console")
+    env.setdefault("INTERNAL_API_SECRET", _dev_secret())
     port = env.setdefault("API_PORT", "8000")
     host = env.setdefault("API_HOST", "127.0.0.1")
+    if "SCHEDULER_TARGET_URL" not in env:
+        # No target given: fire at the demo target, which logs every request it receives.
+        demo_port = env.setdefault("DEMO_TARGET_PORT", str(_port(3000)))
+        env["SCHEDULER_TARGET_URL"] = (
+            f"http://127.0.0.1:{demo_port}/api/workflows/{{workflowId}}/execute"
+        )
     subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True)
     token = _dev_token(env)
-    children = [Child("api", [sys.executable, "-m", "app.cli", "api"], env)]
+    children = _children(env)
 
     stopping = False
 
@@ -143,6 +189,7 @@ def run_up() -> int:
         f"[up] token:     {token}\n"
         f"[up] try:       curl -H 'Authorization: Bearer {token}' "
         f"http://{host}:{port}/api/schedules\n"
+        f"[up] target:    {env['SCHEDULER_TARGET_URL']}\n"
         f"[up] database:  {url}\n[up] Ctrl-C stops everything.\n",
         flush=True,
     )

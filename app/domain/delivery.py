@@ -49,7 +49,16 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
 # httpx's exception names are part of its public API; matching names keeps the domain free of
 # an httpx import. These mean our own request is unsendable, so sending it again cannot help.
-_PERMANENT_EXCEPTIONS = frozenset({"InvalidURL", "UnsupportedProtocol", "LocalProtocolError"})
+# Requests that cannot be sent at all (the names of httpx's and aiohttp's exception classes).
+_PERMANENT_EXCEPTIONS = frozenset(
+    {
+        "InvalidURL",
+        "UnsupportedProtocol",
+        "LocalProtocolError",
+        "InvalidUrlClientError",
+        "NonHttpUrlClientError",
+    }
+)
 _DELTA_SECONDS = re.compile(r"\d{1,30}(\.\d{1,9})?")
 
 Kind = Literal["succeeded", "retry", "failed"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,6 +48,24 @@ def test_up_serves_health_then_stops_everything() -> None:
         )
         assert listed.status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()["status"] == "ready"
+        # A first schedule visibly fires: the worker calls the demo target, the run succeeds.
+        auth = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/api/schedules",
+            headers=auth,
+            timeout=5,
+            json={"workflowId": "hello", "cronExpression": "* * * * * *"},
+        )
+        assert created.status_code == 201, created.text
+        history = f"http://127.0.0.1:{port}/api/schedules/{created.json()['id']}/executions"
+        deadline = time.monotonic() + 30
+        succeeded: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not succeeded:
+            items = httpx.get(history, headers=auth, timeout=5).json()["items"]
+            succeeded = [i for i in items if i["status"] == "succeeded"]
+            time.sleep(0.2)
+        assert succeeded, "no run succeeded against the demo target"
+        assert succeeded[0]["workflowRunId"]
     finally:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=60)
@@ -56,3 +75,5 @@ def test_up_serves_health_then_stops_everything() -> None:
     assert f"http://127.0.0.1:{port}/" in out
     pidfile = next(data_dir.glob("pg*/postmaster.pid"), None)
     assert pidfile is None, "postgres was left running"
+    assert '"workflowId": "hello"' in out or "hello" in out, "the demo target logs what it got"
+    shutil.rmtree(data_dir, ignore_errors=True)

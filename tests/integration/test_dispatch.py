@@ -1,0 +1,177 @@
+"""Dispatcher passes on a real database with injected time: misfires, DST, exactly-once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from app.domain.cron import parse_cron
+from app.domain.slots import slots_between
+from app.domain.timezones import load_zone
+from app.services.dispatch import dispatch_once
+from app.services.schedules import ScheduleService
+from db.types import Conn
+
+T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[Conn]:
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, row_factory=dict_row
+    ) as connection:
+        yield connection
+
+
+async def _create(conn: Conn, at: datetime, **fields: Any) -> Any:
+    return await ScheduleService(conn, "acme", clock=lambda: at).create(
+        {"workflow_id": "wf", **fields}
+    )
+
+
+async def _rows(conn: Conn, schedule_id: Any) -> list[dict[str, Any]]:
+    cursor = await conn.execute(
+        "SELECT e.*, e.job_id IS NOT NULL AS has_job FROM workflow_schedule_executions e "
+        "WHERE trigger_id = %s ORDER BY scheduled_at",
+        (schedule_id,),
+    )
+    return await cursor.fetchall()
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("skip", ["missed"] * 5),
+        ("fire_once", ["missed"] * 4 + ["pending"]),
+        ("fire_all", ["pending"] * 5),
+    ],
+)
+async def test_downtime_by_misfire_policy(conn: Conn, policy: str, expected: list[str]) -> None:
+    schedule = await _create(
+        conn,
+        T0 - timedelta(seconds=1),
+        cron_expression="* * * * *",
+        misfire_policy=policy,
+        overlap_policy="allow_all",
+        misfire_grace_seconds=30,
+    )
+    # Workers were down from 12:00 until 12:04:45: five slots passed, none within grace.
+    stats = await dispatch_once(conn, now=T0 + timedelta(minutes=4, seconds=45))
+    rows = await _rows(conn, schedule.id)
+    assert [r["status"] for r in rows] == expected
+    assert all(r["has_job"] == (r["status"] == "pending") for r in rows)
+    if policy == "fire_once":
+        assert rows[-1]["trigger"] == "catchup"
+    assert stats.claimed == 1
+    after = await ScheduleService(conn, "acme").get(schedule.id)
+    assert after.next_run_at == T0 + timedelta(minutes=5)
+
+
+async def test_pause_means_no_catch_up(conn: Conn) -> None:
+    schedule = await _create(conn, T0 - timedelta(seconds=1), cron_expression="* * * * *")
+    service = ScheduleService(conn, "acme", clock=lambda: T0 + timedelta(seconds=10))
+    await service.pause(schedule.id, "quiet")
+    resumed_at = T0 + timedelta(minutes=10, seconds=10)
+    resumed = await ScheduleService(conn, "acme", clock=lambda: resumed_at).resume(
+        schedule.id, None
+    )
+    assert resumed.next_run_at == T0 + timedelta(minutes=11)
+    await dispatch_once(conn, now=resumed_at + timedelta(seconds=1))
+    assert await _rows(conn, schedule.id) == []
+
+
+async def test_dst_new_york_fires_exactly_what_preview_promised(conn: Conn) -> None:
+    start = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
+    end = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
+    cases = {"30 2 * * *": None, "*/30 1-3 * * *": None, "0 * * * *": None}
+    for cron in cases:
+        cases[cron] = await _create(
+            conn,
+            start,
+            cron_expression=cron,
+            timezone="America/New_York",
+            overlap_policy="allow_all",
+        )
+    promised = {
+        cron: slots_between(  # slots strictly after creation, up to `end`
+            parse_cron(cron), load_zone("America/New_York"), start + timedelta(microseconds=1), end
+        )
+        for cron in cases
+    }
+    instants = sorted({slot for slots in promised.values() for slot in slots})
+    for instant in instants:  # the injected clock steps through every due instant
+        await dispatch_once(conn, now=instant + timedelta(milliseconds=5))
+    for cron, schedule in cases.items():
+        fired = [r["scheduled_at"] for r in await _rows(conn, schedule.id)]
+        assert fired == promised[cron], cron
+    # 02:30 does not exist on 8 March: it fires once, at 03:00 EDT (07:00 UTC).
+    assert datetime(2026, 3, 8, 7, 0, tzinfo=UTC) in promised["30 2 * * *"]
+
+
+async def test_concurrent_dispatchers_fire_each_slot_once(database_url: str, conn: Conn) -> None:
+    schedules = [
+        await _create(
+            conn,
+            T0 - timedelta(seconds=1),
+            cron_expression="* * * * * *",
+            overlap_policy="allow_all",
+        )
+        for _ in range(50)
+    ]
+
+    async def dispatcher(now: datetime) -> int:
+        async with await psycopg.AsyncConnection.connect(
+            database_url, autocommit=True, row_factory=dict_row
+        ) as own:
+            return (await dispatch_once(own, now=now, limit=7)).fired
+
+    total = 0
+    for second in range(5):
+        now = T0 + timedelta(seconds=second, milliseconds=10)
+        for _ in range(10):  # many passes, from 4 connections at once, until nothing is due
+            total += sum(await asyncio.gather(*(dispatcher(now) for _ in range(4))))
+    cursor = await conn.execute(
+        "SELECT count(*) AS n, count(DISTINCT (trigger_id, scheduled_at)) AS slots "
+        "FROM workflow_schedule_executions"
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    assert row["n"] == row["slots"] == len(schedules) * 5 == total
+
+
+async def test_remaining_runs_end_the_schedule(conn: Conn) -> None:
+    schedule = await _create(
+        conn,
+        T0 - timedelta(seconds=1),
+        cron_expression="* * * * * *",
+        remaining_runs=2,
+        overlap_policy="allow_all",
+    )
+    for second in range(4):
+        await dispatch_once(conn, now=T0 + timedelta(seconds=second, milliseconds=1))
+    assert len(await _rows(conn, schedule.id)) == 2
+    ended = await ScheduleService(conn, "acme").get(schedule.id)
+    assert ended.state == "ended" and ended.remaining_runs == 0 and ended.next_run_at is None
+
+
+async def test_a_long_outage_is_capped_and_counted(conn: Conn) -> None:
+    schedule = await _create(
+        conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *", misfire_policy="skip"
+    )
+    await dispatch_once(conn, now=T0 + timedelta(hours=2))
+    rows = await _rows(conn, schedule.id)
+    assert sum(r["status"] == "missed" for r in rows) == 1_000
+    cursor = await conn.execute(
+        "SELECT missed_uncounted FROM workflow_schedules WHERE id = %s", (schedule.id,)
+    )
+    counted = (await cursor.fetchone())["missed_uncounted"]  # type: ignore[index]
+    # The last 61 slots were within the 60 s grace: the first fires, the others overlap it.
+    assert sum(r["status"] == "pending" for r in rows) == 1
+    assert sum(r["status"] == "skipped" for r in rows) == 60
+    assert 1_000 + counted + 61 == 7_201
