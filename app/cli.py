@@ -79,6 +79,52 @@ def _cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_conn(settings.database_url, action))
 
 
+def _cmd_check(settings: Settings, _: argparse.Namespace) -> int:
+    """Exit 0 when the database answers and its schema is at head (container healthchecks)."""
+    from app.services.health import readiness
+
+    async def action(conn: Any) -> int:
+        result = await readiness(conn)
+        print(f"database {result.database}; migrations {result.migrations}")
+        return 0 if result.ready else 1
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from app.clock import utc_now
+    from app.services.admin import status
+    from app.terminal import status_table
+
+    async def action(conn: Any) -> int:
+        rows = await status(conn, args.tenant, args.limit)
+        print(status_table(rows, utc_now()) if rows else "no schedules")
+        return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services.admin import history
+    from app.terminal import history_table
+
+    try:
+        schedule_id = UUID(args.schedule_id)
+    except ValueError:
+        raise SchedulerError(f"schedule id: {args.schedule_id!r} is not a UUID") from None
+
+    async def action(conn: Any) -> int:
+        schedule, executions = await history(conn, schedule_id, args.limit)
+        print(
+            f"{schedule.workflow_id} ({schedule.tenant}) · {schedule.cron_expression} "
+            f"{schedule.timezone} · {schedule.state}"
+        )
+        print(history_table(executions) if executions else "no executions yet")
+        return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
 def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
@@ -108,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply migrations").set_defaults(run=_cmd_migrate)
     commands.add_parser("api", help="serve the API").set_defaults(run=_cmd_api)
     commands.add_parser("up", help="run everything locally").set_defaults(run=_cmd_up)
+    commands.add_parser("check", help="exit 0 if the database is ready").set_defaults(
+        run=_cmd_check
+    )
+    status_parser = commands.add_parser("status", help="schedules, next runs, success rates")
+    status_parser.add_argument("--tenant")
+    status_parser.add_argument("--limit", type=int, default=200)
+    status_parser.set_defaults(run=_cmd_status)
+    history_parser = commands.add_parser("history", help="recent executions of a schedule")
+    history_parser.add_argument("schedule_id")
+    history_parser.add_argument("--limit", type=int, default=20)
+    history_parser.set_defaults(run=_cmd_history)
 
     token = commands.add_parser("token", help="API tokens").add_subparsers(
         dest="token_command", required=True

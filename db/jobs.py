@@ -19,6 +19,8 @@ from db.types import Conn
 
 RUN_BATCH_TASK = "executions.run_batch"
 EXECUTIONS_QUEUE = "executions"
+PRUNE_TASK = "maintenance.prune"
+MAINTENANCE_QUEUE = "maintenance"
 # One job carries up to this many runs: a burst of 10,000 due runs is 100 jobs, not 10,000
 # (Procrastinate handles a few hundred jobs per second per worker; see docs/architecture.md).
 BATCH_SIZE = 100

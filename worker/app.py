@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from typing import Any
 
 from procrastinate import App, PsycopgConnector
 
 from app.logging import configure_logging
 from app.settings import Settings, load_settings
-from db.jobs import EXECUTIONS_QUEUE
+from db.jobs import EXECUTIONS_QUEUE, MAINTENANCE_QUEUE
 from worker import tasks
 from worker.runtime import WorkerRuntime
 
@@ -35,7 +36,7 @@ class SchedulerApp(App):
     async def run_worker_async(self, **kwargs: Any) -> None:
         configure_logging(self.settings)
         options: dict[str, Any] = {
-            "queues": [EXECUTIONS_QUEUE],
+            "queues": [EXECUTIONS_QUEUE, MAINTENANCE_QUEUE],
             "concurrency": self.settings.scheduler_worker_concurrency,
             "shutdown_graceful_timeout": self.settings.scheduler_shutdown_timeout,
             "delete_jobs": "successful",
@@ -46,29 +47,46 @@ class SchedulerApp(App):
             **kwargs,
         }
         stopping = asyncio.Event()
+        current: list[Any] = []
         async with WorkerRuntime(self, self.settings) as runtime:
+
+            def on_signal() -> None:
+                """First SIGTERM/SIGINT: stop taking work, let running batches finish. The
+                default handlers come back, so a second signal ends the process at once."""
+                stopping.set()
+                runtime.stop_loops()
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(signum)
+                    signal.signal(signum, signal.SIG_DFL)
+                if current:
+                    current[0].stop()
+
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, on_signal)
             runtime.start_loops()
             while not stopping.is_set():
-                worker = self._worker(**options)
-                procrastinate_stop = worker.stop
-
-                def stop(procrastinate_stop: Any = procrastinate_stop) -> None:
-                    stopping.set()
-                    runtime.stop_loops()
-                    procrastinate_stop()
-
-                worker.stop = stop  # type: ignore[method-assign]
+                # Our handlers, not Procrastinate's: its worker also stops itself when the
+                # database goes away, and that must restart it, not stop the process.
+                worker = self._worker(**{**options, "install_signal_handlers": False})
+                current[:] = [worker]
                 try:
                     await worker.run()  # type: ignore[no-untyped-call]
-                    return
                 except Exception as exc:
                     if stopping.is_set():
                         raise
-                    log.warning(
-                        "worker lost the database; starting again",
-                        extra={"event": "worker.restart", "error": type(exc).__name__},
-                    )
-                    await asyncio.sleep(RESTART_DELAY)
+                    error = type(exc).__name__
+                else:
+                    if stopping.is_set():
+                        return
+                    # Procrastinate stops its worker when a side task (the LISTEN connection,
+                    # the heartbeat) fails, typically because the database went away.
+                    error = "procrastinate worker stopped"
+                log.warning(
+                    "worker lost the database; starting again",
+                    extra={"event": "worker.restart", "error": error},
+                )
+                await asyncio.sleep(RESTART_DELAY)
 
 
 def build_app() -> SchedulerApp:

@@ -19,6 +19,7 @@ import psycopg
 from procrastinate import App
 
 from app.services.executions import recover_orphans
+from app.services.stats import fold_deltas
 from db.types import Pool
 
 log = logging.getLogger("worker.maintenance")
@@ -29,6 +30,7 @@ class MaintenanceConfig:
     interval: float = 5.0
     stalled_after: float = 30.0  # Procrastinate marks a worker stalled after 30 s (3 heartbeats)
     orphan_min_age: float = 5.0
+    fold_interval: float = 1.0
 
 
 class Maintenance:
@@ -65,6 +67,21 @@ class Maintenance:
                 },
             )
         return len(stalled), recovered
+
+    async def fold_stats(self) -> None:
+        """Fold statistics deltas every second (one worker at a time does it)."""
+        while not self._stopping.is_set():
+            try:
+                async with self.pool.connection() as conn:
+                    while (moved := await fold_deltas(conn)) and moved >= 50_000:
+                        pass
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                log.warning(
+                    "statistics fold failed; retrying",
+                    extra={"event": "stats.fold_error", "error": type(exc).__name__},
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.config.fold_interval)
 
     async def run(self) -> None:
         while not self._stopping.is_set():

@@ -53,6 +53,7 @@ class WorkerRuntime:
         self._loops = [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.maintenance.run(), name="maintenance"),
+            asyncio.create_task(self.maintenance.fold_stats(), name="stats-fold"),
         ]
 
     def stop_loops(self) -> None:

@@ -12,13 +12,21 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 
-from app.api.deps import provide_conn, provide_runs, provide_schedules, provide_tenant
+from app.api.dashboard import dashboard_handlers
+from app.api.deps import (
+    provide_conn,
+    provide_runs,
+    provide_schedules,
+    provide_stats,
+    provide_tenant,
+)
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes.compat import CompatController
-from app.api.routes.health import health, ready
-from app.api.routes.runs import ExecutionController, ScheduleRunsController
-from app.api.routes.schedules import ScheduleController
+from app.api.routes.health import health, metrics, ready
+from app.api.routes.runs import ExecutionController, ScheduleRunsController, overall_stats
+from app.api.routes.schedules import ScheduleController, list_timezones
 from app.clock import Clock
+from app.services.cache import create_cache
 from app.settings import Settings
 from db.pool import create_pool
 
@@ -33,9 +41,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         pool = create_pool(settings.database_url, min_size=1, max_size=10, name="api")
         await pool.open(wait=False)
         app.state.pool = pool
+        app.state.cache = create_cache(settings.redis_url)
         try:
             yield
         finally:
+            await app.state.cache.close()
             await pool.close()
 
     api = Router(
@@ -45,15 +55,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             ScheduleRunsController,
             ExecutionController,
             CompatController,
+            list_timezones,
+            overall_stats,
         ],
         dependencies={
             "tenant": Provide(provide_tenant),
             "schedules": Provide(provide_schedules),
             "runs": Provide(provide_runs),
+            "stats": Provide(provide_stats),
         },
     )
     return Litestar(
-        route_handlers=[health, ready, api],
+        route_handlers=[health, ready, metrics, api, *dashboard_handlers],
         dependencies={"conn": Provide(provide_conn)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -14,6 +14,7 @@ from app.errors import Unauthorized
 from app.services import tokens
 from app.services.runs import RunService
 from app.services.schedules import ScheduleService
+from app.services.stats import StatsService
 
 Conn = AsyncConnection[dict[str, Any]]
 # Handler and provider parameters name their dependencies explicitly (Litestar 3 requires it).
@@ -21,6 +22,7 @@ DbConn = NamedDependency[Conn]
 Tenant = NamedDependency[str]
 Schedules = NamedDependency[ScheduleService]
 Runs = NamedDependency[RunService]
+StatsDep = NamedDependency[StatsService]
 
 
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
@@ -29,11 +31,24 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
         yield conn
 
 
+SESSION_COOKIE = "wfs_session"
+DASHBOARD_HEADER = "x-dashboard"
+
+
 def bearer_token(request: Request[Any, Any, Any]) -> str:
+    """The request's API token: `Authorization: Bearer …`, or the dashboard's session cookie.
+
+    The cookie (HttpOnly, SameSite=Strict) counts only on requests that also carry the
+    `X-Dashboard` header, which a cross-site form or image cannot send: a second guard against
+    cross-site request forgery after SameSite.
+    """
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized()
-    return token.strip()
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and request.headers.get(DASHBOARD_HEADER):
+        return cookie
+    raise Unauthorized()
 
 
 async def provide_tenant(request: Request[Any, Any, Any], conn: DbConn) -> str:
@@ -49,3 +64,7 @@ async def provide_schedules(state: State, conn: DbConn, tenant: Tenant) -> Sched
 
 async def provide_runs(state: State, conn: DbConn, tenant: Tenant) -> RunService:
     return RunService(conn, tenant, clock=state.clock)
+
+
+async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:
+    return StatsService(conn, tenant)

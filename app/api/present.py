@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from app.api.schemas import ScheduleDetail, ScheduleOut, schedule_fields
+from dataclasses import asdict
+
+from app.api.schemas import (
+    ExecutionOut,
+    ScheduleDetail,
+    ScheduleListItem,
+    ScheduleOut,
+    ScheduleStatsOut,
+    StatsOut,
+    SummaryStatsOut,
+    schedule_fields,
+)
 from app.domain.cron import parse_cron
 from app.domain.describe import describe
+from app.domain.execution import Execution
 from app.domain.schedule import Schedule, upcoming
+from app.domain.stats import Stats
+from app.services.stats import StatsService, Summary
 
 DETAIL_NEXT_RUNS = 5
 
@@ -16,10 +30,50 @@ def schedule_out(schedule: Schedule) -> ScheduleOut:
     )
 
 
-def schedule_detail(schedule: Schedule) -> ScheduleDetail:
+def list_item(schedule: Schedule, summary: Summary) -> ScheduleListItem:
+    return ScheduleListItem(
+        **schedule_out(schedule).model_dump(),
+        stats=SummaryStatsOut(total=summary.total, success_rate=summary.success_rate),
+    )
+
+
+def execution_out(execution: Execution) -> ExecutionOut:
+    return ExecutionOut.model_validate(asdict(execution))
+
+
+def stats_fields(stats: Stats) -> dict[str, object]:
+    return {
+        **stats.counts,
+        "total": stats.total,
+        "success_rate": stats.success_rate,
+        "avg_duration_ms": stats.avg_duration_ms,
+        "p95_duration_ms": stats.p95_duration_ms,
+    }
+
+
+def stats_out(stats: Stats) -> StatsOut:
+    return StatsOut.model_validate(stats_fields(stats))
+
+
+def schedule_stats_out(schedule: Schedule, stats: Stats) -> ScheduleStatsOut:
+    return ScheduleStatsOut.model_validate(
+        {
+            **stats_fields(stats),
+            "last_run_at": schedule.last_run_at,
+            "last_status": schedule.last_status,
+            "consecutive_failures": schedule.consecutive_failures,
+            "next_run_at": schedule.next_run_at,
+        }
+    )
+
+
+async def schedule_detail(schedule: Schedule, stats: StatsService) -> ScheduleDetail:
+    latest = await stats.latest_execution(schedule)
     return ScheduleDetail(
         **schedule_out(schedule).model_dump(),
         next_runs=upcoming(schedule, DETAIL_NEXT_RUNS),
+        stats=schedule_stats_out(schedule, await stats.of_schedule(schedule)),
+        last_execution=execution_out(latest) if latest else None,
     )
 
 

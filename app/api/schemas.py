@@ -177,12 +177,41 @@ class ScheduleOut(CamelOut):
     version: int
 
 
-class ScheduleDetail(ScheduleOut):
-    next_runs: list[Instant]
+class StatsOut(CamelOut):
+    """Statistics over the history kept (SPEC §6)."""
+
+    total: int
+    pending: int
+    running: int
+    retrying: int
+    succeeded: int
+    failed: int
+    skipped: int
+    missed: int
+    cancelled: int
+    success_rate: float | None = Field(description="succeeded / (succeeded + failed), percent")
+    avg_duration_ms: float | None
+    p95_duration_ms: float | None = Field(description="within ±12 % (log-scale buckets)")
+
+
+class ScheduleStatsOut(StatsOut):
+    last_run_at: Instant | None
+    last_status: str | None
+    consecutive_failures: int
+    next_run_at: Instant | None
+
+
+class SummaryStatsOut(CamelOut):
+    total: int
+    success_rate: float | None
+
+
+class ScheduleListItem(ScheduleOut):
+    stats: SummaryStatsOut
 
 
 class ScheduleList(CamelOut):
-    items: list[ScheduleOut]
+    items: list[ScheduleListItem]
     next_cursor: str | None
 
 
@@ -260,3 +289,20 @@ class BackfillRequest(CamelModel):
 class BackfillResponse(CamelOut):
     created: int
     existing: int
+
+
+class ScheduleDetail(ScheduleOut):
+    next_runs: list[Instant]
+    stats: ScheduleStatsOut | None = None
+    last_execution: ExecutionOut | None = None
+
+
+class OverallStatsOut(StatsOut):
+    schedules: dict[str, int] = Field(description="schedules by state")
+
+
+class HistoryOut(CamelOut):
+    """The replaced system's history answer: recent executions and statistics."""
+
+    executions: list[ExecutionOut]
+    stats: ScheduleStatsOut

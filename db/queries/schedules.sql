@@ -72,3 +72,13 @@ WHERE tenant = %(tenant)s
        OR (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
 ORDER BY created_at, id
 LIMIT %(limit)s;
+
+-- name: schedule_list_admin
+-- The operator's view (`scheduler status`): every tenant, or one.
+SELECT * FROM workflow_schedules
+WHERE (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
+ORDER BY tenant, next_fire_at NULLS LAST, created_at
+LIMIT %(limit)s;
+
+-- name: schedule_get_any
+SELECT * FROM workflow_schedules WHERE id = %(id)s;

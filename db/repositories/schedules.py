@@ -86,3 +86,13 @@ async def list_page(
         },
     )
     return [_from_row(row) for row in await cursor.fetchall()]
+
+
+async def list_admin(conn: Conn, tenant: str | None, limit: int) -> list[Schedule]:
+    cursor = await conn.execute(query("schedule_list_admin"), {"tenant": tenant, "limit": limit})
+    return [_from_row(row) for row in await cursor.fetchall()]
+
+
+async def get_any(conn: Conn, schedule_id: UUID) -> Schedule | None:
+    row = await _one(conn, "schedule_get_any", {"id": schedule_id})
+    return _from_row(row) if row else None

@@ -22,6 +22,8 @@ def test_services_present() -> None:
     assert services["redis"]["profiles"] == ["cache"]
     assert "volumes" in services["postgres"]
     assert services["api"]["restart"] == "always" and services["worker"]["restart"] == "always"
+    for name in ("postgres", "api", "worker", "redis"):
+        assert "healthcheck" in services[name], name
     # Scalable: a worker must not pin a container name or a host port.
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
 
@@ -29,19 +31,27 @@ def test_services_present() -> None:
 def test_commands_exist_in_the_project() -> None:
     scheduler_commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     for name, service in compose().items():
-        command = service.get("command")
-        if command is None:
-            continue
-        assert isinstance(command, list), name
-        program = command[0]
-        if program == "scheduler":
-            assert command[1] in scheduler_commands, (name, command)
-        elif program == "procrastinate":
-            app_path = next(a.split("=", 1)[1] for a in command if a.startswith("--app="))
-            module, _, attribute = app_path.rpartition(".")
-            assert hasattr(importlib.import_module(module), attribute), (name, app_path)
-        else:
-            raise AssertionError(f"{name}: unknown program {program}")
+        commands = [service.get("command")]
+        check = service.get("healthcheck", {}).get("test", [])  # type: ignore[union-attr]
+        if check[:2] == ["CMD", "scheduler"]:
+            commands.append(check[1:])
+        for command in commands:
+            _assert_runs_here(name, command, scheduler_commands)
+
+
+def _assert_runs_here(name: str, command: object, scheduler_commands: set[str]) -> None:
+    if command is None:
+        return
+    assert isinstance(command, list), name
+    program = command[0]
+    if program == "scheduler":
+        assert command[1] in scheduler_commands, (name, command)
+    elif program == "procrastinate":
+        app_path = next(a.split("=", 1)[1] for a in command if a.startswith("--app="))
+        module, _, attribute = app_path.rpartition(".")
+        assert hasattr(importlib.import_module(module), attribute), (name, app_path)
+    else:
+        raise AssertionError(f"{name}: unknown program {program}")
 
 
 def test_scheduler_console_script_is_declared() -> None:

@@ -9,6 +9,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from app.services.health import readiness
+from app.services.metrics import render
 
 
 @get("/health", tags=["operations"], summary="The process is up")
@@ -31,3 +32,14 @@ async def ready(state: State) -> Response[dict[str, Any]]:
         "migrations": result.migrations,
     }
     return Response(body, status_code=200 if result.ready else 503)
+
+
+@get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics of the whole deployment",
+    media_type="text/plain; version=0.0.4",
+)
+async def metrics(state: State) -> str:
+    async with state.pool.connection() as conn:
+        return await render(conn)

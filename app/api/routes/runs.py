@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Literal
 from uuid import UUID
 
 from litestar import Controller, get, post
+from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from app.api.deps import Runs
+from app.api.caching import STATS_TTL_SECONDS, cached
+from app.api.deps import Runs, StatsDep, Tenant
+from app.api.present import execution_out, stats_fields
 from app.api.schemas import (
     BackfillRequest,
     BackfillResponse,
     ExecutionList,
     ExecutionOut,
+    OverallStatsOut,
 )
-from app.domain.execution import Execution
 
 StatusFilter = Literal[
     "pending", "running", "retrying", "succeeded", "failed", "skipped", "missed", "cancelled"
 ]
-
-
-def execution_out(execution: Execution) -> ExecutionOut:
-    return ExecutionOut.model_validate(asdict(execution))
 
 
 class ScheduleRunsController(Controller):
@@ -69,3 +67,14 @@ class ExecutionController(Controller):
     @get("/{execution_id:uuid}", summary="One execution")
     async def get_execution(self, execution_id: FromPath[UUID], runs: Runs) -> ExecutionOut:
         return execution_out(await runs.get(execution_id))
+
+
+@get("/api/stats", tags=["runs"], summary="Statistics of all your schedules")
+async def overall_stats(stats: StatsDep, tenant: Tenant, state: State) -> OverallStatsOut:
+    async def compute() -> OverallStatsOut:
+        overall = await stats.overall()
+        return OverallStatsOut.model_validate(
+            {**stats_fields(overall.stats), "schedules": overall.schedules}
+        )
+
+    return await cached(state.cache, f"stats:{tenant}", STATS_TTL_SECONDS, OverallStatsOut, compute)

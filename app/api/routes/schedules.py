@@ -10,8 +10,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from app.api.deps import Schedules, Tenant
-from app.api.present import etag, schedule_detail, schedule_out
+from app.api.deps import Schedules, StatsDep, Tenant
+from app.api.present import etag, list_item, schedule_detail
 from app.api.schemas import (
     PauseBody,
     PreviewRequest,
@@ -22,6 +22,7 @@ from app.api.schemas import (
     SchedulePatch,
 )
 from app.clock import utc_now
+from app.domain.timezones import zone_names
 from app.errors import ValidationFailed
 from app.services.preview import preview
 
@@ -56,18 +57,19 @@ class ScheduleController(Controller):
 
     @post("/", summary="Create a schedule")
     async def create(
-        self, data: JSONBody[ScheduleCreate], schedules: Schedules
+        self, data: JSONBody[ScheduleCreate], schedules: Schedules, stats: StatsDep
     ) -> Response[ScheduleDetail]:
         fields = data.model_dump(exclude_none=False)
         if fields["id"] is None:
             del fields["id"]
         created = await schedules.create(fields)
-        return _with_etag(schedule_detail(created), etag(created), status=201)
+        return _with_etag(await schedule_detail(created, stats), etag(created), status=201)
 
     @get("/", summary="List schedules")
     async def list_schedules(
         self,
         schedules: Schedules,
+        stats: StatsDep,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
         workflow_id: Annotated[str | None, QueryParameter(name="workflowId")] = None,
@@ -78,16 +80,18 @@ class ScheduleController(Controller):
         page = await schedules.list(
             limit=limit, cursor=cursor, workflow_id=workflow_id, state=state_filter
         )
+        summaries = await stats.summaries([s.id for s in page.items])
         return ScheduleList(
-            items=[schedule_out(s) for s in page.items], next_cursor=page.next_cursor
+            items=[list_item(s, summaries[s.id]) for s in page.items],
+            next_cursor=page.next_cursor,
         )
 
     @get("/{schedule_id:uuid}", summary="Get a schedule, its next 5 runs")
     async def get_schedule(
-        self, schedule_id: FromPath[UUID], schedules: Schedules
+        self, schedule_id: FromPath[UUID], schedules: Schedules, stats: StatsDep
     ) -> Response[ScheduleDetail]:
         found = await schedules.get(schedule_id)
-        return _with_etag(schedule_detail(found), etag(found))
+        return _with_etag(await schedule_detail(found, stats), etag(found))
 
     @patch("/{schedule_id:uuid}", summary="Change a schedule (If-Match honoured)")
     async def update(
@@ -95,6 +99,7 @@ class ScheduleController(Controller):
         schedule_id: FromPath[UUID],
         data: JSONBody[SchedulePatch],
         schedules: Schedules,
+        stats: StatsDep,
         if_match: IfMatch = None,
     ) -> Response[ScheduleDetail]:
         changes = data.model_dump(exclude_unset=True)
@@ -103,7 +108,7 @@ class ScheduleController(Controller):
                 field = SchedulePatch.model_fields[name].alias or name
                 raise ValidationFailed(f"{field}: may not be null", field=field)
         updated = await schedules.update(schedule_id, changes, expected_version(if_match))
-        return _with_etag(schedule_detail(updated), etag(updated))
+        return _with_etag(await schedule_detail(updated, stats), etag(updated))
 
     @delete("/{schedule_id:uuid}", summary="Delete a schedule", status_code=HTTP_204_NO_CONTENT)
     async def delete_schedule(
@@ -120,12 +125,13 @@ class ScheduleController(Controller):
         self,
         schedule_id: FromPath[UUID],
         schedules: Schedules,
+        stats: StatsDep,
         data: JSONBody[PauseBody | None] = None,
         if_match: IfMatch = None,
     ) -> Response[ScheduleDetail]:
         note = data.note if data else None
         paused = await schedules.pause(schedule_id, note, expected_version(if_match))
-        return _with_etag(schedule_detail(paused), etag(paused))
+        return _with_etag(await schedule_detail(paused, stats), etag(paused))
 
     @post(
         "/{schedule_id:uuid}/resume",
@@ -136,12 +142,13 @@ class ScheduleController(Controller):
         self,
         schedule_id: FromPath[UUID],
         schedules: Schedules,
+        stats: StatsDep,
         data: JSONBody[PauseBody | None] = None,
         if_match: IfMatch = None,
     ) -> Response[ScheduleDetail]:
         note = data.note if data else None
         resumed = await schedules.resume(schedule_id, note, expected_version(if_match))
-        return _with_etag(schedule_detail(resumed), etag(resumed))
+        return _with_etag(await schedule_detail(resumed, stats), etag(resumed))
 
     @post("/preview", summary="The next runs of a cron expression", status_code=HTTP_200_OK)
     async def preview_runs(
@@ -150,3 +157,8 @@ class ScheduleController(Controller):
         after = data.after or (state.clock or utc_now)()
         runs, description = preview(data.cron_expression, data.timezone, after, data.count)
         return PreviewResponse(next_runs=runs, description=description)
+
+
+@get("/api/timezones", tags=["schedules"], summary="The IANA time zones a schedule may use")
+async def list_timezones(tenant: Tenant) -> dict[str, list[str]]:
+    return {"items": zone_names()}

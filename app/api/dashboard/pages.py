@@ -1,0 +1,120 @@
+"""The dashboard's routes: login/logout and the page shells (their data comes from the JSON API).
+
+Every page is left out of the OpenAPI schema: they are for browsers, not part of the API's
+contract. A page without a valid session redirects to /login.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN
+
+from app.api.dashboard.render import render_page
+from app.api.dashboard.session import (
+    CurrentSession,
+    Login,
+    cleared_cookie,
+    same_origin,
+    session_cookie,
+)
+
+
+def _redirect(path: str, **kwargs: Any) -> Redirect:
+    # 303 so that a POST is followed by a GET.
+    return Redirect(path, status_code=HTTP_303_SEE_OTHER, **kwargs)
+
+
+def _is_https(request: Request[Any, Any, Any]) -> bool:
+    return request.url.scheme == "https"
+
+
+def _login_form(error: str, status_code: int) -> Response[str]:
+    hidden = "" if error else "hidden"
+    return render_page(
+        "login.html",
+        title="Log in",
+        tenant=None,
+        status_code=status_code,
+        error=error,
+        error_hidden=hidden,
+    )
+
+
+@get("/login", name="dashboard:login", include_in_schema=False)
+async def login_page(session: CurrentSession) -> Response[Any]:
+    if session.tenant is not None:
+        return _redirect("/")
+    return _login_form("", 200)
+
+
+@post("/login", name="dashboard:login-submit", include_in_schema=False)
+async def login_submit(request: Request[Any, Any, Any], login: Login) -> Response[Any]:
+    if not same_origin(request):
+        return _login_form("This form was sent from another site; log in here.", 403)
+    if login.tenant is None:
+        return _login_form(login.error or "This token is not valid.", HTTP_401_UNAUTHORIZED)
+    return _redirect("/", cookies=[session_cookie(login.token, secure=_is_https(request))])
+
+
+@post("/logout", name="dashboard:logout", include_in_schema=False)
+async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    if not same_origin(request):
+        return Response("cross-site request refused", status_code=HTTP_403_FORBIDDEN)
+    return _redirect("/login", cookies=[cleared_cookie(secure=_is_https(request))])
+
+
+@get("/", name="dashboard:schedules", include_in_schema=False)
+async def schedule_list(session: CurrentSession) -> Response[Any]:
+    if session.tenant is None:
+        return _redirect("/login")
+    return render_page("list.html", title="Schedules", tenant=session.tenant, script="list.js")
+
+
+@get("/schedules/new", name="dashboard:new", include_in_schema=False)
+async def new_schedule(session: CurrentSession) -> Response[Any]:
+    if session.tenant is None:
+        return _redirect("/login")
+    return render_page(
+        "form.html",
+        title="New schedule",
+        tenant=session.tenant,
+        script="form.js",
+        heading="New schedule",
+        schedule_id="",
+        submit_label="Create schedule",
+        cancel_href="/",
+    )
+
+
+@get("/schedules/{schedule_id:uuid}", name="dashboard:schedule", include_in_schema=False)
+async def schedule_page(session: CurrentSession, schedule_id: FromPath[UUID]) -> Response[Any]:
+    if session.tenant is None:
+        return _redirect("/login")
+    return render_page(
+        "schedule.html",
+        title="Schedule",
+        tenant=session.tenant,
+        script="schedule.js",
+        schedule_id=str(schedule_id),
+    )
+
+
+@get("/schedules/{schedule_id:uuid}/edit", name="dashboard:edit", include_in_schema=False)
+async def edit_schedule(session: CurrentSession, schedule_id: FromPath[UUID]) -> Response[Any]:
+    if session.tenant is None:
+        return _redirect("/login")
+    return render_page(
+        "form.html",
+        title="Edit schedule",
+        tenant=session.tenant,
+        script="form.js",
+        heading="Edit schedule",
+        schedule_id=str(schedule_id),
+        submit_label="Save changes",
+        cancel_href=f"/schedules/{schedule_id}",
+    )

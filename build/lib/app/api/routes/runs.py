@@ -1,0 +1,80 @@
+"""Runs: run now, backfill, and the execution history (SPEC §4.5, §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+
+from app.api.caching import STATS_TTL_SECONDS, cached
+from app.api.deps import Runs, StatsDep, Tenant
+from app.api.present import execution_out, stats_fields
+from app.api.schemas import (
+    BackfillRequest,
+    BackfillResponse,
+    ExecutionList,
+    ExecutionOut,
+    OverallStatsOut,
+)
+
+StatusFilter = Literal[
+    "pending", "running", "retrying", "succeeded", "failed", "skipped", "missed", "cancelled"
+]
+
+
+class ScheduleRunsController(Controller):
+    path = "/api/schedules/{schedule_id:uuid}"
+    tags = ["runs"]
+
+    @post("/trigger", summary="Run now (also while paused)", status_code=HTTP_202_ACCEPTED)
+    async def trigger(self, schedule_id: FromPath[UUID], runs: Runs) -> ExecutionOut:
+        return execution_out(await runs.trigger(schedule_id))
+
+    @post(
+        "/backfill",
+        summary="Run every slot in [start, end), at most 1,000",
+        status_code=HTTP_200_OK,
+    )
+    async def backfill(
+        self, schedule_id: FromPath[UUID], data: JSONBody[BackfillRequest], runs: Runs
+    ) -> BackfillResponse:
+        result = await runs.backfill(schedule_id, data.start, data.end)
+        return BackfillResponse(created=result.created, existing=result.existing)
+
+    @get("/executions", summary="The schedule's executions, newest first")
+    async def list_executions(
+        self,
+        schedule_id: FromPath[UUID],
+        runs: Runs,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+        status: FromQuery[StatusFilter | None] = None,
+    ) -> ExecutionList:
+        page = await runs.history(schedule_id, limit=limit, cursor=cursor, status=status)
+        return ExecutionList(
+            items=[execution_out(e) for e in page.items], next_cursor=page.next_cursor
+        )
+
+
+class ExecutionController(Controller):
+    path = "/api/executions"
+    tags = ["runs"]
+
+    @get("/{execution_id:uuid}", summary="One execution")
+    async def get_execution(self, execution_id: FromPath[UUID], runs: Runs) -> ExecutionOut:
+        return execution_out(await runs.get(execution_id))
+
+
+@get("/api/stats", tags=["runs"], summary="Statistics of all your schedules")
+async def overall_stats(stats: StatsDep, tenant: Tenant, state: State) -> OverallStatsOut:
+    async def compute() -> OverallStatsOut:
+        overall = await stats.overall()
+        return OverallStatsOut.model_validate(
+            {**stats_fields(overall.stats), "schedules": overall.schedules}
+        )
+
+    return await cached(state.cache, f"stats:{tenant}", STATS_TTL_SECONDS, OverallStatsOut, compute)

@@ -1,0 +1,164 @@
+"""Schedules: CRUD, pause/resume, preview (SPEC §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+
+from app.api.deps import Schedules, StatsDep, Tenant
+from app.api.present import etag, list_item, schedule_detail
+from app.api.schemas import (
+    PauseBody,
+    PreviewRequest,
+    PreviewResponse,
+    ScheduleCreate,
+    ScheduleDetail,
+    ScheduleList,
+    SchedulePatch,
+)
+from app.clock import utc_now
+from app.domain.timezones import zone_names
+from app.errors import ValidationFailed
+from app.services.preview import preview
+
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(name="If-Match", required=False, description='The version you read: "3"'),
+]
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version in an If-Match header (`"3"`, `W/"3"` or `3`); None for absent or `*`."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isascii() or not text.isdigit():
+        raise ValidationFailed(
+            f"If-Match: {if_match!r} is not a version this API issued (send the ETag you read)",
+            field="If-Match",
+        )
+    return int(text)
+
+
+def _with_etag(
+    detail: ScheduleDetail, version_tag: str, status: int = HTTP_200_OK
+) -> Response[ScheduleDetail]:
+    return Response(detail, status_code=status, headers={"ETag": version_tag})
+
+
+class ScheduleController(Controller):
+    path = "/api/schedules"
+    tags = ["schedules"]
+
+    @post("/", summary="Create a schedule")
+    async def create(
+        self, data: JSONBody[ScheduleCreate], schedules: Schedules, stats: StatsDep
+    ) -> Response[ScheduleDetail]:
+        fields = data.model_dump(exclude_none=False)
+        if fields["id"] is None:
+            del fields["id"]
+        created = await schedules.create(fields)
+        return _with_etag(await schedule_detail(created, stats), etag(created), status=201)
+
+    @get("/", summary="List schedules")
+    async def list_schedules(
+        self,
+        schedules: Schedules,
+        stats: StatsDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
+        workflow_id: Annotated[str | None, QueryParameter(name="workflowId")] = None,
+        state_filter: Annotated[
+            Literal["active", "paused", "ended"] | None, QueryParameter(name="state")
+        ] = None,
+    ) -> ScheduleList:
+        page = await schedules.list(
+            limit=limit, cursor=cursor, workflow_id=workflow_id, state=state_filter
+        )
+        summaries = await stats.summaries([s.id for s in page.items])
+        return ScheduleList(
+            items=[list_item(s, summaries[s.id]) for s in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+    @get("/{schedule_id:uuid}", summary="Get a schedule, its next 5 runs")
+    async def get_schedule(
+        self, schedule_id: FromPath[UUID], schedules: Schedules, stats: StatsDep
+    ) -> Response[ScheduleDetail]:
+        found = await schedules.get(schedule_id)
+        return _with_etag(await schedule_detail(found, stats), etag(found))
+
+    @patch("/{schedule_id:uuid}", summary="Change a schedule (If-Match honoured)")
+    async def update(
+        self,
+        schedule_id: FromPath[UUID],
+        data: JSONBody[SchedulePatch],
+        schedules: Schedules,
+        stats: StatsDep,
+        if_match: IfMatch = None,
+    ) -> Response[ScheduleDetail]:
+        changes = data.model_dump(exclude_unset=True)
+        for name in SchedulePatch.REQUIRED_IF_SENT:
+            if name in changes and changes[name] is None:
+                field = SchedulePatch.model_fields[name].alias or name
+                raise ValidationFailed(f"{field}: may not be null", field=field)
+        updated = await schedules.update(schedule_id, changes, expected_version(if_match))
+        return _with_etag(await schedule_detail(updated, stats), etag(updated))
+
+    @delete("/{schedule_id:uuid}", summary="Delete a schedule", status_code=HTTP_204_NO_CONTENT)
+    async def delete_schedule(
+        self, schedule_id: FromPath[UUID], schedules: Schedules, if_match: IfMatch = None
+    ) -> None:
+        await schedules.delete(schedule_id, expected_version(if_match))
+
+    @post(
+        "/{schedule_id:uuid}/pause",
+        summary="Pause: no slots until resumed",
+        status_code=HTTP_200_OK,
+    )
+    async def pause(
+        self,
+        schedule_id: FromPath[UUID],
+        schedules: Schedules,
+        stats: StatsDep,
+        data: JSONBody[PauseBody | None] = None,
+        if_match: IfMatch = None,
+    ) -> Response[ScheduleDetail]:
+        note = data.note if data else None
+        paused = await schedules.pause(schedule_id, note, expected_version(if_match))
+        return _with_etag(await schedule_detail(paused, stats), etag(paused))
+
+    @post(
+        "/{schedule_id:uuid}/resume",
+        summary="Resume from now (nothing is caught up)",
+        status_code=HTTP_200_OK,
+    )
+    async def resume(
+        self,
+        schedule_id: FromPath[UUID],
+        schedules: Schedules,
+        stats: StatsDep,
+        data: JSONBody[PauseBody | None] = None,
+        if_match: IfMatch = None,
+    ) -> Response[ScheduleDetail]:
+        note = data.note if data else None
+        resumed = await schedules.resume(schedule_id, note, expected_version(if_match))
+        return _with_etag(await schedule_detail(resumed, stats), etag(resumed))
+
+    @post("/preview", summary="The next runs of a cron expression", status_code=HTTP_200_OK)
+    async def preview_runs(
+        self, data: JSONBody[PreviewRequest], state: State, tenant: Tenant
+    ) -> PreviewResponse:
+        after = data.after or (state.clock or utc_now)()
+        runs, description = preview(data.cron_expression, data.timezone, after, data.count)
+        return PreviewResponse(next_runs=runs, description=description)
+
+
+@get("/api/timezones", tags=["schedules"], summary="The IANA time zones a schedule may use")
+async def list_timezones(tenant: Tenant) -> dict[str, list[str]]:
+    return {"items": zone_names()}

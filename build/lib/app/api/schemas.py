@@ -1,0 +1,308 @@
+"""The API's JSON shapes (camelCase), as pydantic models. OpenAPI is generated from them.
+
+Inputs forbid unknown fields: a typo such as `cronExpresion` is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+from pydantic.alias_generators import to_camel
+
+from app.domain.schedule import Schedule
+
+
+def _format_instant(value: datetime) -> str:
+    """ISO 8601 UTC with `Z` (SPEC §7); milliseconds only when there are some."""
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+Instant = Annotated[datetime, PlainSerializer(_format_instant, return_type=str)]
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class CamelModel(BaseModel):
+    """Input: camelCase only, unknown fields rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
+
+
+class CamelOut(BaseModel):
+    """Output: built from snake_case names, serialized in camelCase."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+def _cron_length(value: str) -> str:
+    if len(value) > 200:
+        raise ValueError(f"{len(value)} characters is over the limit of 200")
+    return value
+
+
+CronText = Annotated[str, AfterValidator(_cron_length)]
+WorkflowId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Note = Annotated[str, StringConstraints(max_length=500)]
+
+
+class ScheduleFields(CamelModel):
+    """The writable fields; a PATCH sends any subset of them."""
+
+    workflow_id: WorkflowId
+    cron_expression: CronText
+    timezone: str = "UTC"
+    enabled: bool = True
+    pause_note: Note | None = None
+    overlap_policy: Literal["skip", "buffer_one", "allow_all"] = "skip"
+    misfire_policy: Literal["skip", "fire_once", "fire_all"] = "fire_once"
+    misfire_grace_seconds: int = Field(default=60, ge=0, le=86_400)
+    catchup_window_seconds: int = Field(default=86_400, ge=0, le=31 * 86_400)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    retry_backoff_seconds: float = Field(default=10, ge=0, le=3_600)
+    timeout_seconds: float = Field(default=30, gt=0, le=3_600)
+    jitter_seconds: int = Field(default=0, ge=0, le=86_400)
+    start_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = None
+    remaining_runs: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    pause_after_failures: int | None = Field(default=None, ge=1, le=10_000)
+    input: dict[str, Any] = Field(default_factory=dict)
+    target_url: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+
+
+class ScheduleCreate(ScheduleFields):
+    id: UUID | None = None
+
+
+class SchedulePatch(CamelModel):
+    """Every field optional; `null` clears a nullable field."""
+
+    workflow_id: WorkflowId | None = None
+    cron_expression: CronText | None = None
+    timezone: str | None = None
+    enabled: bool | None = None
+    pause_note: Note | None = None
+    overlap_policy: Literal["skip", "buffer_one", "allow_all"] | None = None
+    misfire_policy: Literal["skip", "fire_once", "fire_all"] | None = None
+    misfire_grace_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    catchup_window_seconds: int | None = Field(default=None, ge=0, le=31 * 86_400)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    retry_backoff_seconds: float | None = Field(default=None, ge=0, le=3_600)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=3_600)
+    jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    start_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = None
+    remaining_runs: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    pause_after_failures: int | None = Field(default=None, ge=1, le=10_000)
+    input: dict[str, Any] | None = None
+    target_url: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+
+    # Fields that may not be set to null (they have no "absent" meaning).
+    REQUIRED_IF_SENT: ClassVar[tuple[str, ...]] = (
+        "workflow_id",
+        "cron_expression",
+        "timezone",
+        "enabled",
+        "overlap_policy",
+        "misfire_policy",
+        "misfire_grace_seconds",
+        "catchup_window_seconds",
+        "max_attempts",
+        "retry_backoff_seconds",
+        "timeout_seconds",
+        "jitter_seconds",
+        "input",
+    )
+
+
+class PauseBody(CamelModel):
+    note: Note | None = None
+
+
+class PreviewRequest(CamelModel):
+    cron_expression: CronText
+    timezone: str = "UTC"
+    after: AwareDatetime | None = None
+    count: int = Field(default=5, ge=1, le=1_000)
+
+
+class PreviewResponse(CamelOut):
+    next_runs: list[Instant]
+    description: str
+
+
+class ScheduleOut(CamelOut):
+    """A schedule as the API shows it."""
+
+    id: UUID
+    workflow_id: str
+    cron_expression: str
+    timezone: str
+    enabled: bool
+    state: Literal["active", "paused", "ended"]
+    pause_note: str | None
+    overlap_policy: str
+    misfire_policy: str
+    misfire_grace_seconds: int
+    catchup_window_seconds: int
+    max_attempts: int
+    retry_backoff_seconds: float
+    timeout_seconds: float
+    jitter_seconds: int
+    start_at: Instant | None
+    end_at: Instant | None
+    remaining_runs: int | None
+    pause_after_failures: int | None
+    input: dict[str, Any]
+    target_url: str | None
+    next_run_at: Instant | None
+    last_run_at: Instant | None
+    last_status: str | None
+    description: str
+    created_at: Instant
+    updated_at: Instant
+    version: int
+
+
+class StatsOut(CamelOut):
+    """Statistics over the history kept (SPEC §6)."""
+
+    total: int
+    pending: int
+    running: int
+    retrying: int
+    succeeded: int
+    failed: int
+    skipped: int
+    missed: int
+    cancelled: int
+    success_rate: float | None = Field(description="succeeded / (succeeded + failed), percent")
+    avg_duration_ms: float | None
+    p95_duration_ms: float | None = Field(description="within ±12 % (log-scale buckets)")
+
+
+class ScheduleStatsOut(StatsOut):
+    last_run_at: Instant | None
+    last_status: str | None
+    consecutive_failures: int
+    next_run_at: Instant | None
+
+
+class SummaryStatsOut(CamelOut):
+    total: int
+    success_rate: float | None
+
+
+class ScheduleListItem(ScheduleOut):
+    stats: SummaryStatsOut
+
+
+class ScheduleList(CamelOut):
+    items: list[ScheduleListItem]
+    next_cursor: str | None
+
+
+class RegisterRequest(CamelModel):
+    """The replaced system's register body."""
+
+    trigger_id: UUID
+    workflow_id: WorkflowId
+    cron_expression: CronText
+    timezone: str = "UTC"
+    enabled: bool = True
+
+
+class RegisterResponse(CamelOut):
+    success: bool
+    trigger_id: UUID
+    created: bool
+    schedule: ScheduleOut
+
+
+class ErrorDetail(BaseModel):
+    field: str | None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer: what is wrong and where."""
+
+    error: str
+    message: str
+    errors: list[ErrorDetail] = Field(default_factory=list)
+
+
+def schedule_fields(schedule: Schedule) -> dict[str, Any]:
+    """The ScheduleOut fields that a domain Schedule holds as they are."""
+    return {
+        name: getattr(schedule, name)
+        for name in ScheduleOut.model_fields
+        if hasattr(schedule, name)
+    }
+
+
+class ExecutionOut(CamelOut):
+    """One execution (a run of one slot), SPEC §6."""
+
+    id: UUID
+    trigger_id: UUID
+    workflow_id: str
+    scheduled_at: Instant
+    status: Literal[
+        "pending", "running", "retrying", "succeeded", "failed", "skipped", "missed", "cancelled"
+    ]
+    trigger: str
+    attempts: int
+    executed_at: Instant | None
+    started_at: Instant | None
+    finished_at: Instant | None
+    duration_ms: int | None
+    http_status: int | None
+    workflow_run_id: str | None
+    error: str | None
+    next_attempt_at: Instant | None
+
+
+class ExecutionList(CamelOut):
+    items: list[ExecutionOut]
+    next_cursor: str | None
+
+
+class BackfillRequest(CamelModel):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class BackfillResponse(CamelOut):
+    created: int
+    existing: int
+
+
+class ScheduleDetail(ScheduleOut):
+    next_runs: list[Instant]
+    stats: ScheduleStatsOut | None = None
+    last_execution: ExecutionOut | None = None
+
+
+class OverallStatsOut(StatsOut):
+    schedules: dict[str, int] = Field(description="schedules by state")
+
+
+class HistoryOut(CamelOut):
+    """The replaced system's history answer: recent executions and statistics."""
+
+    executions: list[ExecutionOut]
+    stats: ScheduleStatsOut

@@ -1,0 +1,199 @@
+"""`scheduler`: administration from a terminal.
+
+scheduler migrate                      apply migrations (DATABASE_URL)
+scheduler token create --tenant T --name N   print a new API token (last line of stdout)
+scheduler token list [--tenant T]
+scheduler token revoke TOKEN_ID
+scheduler api                          serve the API (API_HOST / API_PORT)
+scheduler up                           everything, locally (what `make up` runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+from app.errors import SchedulerError
+from app.services import tokens
+from app.settings import Settings, load_settings
+
+
+async def _with_conn(url: str, action: Callable[[Any], Awaitable[int]]) -> int:
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        return await action(conn)
+
+
+def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from db.migrate import current_revision, upgrade
+
+    upgrade(settings.database_url)
+    print(f"database at revision {current_revision(settings.database_url)}")
+    return 0
+
+
+def _cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(conn: Any) -> int:
+        token, info = await tokens.create(conn, args.tenant, args.name)
+        print(f"token {info.id} for tenant {info.tenant!r} ({info.name}); shown once, keep it:")
+        print(token)
+        return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(conn: Any) -> int:
+        rows = await tokens.list_tokens(conn, args.tenant)
+        print(f"{'id':36}  {'tenant':16}  {'name':20}  {'created':20}  status")
+        for t in rows:
+            status = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
+            print(
+                f"{t.id!s:36}  {t.tenant:16}  {t.name:20}  {t.created_at:%Y-%m-%d %H:%M:%S}  "
+                f"{status}"
+            )
+        return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        token_id = UUID(args.token_id)
+    except ValueError:
+        raise SchedulerError(f"token id: {args.token_id!r} is not a UUID") from None
+
+    async def action(conn: Any) -> int:
+        info = await tokens.revoke(conn, token_id)
+        print(f"token {info.id} ({info.tenant}/{info.name}) revoked at {info.revoked_at}")
+        return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_check(settings: Settings, _: argparse.Namespace) -> int:
+    """Exit 0 when the database answers and its schema is at head (container healthchecks)."""
+    from app.services.health import readiness
+
+    async def action(conn: Any) -> int:
+        result = await readiness(conn)
+        print(f"database {result.database}; migrations {result.migrations}")
+        return 0 if result.ready else 1
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from app.clock import utc_now
+    from app.services.admin import status
+    from app.terminal import status_table
+
+    async def action(conn: Any) -> int:
+        rows = await status(conn, args.tenant, args.limit)
+        print(status_table(rows, utc_now()) if rows else "no schedules")
+        return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services.admin import history
+    from app.terminal import history_table
+
+    try:
+        schedule_id = UUID(args.schedule_id)
+    except ValueError:
+        raise SchedulerError(f"schedule id: {args.schedule_id!r} is not a UUID") from None
+
+    async def action(conn: Any) -> int:
+        schedule, executions = await history(conn, schedule_id, args.limit)
+        print(
+            f"{schedule.workflow_id} ({schedule.tenant}) · {schedule.cron_expression} "
+            f"{schedule.timezone} · {schedule.state}"
+        )
+        print(history_table(executions) if executions else "no executions yet")
+        return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.api.app import create_app
+    from app.logging import configure_logging
+
+    configure_logging(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def _cmd_up(_: Settings, args: argparse.Namespace) -> int:
+    from app.devserver import run_up
+
+    return run_up()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scheduler", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply migrations").set_defaults(run=_cmd_migrate)
+    commands.add_parser("api", help="serve the API").set_defaults(run=_cmd_api)
+    commands.add_parser("up", help="run everything locally").set_defaults(run=_cmd_up)
+    commands.add_parser("check", help="exit 0 if the database is ready").set_defaults(
+        run=_cmd_check
+    )
+    status_parser = commands.add_parser("status", help="schedules, next runs, success rates")
+    status_parser.add_argument("--tenant")
+    status_parser.add_argument("--limit", type=int, default=200)
+    status_parser.set_defaults(run=_cmd_status)
+    history_parser = commands.add_parser("history", help="recent executions of a schedule")
+    history_parser.add_argument("schedule_id")
+    history_parser.add_argument("--limit", type=int, default=20)
+    history_parser.set_defaults(run=_cmd_history)
+
+    token = commands.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="create a token (printed once)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--name", required=True)
+    create.set_defaults(run=_cmd_token_create)
+    listing = token.add_parser("list", help="list tokens")
+    listing.add_argument("--tenant")
+    listing.set_defaults(run=_cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(run=_cmd_token_revoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return int(args.run(settings, args))
+    except SchedulerError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as exc:
+        print(f"error: cannot reach the database: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

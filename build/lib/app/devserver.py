@@ -1,0 +1,207 @@
+"""`make up`: the whole service on this machine, no Docker.
+
+Starts (or reuses) a PostgreSQL cluster under `.localdata/` in the project folder, applies the
+migrations, makes a development token, then runs the API, one worker and (unless
+SCHEDULER_TARGET_URL points elsewhere) a demo workflow target as child processes, restarting
+any that die (a worker that loses the database for good exits non-zero and comes back here).
+Stays in the foreground; Ctrl-C or SIGTERM stops everything it started. With DATABASE_URL set,
+that database is used and no cluster is started.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.localpg import LocalCluster, free_port
+
+DATA_DIR = Path(os.environ.get("SCHEDULER_DATA_DIR", Path.cwd() / ".localdata"))
+DEV_TENANT = "dev"
+
+
+@dataclass
+class Child:
+    """A supervised child process: restarted with backoff when it exits unasked."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = field(default=0.0)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, env=self.env)
+        self.started_at = time.monotonic()
+
+    def check(self) -> None:
+        """Restart the child if it exited (after a delay that grows while it keeps failing)."""
+        if self.process is None:
+            if time.monotonic() >= self.next_start:
+                self.start()
+            return
+        code = self.process.poll()
+        if code is None:
+            return
+        ran_for = time.monotonic() - self.started_at
+        self.restarts = 0 if ran_for > 60 else self.restarts + 1
+        delay = min(30.0, 0.5 * 2 ** min(self.restarts, 6))
+        print(f"[up] {self.name} exited with {code}; restarting in {delay:.1f}s", flush=True)
+        self.process = None
+        self.next_start = time.monotonic() + delay
+
+    def stop(self, timeout: float) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _port_file_port(path: Path) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        port = free_port()
+        path.write_text(str(port))
+        return port
+
+
+def _database_url() -> tuple[str, LocalCluster | None]:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"], None
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    cluster = LocalCluster(DATA_DIR / "pg", _port_file_port(DATA_DIR / "pg.port"))
+    print(f"[up] PostgreSQL cluster in {cluster.datadir} on port {cluster.port}", flush=True)
+    cluster.start()
+    return cluster.create_database("scheduler"), cluster
+
+
+def _dev_token(env: dict[str, str]) -> str:
+    """Reuse the saved development token while it works, else make a new one."""
+    saved = DATA_DIR / "dev-token"
+    run = [sys.executable, "-m", "app.cli", "token"]
+    if saved.exists():
+        listing = subprocess.run(
+            [*run, "list", "--tenant", DEV_TENANT],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        token = saved.read_text().strip()
+        token_id = token[4:36]
+        if any(
+            line.replace("-", "").startswith(token_id) and line.rstrip().endswith("active")
+            for line in listing.stdout.splitlines()
+        ):
+            return token
+    made = subprocess.run(
+        [*run, "create", "--tenant", DEV_TENANT, "--name", "make up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = made.stdout.strip().splitlines()[-1]
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    saved.write_text(token + "\n")
+    saved.chmod(0o600)
+    return token
+
+
+def _dev_secret() -> str:
+    """A signing secret for local runs, kept across restarts (never used in production)."""
+    saved = DATA_DIR / "dev-secret"
+    if not saved.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        saved.write_text(secrets.token_urlsafe(32) + "\n")
+        saved.chmod(0o600)
+    return saved.read_text().strip()
+
+
+def _port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def _children(env: dict[str, str]) -> list[Child]:
+    python = sys.executable
+    children = [
+        Child("api", [python, "-m", "app.cli", "api"], env),
+        Child("worker", [python, "-m", "procrastinate", "--app=worker.app", "worker"], env),
+    ]
+    if "DEMO_TARGET_PORT" in env:
+        children.append(
+            Child(
+                "demo-target",
+                [python, "-m", "app.demo_target", "--port", env["DEMO_TARGET_PORT"]],
+                env,
+            )
+        )
+    return children
+
+
+def run_up() -> int:
+    url, cluster = _database_url()
+    env = {**os.environ, "DATABASE_URL": url}
+    env.setdefault("LOG_FORMAT", "console")
+    env.setdefault("INTERNAL_API_SECRET", _dev_secret())
+    port = env.setdefault("API_PORT", "8000")
+    host = env.setdefault("API_HOST", "127.0.0.1")
+    if "SCHEDULER_TARGET_URL" not in env:
+        # No target given: fire at the demo target, which logs every request it receives.
+        demo_port = env.setdefault("DEMO_TARGET_PORT", str(_port(3000)))
+        env["SCHEDULER_TARGET_URL"] = (
+            f"http://127.0.0.1:{demo_port}/api/workflows/{{workflowId}}/execute"
+        )
+    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True)
+    token = _dev_token(env)
+    children = _children(env)
+
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.start()
+    print(
+        f"\n[up] API:       http://{host}:{port}/  (OpenAPI: http://{host}:{port}/schema)\n"
+        f"[up] token:     {token}\n"
+        f"[up] try:       curl -H 'Authorization: Bearer {token}' "
+        f"http://{host}:{port}/api/schedules\n"
+        f"[up] target:    {env['SCHEDULER_TARGET_URL']}\n"
+        f"[up] database:  {url}\n[up] Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    try:
+        while not stopping:
+            for child in children:
+                child.check()
+            time.sleep(0.2)
+    finally:
+        print("[up] stopping", flush=True)
+        for child in children:
+            child.stop(timeout=30)
+        if cluster is not None:
+            cluster.stop()
+    return 0

@@ -1,0 +1,114 @@
+"""A schedule's fields and the rule that gives its state and next slot.
+
+`plan` is the one place that decides `state`, `next_run_at` and `next_fire_at`; every change to a
+schedule (create, patch, pause, resume, and later each fire) goes through it, so a worker never
+sees a schedule without a correct next slot (SPEC §2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from app.domain.cron import parse_cron
+from app.domain.policies import jitter_offset
+from app.domain.slots import next_slot, next_slots
+from app.domain.timezones import load_zone
+
+State = Literal["active", "paused", "ended"]
+OverlapPolicy = Literal["skip", "buffer_one", "allow_all"]
+MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
+
+# Fields whose change moves the next slot; other changes (input, retries...) keep it.
+TIMING_FIELDS = frozenset(
+    {
+        "cron_expression",
+        "timezone",
+        "start_at",
+        "end_at",
+        "jitter_seconds",
+        "remaining_runs",
+        "enabled",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A schedule as stored (snake_case; the API speaks camelCase)."""
+
+    id: UUID
+    tenant: str
+    workflow_id: str
+    cron_expression: str
+    timezone: str = "UTC"
+    enabled: bool = True
+    state: State = "active"
+    pause_note: str | None = None
+    overlap_policy: OverlapPolicy = "skip"
+    misfire_policy: MisfirePolicy = "fire_once"
+    misfire_grace_seconds: int = 60
+    catchup_window_seconds: int = 86_400
+    max_attempts: int = 3
+    retry_backoff_seconds: float = 10.0
+    timeout_seconds: float = 30.0
+    jitter_seconds: int = 0
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    remaining_runs: int | None = None
+    pause_after_failures: int | None = None
+    input: dict[str, Any] = field(default_factory=dict)
+    target_url: str | None = None
+    next_run_at: datetime | None = None
+    next_fire_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_status: str | None = None
+    consecutive_failures: int = 0
+    missed_uncounted: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    state: State
+    next_run_at: datetime | None
+    next_fire_at: datetime | None
+
+
+def plan(schedule: Schedule, after: datetime) -> Plan:
+    """The state and next slot of `schedule` for slots strictly after `after`.
+
+    Paused: no slot. No runs left, or the next slot would be past `end_at`: ended. `start_at` is
+    inclusive (a slot exactly at `start_at` fires) and so is `end_at`.
+    """
+    if not schedule.enabled:
+        return Plan("paused", None, None)
+    if schedule.remaining_runs is not None and schedule.remaining_runs <= 0:
+        return Plan("ended", None, None)
+    if schedule.start_at is not None:
+        after = max(after, schedule.start_at - timedelta(microseconds=1))
+    spec = parse_cron(schedule.cron_expression)
+    slot = next_slot(spec, load_zone(schedule.timezone), after)
+    if slot is None or (schedule.end_at is not None and slot > schedule.end_at):
+        return Plan("ended", None, None)
+    return Plan("active", slot, slot + jitter_offset(schedule.id, schedule.jitter_seconds))
+
+
+def upcoming(schedule: Schedule, count: int) -> list[datetime]:
+    """The next `count` nominal slots of an active schedule, from its next_run_at on.
+
+    Honours end_at and remaining_runs, so it shows what will really fire; empty unless active.
+    """
+    if schedule.state != "active" or schedule.next_run_at is None or count <= 0:
+        return []
+    if schedule.remaining_runs is not None:
+        count = min(count, schedule.remaining_runs)
+    spec = parse_cron(schedule.cron_expression)
+    slots = [schedule.next_run_at]
+    if count > 1:
+        slots += next_slots(spec, load_zone(schedule.timezone), schedule.next_run_at, count - 1)
+    return [s for s in slots if schedule.end_at is None or s <= schedule.end_at]

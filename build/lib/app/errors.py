@@ -1,0 +1,66 @@
+"""One error tree for the whole service.
+
+Each exception's docstring is its default message. The API maps the tree to HTTP in one place
+(`app.api.errors`); everything else raises these and never thinks about status codes.
+"""
+
+from __future__ import annotations
+
+
+class SchedulerError(Exception):
+    """Something went wrong in the scheduler."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        self.field = field
+        super().__init__(self.message)
+
+
+class ValidationFailed(SchedulerError):
+    """The request is not valid."""
+
+
+class InvalidCron(ValidationFailed):
+    """The cron expression is not valid."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = "cronExpression") -> None:
+        super().__init__(message, field=field)
+
+
+class NeverFires(InvalidCron):
+    """The cron expression never fires."""
+
+
+class UnknownTimezone(ValidationFailed):
+    """The time zone is not a known IANA time zone."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = "timezone") -> None:
+        super().__init__(message, field=field)
+
+
+class NotFound(SchedulerError):
+    """The resource does not exist."""
+
+
+class ScheduleNotFound(NotFound):
+    """No schedule with that id."""
+
+
+class ExecutionNotFound(NotFound):
+    """No execution with that id."""
+
+
+class Conflict(SchedulerError):
+    """The request conflicts with the current state of the resource."""
+
+
+class VersionMismatch(Conflict):
+    """The schedule was changed since you read it: fetch it again and retry with its new version."""
+
+
+class Unauthorized(SchedulerError):
+    """A valid bearer token is required: send 'Authorization: Bearer <token>'."""
+
+
+class ConfigError(SchedulerError):
+    """The configuration is not valid."""

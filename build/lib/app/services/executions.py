@@ -1,0 +1,175 @@
+"""A batch of runs through one attempt: start (one transaction), the HTTP calls (no
+transaction open: SPEC §5), finish (one transaction that records every outcome, defers the
+retries, updates the schedules and releases buffered runs)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from app.domain.delivery import Outcome
+from app.domain.retry import decide
+from db import jobs
+from db.repositories import executions as repo
+from db.types import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run about to be attempted, with what the attempt needs from its schedule."""
+
+    execution_id: UUID
+    trigger_id: UUID
+    workflow_id: str
+    scheduled_at: datetime
+    fire_at: datetime | None
+    attempt: int
+    trigger: str
+    input: dict[str, Any]
+    target_url: str | None
+    timeout_seconds: float
+    max_attempts: int
+    retry_backoff_seconds: float
+    started_at: datetime  # database clock when the attempt was claimed
+
+
+async def start_batch(conn: Conn, execution_ids: Sequence[UUID]) -> list[Attempt]:
+    """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`."""
+    async with conn.transaction():
+        await repo.cancel_orphans(conn, execution_ids)
+        rows = await repo.start_attempts(conn, execution_ids)
+    return [
+        Attempt(
+            execution_id=r["id"],
+            trigger_id=r["trigger_id"],
+            workflow_id=r["workflow_id"],
+            scheduled_at=r["scheduled_at"],
+            fire_at=r["fire_at"],
+            attempt=r["attempts"],
+            trigger=r["trigger"],
+            input=r["input"],
+            target_url=r["target_url"],
+            timeout_seconds=r["timeout_seconds"],
+            max_attempts=r["max_attempts"],
+            retry_backoff_seconds=r["retry_backoff_seconds"],
+            started_at=r["db_now"],
+        )
+        for r in rows
+    ]
+
+
+def _streaks(finished: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per schedule, in the order its runs ended: last status, failures since the last
+    success, and whether a success resets the stored streak."""
+    summary: dict[UUID, dict[str, Any]] = {}
+    for row in finished:
+        s = summary.setdefault(
+            row["trigger_id"],
+            {
+                "trigger_id": row["trigger_id"],
+                "trailing_failures": 0,
+                "reset": False,
+                "last_run_at": row["started_at"],
+            },
+        )
+        s["last_status"] = row["status"]
+        s["last_run_at"] = max(s["last_run_at"], row["started_at"])
+        if row["status"] == "succeeded":
+            s["trailing_failures"], s["reset"] = 0, True
+        else:
+            s["trailing_failures"] += 1
+    return list(summary.values())
+
+
+async def finish_batch(
+    conn: Conn,
+    results: Sequence[tuple[Attempt, Outcome]],
+    rng: random.Random | None = None,
+) -> list[UUID]:
+    """Record every outcome in one transaction; returns the schedules auto-paused."""
+    rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
+    outcomes = []
+    for attempt, outcome in results:
+        decision = decide(
+            outcome,
+            attempt=attempt.attempt,
+            max_attempts=attempt.max_attempts,
+            backoff_seconds=attempt.retry_backoff_seconds,
+            random_unit=rng.random(),
+        )
+        outcomes.append(
+            {
+                "id": attempt.execution_id,
+                "status": decision.status,
+                "http_status": outcome.http_status,
+                "error": outcome.error,
+                "workflow_run_id": outcome.workflow_run_id,
+                "duration_ms": outcome.duration_ms,
+                "retry_delay_seconds": decision.retry_delay_seconds,
+            }
+        )
+    async with conn.transaction():
+        updated = await repo.finish_many(conn, outcomes)
+        await _defer_retries(conn, [r for r in updated if r["status"] == "retrying"])
+        finished = [r for r in updated if r["status"] in ("succeeded", "failed")]
+        paused = await repo.record_outcomes(conn, _streaks(finished))
+        await release_buffered(conn, sorted({r["trigger_id"] for r in finished}))
+    return paused
+
+
+async def defer_runs(
+    conn: Conn, execution_ids: Sequence[UUID], *, at: datetime | None = None
+) -> int:
+    """Give runs their batch jobs, in the caller's transaction; returns the number of jobs."""
+    batches = await jobs.defer_run_batches(conn, execution_ids, at=at)
+    await repo.set_jobs(conn, [(run, job) for job, runs in batches for run in runs])
+    return len(batches)
+
+
+async def _defer_retries(conn: Conn, retrying: Sequence[dict[str, Any]]) -> None:
+    """One job per distinct retry second: retries of a burst share jobs, not one each."""
+    by_second: dict[datetime, list[UUID]] = {}
+    for row in retrying:
+        by_second.setdefault(_ceil_second(row["next_attempt_at"]), []).append(row["id"])
+    for due, ids in sorted(by_second.items()):
+        await defer_runs(conn, ids, at=due)
+
+
+async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> int:
+    """buffer_one: start the waiting run of each schedule that has nothing else unfinished."""
+    released = await repo.release_buffered(conn, trigger_ids)
+    await defer_runs(conn, released)
+    return len(released)
+
+
+async def recover_orphans(conn: Conn, *, min_age_seconds: float = 30, limit: int = 1_000) -> int:
+    """Re-defer unfinished runs whose job is gone or ended; release forgotten buffered runs.
+
+    The last line of "nothing is lost" (SPEC §5): whatever killed a run's job (a cancelled
+    task, a crash between steps, a job removed by hand), the run gets a new job here.
+    """
+    async with conn.transaction():
+        orphans = await repo.find_orphans(conn, min_age_seconds=min_age_seconds, limit=limit)
+        for due, ids in _group_by_due(orphans).items():
+            await defer_runs(conn, ids, at=due)
+        released = await release_buffered(conn, await repo.find_unreleased_buffered(conn, limit))
+    return len(orphans) + released
+
+
+def _group_by_due(
+    orphans: Sequence[tuple[UUID, datetime | None]],
+) -> dict[datetime | None, list[UUID]]:
+    grouped: dict[datetime | None, list[UUID]] = {}
+    for execution_id, due in orphans:
+        grouped.setdefault(_ceil_second(due) if due else None, []).append(execution_id)
+    return grouped
+
+
+def _ceil_second(instant: datetime) -> datetime:
+    """Rounded up, so a job never starts before its runs' next attempt is due."""
+    whole = instant.replace(microsecond=0)
+    return whole if whole == instant else whole + timedelta(seconds=1)

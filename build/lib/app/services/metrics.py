@@ -1,0 +1,88 @@
+"""/metrics in the Prometheus text format, from the database (SPEC §7).
+
+Every process's work is in the database, so the API can answer for the whole deployment
+without scraping each worker: fires by status and the lag and duration histograms come from
+the folded statistics (lifetime values, never decreasing), queue depth and backlog from live
+counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from app.domain.stats import STATUSES, bucket_upper_ms
+from db.repositories import metrics as repo
+from db.repositories import stats as stats_repo
+from db.types import Conn
+
+FINAL = ("succeeded", "failed", "skipped", "missed", "cancelled")
+# Exposed bucket bounds: every third log bucket (each ≈ ×1.95), 1 ms … ~14 min, then +Inf.
+EXPOSED_BUCKETS = tuple(range(0, 61, 3))
+
+
+def _histogram(
+    name: str, help_text: str, buckets: dict[int, int], total: int, sum_ms: int
+) -> Iterable[str]:
+    yield f"# HELP {name} {help_text}"
+    yield f"# TYPE {name} histogram"
+    for bound in EXPOSED_BUCKETS:
+        cumulative = sum(n for b, n in buckets.items() if b <= bound)
+        yield f'{name}_bucket{{le="{bucket_upper_ms(bound) / 1000:.6g}"}} {cumulative}'
+    yield f'{name}_bucket{{le="+Inf"}} {total}'
+    yield f"{name}_sum {sum_ms / 1000:.3f}"
+    yield f"{name}_count {total}"
+
+
+def _buckets(metrics: dict[tuple[str, str], int], metric: str) -> dict[int, int]:
+    return {int(key): value for (name, key), value in metrics.items() if name == metric}
+
+
+async def render(conn: Conn) -> str:
+    metrics = await stats_repo.global_metrics(conn)
+    depth = await repo.queue_depth(conn)
+    backlog = await repo.due_backlog(conn)
+    states = await repo.schedules_by_state(conn)
+    lines = [
+        "# HELP scheduler_executions_finished_total Runs that reached a final status.",
+        "# TYPE scheduler_executions_finished_total counter",
+        *(
+            f'scheduler_executions_finished_total{{status="{s}"}} {metrics.get(("finished", s), 0)}'
+            for s in FINAL
+        ),
+        "# HELP scheduler_executions Execution rows kept, by status.",
+        "# TYPE scheduler_executions gauge",
+        *(
+            f'scheduler_executions{{status="{s}"}} {max(0, metrics.get(("status", s), 0))}'
+            for s in STATUSES
+        ),
+        *_histogram(
+            "scheduler_fire_lag_seconds",
+            "First attempt start minus the slot's fire instant (slot + jitter).",
+            _buckets(metrics, "lag_bucket"),
+            metrics.get(("lag_count", ""), 0),
+            metrics.get(("lag_sum_ms", ""), 0),
+        ),
+        *_histogram(
+            "scheduler_run_duration_seconds",
+            "Duration of the last attempt of finished runs.",
+            _buckets(metrics, "duration_total_bucket"),
+            metrics.get(("duration_total_count", ""), 0),
+            metrics.get(("duration_total_sum_ms", ""), 0),
+        ),
+        "# HELP scheduler_queue_depth Procrastinate jobs waiting (todo) or running (doing).",
+        "# TYPE scheduler_queue_depth gauge",
+        *(
+            f'scheduler_queue_depth{{queue="{q}",status="{st}"}} {n}'
+            for (q, st), n in sorted(depth.items())
+        ),
+        "# HELP scheduler_due_backlog Active schedules more than 1 s past their fire instant.",
+        "# TYPE scheduler_due_backlog gauge",
+        f"scheduler_due_backlog {backlog}",
+        "# HELP scheduler_schedules Schedules by state.",
+        "# TYPE scheduler_schedules gauge",
+        *(
+            f'scheduler_schedules{{state="{s}"}} {states.get(s, 0)}'
+            for s in ("active", "paused", "ended")
+        ),
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,31 @@
+"""Retention (SPEC §6): history older than SCHEDULER_HISTORY_RETENTION_DAYS goes, and so do
+Procrastinate's finished jobs, in batches of `batch` rows, each its own short transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from db.repositories import retention as repo
+from db.types import Conn
+
+BATCH = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    executions: int
+    jobs: int
+
+
+async def prune(conn: Conn, retention_days: int, batch: int = BATCH) -> Pruned:
+    executions = jobs = 0
+    while (n := await repo.prune_executions(conn, retention_days, batch)) > 0:
+        executions += n
+        if n < batch:
+            break
+    while (n := await repo.prune_jobs(conn, batch)) > 0:
+        jobs += n
+        if n < batch:
+            break
+    await repo.prune_zero_values(conn)
+    return Pruned(executions, jobs)

@@ -1,0 +1,198 @@
+"""Schedule management: each public method is one transaction (SPEC §2).
+
+Every change recomputes the next slot through `app.domain.schedule.plan` in the same transaction
+that writes the row, so a worker never sees a schedule without a correct next slot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from app.clock import Clock
+from app.domain.cron import parse_cron
+from app.domain.policies import url_allowed
+from app.domain.schedule import TIMING_FIELDS, Schedule, plan
+from app.domain.slots import ensure_fires
+from app.domain.timezones import load_zone
+from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMismatch
+from app.services.cursors import decode_cursor, encode_cursor
+from db.repositories import schedules as repo
+
+MAX_INPUT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Schedule]
+    next_cursor: str | None
+
+
+def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> None:
+    """Everything about a schedule that a type cannot say; raises ValidationFailed (422)."""
+    spec = parse_cron(schedule.cron_expression)
+    zone = load_zone(schedule.timezone)
+    ensure_fires(spec, zone, now)
+    if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
+        raise ValidationFailed("endAt: must be after startAt", field="endAt")
+    size = len(json.dumps(schedule.input, separators=(",", ":")).encode())
+    if size > MAX_INPUT_BYTES:
+        raise ValidationFailed(
+            f"input: {size} bytes is over the limit of {MAX_INPUT_BYTES} bytes (64 KiB)",
+            field="input",
+        )
+    if schedule.target_url is not None and not url_allowed(schedule.target_url, allowlist):
+        reason = (
+            "SCHEDULER_TARGET_ALLOWLIST is empty, so no per-schedule targetUrl is allowed"
+            if not allowlist
+            else "it does not match any prefix in SCHEDULER_TARGET_ALLOWLIST"
+        )
+        raise ValidationFailed(f"targetUrl: not allowed: {reason}", field="targetUrl")
+
+
+class ScheduleService:
+    """A tenant's schedules, on one connection."""
+
+    def __init__(
+        self,
+        conn: repo.Conn,
+        tenant: str,
+        *,
+        target_allowlist: tuple[str, ...] = (),
+        clock: Clock | None = None,
+    ) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.allowlist = target_allowlist
+        self.clock = clock
+
+    async def _now(self) -> datetime:
+        return self.clock() if self.clock else await repo.db_now(self.conn)
+
+    def _planned(self, schedule: Schedule, now: datetime) -> Schedule:
+        planned = plan(schedule, now)
+        return dataclasses.replace(
+            schedule,
+            state=planned.state,
+            next_run_at=planned.next_run_at,
+            next_fire_at=planned.next_fire_at,
+        )
+
+    async def create(self, fields: dict[str, Any]) -> Schedule:
+        """Create a schedule from snake_case fields (defaults fill the rest)."""
+        async with self.conn.transaction():
+            now = await self._now()
+            schedule = Schedule(**{"id": uuid4(), **fields, "tenant": self.tenant})
+            validate(schedule, now, self.allowlist)
+            created = await repo.insert(self.conn, self._planned(schedule, now), now)
+            if created is None:
+                raise Conflict(f"id: a schedule with id {schedule.id} already exists", field="id")
+            return created
+
+    async def get(self, schedule_id: UUID) -> Schedule:
+        found = await repo.get(self.conn, self.tenant, schedule_id)
+        if found is None:
+            raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+        return found
+
+    async def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        workflow_id: str | None = None,
+        state: str | None = None,
+    ) -> Page:
+        after = decode_cursor(cursor) if cursor else None
+        rows = await repo.list_page(
+            self.conn,
+            self.tenant,
+            limit=limit + 1,
+            after=after,
+            workflow_id=workflow_id,
+            state=state,
+        )
+        more = len(rows) > limit
+        items = rows[:limit]
+        if not (more and items):
+            return Page(items, None)
+        last = items[-1]
+        assert last.created_at is not None  # stored rows always have it
+        return Page(items, encode_cursor(last.created_at, last.id))
+
+    async def _locked(self, schedule_id: UUID, expected_version: int | None) -> Schedule:
+        current = await repo.get_for_update(self.conn, schedule_id)
+        if current is None or current.tenant != self.tenant:
+            raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+        if expected_version is not None and expected_version != current.version:
+            raise VersionMismatch(
+                f"version {expected_version} is stale: the schedule is at version "
+                f"{current.version}; fetch it again and retry"
+            )
+        return current
+
+    async def _write(self, current: Schedule, changed: Schedule, now: datetime) -> Schedule:
+        moved = any(getattr(current, name) != getattr(changed, name) for name in TIMING_FIELDS)
+        if moved:
+            changed = self._planned(changed, now)
+        written = await repo.update(self.conn, changed, now)
+        assert written is not None  # the row is locked, so its version cannot have moved
+        return written
+
+    async def update(
+        self, schedule_id: UUID, changes: dict[str, Any], expected_version: int | None = None
+    ) -> Schedule:
+        """Apply snake_case `changes`; the next slot moves only when timing fields change."""
+        async with self.conn.transaction():
+            now = await self._now()
+            current = await self._locked(schedule_id, expected_version)
+            changed = dataclasses.replace(current, **changes)
+            validate(changed, now, self.allowlist)
+            return await self._write(current, changed, now)
+
+    async def pause(
+        self, schedule_id: UUID, note: str | None, expected_version: int | None = None
+    ) -> Schedule:
+        """Stop firing: no slots until resumed. Pausing a paused schedule updates its note."""
+        async with self.conn.transaction():
+            now = await self._now()
+            current = await self._locked(schedule_id, expected_version)
+            if current.state == "ended":
+                raise Conflict("the schedule has ended: there is nothing to pause")
+            changed = dataclasses.replace(current, enabled=False, pause_note=note)
+            return await self._write(current, changed, now)
+
+    async def resume(
+        self, schedule_id: UUID, note: str | None, expected_version: int | None = None
+    ) -> Schedule:
+        """Fire again from now on; slots that passed while paused are not caught up."""
+        async with self.conn.transaction():
+            now = await self._now()
+            current = await self._locked(schedule_id, expected_version)
+            if current.state == "ended":
+                raise Conflict("the schedule has ended: change endAt or remainingRuns to extend it")
+            changed = dataclasses.replace(current, enabled=True, pause_note=note)
+            return await self._write(current, changed, now)
+
+    async def delete(self, schedule_id: UUID, expected_version: int | None = None) -> None:
+        async with self.conn.transaction():
+            await self._locked(schedule_id, expected_version)
+            await repo.delete(self.conn, self.tenant, schedule_id)
+
+    async def register(self, fields: dict[str, Any]) -> tuple[Schedule, bool]:
+        """Upsert by id (the replaced system's `register`); returns (schedule, created)."""
+        schedule_id: UUID = fields["id"]
+        # One outer transaction (create/update nest as savepoints): the row lock taken here
+        # makes two concurrent registers of one id run one after the other.
+        async with self.conn.transaction():
+            existing = await repo.get_for_update(self.conn, schedule_id)
+            if existing is None:
+                return await self.create(fields), True
+            if existing.tenant != self.tenant:
+                raise Conflict(f"triggerId: {schedule_id} is already in use", field="triggerId")
+            changes = {k: v for k, v in fields.items() if k != "id"}
+            return await self.update(schedule_id, changes), False

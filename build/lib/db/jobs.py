@@ -1,0 +1,53 @@
+"""Procrastinate jobs, deferred on the caller's connection so a run row and its job commit
+together (SPEC §4.1, STYLE 6): there is never a run without a job, nor a job without its run.
+
+The tasks themselves live in `worker/`; code here only names them. Deferring needs no open pool:
+the INSERT runs on the connection passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from uuid import UUID
+
+from procrastinate import App, PsycopgConnector
+from procrastinate.types import JSONValue
+
+from db.types import Conn
+
+RUN_BATCH_TASK = "executions.run_batch"
+EXECUTIONS_QUEUE = "executions"
+PRUNE_TASK = "maintenance.prune"
+MAINTENANCE_QUEUE = "maintenance"
+# One job carries up to this many runs: a burst of 10,000 due runs is 100 jobs, not 10,000
+# (Procrastinate handles a few hundred jobs per second per worker; see docs/architecture.md).
+BATCH_SIZE = 100
+
+
+@cache
+def _deferring_app() -> App:
+    # A connector that is never opened: every defer below runs on a connection we pass in.
+    return App(connector=PsycopgConnector())
+
+
+def chunks(ids: Sequence[UUID], size: int = BATCH_SIZE) -> list[list[UUID]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+async def defer_run_batches(
+    conn: Conn, execution_ids: Sequence[UUID], *, at: datetime | None = None
+) -> list[tuple[int, list[UUID]]]:
+    """Defer one `executions.run_batch` job per chunk of ids; returns (job id, its ids)."""
+    batches = chunks(execution_ids)
+    if not batches:
+        return []
+    deferrer = _deferring_app().configure_task(
+        RUN_BATCH_TASK, queue=EXECUTIONS_QUEUE, schedule_at=at, connection=conn
+    )
+    arguments: list[dict[str, JSONValue]] = [
+        {"execution_ids": [str(i) for i in batch]} for batch in batches
+    ]
+    job_ids = await deferrer.batch_defer_async(*arguments)
+    return list(zip(job_ids, batches, strict=True))

@@ -1,0 +1,10 @@
+DROP VIEW IF EXISTS recent_executions;
+DROP VIEW IF EXISTS schedule_stats;
+DROP TRIGGER IF EXISTS wfs_stats_insert ON workflow_schedule_executions;
+DROP TRIGGER IF EXISTS wfs_stats_update ON workflow_schedule_executions;
+DROP TRIGGER IF EXISTS wfs_stats_delete ON workflow_schedule_executions;
+DROP FUNCTION IF EXISTS wfs_stats_on_insert(), wfs_stats_on_update(), wfs_stats_on_delete();
+DROP TABLE IF EXISTS workflow_schedule_stat_values;
+DROP TABLE IF EXISTS workflow_schedule_stat_deltas;
+DROP FUNCTION IF EXISTS wfs_duration_samples(integer, integer, boolean);
+DROP FUNCTION IF EXISTS wfs_bucket(double precision);

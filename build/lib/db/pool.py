@@ -1,0 +1,32 @@
+"""Connection pools. Created by a process's composition root, never at import time."""
+
+from __future__ import annotations
+
+from psycopg.rows import dict_row
+
+from db.types import Conn, Pool
+
+
+async def _configure(conn: Conn) -> None:
+    # autocommit: services open explicit `conn.transaction()` blocks, one per change.
+    await conn.set_autocommit(True)
+    # Instants are compared and returned in UTC whatever the server's TimeZone setting.
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "scheduler"
+) -> Pool:
+    """An unopened pool of autocommit connections returning dict rows."""
+    return Pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        open=False,
+        connection_class=Conn,
+        configure=_configure,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        # A connection broken by a database restart is noticed and replaced, not handed out.
+        check=Pool.check_connection,
+    )

@@ -1,0 +1,43 @@
+-- name: schedule_claim_due
+-- The dispatcher's claim (SPEC §4.1): due active schedules, oldest fire instant first. SKIP
+-- LOCKED lets any number of dispatchers run at once without waiting on each other: a row
+-- another dispatcher holds is simply not seen. The database clock decides what is due.
+-- The unfinished-run counts feed the overlap policy (allow_all does not need them).
+SELECT s.*,
+       clock_timestamp() AS db_now,
+       CASE WHEN s.overlap_policy = 'allow_all' THEN 0 ELSE (
+           SELECT count(*) FROM workflow_schedule_executions e
+           WHERE e.trigger_id = s.id AND e.status IN ('pending', 'running', 'retrying')
+             AND NOT e.buffered) END AS active_runs,
+       CASE WHEN s.overlap_policy <> 'buffer_one' THEN 0 ELSE (
+           SELECT count(*) FROM workflow_schedule_executions e
+           WHERE e.trigger_id = s.id AND e.status = 'pending' AND e.buffered) END
+           AS buffered_runs
+FROM workflow_schedules s
+WHERE s.state = 'active'
+  AND s.next_fire_at <= coalesce(%(now)s::timestamptz, clock_timestamp())
+ORDER BY s.next_fire_at
+LIMIT %(limit)s
+FOR UPDATE OF s SKIP LOCKED;
+
+-- name: schedule_next_fire
+-- When the dispatcher should wake next, measured on the database clock.
+SELECT min(next_fire_at) AS next_fire_at, clock_timestamp() AS db_now
+FROM workflow_schedules WHERE state = 'active';
+
+-- name: schedule_advance_many
+-- Moves each claimed schedule to its next slot after a pass. Not a user change: `version`
+-- stays, so a client's If-Match is not broken by every fire.
+UPDATE workflow_schedules AS s SET
+    state = u.state,
+    next_run_at = u.next_run_at,
+    next_fire_at = u.next_fire_at,
+    remaining_runs = u.remaining_runs,
+    missed_uncounted = s.missed_uncounted + u.missed_uncounted,
+    updated_at = clock_timestamp()
+FROM unnest(
+    %(ids)s::uuid[], %(states)s::text[], %(next_run_ats)s::timestamptz[],
+    %(next_fire_ats)s::timestamptz[], %(remaining_runs)s::integer[],
+    %(missed_uncounted)s::bigint[]
+) AS u(id, state, next_run_at, next_fire_at, remaining_runs, missed_uncounted)
+WHERE s.id = u.id;

@@ -1,0 +1,2 @@
+-- name: migration_version
+SELECT version_num FROM alembic_version;

@@ -1,0 +1,36 @@
+-- name: execution_prune_batch
+-- One bounded batch of expired history (SPEC §6): finished runs only, oldest first. SKIP
+-- LOCKED and a small LIMIT keep each transaction short, so pruning never holds up firing.
+WITH gone AS (
+    DELETE FROM workflow_schedule_executions WHERE id IN (
+        SELECT id FROM workflow_schedule_executions
+        WHERE created_at < clock_timestamp() - make_interval(days => %(days)s)
+          AND status IN ('succeeded', 'failed', 'skipped', 'missed', 'cancelled')
+        ORDER BY created_at
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING 1
+)
+SELECT count(*) AS n FROM gone;
+
+-- name: job_prune_batch
+-- Procrastinate's finished jobs: the execution table is the durable history. Their events go
+-- with them (ON DELETE CASCADE).
+WITH gone AS (
+    DELETE FROM procrastinate_jobs WHERE id IN (
+        SELECT id FROM procrastinate_jobs
+        WHERE status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+        ORDER BY id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING 1
+)
+SELECT count(*) AS n FROM gone;
+
+-- name: stat_values_prune_zero
+-- Counters of schedules whose history is gone entirely.
+DELETE FROM workflow_schedule_stat_values
+WHERE scope LIKE 's:%%' AND value = 0 AND metric IN ('status', 'duration_count',
+      'duration_sum_ms', 'duration_bucket');

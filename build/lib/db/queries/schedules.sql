@@ -1,0 +1,84 @@
+-- name: clock_now
+-- The database clock is the clock (SPEC §4.1): services ask it once per transaction.
+SELECT clock_timestamp() AS now;
+
+-- name: schedule_insert
+INSERT INTO workflow_schedules (
+    id, tenant, workflow_id, cron_expression, timezone, enabled, state, pause_note,
+    overlap_policy, misfire_policy, misfire_grace_seconds, catchup_window_seconds, max_attempts,
+    retry_backoff_seconds, timeout_seconds, jitter_seconds, start_at, end_at, remaining_runs,
+    pause_after_failures, input, target_url, next_run_at, next_fire_at, created_at, updated_at
+) VALUES (
+    %(id)s, %(tenant)s, %(workflow_id)s, %(cron_expression)s, %(timezone)s, %(enabled)s,
+    %(state)s, %(pause_note)s, %(overlap_policy)s, %(misfire_policy)s,
+    %(misfire_grace_seconds)s, %(catchup_window_seconds)s, %(max_attempts)s,
+    %(retry_backoff_seconds)s, %(timeout_seconds)s, %(jitter_seconds)s, %(start_at)s,
+    %(end_at)s, %(remaining_runs)s, %(pause_after_failures)s, %(input)s, %(target_url)s,
+    %(next_run_at)s, %(next_fire_at)s, %(now)s, %(now)s
+)
+-- A client-chosen id already taken (by anyone) inserts nothing; the service answers 409.
+ON CONFLICT (id) DO NOTHING
+RETURNING *;
+
+-- name: schedule_get
+SELECT * FROM workflow_schedules WHERE id = %(id)s AND tenant = %(tenant)s;
+
+-- name: schedule_get_for_update
+-- Row lock so that two concurrent changes of one schedule serialize instead of one
+-- overwriting the other's recomputed next slot.
+SELECT * FROM workflow_schedules WHERE id = %(id)s FOR UPDATE;
+
+-- name: schedule_update
+-- Writes every mutable column; `version` guards against lost updates (optimistic concurrency):
+-- the caller passes the version it read, and no row comes back if someone changed it since.
+UPDATE workflow_schedules SET
+    workflow_id = %(workflow_id)s,
+    cron_expression = %(cron_expression)s,
+    timezone = %(timezone)s,
+    enabled = %(enabled)s,
+    state = %(state)s,
+    pause_note = %(pause_note)s,
+    overlap_policy = %(overlap_policy)s,
+    misfire_policy = %(misfire_policy)s,
+    misfire_grace_seconds = %(misfire_grace_seconds)s,
+    catchup_window_seconds = %(catchup_window_seconds)s,
+    max_attempts = %(max_attempts)s,
+    retry_backoff_seconds = %(retry_backoff_seconds)s,
+    timeout_seconds = %(timeout_seconds)s,
+    jitter_seconds = %(jitter_seconds)s,
+    start_at = %(start_at)s,
+    end_at = %(end_at)s,
+    remaining_runs = %(remaining_runs)s,
+    pause_after_failures = %(pause_after_failures)s,
+    input = %(input)s,
+    target_url = %(target_url)s,
+    next_run_at = %(next_run_at)s,
+    next_fire_at = %(next_fire_at)s,
+    updated_at = %(now)s,
+    version = version + 1
+WHERE id = %(id)s AND tenant = %(tenant)s AND version = %(version)s
+RETURNING *;
+
+-- name: schedule_delete
+DELETE FROM workflow_schedules WHERE id = %(id)s AND tenant = %(tenant)s RETURNING id;
+
+-- name: schedule_list
+-- Keyset pagination in (created_at, id) order: stable under inserts, no OFFSET scans.
+SELECT * FROM workflow_schedules
+WHERE tenant = %(tenant)s
+  AND (%(workflow_id)s::text IS NULL OR workflow_id = %(workflow_id)s)
+  AND (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(after_created_at)s::timestamptz IS NULL
+       OR (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
+ORDER BY created_at, id
+LIMIT %(limit)s;
+
+-- name: schedule_list_admin
+-- The operator's view (`scheduler status`): every tenant, or one.
+SELECT * FROM workflow_schedules
+WHERE (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
+ORDER BY tenant, next_fire_at NULLS LAST, created_at
+LIMIT %(limit)s;
+
+-- name: schedule_get_any
+SELECT * FROM workflow_schedules WHERE id = %(id)s;

@@ -1,0 +1,189 @@
+"""The executions aggregate's only door to SQL (and the dispatcher's claim of schedules).
+
+Bulk statements take parallel arrays (unnest), so a pass over 10,000 due schedules is a handful
+of round trips, not 10,000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from app.domain.execution import Execution
+from app.domain.schedule import Schedule
+from db.queries import query
+from db.types import Conn
+
+_SCHEDULE_FIELDS = frozenset(Schedule.__dataclass_fields__)
+
+
+async def _all(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cursor = await conn.execute(query(name), params)
+    return await cursor.fetchall() if cursor.description else []
+
+
+async def claim_due(
+    conn: Conn, limit: int, now: datetime | None = None
+) -> list[tuple[Schedule, datetime, int, int]]:
+    """Lock up to `limit` due schedules: (schedule, db now, unfinished runs, buffered runs)."""
+    rows = await _all(conn, "schedule_claim_due", {"limit": limit, "now": now})
+    return [
+        (
+            Schedule(**{k: v for k, v in row.items() if k in _SCHEDULE_FIELDS}),
+            row["db_now"],
+            int(row["active_runs"]),
+            int(row["buffered_runs"]),
+        )
+        for row in rows
+    ]
+
+
+async def next_fire(conn: Conn) -> tuple[datetime | None, datetime]:
+    """The earliest fire instant of any active schedule, and the database's now."""
+    rows = await _all(conn, "schedule_next_fire", {})
+    return rows[0]["next_fire_at"], rows[0]["db_now"]
+
+
+async def advance_schedules(conn: Conn, updates: Sequence[dict[str, Any]]) -> None:
+    if not updates:
+        return
+    await conn.execute(
+        query("schedule_advance_many"),
+        {
+            "ids": [u["id"] for u in updates],
+            "states": [u["state"] for u in updates],
+            "next_run_ats": [u["next_run_at"] for u in updates],
+            "next_fire_ats": [u["next_fire_at"] for u in updates],
+            "remaining_runs": [u["remaining_runs"] for u in updates],
+            "missed_uncounted": [u["missed_uncounted"] for u in updates],
+        },
+    )
+
+
+async def insert_many(conn: Conn, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert execution rows; a slot that already has one is skipped. Returns what was new."""
+    if not rows:
+        return []
+    return await _all(
+        conn,
+        "execution_insert_many",
+        {
+            "trigger_ids": [r["trigger_id"] for r in rows],
+            "workflow_ids": [r["workflow_id"] for r in rows],
+            "tenants": [r["tenant"] for r in rows],
+            "scheduled_ats": [r["scheduled_at"] for r in rows],
+            "fire_ats": [r.get("fire_at") for r in rows],
+            "statuses": [r["status"] for r in rows],
+            "triggers": [r["trigger"] for r in rows],
+            "errors": [r.get("error") for r in rows],
+            "buffereds": [r.get("buffered", False) for r in rows],
+            "inputs": [Jsonb(r.get("input") or {}) for r in rows],
+        },
+    )
+
+
+async def set_jobs(conn: Conn, pairs: Sequence[tuple[UUID, int]]) -> None:
+    if pairs:
+        await conn.execute(
+            query("execution_set_jobs"),
+            {"ids": [p[0] for p in pairs], "job_ids": [p[1] for p in pairs]},
+        )
+
+
+async def start_attempts(conn: Conn, ids: Sequence[UUID]) -> list[dict[str, Any]]:
+    return await _all(conn, "execution_start_attempts", {"ids": list(ids)})
+
+
+async def cancel_orphans(conn: Conn, ids: Sequence[UUID]) -> list[UUID]:
+    rows = await _all(conn, "execution_cancel_orphans", {"ids": list(ids)})
+    return [r["id"] for r in rows]
+
+
+async def finish_many(conn: Conn, outcomes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not outcomes:
+        return []
+    return await _all(
+        conn,
+        "execution_finish_many",
+        {
+            "ids": [o["id"] for o in outcomes],
+            "statuses": [o["status"] for o in outcomes],
+            "http_statuses": [o["http_status"] for o in outcomes],
+            "errors": [o["error"] for o in outcomes],
+            "workflow_run_ids": [o["workflow_run_id"] for o in outcomes],
+            "durations": [o["duration_ms"] for o in outcomes],
+            "retry_delays": [o["retry_delay_seconds"] for o in outcomes],
+        },
+    )
+
+
+async def record_outcomes(conn: Conn, summaries: Sequence[dict[str, Any]]) -> list[UUID]:
+    """Update last run / streak of schedules; returns the ids auto-paused by the streak."""
+    if not summaries:
+        return []
+    rows = await _all(
+        conn,
+        "schedule_record_outcomes",
+        {
+            "trigger_ids": [s["trigger_id"] for s in summaries],
+            "last_statuses": [s["last_status"] for s in summaries],
+            "last_run_ats": [s["last_run_at"] for s in summaries],
+            "trailing_failures": [s["trailing_failures"] for s in summaries],
+            "resets": [s["reset"] for s in summaries],
+        },
+    )
+    return [r["id"] for r in rows if r["paused"]]
+
+
+async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> list[UUID]:
+    if not trigger_ids:
+        return []
+    rows = await _all(conn, "execution_release_buffered", {"trigger_ids": list(trigger_ids)})
+    return [r["id"] for r in rows]
+
+
+async def find_orphans(
+    conn: Conn, *, min_age_seconds: float, limit: int
+) -> list[tuple[UUID, datetime | None]]:
+    rows = await _all(
+        conn, "execution_find_orphans", {"min_age_seconds": min_age_seconds, "limit": limit}
+    )
+    return [(r["id"], r["next_attempt_at"]) for r in rows]
+
+
+async def find_unreleased_buffered(conn: Conn, limit: int) -> list[UUID]:
+    rows = await _all(conn, "execution_find_unreleased_buffered", {"limit": limit})
+    return [r["trigger_id"] for r in rows]
+
+
+async def get(conn: Conn, tenant: str, execution_id: UUID) -> Execution | None:
+    rows = await _all(conn, "execution_get", {"id": execution_id, "tenant": tenant})
+    return Execution.from_row(rows[0]) if rows else None
+
+
+async def list_page(
+    conn: Conn,
+    tenant: str,
+    trigger_id: UUID,
+    *,
+    limit: int,
+    before: tuple[datetime, UUID] | None,
+    status: str | None,
+) -> list[Execution]:
+    rows = await _all(
+        conn,
+        "execution_list",
+        {
+            "tenant": tenant,
+            "trigger_id": trigger_id,
+            "limit": limit,
+            "status": status,
+            "before_scheduled_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+        },
+    )
+    return [Execution.from_row(r) for r in rows]

@@ -1,0 +1,26 @@
+"""Deleting expired history in bounded batches."""
+
+from __future__ import annotations
+
+from db.queries import query
+from db.types import Conn
+
+
+async def _count(conn: Conn, name: str, params: dict[str, int]) -> int:
+    async with conn.transaction():
+        cursor = await conn.execute(query(name), params)
+        row = await cursor.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def prune_executions(conn: Conn, days: int, limit: int) -> int:
+    return await _count(conn, "execution_prune_batch", {"days": days, "limit": limit})
+
+
+async def prune_jobs(conn: Conn, limit: int) -> int:
+    return await _count(conn, "job_prune_batch", {"limit": limit})
+
+
+async def prune_zero_values(conn: Conn) -> None:
+    async with conn.transaction():
+        await conn.execute(query("stat_values_prune_zero"))

@@ -1,0 +1,98 @@
+"""The schedules aggregate's only door to SQL. Every function runs in the caller's transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from app.domain.schedule import Schedule
+from db.queries import query
+
+Conn = AsyncConnection[dict[str, Any]]
+
+
+def _from_row(row: dict[str, Any]) -> Schedule:
+    return Schedule(**row)
+
+
+def _params(schedule: Schedule, now: datetime) -> dict[str, Any]:
+    params = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule)}
+    params["input"] = Jsonb(schedule.input)
+    params["now"] = now
+    return params
+
+
+async def _one(conn: Conn, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    cursor = await conn.execute(query(name), params)
+    return await cursor.fetchone()
+
+
+async def db_now(conn: Conn) -> datetime:
+    row = await _one(conn, "clock_now", {})
+    assert row is not None
+    return row["now"]  # type: ignore[no-any-return]
+
+
+async def insert(conn: Conn, schedule: Schedule, now: datetime) -> Schedule | None:
+    """Insert; None when the id is already taken."""
+    row = await _one(conn, "schedule_insert", _params(schedule, now))
+    return _from_row(row) if row else None
+
+
+async def get(conn: Conn, tenant: str, schedule_id: UUID) -> Schedule | None:
+    row = await _one(conn, "schedule_get", {"id": schedule_id, "tenant": tenant})
+    return _from_row(row) if row else None
+
+
+async def get_for_update(conn: Conn, schedule_id: UUID) -> Schedule | None:
+    """Lock the row (whatever its tenant: callers check ownership) until the transaction ends."""
+    row = await _one(conn, "schedule_get_for_update", {"id": schedule_id})
+    return _from_row(row) if row else None
+
+
+async def update(conn: Conn, schedule: Schedule, now: datetime) -> Schedule | None:
+    """Write `schedule` if its `version` is still the stored one; None otherwise."""
+    row = await _one(conn, "schedule_update", _params(schedule, now))
+    return _from_row(row) if row else None
+
+
+async def delete(conn: Conn, tenant: str, schedule_id: UUID) -> bool:
+    return await _one(conn, "schedule_delete", {"id": schedule_id, "tenant": tenant}) is not None
+
+
+async def list_page(
+    conn: Conn,
+    tenant: str,
+    *,
+    limit: int,
+    after: tuple[datetime, UUID] | None = None,
+    workflow_id: str | None = None,
+    state: str | None = None,
+) -> list[Schedule]:
+    cursor = await conn.execute(
+        query("schedule_list"),
+        {
+            "tenant": tenant,
+            "limit": limit,
+            "after_created_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "workflow_id": workflow_id,
+            "state": state,
+        },
+    )
+    return [_from_row(row) for row in await cursor.fetchall()]
+
+
+async def list_admin(conn: Conn, tenant: str | None, limit: int) -> list[Schedule]:
+    cursor = await conn.execute(query("schedule_list_admin"), {"tenant": tenant, "limit": limit})
+    return [_from_row(row) for row in await cursor.fetchall()]
+
+
+async def get_any(conn: Conn, schedule_id: UUID) -> Schedule | None:
+    row = await _one(conn, "schedule_get_any", {"id": schedule_id})
+    return _from_row(row) if row else None

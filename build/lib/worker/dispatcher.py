@@ -1,0 +1,116 @@
+"""The dispatcher loop that runs in every worker process (SPEC §4.2).
+
+It sleeps until the earliest fire instant of any active schedule (measured on the database
+clock), or until a NOTIFY says schedules changed, then runs dispatcher passes until nothing is
+due. Any number of dispatchers may run at once: claims use SKIP LOCKED, so they share the work
+and never wait on each other. There is no leader to elect or lose.
+
+Database errors do not end the loop: it logs, waits a little and tries again, so a PostgreSQL
+restart only pauses firing (the pool replaces broken connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from app.services.dispatch import PassStats, dispatch_once, next_wake
+from db.types import Pool
+
+log = logging.getLogger("worker.dispatcher")
+CHANNEL = "workflow_schedules_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherConfig:
+    batch_limit: int = 1_000  # schedules claimed per transaction
+    max_sleep: float = 5.0  # upper bound on a sleep, in case a notification is lost
+    error_backoff: float = 1.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: Pool,
+        listen_url: str,
+        config: DispatcherConfig | None = None,
+        on_pass: Callable[[PassStats], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.listen_url = listen_url
+        self.config = config or DispatcherConfig()
+        self.on_pass = on_pass
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run_once(self) -> float | None:
+        """Dispatch until nothing is due; return the seconds until the next fire instant."""
+        async with self.pool.connection() as conn:
+            while not self._stopping.is_set():
+                stats = await dispatch_once(conn, limit=self.config.batch_limit)
+                if stats.claimed and self.on_pass:
+                    self.on_pass(stats)
+                if stats.claimed:
+                    log.debug(
+                        "dispatched",
+                        extra={
+                            "event": "dispatch.pass",
+                            "claimed": stats.claimed,
+                            "fired": stats.fired,
+                            "jobs": stats.jobs,
+                        },
+                    )
+                if stats.claimed < self.config.batch_limit:
+                    break
+            return await next_wake(conn)
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name="dispatcher-listen")
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    delay = await self.run_once()
+                except (psycopg.Error, OSError, TimeoutError) as exc:
+                    log.warning(
+                        "dispatch failed; retrying",
+                        extra={"event": "dispatch.error", "error": type(exc).__name__},
+                    )
+                    delay = self.config.error_backoff
+                sleep = (
+                    self.config.max_sleep if delay is None else min(delay, self.config.max_sleep)
+                )
+                if sleep > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        """LISTEN for schedule changes on a dedicated connection; reconnect when it drops."""
+        while not self._stopping.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.listen_url, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._wake.set()  # changes may have happened while we were not listening
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except (psycopg.Error, OSError) as exc:
+                log.warning(
+                    "schedule change listener lost its connection; reconnecting",
+                    extra={"event": "dispatch.listen_error", "error": type(exc).__name__},
+                )
+                await asyncio.sleep(self.config.error_backoff)

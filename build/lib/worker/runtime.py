@@ -1,0 +1,81 @@
+"""What a worker process holds while it runs: one pool, one HTTP client, the loops.
+
+Created when the worker starts (never at import), closed when it stops. Tasks reach it through
+`current()`, because Procrastinate calls task functions with their job's arguments only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+
+from procrastinate import App
+
+from app.settings import Settings
+from db.pool import create_pool
+from worker.dispatcher import Dispatcher
+from worker.executor import BatchExecutor
+from worker.http_target import HttpTarget
+from worker.maintenance import Maintenance, MaintenanceConfig
+
+log = logging.getLogger("worker.runtime")
+_current: WorkerRuntime | None = None
+
+
+class WorkerRuntime:
+    def __init__(self, app: App, settings: Settings) -> None:
+        self.settings = settings
+        concurrency = settings.scheduler_worker_concurrency
+        self.pool = create_pool(
+            settings.database_url, min_size=2, max_size=2 * concurrency + 4, name="worker"
+        )
+        self.target = HttpTarget(max_connections=max(100, concurrency * 100))
+        self.executor = BatchExecutor(self.pool, self.target, settings)
+        self.dispatcher = Dispatcher(self.pool, settings.database_url)
+        self.maintenance = Maintenance(
+            app,
+            self.pool,
+            MaintenanceConfig(
+                interval=settings.scheduler_maintenance_interval,
+                stalled_after=settings.scheduler_stalled_after,
+            ),
+        )
+        self._loops: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> WorkerRuntime:
+        global _current
+        await self.pool.open(wait=False)
+        _current = self
+        return self
+
+    def start_loops(self) -> None:
+        self._loops = [
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self.maintenance.run(), name="maintenance"),
+            asyncio.create_task(self.maintenance.fold_stats(), name="stats-fold"),
+        ]
+
+    def stop_loops(self) -> None:
+        """First step of a graceful stop: no new dispatches; running batches carry on."""
+        self.dispatcher.stop()
+        self.maintenance.stop()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        global _current
+        self.stop_loops()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.target.aclose()
+        await self.pool.close()
+        _current = None
+
+
+def current() -> WorkerRuntime:
+    if _current is None:
+        raise RuntimeError("no worker runtime: tasks run inside `procrastinate ... worker`")
+    return _current

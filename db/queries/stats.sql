@@ -1,0 +1,72 @@
+-- name: stats_fold_lock
+-- One folder at a time; the others skip this round (nothing waits).
+SELECT pg_try_advisory_xact_lock(hashtext('workflow_schedule_stats_fold')) AS got;
+
+-- name: stats_fold
+-- Moves up to `limit` deltas into the per-schedule, per-tenant and global values. Runs in the
+-- same transaction as stats_fold_lock. ORDER BY keeps the upsert's row-lock order stable.
+WITH moved AS (
+    DELETE FROM workflow_schedule_stat_deltas
+    WHERE id IN (SELECT id FROM workflow_schedule_stat_deltas ORDER BY id LIMIT %(limit)s)
+    RETURNING trigger_id, tenant, metric, key, value
+), folded AS (
+    SELECT scope, metric, key, sum(value) AS value
+    FROM moved,
+         LATERAL (VALUES ('s:' || trigger_id::text), ('t:' || tenant), ('g')) AS s(scope)
+    GROUP BY 1, 2, 3
+), written AS (
+    INSERT INTO workflow_schedule_stat_values (scope, metric, key, value)
+    SELECT scope, metric, key, value FROM folded ORDER BY 1, 2, 3
+    ON CONFLICT (scope, metric, key)
+        DO UPDATE SET value = workflow_schedule_stat_values.value + excluded.value
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM written) AS written;
+
+-- name: stats_of_schedule
+SELECT metric, key, sum(value)::bigint AS value FROM (
+    SELECT metric, key, value FROM workflow_schedule_stat_values
+    WHERE scope = 's:' || %(trigger_id)s::text
+    UNION ALL
+    SELECT metric, key, value FROM workflow_schedule_stat_deltas
+    WHERE trigger_id = %(trigger_id)s
+) v GROUP BY metric, key;
+
+-- name: stats_of_tenant
+SELECT metric, key, sum(value)::bigint AS value FROM (
+    SELECT metric, key, value FROM workflow_schedule_stat_values
+    WHERE scope = 't:' || %(tenant)s
+    UNION ALL
+    SELECT metric, key, value FROM workflow_schedule_stat_deltas WHERE tenant = %(tenant)s
+) v GROUP BY metric, key;
+
+-- name: stats_global
+SELECT metric, key, sum(value)::bigint AS value FROM (
+    SELECT metric, key, value FROM workflow_schedule_stat_values WHERE scope = 'g'
+    UNION ALL
+    SELECT metric, key, value FROM workflow_schedule_stat_deltas
+) v GROUP BY metric, key;
+
+-- name: stats_summaries
+-- Total and success rate of a page of schedules (the list view), in one round trip.
+SELECT trigger_id,
+       sum(value) FILTER (WHERE metric = 'status')::bigint AS total,
+       sum(value) FILTER (WHERE metric = 'status' AND key = 'succeeded')::bigint AS succeeded,
+       sum(value) FILTER (WHERE metric = 'status' AND key = 'failed')::bigint AS failed
+FROM (
+    SELECT substr(scope, 3)::uuid AS trigger_id, metric, key, value
+    FROM workflow_schedule_stat_values
+    WHERE scope = ANY(%(scopes)s::text[]) AND metric = 'status'
+    UNION ALL
+    SELECT trigger_id, metric, key, value FROM workflow_schedule_stat_deltas
+    WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND metric = 'status'
+) v GROUP BY trigger_id;
+
+-- name: schedule_counts_by_state
+SELECT state, count(*)::bigint AS n FROM workflow_schedules
+WHERE tenant = %(tenant)s GROUP BY state;
+
+-- name: execution_latest
+SELECT * FROM workflow_schedule_executions
+WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s
+ORDER BY scheduled_at DESC, id DESC LIMIT 1;

@@ -1,0 +1,64 @@
+"""`scheduler status` and `scheduler history` print readable tables from the real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from app.terminal import relative
+from tests.support.db import create_schedule
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_status_and_history(database_url: str) -> None:
+    schedule = create_schedule(
+        database_url,
+        workflow_id="nightly-report",
+        cron_expression="0 9 * * 1-5",
+        timezone="Europe/Berlin",
+    )
+    create_schedule(
+        database_url, tenant="globex", workflow_id="other", cron_expression="@hourly", enabled=False
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO workflow_schedule_executions (trigger_id, workflow_id, tenant, "
+            "scheduled_at, status, trigger, attempts, duration_ms, http_status, finished_at) "
+            "VALUES (%s, 'nightly-report', 'acme', now(), 'succeeded', 'manual', 1, 42, 200, "
+            "now())",
+            (schedule.id,),
+        )
+    status = _cli(database_url, "status")
+    assert status.returncode == 0, status.stderr
+    assert "nightly-report" in status.stdout and "other" in status.stdout
+    assert "At 09:00, Monday through Friday (Europe/Berlin)" in status.stdout
+    assert "100.00 %" in status.stdout and "paused" in status.stdout
+    only_acme = _cli(database_url, "status", "--tenant", "acme")
+    assert "other" not in only_acme.stdout
+    history = _cli(database_url, "history", str(schedule.id))
+    assert history.returncode == 0, history.stderr
+    assert "succeeded" in history.stdout and "42 ms" in history.stdout
+    missing = _cli(database_url, "history", "6f1c1a52-8a8e-4a57-9f43-3d1b2f0c7e11")
+    assert missing.returncode == 2 and "no schedule" in missing.stderr
+
+
+def test_relative_times() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert relative(now + timedelta(hours=2), now) == "in 2 h"
+    assert relative(now - timedelta(seconds=5), now) == "5 s ago"
+    assert relative(now + timedelta(days=3), now) == "in 3 d"
+    assert relative(None, now) == "—"

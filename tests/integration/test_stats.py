@@ -1,0 +1,108 @@
+"""Statistics stay exact through inserts, outcomes, folds and retention; they read in O(1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.domain.delivery import Outcome
+from app.services.dispatch import dispatch_once
+from app.services.executions import finish_batch, start_batch
+from app.services.retention import prune
+from app.services.schedules import ScheduleService
+from app.services.stats import StatsService, fold_deltas
+from db.types import Conn
+
+T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+
+
+def outcome(kind: str, status: int | None, duration_ms: int) -> Outcome:
+    return Outcome(
+        kind,
+        status,
+        None if kind == "succeeded" else "boom",
+        None,
+        None,  # type: ignore[arg-type]
+        duration_ms,
+    )
+
+
+async def _run_slots(conn: Conn, seconds: int, kinds: list[tuple[str, int | None, int]]) -> Any:
+    schedule = await ScheduleService(conn, "acme", clock=lambda: T0 - timedelta(seconds=1)).create(
+        {
+            "workflow_id": "wf",
+            "cron_expression": "* * * * * *",
+            "overlap_policy": "allow_all",
+            "max_attempts": 1,
+        }
+    )
+    for second in range(seconds):
+        await dispatch_once(conn, now=T0 + timedelta(seconds=second, milliseconds=2))
+    cursor = await conn.execute(
+        "SELECT id FROM workflow_schedule_executions WHERE trigger_id = %s ORDER BY scheduled_at",
+        (schedule.id,),
+    )
+    ids = [r["id"] for r in await cursor.fetchall()]
+    attempts = await start_batch(conn, ids)
+    await finish_batch(conn, [(a, outcome(*kinds[i % len(kinds)])) for i, a in enumerate(attempts)])
+    return schedule
+
+
+async def test_stats_count_every_outcome(conn: Conn) -> None:
+    schedule = await _run_slots(
+        conn,
+        10,
+        [
+            ("succeeded", 200, 100),
+            ("succeeded", 200, 100),
+            ("succeeded", 200, 100),
+            ("failed", 400, 50),
+            ("succeeded", 200, 2_000),
+        ],
+    )
+    service = StatsService(conn, "acme")
+    before_fold = await service.of_schedule(schedule)
+    assert await fold_deltas(conn) is not None
+    after_fold = await service.of_schedule(schedule)
+    assert before_fold == after_fold, "reads are exact whether folded or not"
+    assert after_fold.total == 10
+    assert after_fold.counts["succeeded"] == 8 and after_fold.counts["failed"] == 2
+    assert after_fold.success_rate == 80.0
+    assert after_fold.avg_duration_ms == (6 * 100 + 2 * 50 + 2 * 2_000) / 10
+    assert after_fold.p95_duration_ms is not None
+    assert 2_000 / 1.13 <= after_fold.p95_duration_ms <= 2_000 * 1.13
+    overall = await service.overall()
+    assert overall.stats.total == 10 and overall.schedules["active"] == 1
+    summaries = await service.summaries([schedule.id])
+    assert summaries[schedule.id].total == 10 and summaries[schedule.id].success_rate == 80.0
+    assert (await StatsService(conn, "globex").overall()).stats.total == 0
+
+
+async def test_retention_prunes_and_stats_follow(conn: Conn) -> None:
+    schedule = await _run_slots(conn, 6, [("succeeded", 200, 10)])
+    await conn.execute(
+        "UPDATE workflow_schedule_executions SET created_at = now() - interval '40 days' "
+        "WHERE scheduled_at < %s",
+        (T0 + timedelta(seconds=4),),
+    )
+    pruned = await prune(conn, retention_days=30, batch=2)
+    assert pruned.executions == 4
+    await fold_deltas(conn)
+    stats = await StatsService(conn, "acme").of_schedule(schedule)
+    assert stats.total == 2 and stats.counts["succeeded"] == 2
+    cursor = await conn.execute(
+        "SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'succeeded'"
+    )
+    assert (await cursor.fetchone())["n"] == 0  # type: ignore[index]
+
+
+async def test_views_for_psql(conn: Conn) -> None:
+    schedule = await _run_slots(conn, 4, [("succeeded", 200, 10), ("failed", 500, 10)])
+    cursor = await conn.execute(
+        "SELECT * FROM schedule_stats WHERE trigger_id = %s", (schedule.id,)
+    )
+    row = await cursor.fetchone()
+    assert row is not None and row["total"] == 4 and row["success_rate"] == 50
+    cursor = await conn.execute("SELECT count(*) AS n FROM recent_executions")
+    # recent_executions shows the last day by scheduled_at; these slots are in 2026-05.
+    assert (await cursor.fetchone()) is not None
