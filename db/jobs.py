@@ -15,6 +15,7 @@ from uuid import UUID
 from procrastinate import App, PsycopgConnector
 from procrastinate.types import JSONValue
 
+from db.queries import query
 from db.types import Conn
 
 RUN_BATCH_TASK = "executions.run_batch"
@@ -51,3 +52,13 @@ async def defer_run_batches(
     ]
     job_ids = await deferrer.batch_defer_async(*arguments)
     return list(zip(job_ids, batches, strict=True))
+
+
+async def claim_for_local_run(conn: Conn, job_ids: Sequence[int], worker_id: int) -> list[int]:
+    """Mark jobs just deferred in this transaction as running here (see worker/local.py)."""
+    if not job_ids:
+        return []
+    cursor = await conn.execute(
+        query("job_claim_local"), {"ids": list(job_ids), "worker_id": worker_id}
+    )
+    return [row["id"] for row in await cursor.fetchall()]

@@ -21,6 +21,7 @@ import psycopg
 
 from app.services.dispatch import PassStats, dispatch_once, next_wake
 from db.types import Pool
+from worker.local import LocalRunner
 
 log = logging.getLogger("worker.dispatcher")
 CHANNEL = "workflow_schedules_changed"
@@ -28,7 +29,9 @@ CHANNEL = "workflow_schedules_changed"
 
 @dataclass(frozen=True, slots=True)
 class DispatcherConfig:
-    batch_limit: int = 1_000  # schedules claimed per transaction
+    batch_limit: int = 250  # schedules per transaction: the first runs start sooner
+    # Dispatch this long before the instant; the executor waits for the instant itself.
+    lookahead: float = 0.3
     max_sleep: float = 5.0  # upper bound on a sleep, in case a notification is lost
     error_backoff: float = 1.0
 
@@ -40,11 +43,13 @@ class Dispatcher:
         listen_url: str,
         config: DispatcherConfig | None = None,
         on_pass: Callable[[PassStats], None] | None = None,
+        local: LocalRunner | None = None,
     ) -> None:
         self.pool = pool
         self.listen_url = listen_url
         self.config = config or DispatcherConfig()
         self.on_pass = on_pass
+        self.local = local
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -56,7 +61,15 @@ class Dispatcher:
         """Dispatch until nothing is due; return the seconds until the next fire instant."""
         async with self.pool.connection() as conn:
             while not self._stopping.is_set():
-                stats = await dispatch_once(conn, limit=self.config.batch_limit)
+                stats = await dispatch_once(
+                    conn,
+                    limit=self.config.batch_limit,
+                    local_worker_id=self.local.worker_id if self.local else None,
+                    local_capacity=self.local.free if self.local else 0,
+                    lookahead=self.config.lookahead,
+                )
+                if self.local and stats.local_jobs:
+                    self.local.start(stats.local_jobs)  # committed: run them here, now
                 if stats.claimed and self.on_pass:
                     self.on_pass(stats)
                 if stats.claimed:
@@ -71,7 +84,7 @@ class Dispatcher:
                     )
                 if stats.claimed < self.config.batch_limit:
                     break
-            return await next_wake(conn)
+            return await next_wake(conn, self.config.lookahead)
 
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen(), name="dispatcher-listen")

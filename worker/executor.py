@@ -41,9 +41,10 @@ class BatchExecutor:
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
         async with self.pool.connection() as conn:
             attempts = await start_batch(conn, execution_ids)
+        claimed_at = time.monotonic()
         if not attempts:
             return
-        outcomes = await asyncio.gather(*(self._attempt(a) for a in attempts))
+        outcomes = await asyncio.gather(*(self._attempt(a, claimed_at) for a in attempts))
         async with self.pool.connection() as conn:
             paused = await finish_batch(conn, list(zip(attempts, outcomes, strict=True)))
         for schedule_id in paused:
@@ -52,7 +53,7 @@ class BatchExecutor:
                 extra={"event": "schedule.auto_paused", "schedule_id": str(schedule_id)},
             )
 
-    async def _attempt(self, attempt: Attempt) -> Outcome:
+    async def _attempt(self, attempt: Attempt, claimed_at: float) -> Outcome:
         if attempt.target_url is not None and not url_allowed(
             attempt.target_url, self.settings.target_allowlist
         ):
@@ -78,9 +79,22 @@ class BatchExecutor:
             secret=self.settings.internal_api_secret.get_secret_value(),
             timestamp=int(time.time()),
         )
+        await _until_fire_instant(attempt, claimed_at)
         if self.on_sent is not None:
             self.on_sent(attempt, time.time())
         outcome = await self.target.send(delivery, attempt.timeout_seconds)
         if self.on_outcome is not None:
             self.on_outcome(attempt, outcome)
         return outcome
+
+
+async def _until_fire_instant(attempt: Attempt, claimed_at: float) -> None:
+    """A run dispatched ahead of its slot waits for the instant, measured on the database
+    clock (`started_at` is the database's now when the batch was claimed), so a worker whose
+    own clock is off still sends on time."""
+    if attempt.fire_at is None or attempt.fire_at <= attempt.started_at:
+        return
+    ahead = (attempt.fire_at - attempt.started_at).total_seconds()
+    remaining = ahead - (time.monotonic() - claimed_at)
+    if remaining > 0:
+        await asyncio.sleep(remaining)

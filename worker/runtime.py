@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from types import TracebackType
 
 from procrastinate import App
@@ -17,6 +18,7 @@ from db.pool import create_pool
 from worker.dispatcher import Dispatcher
 from worker.executor import BatchExecutor
 from worker.http_target import HttpTarget
+from worker.local import LocalRunner
 from worker.maintenance import Maintenance, MaintenanceConfig
 
 log = logging.getLogger("worker.runtime")
@@ -32,7 +34,13 @@ class WorkerRuntime:
         )
         self.target = HttpTarget(max_connections=max(100, concurrency * 100))
         self.executor = BatchExecutor(self.pool, self.target, settings)
-        self.dispatcher = Dispatcher(self.pool, settings.database_url)
+        self.local = LocalRunner(
+            app,
+            self.executor,
+            capacity=concurrency,
+            heartbeat_interval=settings.scheduler_heartbeat_interval,
+        )
+        self.dispatcher = Dispatcher(self.pool, settings.database_url, local=self.local)
         self.maintenance = Maintenance(
             app,
             self.pool,
@@ -42,10 +50,12 @@ class WorkerRuntime:
             ),
         )
         self._loops: list[asyncio.Task[None]] = []
+        self._stop_requested_at: float | None = None
 
     async def __aenter__(self) -> WorkerRuntime:
         global _current
         await self.pool.open(wait=False)
+        await self.local.open()
         _current = self
         return self
 
@@ -58,6 +68,8 @@ class WorkerRuntime:
 
     def stop_loops(self) -> None:
         """First step of a graceful stop: no new dispatches; running batches carry on."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
         self.dispatcher.stop()
         self.maintenance.stop()
 
@@ -70,6 +82,11 @@ class WorkerRuntime:
         global _current
         self.stop_loops()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        # One shutdown budget for everything, counted from the stop request.
+        spent = time.monotonic() - (self._stop_requested_at or time.monotonic())
+        await self.local.close(
+            grace_seconds=max(0.0, self.settings.scheduler_shutdown_timeout - spent)
+        )
         await self.target.aclose()
         await self.pool.close()
         _current = None

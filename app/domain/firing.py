@@ -96,6 +96,10 @@ def plan_pass(
     if schedule.end_at is not None:
         horizon = min(horizon, schedule.end_at)
     first = schedule.next_run_at
+    if first >= now - jitter - timedelta(seconds=schedule.misfire_grace_seconds):
+        single = _single_on_time_slot(schedule, first, horizon, jitter, active_runs, buffered_runs)
+        if single is not None:
+            return single
     on_time_from = max(first, now - jitter - timedelta(seconds=schedule.misfire_grace_seconds))
     window_from = max(first, now - jitter - timedelta(seconds=schedule.catchup_window_seconds))
 
@@ -140,6 +144,28 @@ def plan_pass(
         remaining_runs=remaining,
         next=plan(after_pass, horizon),
     )
+
+
+def _single_on_time_slot(
+    schedule: Schedule,
+    slot: datetime,
+    horizon: datetime,
+    jitter: timedelta,
+    active_runs: int,
+    buffered_runs: int,
+) -> PassResult | None:
+    """The common case, decided without counting anything: the one due slot is on time and the
+    next one is not due yet. None when that is not the case (the general path decides)."""
+    remaining = schedule.remaining_runs
+    row = _Overlap(schedule.overlap_policy, active_runs, buffered_runs).decide(
+        slot, slot + jitter, "schedule"
+    )
+    if row.status == "pending" and remaining is not None:
+        remaining -= 1
+    after = plan(dataclasses.replace(schedule, remaining_runs=remaining), slot)
+    if after.next_run_at is not None and after.next_run_at <= horizon:
+        return None
+    return PassResult(rows=[row], missed_uncounted=0, remaining_runs=remaining, next=after)
 
 
 def _oldest_missed(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID
 
@@ -91,11 +92,17 @@ def plan(schedule: Schedule, after: datetime) -> Plan:
         return Plan("ended", None, None)
     if schedule.start_at is not None:
         after = max(after, schedule.start_at - timedelta(microseconds=1))
-    spec = parse_cron(schedule.cron_expression)
-    slot = next_slot(spec, load_zone(schedule.timezone), after)
+    slot = _next_slot(schedule.cron_expression, schedule.timezone, after)
     if slot is None or (schedule.end_at is not None and slot > schedule.end_at):
         return Plan("ended", None, None)
     return Plan("active", slot, slot + jitter_offset(schedule.id, schedule.jitter_seconds))
+
+
+@lru_cache(maxsize=65_536)
+def _next_slot(expression: str, timezone: str, after: datetime) -> datetime | None:
+    """next_slot, remembered: schedules that share a cron and a zone share their next slot,
+    and a dispatcher pass computes it once for all of them (a pure function, safe to cache)."""
+    return next_slot(parse_cron(expression), load_zone(timezone), after)
 
 
 def upcoming(schedule: Schedule, count: int) -> list[datetime]:

@@ -12,9 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID, uuid4
 
 from app.domain.firing import plan_pass
-from app.services.executions import defer_runs
+from db import jobs
 from db.repositories import executions as repo
 from db.types import Conn
 
@@ -25,6 +26,7 @@ class PassStats:
     statuses: Counter[str] = field(default_factory=Counter)
     jobs: int = 0
     lags_seconds: list[float] = field(default_factory=list)  # dispatch time - fire instant
+    local_jobs: list[tuple[int, list[UUID]]] = field(default_factory=list)
 
     @property
     def fired(self) -> int:
@@ -32,21 +34,39 @@ class PassStats:
 
 
 async def dispatch_once(
-    conn: Conn, *, limit: int = 1_000, now: datetime | None = None
+    conn: Conn,
+    *,
+    limit: int = 1_000,
+    now: datetime | None = None,
+    local_worker_id: int | None = None,
+    local_capacity: int = 0,
+    lookahead: float = 0.0,
 ) -> PassStats:
-    """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests)."""
+    """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests).
+
+    With `local_worker_id`, up to `local_capacity` of the batch jobs are claimed for the
+    calling process to run right after the commit (`PassStats.local_jobs`).
+
+    With `lookahead` > 0, schedules due within that many seconds are dispatched now, as of
+    their fire instant: the executor holds their requests until the instant (on the database
+    clock), so the pass's own work is not part of the fire lag.
+    """
     async with conn.transaction():
-        claimed = await repo.claim_due(conn, limit, now)
+        claimed = await repo.claim_due(conn, limit, now, lookahead)
         if not claimed:
             return PassStats()
         rows: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for schedule, db_now, active_runs, buffered_runs in claimed:
+            as_of = max(now or db_now, schedule.next_fire_at or db_now)
             result = plan_pass(
-                schedule, now or db_now, active_runs=active_runs, buffered_runs=buffered_runs
+                schedule, as_of, active_runs=active_runs, buffered_runs=buffered_runs
             )
             rows += [
                 {
+                    # Runs that will run get their id here, so their jobs can be deferred
+                    # before the insert and each row is written once, job id included.
+                    "id": uuid4() if row.status == "pending" and not row.buffered else None,
                     "trigger_id": schedule.id,
                     "workflow_id": schedule.workflow_id,
                     "tenant": schedule.tenant,
@@ -70,16 +90,30 @@ async def dispatch_once(
                     "missed_uncounted": result.missed_uncounted,
                 }
             )
+        # A slot that already has a row (a race lost to another dispatcher or a backfill) is
+        # not inserted; its job then names an id that does not exist and does nothing.
+        batches = await jobs.defer_run_batches(conn, [r["id"] for r in rows if r["id"]])
+        job_of = {run: job for job, runs in batches for run in runs}
+        for row in rows:
+            row["job_id"] = job_of.get(row["id"])
         inserted = await repo.insert_many(conn, rows)
-        runnable = [r["id"] for r in inserted if r["status"] == "pending" and not r["buffered"]]
-        job_count = await defer_runs(conn, runnable)
+        local: list[tuple[int, list[UUID]]] = []
+        if local_worker_id is not None and local_capacity > 0 and batches:
+            wanted = batches[:local_capacity]
+            taken = set(
+                await jobs.claim_for_local_run(conn, [j for j, _ in wanted], local_worker_id)
+            )
+            local = [(job, runs) for job, runs in wanted if job in taken]
         await repo.advance_schedules(conn, updates)
     dispatched_at = claimed[0][1] if now is None else now
     fire_ats = {(r["trigger_id"], r["scheduled_at"]): r["fire_at"] for r in rows}
+    created = {r["id"] for r in inserted}
+    local = [(job, [run for run in runs if run in created]) for job, runs in local]
     return PassStats(
         claimed=len(claimed),
         statuses=Counter(r["status"] for r in inserted),
-        jobs=job_count,
+        jobs=len(batches),
+        local_jobs=local,
         lags_seconds=[
             (dispatched_at - fire_ats[(r["trigger_id"], r["scheduled_at"])]).total_seconds()
             for r in inserted
@@ -88,9 +122,10 @@ async def dispatch_once(
     )
 
 
-async def next_wake(conn: Conn) -> float | None:
-    """Seconds until the earliest fire instant, on the database clock (None: nothing active)."""
+async def next_wake(conn: Conn, lookahead: float = 0.0) -> float | None:
+    """Seconds until the earliest fire instant minus `lookahead`, on the database clock
+    (None: nothing active)."""
     next_fire_at, db_now = await repo.next_fire(conn)
     if next_fire_at is None:
         return None
-    return max(0.0, (next_fire_at - db_now).total_seconds())
+    return max(0.0, (next_fire_at - db_now).total_seconds() - lookahead)

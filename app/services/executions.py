@@ -123,11 +123,11 @@ async def finish_batch(
 
 async def defer_runs(
     conn: Conn, execution_ids: Sequence[UUID], *, at: datetime | None = None
-) -> int:
-    """Give runs their batch jobs, in the caller's transaction; returns the number of jobs."""
+) -> list[tuple[int, list[UUID]]]:
+    """Give runs their batch jobs, in the caller's transaction; returns (job, its runs)."""
     batches = await jobs.defer_run_batches(conn, execution_ids, at=at)
     await repo.set_jobs(conn, [(run, job) for job, runs in batches for run in runs])
-    return len(batches)
+    return batches
 
 
 async def _defer_retries(conn: Conn, retrying: Sequence[dict[str, Any]]) -> None:

@@ -1,5 +1,6 @@
 -- name: schedule_claim_due
--- The dispatcher's claim (SPEC §4.1): due active schedules, oldest fire instant first. SKIP
+-- The dispatcher's claim (SPEC §4.1): active schedules due within `lookahead` seconds, oldest
+-- fire instant first (their runs wait for the exact instant in the executor). SKIP
 -- LOCKED lets any number of dispatchers run at once without waiting on each other: a row
 -- another dispatcher holds is simply not seen. The database clock decides what is due.
 -- The unfinished-run counts feed the overlap policy (allow_all does not need them).
@@ -16,6 +17,14 @@ SELECT s.*,
 FROM workflow_schedules s
 WHERE s.state = 'active'
   AND s.next_fire_at <= coalesce(%(now)s::timestamptz, clock_timestamp())
+                        + make_interval(secs => %(lookahead)s)
+  -- Ahead of its instant, a schedule whose overlap policy looks at unfinished runs is taken
+  -- only when it has none: whether the previous run overlaps is decided at the instant.
+  AND (s.next_fire_at <= coalesce(%(now)s::timestamptz, clock_timestamp())
+       OR s.overlap_policy = 'allow_all'
+       OR NOT EXISTS (
+           SELECT 1 FROM workflow_schedule_executions e
+           WHERE e.trigger_id = s.id AND e.status IN ('pending', 'running', 'retrying')))
 ORDER BY s.next_fire_at
 LIMIT %(limit)s
 FOR UPDATE OF s SKIP LOCKED;

@@ -2,19 +2,22 @@
 -- One row per slot. ON CONFLICT DO NOTHING on (trigger_id, scheduled_at) is what makes a slot
 -- fire at most once whatever races between dispatchers, backfills and restarts (SPEC §4.1):
 -- the row that loses the race is simply not inserted, and gets no job.
+-- Ids and job ids may come with the rows (the dispatcher defers the jobs first, so it writes
+-- each row once); otherwise the id is generated here and the job set afterwards.
 INSERT INTO workflow_schedule_executions (
-    trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error, buffered,
-    input, finished_at
+    id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error, buffered,
+    input, job_id, finished_at
 )
-SELECT u.trigger_id, u.workflow_id, u.tenant, u.scheduled_at, u.fire_at, u.status, u.trigger,
-       u.error, u.buffered, u.input,
+SELECT coalesce(u.id, gen_random_uuid()), u.trigger_id, u.workflow_id, u.tenant,
+       u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered, u.input, u.job_id,
        CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END
 FROM unnest(
-    %(trigger_ids)s::uuid[], %(workflow_ids)s::text[], %(tenants)s::text[],
+    %(ids)s::uuid[], %(trigger_ids)s::uuid[], %(workflow_ids)s::text[], %(tenants)s::text[],
     %(scheduled_ats)s::timestamptz[], %(fire_ats)s::timestamptz[], %(statuses)s::text[],
-    %(triggers)s::text[], %(errors)s::text[], %(buffereds)s::boolean[], %(inputs)s::jsonb[]
-) AS u(trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error, buffered,
-       input)
+    %(triggers)s::text[], %(errors)s::text[], %(buffereds)s::boolean[], %(inputs)s::jsonb[],
+    %(job_ids)s::bigint[]
+) AS u(id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error,
+       buffered, input, job_id)
 ON CONFLICT (trigger_id, scheduled_at) DO NOTHING
 RETURNING id, trigger_id, scheduled_at, status, buffered;
 
@@ -31,8 +34,9 @@ WHERE e.id = u.id;
 UPDATE workflow_schedule_executions AS e SET
     status = 'running',
     attempts = e.attempts + 1,
-    started_at = coalesce(e.started_at, clock_timestamp()),
-    executed_at = coalesce(e.executed_at, clock_timestamp()),
+    -- A run dispatched ahead of its instant starts at the instant (the executor waits for it).
+    started_at = coalesce(e.started_at, greatest(clock_timestamp(), e.fire_at)),
+    executed_at = coalesce(e.executed_at, greatest(clock_timestamp(), e.fire_at)),
     next_attempt_at = NULL
 FROM workflow_schedules s
 WHERE e.id = ANY(%(ids)s::uuid[])
@@ -160,11 +164,12 @@ LIMIT %(limit)s;
 SELECT * FROM workflow_schedule_executions WHERE id = %(id)s AND tenant = %(tenant)s;
 
 -- name: execution_list
--- A schedule's history, newest first, keyset-paginated on (scheduled_at, id).
+-- A schedule's history, newest first, keyset-paginated on scheduled_at (unique per schedule,
+-- so the slot key's own index serves it backwards).
 SELECT * FROM workflow_schedule_executions
 WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(before_scheduled_at)s::timestamptz IS NULL
-       OR (scheduled_at, id) < (%(before_scheduled_at)s::timestamptz, %(before_id)s::uuid))
-ORDER BY scheduled_at DESC, id DESC
+       OR scheduled_at < %(before_scheduled_at)s::timestamptz)
+ORDER BY scheduled_at DESC
 LIMIT %(limit)s;

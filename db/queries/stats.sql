@@ -69,4 +69,4 @@ WHERE tenant = %(tenant)s GROUP BY state;
 -- name: execution_latest
 SELECT * FROM workflow_schedule_executions
 WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s
-ORDER BY scheduled_at DESC, id DESC LIMIT 1;
+ORDER BY scheduled_at DESC LIMIT 1;

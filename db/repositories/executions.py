@@ -27,10 +27,13 @@ async def _all(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, 
 
 
 async def claim_due(
-    conn: Conn, limit: int, now: datetime | None = None
+    conn: Conn, limit: int, now: datetime | None = None, lookahead: float = 0.0
 ) -> list[tuple[Schedule, datetime, int, int]]:
-    """Lock up to `limit` due schedules: (schedule, db now, unfinished runs, buffered runs)."""
-    rows = await _all(conn, "schedule_claim_due", {"limit": limit, "now": now})
+    """Lock up to `limit` schedules due within `lookahead` seconds: (schedule, db now,
+    unfinished runs, buffered runs)."""
+    rows = await _all(
+        conn, "schedule_claim_due", {"limit": limit, "now": now, "lookahead": lookahead}
+    )
     return [
         (
             Schedule(**{k: v for k, v in row.items() if k in _SCHEDULE_FIELDS}),
@@ -72,6 +75,8 @@ async def insert_many(conn: Conn, rows: Sequence[dict[str, Any]]) -> list[dict[s
         conn,
         "execution_insert_many",
         {
+            "ids": [r.get("id") for r in rows],
+            "job_ids": [r.get("job_id") for r in rows],
             "trigger_ids": [r["trigger_id"] for r in rows],
             "workflow_ids": [r["workflow_id"] for r in rows],
             "tenants": [r["tenant"] for r in rows],

@@ -166,3 +166,23 @@ async def test_a_long_outage_is_capped_and_counted(conn: Conn) -> None:
     assert sum(r["status"] == "pending" for r in rows) == 1
     assert sum(r["status"] == "skipped" for r in rows) == 60
     assert 1_000 + counted + 61 == 7_201
+
+
+async def test_lookahead_dispatches_before_the_instant(conn: Conn) -> None:
+    free = await _create(
+        conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *", overlap_policy="allow_all"
+    )
+    busy = await _create(conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *")
+    await dispatch_once(conn, now=T0 + timedelta(milliseconds=1))  # both fire at 12:00:00
+    # 300 ms before 12:00:01, with a lookahead of 0.5 s.
+    ahead = T0 + timedelta(milliseconds=700)
+    stats = await dispatch_once(conn, now=ahead, lookahead=0.5)
+    assert stats.claimed == 1, "only the schedule whose overlap policy does not care"
+    rows = await _rows(conn, free.id)
+    assert [r["scheduled_at"] for r in rows] == [T0, T0 + timedelta(seconds=1)]
+    assert rows[-1]["fire_at"] == T0 + timedelta(seconds=1) and rows[-1]["status"] == "pending"
+    # The other one is decided at its instant, when its previous run may have finished.
+    assert len(await _rows(conn, busy.id)) == 1
+    stats = await dispatch_once(conn, now=T0 + timedelta(seconds=1, milliseconds=1))
+    assert stats.claimed == 1
+    assert [r["status"] for r in await _rows(conn, busy.id)] == ["pending", "skipped"]
