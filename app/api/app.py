@@ -9,8 +9,10 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
@@ -31,6 +33,7 @@ from app.settings import Settings
 from db.pool import create_pool
 
 MAX_BODY_BYTES = 1024 * 1024  # SPEC: bodies over 1 MiB get 413
+DOCS_ASSETS = "/schema-assets"
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
@@ -66,7 +69,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         },
     )
     return Litestar(
-        route_handlers=[health, ready, metrics, api, *dashboard_handlers],
+        route_handlers=[
+            health,
+            ready,
+            metrics,
+            api,
+            *dashboard_handlers,
+            create_static_files_router(
+                path=DOCS_ASSETS, directories=[swagger_ui_path], include_in_schema=False
+            ),
+        ],
         dependencies={"conn": Provide(provide_conn)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -77,7 +89,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             version="0.1.0",
             description="Cron schedules for workflows, on PostgreSQL alone.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # Swagger UI served from the swagger-ui-bundle package, not a CDN: the docs render
+            # on machines without internet too.
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon="<link rel='icon' type='image/svg+xml' href='/static/favicon.svg'>",
+                )
+            ],
         ),
         state=State({"settings": settings, "clock": clock}),
         debug=False,

@@ -97,3 +97,8 @@ def test_openapi_is_served(anonymous: httpx.Client) -> None:
     assert "/api/scheduler/register" in paths
     props = schema.json()["components"]["schemas"]["ScheduleCreate"]["properties"]
     assert "cronExpression" in props
+    # The browsable docs load nothing from the internet.
+    page = anonymous.get("/schema")
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+    assert "https://" not in page.text
+    assert anonymous.get("/schema-assets/swagger-ui-bundle.js").status_code == 200
