@@ -21,6 +21,7 @@ from app.api.deps import (
     provide_schedules,
     provide_stats,
     provide_tenant,
+    require_json_body,
 )
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes.compat import CompatController
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             list_timezones,
             overall_stats,
         ],
+        before_request=require_json_body,
         dependencies={
             "tenant": Provide(provide_tenant),
             "schedules": Provide(provide_schedules),

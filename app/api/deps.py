@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
 from psycopg import AsyncConnection
 
 from app.errors import Unauthorized
@@ -68,3 +69,19 @@ async def provide_runs(state: State, conn: DbConn, tenant: Tenant) -> RunService
 
 async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:
     return StatsService(conn, tenant)
+
+
+async def require_json_body(request: Request[Any, Any, Any]) -> None:
+    """A body on an API write must be JSON: anything else is 415, not a parse error."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    if request.headers.get("content-length", "0") in ("", "0") and not request.headers.get(
+        "transfer-encoding"
+    ):
+        return
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(
+            status_code=415,
+            detail=f"Content-Type must be application/json, not {media_type or 'missing'}",
+        )

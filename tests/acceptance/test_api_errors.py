@@ -85,6 +85,10 @@ def test_body_limits_and_garbage(client: httpx.Client) -> None:
     )
     assert 400 <= garbage.status_code < 500
     assert "Traceback" not in garbage.text
+    wrong_type = client.post(
+        "/api/schedules", content=b"workflowId=x", headers={"Content-Type": "text/plain"}
+    )
+    assert wrong_type.status_code == 415 and "application/json" in wrong_type.json()["message"]
     not_uuid = client.get("/api/schedules/not-a-uuid")
     assert 400 <= not_uuid.status_code < 500
 
