@@ -70,6 +70,20 @@ test-unit: $(STAMP) ## Pure tests (no I/O)
 test: check ## Every check and every test tier (starts its own throwaway Postgres)
 	$(BIN)/pytest -q
 
+.PHONY: soak
+soak: $(STAMP) ## Long fault-injection runs (tests/faults with SOAK=1: kill -9 storm 5 min, ...; ~20 min)
+	SOAK=1 $(BIN)/pytest tests/faults -q
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks side by side with peers, full sizes (~30 min; bench/results/)
+	@$(BIN)/python -c 'import apscheduler, matplotlib, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
+.PHONY: bench-quick
+bench-quick: $(STAMP) ## The same benchmarks with small sizes (a few minutes' smoke run)
+	@$(BIN)/python -c 'import apscheduler, matplotlib, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench --quick
+
 .PHONY: clean
 clean: ## Remove caches (keeps .venv and .localdata)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis

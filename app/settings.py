@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     scheduler_heartbeat_interval: float = Field(default=10.0, gt=0, le=300)
     scheduler_stalled_after: float = Field(default=30.0, gt=0, le=3_600)
     scheduler_maintenance_interval: float = Field(default=5.0, gt=0, le=3_600)
+    # Manual runs (trigger and backfill requests) per tenant and API process: a token bucket
+    # refilled at `rate` a second holding at most `burst` (app/api/ratelimit.py).
+    scheduler_trigger_rate: float = Field(default=10.0, gt=0, le=1_000_000)
+    scheduler_trigger_burst: int = Field(default=20, ge=1, le=1_000_000)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65_535)
     log_format: Literal["json", "console", "auto"] = "auto"

@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.stats_million [--rows 1000000]
 
-Starts a throwaway cluster, fills one schedule's history with generate_series (through the
-real triggers), folds the deltas as the workers do, then times the reads the API makes.
+Starts a throwaway cluster (fsync off), fills one schedule's history with generate_series
+(through the real triggers), folds the deltas as the workers do, then times the reads the API
+makes. `python -m bench` runs the same `measure` on its own (durable) cluster: scenario `stats`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import psycopg
@@ -37,6 +39,57 @@ FROM generate_series(1, %(rows)s) AS g,
 """
 
 
+async def measure(url: str, rows: int, rounds: int = 30) -> dict[str, Any]:
+    """Fill one schedule's history in the migrated database at `url`, then time the reads."""
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        schedule = await ScheduleService(conn, "bench").create(
+            {"id": uuid4(), "workflow_id": "wf", "cron_expression": "* * * * * *"}
+        )
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.execute(FILL, {"id": schedule.id, "rows": rows})  # type: ignore[arg-type]
+        fill_s = time.perf_counter() - started
+        await fold_deltas(conn)
+        await conn.execute("ANALYZE")
+        stats = StatsService(conn, "bench")
+        runs = RunService(conn, "bench")
+        timings: dict[str, list[float]] = {
+            "stats": [],
+            "detail stats+latest": [],
+            "history page (50)": [],
+        }
+        for _ in range(rounds):
+            t = time.perf_counter()
+            result = await stats.of_schedule(schedule)
+            timings["stats"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await stats.of_schedule(schedule)
+            await stats.latest_execution(schedule)
+            timings["detail stats+latest"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await runs.history(schedule.id, limit=50)
+            timings["history page (50)"].append(time.perf_counter() - t)
+    reads = {}
+    for name, values in timings.items():
+        values.sort()
+        reads[name] = {
+            "p50_ms": statistics.median(values) * 1000,
+            "p95_ms": values[int(0.95 * (len(values) - 1))] * 1000,
+            "max_ms": values[-1] * 1000,
+        }
+    return {
+        "rows": rows,
+        "fill_s": fill_s,
+        "total": result.total,
+        "success_rate": result.success_rate,
+        "avg_duration_ms": result.avg_duration_ms,
+        "p95_duration_ms": result.p95_duration_ms,
+        "reads": reads,
+    }
+
+
 async def main(rows: int) -> None:
     base = Path(tempfile.mkdtemp(prefix="wfs-bench-"))
     base.chmod(0o755)
@@ -45,50 +98,17 @@ async def main(rows: int) -> None:
     try:
         url = cluster.create_database("bench")
         upgrade(url)
-        async with await psycopg.AsyncConnection.connect(
-            url, autocommit=True, row_factory=dict_row
-        ) as conn:
-            schedule = await ScheduleService(conn, "bench").create(
-                {"id": uuid4(), "workflow_id": "wf", "cron_expression": "* * * * * *"}
-            )
-            started = time.perf_counter()
-            async with conn.transaction():
-                await conn.execute(FILL, {"id": schedule.id, "rows": rows})  # type: ignore[arg-type]
-            fill_s = time.perf_counter() - started
-            await fold_deltas(conn)
-            await conn.execute("ANALYZE")
-            stats = StatsService(conn, "bench")
-            runs = RunService(conn, "bench")
-            timings: dict[str, list[float]] = {
-                "stats": [],
-                "detail stats+latest": [],
-                "history page (50)": [],
-            }
-            for _ in range(30):
-                t = time.perf_counter()
-                result = await stats.of_schedule(schedule)
-                timings["stats"].append(time.perf_counter() - t)
-                t = time.perf_counter()
-                await stats.of_schedule(schedule)
-                await stats.latest_execution(schedule)
-                timings["detail stats+latest"].append(time.perf_counter() - t)
-                t = time.perf_counter()
-                await runs.history(schedule.id, limit=50)
-                timings["history page (50)"].append(time.perf_counter() - t)
-        print(f"rows: {rows:,} (filled in {fill_s:.1f} s, triggers included)")
-        print(
-            f"total={result.total:,} successRate={result.success_rate} "
-            f"avg={result.avg_duration_ms} p95={result.p95_duration_ms}"
-        )
-        print(f"{'read':24} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-        for name, values in timings.items():
-            values.sort()
-            print(
-                f"{name:24} {statistics.median(values) * 1000:8.2f} "
-                f"{values[int(0.95 * (len(values) - 1))] * 1000:8.2f} {values[-1] * 1000:8.2f}"
-            )
+        found = await measure(url, rows)
     finally:
         cluster.destroy()
+    print(f"rows: {rows:,} (filled in {found['fill_s']:.1f} s, triggers included)")
+    print(
+        f"total={found['total']:,} successRate={found['success_rate']} "
+        f"avg={found['avg_duration_ms']} p95={found['p95_duration_ms']}"
+    )
+    print(f"{'read':24} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name, r in found["reads"].items():
+        print(f"{name:24} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['max_ms']:8.2f}")
 
 
 if __name__ == "__main__":

@@ -62,3 +62,17 @@ async def claim_for_local_run(conn: Conn, job_ids: Sequence[int], worker_id: int
         query("job_claim_local"), {"ids": list(job_ids), "worker_id": worker_id}
     )
     return [row["id"] for row in await cursor.fetchall()]
+
+
+async def heartbeat(conn: Conn, worker_id: int) -> bool:
+    """Refresh a worker identity's heartbeat; False if the identity no longer exists."""
+    cursor = await conn.execute(query("job_worker_heartbeat"), {"worker_id": worker_id})
+    return await cursor.fetchone() is not None
+
+
+async def register_worker(conn: Conn) -> int:
+    """A new Procrastinate worker identity (what `JobManager.register_worker` does)."""
+    cursor = await conn.execute(query("job_worker_register"))
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row["worker_id"])

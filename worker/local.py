@@ -22,6 +22,7 @@ from uuid import UUID
 from procrastinate import App
 from procrastinate.jobs import Status
 
+from db import jobs
 from worker.executor import BatchExecutor
 
 log = logging.getLogger("worker.local")
@@ -47,20 +48,29 @@ class LocalRunner:
     async def open(self) -> None:
         try:
             self.worker_id = await self.app.job_manager.register_worker()
-        except Exception as exc:  # the database is away: run nothing locally for now
+        except Exception as exc:  # the database is away: the heartbeat registers it later
             log.warning(
                 "local runner not registered",
                 extra={"event": "local.register_error", "error": type(exc).__name__},
             )
-            return
         self._heartbeat = asyncio.create_task(self._beat(), name="local-runner-heartbeat")
 
     async def _beat(self) -> None:
+        """Heartbeat through the runtime's pool, the one the claims use (Procrastinate's pool
+        can take many seconds to reconnect after a database outage: psycopg-pool backs off),
+        and register again when the identity is gone: a worker that starts prunes every
+        identity whose heartbeat looks stale, and an outage makes them all look stale."""
         while True:
             await asyncio.sleep(self.heartbeat_interval)
             with contextlib.suppress(Exception):  # a missed beat is retried at the next one
-                assert self.worker_id is not None
-                await self.app.job_manager.update_heartbeat(self.worker_id)
+                async with self.executor.pool.connection() as conn:
+                    if self.worker_id is not None and await jobs.heartbeat(conn, self.worker_id):
+                        continue
+                    lost, self.worker_id = self.worker_id, await jobs.register_worker(conn)
+                log.warning(
+                    "local runner registered (again)",
+                    extra={"event": "local.registered", "lost_worker_id": lost},
+                )
 
     def start(self, jobs: Sequence[tuple[int, list[UUID]]]) -> None:
         for job_id, execution_ids in jobs:

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
@@ -23,7 +24,8 @@ from app.api.deps import (
     provide_tenant,
     require_json_body,
 )
-from app.api.errors import EXCEPTION_HANDLERS
+from app.api.errors import EXCEPTION_HANDLERS, document_errors
+from app.api.ratelimit import TokenBucket
 from app.api.routes.compat import CompatController
 from app.api.routes.health import health, metrics, ready
 from app.api.routes.runs import ExecutionController, ScheduleRunsController, overall_stats
@@ -69,7 +71,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             "runs": Provide(provide_runs),
             "stats": Provide(provide_stats),
         },
+        security=[{"bearer": []}],
     )
+    document_errors(api)
     return Litestar(
         route_handlers=[
             health,
@@ -84,6 +88,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         dependencies={"conn": Provide(provide_conn)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        # Logging is configured once per process by `app.logging.configure_logging` (JSON, and a
+        # filter that redacts secrets). Litestar's default config would replace the root
+        # logger's handlers when the app is built, silently dropping that filter.
+        logging_config=None,
         plugins=[PydanticPlugin(prefer_alias=True)],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
@@ -91,6 +99,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             version="0.1.0",
             description="Cron schedules for workflows, on PostgreSQL alone.",
             path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API token from `scheduler token create`.",
+                    )
+                }
+            ),
             # Swagger UI served from the swagger-ui-bundle package, not a CDN: the docs render
             # on machines without internet too.
             render_plugins=[
@@ -103,6 +120,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
                 )
             ],
         ),
-        state=State({"settings": settings, "clock": clock}),
+        state=State(
+            {
+                "settings": settings,
+                "clock": clock,
+                "run_limiter": TokenBucket(
+                    settings.scheduler_trigger_rate, settings.scheduler_trigger_burst
+                ),
+            }
+        ),
         debug=False,
     )

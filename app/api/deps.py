@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException, SerializationException
 from psycopg import AsyncConnection
 
 from app.errors import Unauthorized
@@ -71,8 +71,29 @@ async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:
     return StatsService(conn, tenant)
 
 
+MAX_JSON_DEPTH = 64
+"""Nesting levels a request body may have: far more than any schedule needs, far fewer than
+what would exhaust the decoder's or the database's recursion limits."""
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` (decoded JSON) nests arrays and objects deeper than `limit` levels."""
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 async def require_json_body(request: Request[Any, Any, Any]) -> None:
-    """A body on an API write must be JSON: anything else is 415, not a parse error."""
+    """A body on an API write must be JSON (anything else is 415, not a parse error), and JSON
+    that cannot be decoded or nests too deeply is a 400 that says so, never a 500.
+
+    The body is decoded here once; Litestar keeps the result for the handler's `data`.
+    """
     if request.method not in ("POST", "PUT", "PATCH"):
         return
     if request.headers.get("content-length", "0") in ("", "0") and not request.headers.get(
@@ -85,3 +106,17 @@ async def require_json_body(request: Request[Any, Any, Any]) -> None:
             status_code=415,
             detail=f"Content-Type must be application/json, not {media_type or 'missing'}",
         )
+    if not await request.body():
+        return
+    try:
+        document = await request.json()
+    except SerializationException as exc:
+        raise ClientException(f"body: {exc}") from None
+    except UnicodeDecodeError:  # msgspec raises it, unwrapped, for bad bytes inside strings
+        raise ClientException("body: a string is not valid UTF-8 (JSON must be UTF-8)") from None
+    except RecursionError:
+        document = None  # nested beyond the decoder's own limit
+    else:
+        if not json_depth_exceeds(document, MAX_JSON_DEPTH):
+            return
+    raise ClientException(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")

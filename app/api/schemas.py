@@ -54,9 +54,53 @@ def _cron_length(value: str) -> str:
     return value
 
 
+_NUL_MESSAGE = "must not contain NUL (\\u0000) characters"
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: refuse it here (422) rather than fail in the database."""
+    if "\x00" in value:
+        raise ValueError(_NUL_MESSAGE)
+    return value
+
+
+def _no_nul_inside(value: dict[str, Any]) -> dict[str, Any]:
+    """The same for every key and string of a JSON object (jsonb refuses `\\u0000` too)."""
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _no_nul(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return value
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    """Instants the slot arithmetic and PostgreSQL both handle, with room to spare."""
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(
+            f"must be between {_format_instant(EARLIEST)} and {_format_instant(LATEST)}"
+        )
+    return value
+
+
 CronText = Annotated[str, AfterValidator(_cron_length)]
-WorkflowId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Note = Annotated[str, StringConstraints(max_length=500)]
+WorkflowId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_nul),
+]
+Note = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)]
+InstantIn = Annotated[AwareDatetime, AfterValidator(_in_range)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul_inside)]
 
 
 class ScheduleFields(CamelModel):
@@ -75,11 +119,11 @@ class ScheduleFields(CamelModel):
     retry_backoff_seconds: float = Field(default=10, ge=0, le=3_600)
     timeout_seconds: float = Field(default=30, gt=0, le=3_600)
     jitter_seconds: int = Field(default=0, ge=0, le=86_400)
-    start_at: AwareDatetime | None = None
-    end_at: AwareDatetime | None = None
+    start_at: InstantIn | None = None
+    end_at: InstantIn | None = None
     remaining_runs: int | None = Field(default=None, ge=0, le=2**31 - 1)
     pause_after_failures: int | None = Field(default=None, ge=1, le=10_000)
-    input: dict[str, Any] = Field(default_factory=dict)
+    input: JsonObject = Field(default_factory=dict)
     target_url: Annotated[str, StringConstraints(max_length=2_000)] | None = None
 
 
@@ -103,11 +147,11 @@ class SchedulePatch(CamelModel):
     retry_backoff_seconds: float | None = Field(default=None, ge=0, le=3_600)
     timeout_seconds: float | None = Field(default=None, gt=0, le=3_600)
     jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    start_at: AwareDatetime | None = None
-    end_at: AwareDatetime | None = None
+    start_at: InstantIn | None = None
+    end_at: InstantIn | None = None
     remaining_runs: int | None = Field(default=None, ge=0, le=2**31 - 1)
     pause_after_failures: int | None = Field(default=None, ge=1, le=10_000)
-    input: dict[str, Any] | None = None
+    input: JsonObject | None = None
     target_url: Annotated[str, StringConstraints(max_length=2_000)] | None = None
 
     # Fields that may not be set to null (they have no "absent" meaning).
@@ -135,7 +179,7 @@ class PauseBody(CamelModel):
 class PreviewRequest(CamelModel):
     cron_expression: CronText
     timezone: str = "UTC"
-    after: AwareDatetime | None = None
+    after: InstantIn | None = None
     count: int = Field(default=5, ge=1, le=1_000)
 
 
@@ -238,11 +282,11 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every 4xx answer: what is wrong and where."""
+    """Every 4xx answer: what is wrong and where (`errors` is empty when no field is to blame)."""
 
-    error: str
+    error: str = Field(description="a stable code: validation_failed, not_found, ...")
     message: str
-    errors: list[ErrorDetail] = Field(default_factory=list)
+    errors: list[ErrorDetail]
 
 
 def schedule_fields(schedule: Schedule) -> dict[str, Any]:
@@ -282,8 +326,8 @@ class ExecutionList(CamelOut):
 
 
 class BackfillRequest(CamelModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: InstantIn
+    end: InstantIn
 
 
 class BackfillResponse(CamelOut):

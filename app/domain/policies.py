@@ -1,10 +1,10 @@
-"""Per-schedule policies that are pure arithmetic: jitter (and, later, backoff)."""
+"""Per-schedule policies that are pure functions: jitter, and which target URLs are allowed."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 
@@ -21,25 +21,51 @@ def jitter_offset(schedule_id: UUID, jitter_seconds: int) -> timedelta:
     return timedelta(milliseconds=millis)
 
 
-def url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
-    """Whether `url` falls under one of the allowlist's URL prefixes.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-    Compared by parts, not as strings: scheme, host and port must be equal and the path must be
-    the prefix's path or below it, so `https://api.example.com` does not admit
-    `https://api.example.com.evil.net/` nor `https://api.example.com@evil.net/`.
+
+def _parts(url: str) -> tuple[str, str, int, str] | None:
+    """(scheme, host, port, path) of an http(s) URL a client would send as written; None for
+    anything ambiguous: other schemes, userinfo, control characters, white space or backslashes
+    (parsers disagree about those), a bad port, dot segments (`..`, `%2e%2e`: HTTP clients
+    resolve them, so `/hooks/../admin` is really `/admin`), or an encoded `/` or `\\`."""
+    if not url.isprintable() or any(c.isspace() or c == "\\" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme, parts.hostname, parts.port
+    except ValueError:  # a port that is not a number or out of range, a bad [IPv6] literal
+        return None
+    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
+        return None
+    path = parts.path
+    lowered = path.lower()
+    if "%2f" in lowered or "%5c" in lowered:
+        return None
+    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+        return None
+    return scheme, host, port if port is not None else _DEFAULT_PORTS[scheme], path
+
+
+def url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
+    """Whether `url` falls under one of the allowlist's URL prefixes. Never raises.
+
+    Compared by parts, not as strings: scheme, host and port (80/443 when not written) must be
+    equal and the path must be the prefix's path or below it, so `https://api.example.com` does
+    not admit `https://api.example.com.evil.net/`, `https://api.example.com@evil.net/`, nor
+    `https://api.example.com/hooks/../admin` under the prefix `https://api.example.com/hooks`.
+    Everything that is not on the list is refused: loopback, private and link-local addresses
+    and cloud metadata hosts are reachable only when the operator lists them (SSRF,
+    docs/security.md). Malformed URLs and allowlist entries match nothing.
     """
-    target = urlsplit(url)
-    if target.scheme not in ("http", "https") or not target.hostname or target.username:
+    target = _parts(url)
+    if target is None:
         return False
     for entry in allowlist:
-        allowed = urlsplit(entry)
-        if (allowed.scheme, allowed.hostname, allowed.port) != (
-            target.scheme,
-            target.hostname,
-            target.port,
-        ):
+        allowed = _parts(entry)
+        if allowed is None or allowed[:3] != target[:3]:
             continue
-        prefix = allowed.path.rstrip("/")
-        if target.path == prefix or target.path.startswith(prefix + "/") or not prefix:
+        prefix, path = allowed[3].rstrip("/"), target[3]
+        if not prefix or path == prefix or path.startswith(prefix + "/"):
             return True
     return False

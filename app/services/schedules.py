@@ -34,6 +34,13 @@ class Page:
 
 def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> None:
     """Everything about a schedule that a type cannot say; raises ValidationFailed (422)."""
+    if schedule.workflow_id in (".", ".."):
+        # Quoted into SCHEDULER_TARGET_URL as a path segment, a dot segment would move the
+        # request to another path of the target (HTTP clients resolve `/workflows/../execute`).
+        raise ValidationFailed(
+            f"workflowId: {schedule.workflow_id!r} is not allowed (it is a relative path)",
+            field="workflowId",
+        )
     spec = parse_cron(schedule.cron_expression)
     zone = load_zone(schedule.timezone)
     ensure_fires(spec, zone, now)
@@ -108,6 +115,12 @@ class ScheduleService:
         state: str | None = None,
     ) -> Page:
         after = decode_cursor(cursor) if cursor else None
+        if workflow_id is not None and (len(workflow_id) > 200 or "\x00" in workflow_id):
+            # No schedule can have such an id (and PostgreSQL text cannot hold NUL at all).
+            raise ValidationFailed(
+                "workflowId: must be at most 200 characters, without NUL (\\u0000) characters",
+                field="workflowId",
+            )
         rows = await repo.list_page(
             self.conn,
             self.tenant,

@@ -12,7 +12,13 @@ from uuid import UUID
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_303_SEE_OTHER,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+)
 
 from app.api.dashboard.render import render_page
 from app.api.dashboard.session import (
@@ -22,6 +28,9 @@ from app.api.dashboard.session import (
     same_origin,
     session_cookie,
 )
+from app.api.deps import DbConn
+from app.errors import ScheduleNotFound
+from app.services.schedules import ScheduleService
 
 
 def _redirect(path: str, **kwargs: Any) -> Redirect:
@@ -91,8 +100,21 @@ async def new_schedule(session: CurrentSession) -> Response[Any]:
     )
 
 
+async def _status_of(conn: DbConn, tenant: str, schedule_id: UUID) -> int:
+    """200 when the tenant has this schedule, else 404: the page (a shell whose data comes from
+    the API, which answers 404 too) says "Not found" either way, and the status tells the same
+    to anything that is not a browser. Another tenant's schedule is not theirs to know about."""
+    try:
+        await ScheduleService(conn, tenant).get(schedule_id)
+    except ScheduleNotFound:
+        return HTTP_404_NOT_FOUND
+    return HTTP_200_OK
+
+
 @get("/schedules/{schedule_id:uuid}", name="dashboard:schedule", include_in_schema=False)
-async def schedule_page(session: CurrentSession, schedule_id: FromPath[UUID]) -> Response[Any]:
+async def schedule_page(
+    session: CurrentSession, schedule_id: FromPath[UUID], conn: DbConn
+) -> Response[Any]:
     if session.tenant is None:
         return _redirect("/login")
     return render_page(
@@ -100,12 +122,15 @@ async def schedule_page(session: CurrentSession, schedule_id: FromPath[UUID]) ->
         title="Schedule",
         tenant=session.tenant,
         script="schedule.js",
+        status_code=await _status_of(conn, session.tenant, schedule_id),
         schedule_id=str(schedule_id),
     )
 
 
 @get("/schedules/{schedule_id:uuid}/edit", name="dashboard:edit", include_in_schema=False)
-async def edit_schedule(session: CurrentSession, schedule_id: FromPath[UUID]) -> Response[Any]:
+async def edit_schedule(
+    session: CurrentSession, schedule_id: FromPath[UUID], conn: DbConn
+) -> Response[Any]:
     if session.tenant is None:
         return _redirect("/login")
     return render_page(
@@ -113,6 +138,7 @@ async def edit_schedule(session: CurrentSession, schedule_id: FromPath[UUID]) ->
         title="Edit schedule",
         tenant=session.tenant,
         script="form.js",
+        status_code=await _status_of(conn, session.tenant, schedule_id),
         heading="Edit schedule",
         schedule_id=str(schedule_id),
         submit_label="Save changes",

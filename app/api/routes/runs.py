@@ -12,7 +12,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from app.api.caching import STATS_TTL_SECONDS, cached
 from app.api.deps import Runs, StatsDep, Tenant
+from app.api.errors import error_responses
 from app.api.present import execution_out, stats_fields
+from app.api.ratelimit import enforce
 from app.api.schemas import (
     BackfillRequest,
     BackfillResponse,
@@ -30,18 +32,33 @@ class ScheduleRunsController(Controller):
     path = "/api/schedules/{schedule_id:uuid}"
     tags = ["runs"]
 
-    @post("/trigger", summary="Run now (also while paused)", status_code=HTTP_202_ACCEPTED)
-    async def trigger(self, schedule_id: FromPath[UUID], runs: Runs) -> ExecutionOut:
+    @post(
+        "/trigger",
+        summary="Run now (also while paused)",
+        status_code=HTTP_202_ACCEPTED,
+        responses=error_responses(429),
+    )
+    async def trigger(
+        self, schedule_id: FromPath[UUID], runs: Runs, tenant: Tenant, state: State
+    ) -> ExecutionOut:
+        enforce(state.run_limiter, tenant)
         return execution_out(await runs.trigger(schedule_id))
 
     @post(
         "/backfill",
         summary="Run every slot in [start, end), at most 1,000",
         status_code=HTTP_200_OK,
+        responses=error_responses(429),
     )
     async def backfill(
-        self, schedule_id: FromPath[UUID], data: JSONBody[BackfillRequest], runs: Runs
+        self,
+        schedule_id: FromPath[UUID],
+        data: JSONBody[BackfillRequest],
+        runs: Runs,
+        tenant: Tenant,
+        state: State,
     ) -> BackfillResponse:
+        enforce(state.run_limiter, tenant)
         result = await runs.backfill(schedule_id, data.start, data.end)
         return BackfillResponse(created=result.created, existing=result.existing)
 

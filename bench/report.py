@@ -1,0 +1,329 @@
+"""Tables on stdout, the raw numbers as JSON, the steady lag plot as PNG."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+REFERENCE = "BullMQ 6.7 (reference, not measured here)"
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return "—"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def ratio(peer: Any, ours: Any) -> str:
+    """How many times the peer's figure is ours (lower is better for every metric here)."""
+    if not isinstance(peer, int | float) or not isinstance(ours, int | float):
+        return "—"
+    if math.isnan(peer) or math.isnan(ours) or ours <= 0:
+        return "—"
+    return f"{peer / ours:.1f}×"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join
+    out = [
+        line(
+            h.ljust(w) if i == 0 else h.rjust(w)
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    ]
+    out.append(line("-" * w for w in widths))
+    for row in rows:
+        out.append(
+            line(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(out)
+
+
+def dig(result: dict[str, Any], path: str) -> Any:
+    value: Any = result
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def comparison(
+    ours: dict[str, Any],
+    peers: list[tuple[str, dict[str, Any] | None]],
+    metrics: list[tuple[str, str, str, str]],
+    reference: bool = True,
+) -> str:
+    """metric rows: (label, path in a result, target, reference figure); one column per system
+    and a ratio (peer / ours) after each peer."""
+    headers = ["metric", "target", "ours"]
+    for name, _ in peers:
+        headers += [name, "ratio"]
+    if reference:
+        headers.append(REFERENCE)
+    rows = []
+    for label, path, target, ref in metrics:
+        mine = dig(ours, path)
+        row = [label, target, fmt(mine)]
+        for _, peer in peers:
+            theirs = dig(peer, path) if peer is not None else "n/a"
+            row += [fmt(theirs), ratio(theirs, mine) if peer is not None else ""]
+        if reference:
+            row.append(ref)
+        rows.append(row)
+    return table(headers, rows)
+
+
+# -- per scenario -------------------------------------------------------------------------
+STEADY = [
+    ("fire lag p50 (ms)", "lag.p50_ms", "≤ 20", "260–370"),
+    ("fire lag p90 (ms)", "lag.p90_ms", "", ""),
+    ("fire lag p99 (ms)", "lag.p99_ms", "≤ 100", "640–930"),
+    ("fire lag max (ms)", "lag.max_ms", "", ""),
+    ("expected slots", "expected_slots", "", ""),
+    ("missed slots", "missed_slots", "0", "0–0.4 %"),
+    ("missed slots (%)", "missed_pct", "0", "0–0.4"),
+    ("duplicate requests", "duplicate_requests", "0", "0"),
+    ("scheduler CPU per slot (ms)", "cpu_ms_per_slot", "", ""),
+    ("PostgreSQL CPU per slot (ms)", "postgres_cpu_ms_per_slot", "", ""),
+    ("max RSS per process (MB)", "max_rss_mb", "", ""),
+]
+
+BURST = [
+    ("all requests received after (s)", "all_sent_s", "≤ 2", "3.0 quiet, ≤ 7.2 loaded"),
+    ("last request received after (s)", "last_received_s", "", ""),
+    ("requests received", "received", "all", "all"),
+    ("never received", "missing", "0", "0"),
+    ("duplicate requests", "duplicate_requests", "0", "0"),
+    ("lag p50 (ms)", "lag.p50_ms", "", ""),
+    ("lag p99 (ms)", "lag.p99_ms", "", ""),
+]
+
+SCALE = [
+    ("worker CPU per fired slot (ms)", "cpu_ms_per_slot"),
+    ("PostgreSQL CPU per fired slot (ms)", "postgres_cpu_ms_per_slot"),
+    ("fire lag p50 (ms)", "lag.p50_ms"),
+    ("fire lag p99 (ms)", "lag.p99_ms"),
+    ("missed slots", "missed_slots"),
+    ("duplicate requests", "duplicate_requests"),
+    ("worker max RSS (MB)", "max_rss_mb"),
+]
+
+
+def breakdown_line(result: dict[str, Any] | None) -> str:
+    """Where our lag goes, from the execution rows (p50/p99 ms per step), and run statuses."""
+    parts = (result or {}).get("engine_breakdown")
+    if not parts:
+        return ""
+    statuses = ", ".join(f"{status} {row['runs']:,}" for status, row in sorted(parts.items()))
+    fired = parts.get("succeeded") or max(parts.values(), key=lambda row: row["runs"])
+
+    def pair(values: list[float] | None) -> str:
+        return "—" if not values else f"{fmt(values[0])}/{fmt(values[1])}"
+
+    return (
+        f"\nours, per run (p50/p99 ms): claim {pair(fired['claim_ms'])} (dispatch transaction − "
+        f"fire instant), pickup {pair(fired['pickup_ms'])} (attempt start − claim), "
+        f"attempt {pair(fired['attempt_ms'])}; runs by status: {statuses}"
+    )
+
+
+def steady_table(result: dict[str, Any]) -> str:
+    s = result["ours"]
+    head = f"steady: {s['schedules']:,} schedules every second for {s['seconds']} s, 2 workers"
+    peers = [
+        ("Procrastinate periodic", result.get("procrastinate")),
+        ("APScheduler 1 proc", result.get("apscheduler")),
+    ]
+    text = comparison(s, peers, STEADY) + breakdown_line(s)
+    text += (
+        "\nmissed = slots of the window not received by the window's end + "
+        f"{s.get('drain_s', '?')} s (a peer that falls behind may still send them later); "
+        "ratio = peer / ours"
+    )
+    two = result.get("apscheduler_2proc")
+    if two:
+        text += (
+            f"\nAPScheduler, 2 processes sharing one job store ({two['seconds']} s): "
+            f"{two['duplicate_requests']:,} duplicate requests, "
+            f"{two['received_slots']:,} of {two['expected_slots']:,} slots received, "
+            f"lag p50 {fmt(two['lag']['p50_ms'])} ms, p99 {fmt(two['lag']['p99_ms'])} ms"
+        )
+    return head + "\n" + text
+
+
+def burst_table(result: dict[str, Any]) -> str:
+    ours = result["ours"]
+    head = f"burst: {ours['schedules']:,} schedules due at the same instant"
+    peers = [
+        ("APScheduler grace 3600 s", result.get("apscheduler_grace")),
+        ("APScheduler default (1 s)", result.get("apscheduler_default")),
+    ]
+    text = comparison(ours, peers, BURST)
+    return f"{head}\n{text}\nProcrastinate periodic: n/a (no arbitrary one-off schedules)"
+
+
+def scale_table(result: dict[str, Any]) -> str:
+    small, big = result["small"], result["large"]
+    headers = [
+        "metric",
+        f"{small['stored']:,} stored",
+        f"{big['stored']:,} stored",
+        "ratio",
+    ]
+    rows = [
+        [
+            label,
+            fmt(dig(small, path), 2),
+            fmt(dig(big, path), 2),
+            ratio(dig(big, path), dig(small, path)),
+        ]
+        for label, path in SCALE
+    ]
+    rows.append(
+        [
+            "bulk insert of the stored schedules (s)",
+            fmt(small["bulk_insert_s"]),
+            fmt(big["bulk_insert_s"]),
+            "",
+        ]
+    )
+    head = (
+        f"scale: {small['schedules']:,} every-second schedules due, {small['seconds']} s, "
+        "2 workers; the rest stored but not due (target: ratio ≤ 1.5×, RSS ≤ 200 MB)"
+    )
+    text = table(headers, rows)
+    for part in (small, big):
+        line = breakdown_line(part)
+        text += line.replace("ours,", f"ours ({part['stored']:,} stored),") if line else ""
+    return head + "\n" + text
+
+
+def api_table(result: dict[str, Any]) -> str:
+    headers = [
+        "request",
+        "rate (req/s)",
+        "p50 (ms)",
+        "p99 (ms)",
+        "max (ms)",
+        "errors",
+        "target p99",
+    ]
+    rows = [
+        [
+            name,
+            fmt(r["achieved_rate"]),
+            fmt(r["p50_ms"], 2),
+            fmt(r["p99_ms"], 2),
+            fmt(r["max_ms"], 2),
+            fmt(r["errors"]),
+            "≤ 20 ms",
+        ]
+        for name, r in result["endpoints"].items()
+    ]
+    head = (
+        f"api: open loop at {result['rate']} req/s for {result['seconds']} s each "
+        f"({result['schedules']:,} schedules stored for the tenant); latency from the "
+        "intended start of each request"
+    )
+    return head + "\n" + table(headers, rows)
+
+
+def stats_table(result: dict[str, Any]) -> str:
+    headers = ["read", "p50 (ms)", "p95 (ms)", "max (ms)", "target"]
+    rows = [
+        [
+            name,
+            fmt(r["p50_ms"], 2),
+            fmt(r["p95_ms"], 2),
+            fmt(r["max_ms"], 2),
+            "≤ 50 ms" if name == "stats" else "",
+        ]
+        for name, r in result["reads"].items()
+    ]
+    head = (
+        f"stats: one schedule with {result['rows']:,} executions "
+        f"(filled in {result['fill_s']:.1f} s)"
+    )
+    return head + "\n" + table(headers, rows)
+
+
+TABLES = {
+    "steady": steady_table,
+    "burst": burst_table,
+    "scale": scale_table,
+    "api": api_table,
+    "stats": stats_table,
+}
+
+
+def render(name: str, result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"{name}: FAILED: {result['error']}"
+    try:
+        return TABLES[name](result)
+    except (KeyError, TypeError) as exc:  # a phase failed: show what there is
+        raw = json.dumps(result, default=str)[:3000]
+        return f"{name}: incomplete ({type(exc).__name__}: {exc}): {raw}"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str, allow_nan=True) + "\n")
+
+
+def plot_steady(path: Path, lags: dict[str, tuple[list[float], int]], title: str) -> bool:
+    """CDF of the steady fire lags of each system, log x-axis (ms). The y-axis is the fraction
+    of the EXPECTED slots received within that lag, so a system that misses slots never
+    reaches 1."""
+    if not lags:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {
+        "/ours/steady": "ours (workflow-scheduler)",
+        "/procrastinate/steady": "Procrastinate periodic tasks",
+        "/apscheduler1/steady": "APScheduler 3, 1 process",
+        "/apscheduler2/steady": "APScheduler 3, 2 processes",
+    }
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    for prefix, (values, expected) in lags.items():
+        if not values:
+            continue
+        ms = sorted(max(v * 1000, 0.1) for v in values)
+        y = [(i + 1) / expected for i in range(len(ms))]
+        label = f"{labels.get(prefix, prefix)}: {len(ms):,} of {expected:,} slots"
+        ax.step(ms, y, where="post", label=label)
+    ax.axvspan(260, 370, color="grey", alpha=0.15, label="BullMQ p50 260–370 ms (reference)")
+    ax.axvspan(640, 930, color="grey", alpha=0.30, label="BullMQ p99 640–930 ms (reference)")
+    ax.axvline(20, color="green", ls=":", lw=1, label="target p50 20 ms")
+    ax.axvline(100, color="red", ls=":", lw=1, label="target p99 100 ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("fire lag: receive time at the target − slot instant (ms, log scale)")
+    ax.set_ylabel("fraction of expected slots received (CDF)")
+    ax.set_ylim(0, 1.01)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True

@@ -1,0 +1,1 @@
+"""The scenarios of `python -m bench`: steady, burst, scale, api, stats."""

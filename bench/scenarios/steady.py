@@ -1,0 +1,120 @@
+"""Steady: N schedules firing every second for D seconds; ours, then each peer in its own phase.
+
+Lag = receive time at the target − the slot's instant. Missed = slots of the window the target
+never received (late ones are waited for, up to `drain_seconds` after the window). Duplicates =
+requests for a slot already received (same Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from typing import Any
+
+from bench.scenarios.common import (
+    Context,
+    attempt,
+    create_schedules,
+    engine_breakdown,
+    measure_steady,
+)
+from bench.service import Child, python, service_env, start_workers, wait_for_workers
+
+WORKERS = 2
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    n, seconds = ctx.sizes.steady_schedules, ctx.sizes.steady_seconds
+    results = {"ours": attempt(ours, ctx, n, seconds)}
+    if ctx.peers:
+        two = ctx.sizes.aps_two_process_seconds
+        results["procrastinate"] = attempt(procrastinate_periodic, ctx, n, seconds)
+        results["apscheduler"] = attempt(apscheduler, ctx, n, seconds, processes=1)
+        results["apscheduler_2proc"] = attempt(apscheduler, ctx, n, two, processes=2)
+    return results
+
+
+def ours(ctx: Context, n: int, seconds: int) -> dict[str, Any]:
+    url = ctx.cluster.migrated_database("ours_steady")
+    create_schedules(url, n, "* * * * * *", workflow_id="wf")
+    env = service_env(url, f"{ctx.target_url}/ours/steady/{{workflowId}}")
+    workers = start_workers(ctx.procs, WORKERS, env)
+    try:
+        result = measure_steady(ctx, "/ours/steady", workers, n, seconds)
+    finally:
+        ctx.procs.stop(workers)
+    result["engine_breakdown"] = engine_breakdown(url, result["window"])
+    return result
+
+
+def procrastinate_periodic(ctx: Context, n: int, seconds: int) -> dict[str, Any]:
+    url = ctx.cluster.empty_database("peer_procrastinate")
+    app = "--app=bench.peers.procrastinate_periodic.app"
+    env = {
+        **os.environ,
+        "BENCH_PEER_DATABASE_URL": url,
+        "BENCH_PEER_SCHEDULES": str(n),
+        "BENCH_PEER_TARGET": f"{ctx.target_url}/procrastinate/steady",
+    }
+    subprocess.run(
+        python("-m", "procrastinate", app, "schema", "--apply"),
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    # Same worker shape as ours: 2 processes, concurrency 10, finished jobs deleted.
+    argv = python(
+        "-m", "procrastinate", app, "worker", "--concurrency=10", "--delete-jobs=successful"
+    )
+    workers = [ctx.procs.start(f"procrastinate-{i}", argv, env) for i in range(WORKERS)]
+    try:
+        wait_for_workers(ctx.procs, workers, url)
+        result = measure_steady(ctx, "/procrastinate/steady", workers, n, seconds)
+        result["settings"] = "2 worker processes, concurrency 10, delete_jobs=successful"
+        return result
+    finally:
+        ctx.procs.stop(workers)
+
+
+def start_apscheduler(
+    ctx: Context, url: str, target: str, jobs: int, when: list[str], name: str, *extra: str
+) -> list[Child]:
+    """Start one APScheduler process; returns once it printed `ready` (its jobs are stored)."""
+    argv = python(
+        "-m", "bench.peers.apscheduler_peer", "--database", url, "--target", target,
+        "--jobs", str(jobs), *when, *extra,
+    )  # fmt: skip
+    child = ctx.procs.start(name, argv, dict(os.environ), stdout_pipe=True)
+    assert child.process.stdout is not None
+    line = child.process.stdout.readline()
+    if line.strip() != b"ready":
+        ctx.procs.check_alive([child])
+        raise RuntimeError(f"{name} did not start: {line!r}")
+    return [child]
+
+
+def apscheduler(ctx: Context, n: int, seconds: int, *, processes: int) -> dict[str, Any]:
+    db = f"peer_apscheduler_{processes}"
+    url = ctx.cluster.empty_database(db)
+    prefix = f"/apscheduler{processes}/steady"
+    target = f"{ctx.target_url}{prefix}"
+    children: list[Child] = []
+    try:
+        started = time.monotonic()
+        children += start_apscheduler(ctx, url, target, n, ["--every-second"], f"aps{processes}-0")
+        setup_s = time.monotonic() - started
+        for i in range(1, processes):
+            children += start_apscheduler(
+                ctx, url, target, n, ["--every-second"], f"aps{processes}-{i}", "--no-add"
+            )
+        result = measure_steady(ctx, prefix, children, n, seconds)
+        result["settings"] = (
+            f"{processes} process(es) sharing one SQLAlchemyJobStore, AsyncIOScheduler, "
+            "APScheduler defaults (coalesce, max_instances=1, misfire_grace_time=1 s)"
+        )
+        result["add_jobs_s"] = setup_s
+        return result
+    finally:
+        ctx.procs.stop(children)
+        ctx.cluster.drop_database(db)
