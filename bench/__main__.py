@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"cores on average during {name}: its numbers were taken on a busy machine"
                 )
             print(
-                report.render(name, result), f"\n({name}: {result['duration_s']} s)\n", flush=True
+                f"{report.render(name, result)}\n({name}: {result['duration_s']} s)\n", flush=True
             )
             report.write_json(RESULTS / "latest.json", data)
         if ctx.lag_samples and report.plot_steady(

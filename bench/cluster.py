@@ -6,6 +6,7 @@ Durable by default (fsync and synchronous_commit on, as in production): the numb
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,7 +21,8 @@ TEMPLATE = "bench_template"
 
 class BenchCluster:
     def __init__(self, *, unsafe: bool = False) -> None:
-        base = Path(tempfile.mkdtemp(prefix="wfs-bench-"))
+        self.base = Path(tempfile.mkdtemp(prefix="wfs-bench-"))
+        base = self.base
         base.chmod(0o755)  # the server runs as `postgres`, which must reach its data directory
         self.unsafe = unsafe
         self.cluster = LocalCluster(base / "pg", free_port(), fast_and_unsafe=unsafe)
@@ -32,6 +34,7 @@ class BenchCluster:
 
     def destroy(self) -> None:
         self.cluster.destroy()
+        shutil.rmtree(self.base, ignore_errors=True)
 
     @property
     def durability(self) -> str:

@@ -50,7 +50,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             )
         )
-    return "\n".join(out)
+    return "\n".join(line.rstrip() for line in out)
 
 
 def dig(result: dict[str, Any], path: str) -> Any:
@@ -70,6 +70,7 @@ def comparison(
 ) -> str:
     """metric rows: (label, path in a result, target, reference figure); one column per system
     and a ratio (peer / ours) after each peer."""
+    peers = [(name, peer) for name, peer in peers if peer is not None]  # not run: no column
     headers = ["metric", "target", "ours"]
     for name, _ in peers:
         headers += [name, "ratio"]
@@ -80,8 +81,8 @@ def comparison(
         mine = dig(ours, path)
         row = [label, target, fmt(mine)]
         for _, peer in peers:
-            theirs = dig(peer, path) if peer is not None else "n/a"
-            row += [fmt(theirs), ratio(theirs, mine) if peer is not None else ""]
+            theirs = dig(peer, path)
+            row += [fmt(theirs), ratio(theirs, mine)]
         if reference:
             row.append(ref)
         rows.append(row)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import tempfile
 import time
@@ -101,6 +102,7 @@ async def main(rows: int) -> None:
         found = await measure(url, rows)
     finally:
         cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
     print(f"rows: {rows:,} (filled in {found['fill_s']:.1f} s, triggers included)")
     print(
         f"total={found['total']:,} successRate={found['success_rate']} "

@@ -79,6 +79,16 @@ FROM unnest(
 WHERE e.id = u.id AND e.status = 'running'
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at;
 
+-- name: schedule_lock_many
+-- Row locks on several schedules, taken in id order. Finishers that record outcomes of
+-- overlapping sets of schedules at the same moment (a catch-up burst next to a regular batch)
+-- then wait for each other instead of deadlocking, as they did when the UPDATE below took its
+-- locks in whatever order its plan visited the rows.
+SELECT id FROM workflow_schedules
+WHERE id = ANY(%(ids)s::uuid[])
+ORDER BY id
+FOR NO KEY UPDATE;
+
 -- name: schedule_record_outcomes
 -- After runs end: each schedule's last run, last status and consecutive-failure streak (the
 -- caller summarises a batch per schedule: its trailing failures, and whether a success reset

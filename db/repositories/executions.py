@@ -130,6 +130,8 @@ async def record_outcomes(conn: Conn, summaries: Sequence[dict[str, Any]]) -> li
     """Update last run / streak of schedules; returns the ids auto-paused by the streak."""
     if not summaries:
         return []
+    # Locks first, in id order: concurrent finishers of overlapping schedules never deadlock.
+    await _all(conn, "schedule_lock_many", {"ids": sorted({s["trigger_id"] for s in summaries})})
     rows = await _all(
         conn,
         "schedule_record_outcomes",

@@ -30,7 +30,13 @@ from app.domain.timezones import load_zone
 from app.services.dispatch import dispatch_once
 from app.services.preview import preview
 from app.services.schedules import ScheduleService
-from tests.faults.audit import audit_window, create_schedules, lag_stats, unfinished_before
+from tests.faults.audit import (
+    audit_window,
+    create_schedules,
+    lag_stats,
+    percentile,
+    unfinished_before,
+)
 from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until
 from tests.support.target import RecordingTarget
@@ -109,7 +115,9 @@ def test_a_worker_with_a_skewed_clock_fires_on_the_database_clock(
     audit.assert_clean()
     assert audit.statuses == {"succeeded": audit.expected_slots}
     assert audit.slots_delivered == audit.expected_slots
-    assert min(lags) >= 0 and max(lags) < 0.5, lag_stats(lags)
+    # Real time: never early, and late by milliseconds (a clock-driven worker would be 30 s
+    # off). The bounds leave room for a loaded machine.
+    assert min(lags) >= 0 and percentile(lags, 0.99) < 1.0 and max(lags) < 2.0, lag_stats(lags)
 
 
 def _scheduled(request: Any) -> float:

@@ -30,7 +30,7 @@ from tests.faults.audit import (
 )
 from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until
-from tests.support.target import Received, RecordingTarget
+from tests.support.target import Received, RecordingTarget, Response
 from tests.support.workers import WorkerProcess
 
 SCHEDULES = 100
@@ -71,8 +71,10 @@ def _fresh_identities(database_url: str, seconds: float = 2.5) -> int:
 
 
 def _attribute_duplicates(requests: list[Received], faults: list[dict[str, Any]]) -> int:
-    """Count, per fault, the deliveries repeated after a delivery that was in flight while the
-    database went away (its outcome could not be recorded); returns those near no fault."""
+    """Count, per fault, the repeated deliveries whose earlier delivery was made while the
+    fault lasted or its effects did (until every worker identity heartbeated again, plus the
+    stalled timeout): in flight when the database went away, so its outcome could not be
+    recorded, or running under an identity that looked stale. Returns those near no fault."""
     by_key: dict[str, list[Received]] = {}
     for r in requests:
         by_key.setdefault(r.headers["idempotency-key"], []).append(r)
@@ -81,7 +83,7 @@ def _attribute_duplicates(requests: list[Received], faults: list[dict[str, Any]]
     unattributed = 0
     for got in by_key.values():
         for earlier, _later in zip(got, got[1:], strict=False):
-            near = [f for f in faults if f["_began"] - 2 <= earlier.at <= f["_ended"] + 1]
+            near = [f for f in faults if f["_began"] - 2 <= earlier.at <= f["_over"]]
             if near:
                 near[0]["duplicate_deliveries"] += 1
             else:
@@ -191,7 +193,7 @@ def test_firing_resumes_after_database_faults_and_nothing_is_lost(
                     "workers_alive": sum(w.alive for w in pair),
                     "runs_running_just_before": running,
                     "_began": began,
-                    "_ended": ended,
+                    "_over": max(ended, identities_at or time.time()) + STALLED_AFTER + 1,
                     **detail,
                 }
             )
@@ -218,7 +220,7 @@ def test_firing_resumes_after_database_faults_and_nothing_is_lost(
     ]
     unattributed = _attribute_duplicates(requests, measured)
     for fault in measured:
-        fault.pop("_began"), fault.pop("_ended")
+        fault.pop("_began"), fault.pop("_over")
     figures(
         scenario="database faults",
         schedules=SCHEDULES,
@@ -242,7 +244,71 @@ def test_firing_resumes_after_database_faults_and_nothing_is_lost(
     assert set(dispatch_errors_after_recovery) == {0}, dispatch_errors_after_recovery
     assert unattributed == 0
     for fault in measured:
-        assert fault["duplicate_deliveries"] <= fault["runs_running_just_before"] + 100, fault
+        if "worker_started_when_back" not in fault:
+            # A restart or a termination repeats at most the runs in flight at that instant
+            # (those running just before, and one batch started while it happened).
+            assert fault["duplicate_deliveries"] <= fault["runs_running_just_before"] + 100
     audit.assert_clean()
     assert audit.statuses == {"succeeded": audit.expected_slots}, audit.statuses
     assert all(w.alive for w in pair), "the workers survived every fault"
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_whose_identities_were_pruned_keeps_firing(
+    database_url: str, target: RecordingTarget, workers: Workers, figures: Any
+) -> None:
+    """What a worker that starts after a long outage does to the running ones, made
+    deterministic: every worker identity is deleted (Procrastinate's prune). The running
+    worker must keep dispatching (its local runner registers again; until then its claims take
+    nothing instead of failing on the foreign key) and heartbeat under new identities."""
+    schedules = create_schedules(
+        database_url,
+        [
+            {
+                "workflow_id": f"prune-{n}",
+                "cron_expression": "* * * * * *",
+                "overlap_policy": "allow_all",
+                "retry_backoff_seconds": 1,
+            }
+            for n in range(20)
+        ],
+    )
+    worker = workers.start()
+    target.wait_for(lambda got: len(got) >= 40, timeout=20)
+    pruned_at = time.time()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        pruned = conn.execute("DELETE FROM procrastinate_workers RETURNING id").fetchall()
+    # A retry is a job Procrastinate's own worker fetches (the local runner only takes the
+    # batches its dispatcher creates): its fetch under the pruned identity must not be lost.
+    target.script("prune-0", [Response(503, headers={"Retry-After": "1"})])
+    back = _poll(lambda: _fresh_identities(database_url) >= 2, 20)
+    time.sleep(4)
+    window_end = datetime.now(UTC)
+    wait_until(lambda: unfinished_before(database_url, window_end) == 0, 20, "runs to finish")
+    events = _events(worker)
+    errors = [
+        e
+        for e in events
+        if e.get("event") == "dispatch.error"
+        and datetime.fromisoformat(e["ts"]).timestamp() > pruned_at
+    ]
+    registered = [e for e in events if e.get("event") == "local.registered"]
+    window_start = datetime.fromtimestamp(pruned_at - 2, UTC)
+    audit = audit_window(database_url, schedules, window_start, window_end, target.requests())
+    figures(
+        scenario="identities pruned under a running worker",
+        identities_deleted=len(pruned),
+        identities_heartbeating_again_after_seconds=(
+            None if back is None else round(back - pruned_at, 1)
+        ),
+        dispatch_errors_after=len(errors),
+        local_runner_registered_again=len(registered),
+        **audit.summary(),
+    )
+    assert len(pruned) == 2
+    assert back is not None, "the worker heartbeats again under new identities"
+    assert errors == [], errors[:3]
+    assert registered, "the local runner noticed and registered again"
+    audit.assert_clean()
+    assert audit.statuses == {"succeeded": audit.expected_slots}
+    assert worker.alive

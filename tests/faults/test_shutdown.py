@@ -26,7 +26,7 @@ from tests.support.db import wait_until
 from tests.support.target import Received, RecordingTarget
 
 SHUTDOWN_TIMEOUT = 5.0
-EXIT_MARGIN = 1.5  # process teardown after the budget: pools closed, interpreter exit
+EXIT_MARGIN = 2.0  # process teardown after the budget: pools closed, interpreter exit
 
 
 def _fleet(database_url: str, target: RecordingTarget, count: int, delay: float) -> list[Any]:
