@@ -1,2 +1,0 @@
--- name: migration_version
-SELECT version_num FROM alembic_version;
