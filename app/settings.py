@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     )
     scheduler_history_retention_days: int = Field(default=30, ge=1, le=36_500)
     scheduler_shutdown_timeout: float = Field(default=25.0, ge=0, le=3_600)
-    # Batch jobs a worker process runs at once; each batch sends up to 100 requests at once.
+    # Batch jobs a worker process runs at once through Procrastinate; each batch sends up to
+    # 100 requests at once. The batches a worker dispatched itself (waiting for their instant)
+    # may be 10 times as many; requests in flight stay within concurrency × 100.
     scheduler_worker_concurrency: int = Field(default=10, ge=1, le=1_000)
     # Crash detection: a worker heartbeats every interval; one silent for `stalled_after`
     # seconds is dead and its jobs are run again. Lower them only in tests.

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only steady,burst,scale,api,stats] [--unsafe]`
+"""`python -m bench [--quick] [--only steady,burst,scale,api,stats] [--no-peers] [--set SIZE=N]`
 
 Starts its own PostgreSQL cluster and a loopback target, runs the scenarios (ours, then each peer
 in its own phase, on the same cluster and target), prints a table per scenario and writes
@@ -9,6 +9,7 @@ destroys the cluster at the end, on Ctrl-C, SIGTERM or an error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import itertools
 import os
@@ -88,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--unsafe", action="store_true", help="fsync off (not honest numbers)")
     parser.add_argument("--no-peers", action="store_true", help="ours only (engine work)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SIZE=N",
+        help="override one size, e.g. --set steady_seconds=60 (engine work; repeatable)",
+    )
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(chosen) - set(SCENARIOS)
@@ -96,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     sizes = QUICK if args.quick else FULL
+    try:
+        sizes = dataclasses.replace(
+            sizes, **{k: int(v) for k, _, v in (item.partition("=") for item in args.set)}
+        )
+    except (TypeError, ValueError) as exc:
+        parser.error(f"--set: {exc}")
     work = Path(tempfile.mkdtemp(prefix="wfs-bench-run-"))
     cluster = BenchCluster(unsafe=args.unsafe)
     shutil.rmtree(RESULTS / "logs", ignore_errors=True)

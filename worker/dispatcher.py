@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 
-from app.services.dispatch import PassStats, dispatch_once, next_wake
+from app.services.dispatch import Lookahead, PassStats, dispatch_once, next_wake
 from db.types import Pool
 from worker.local import LocalRunner
 
@@ -30,8 +30,9 @@ CHANNEL = "workflow_schedules_changed"
 @dataclass(frozen=True, slots=True)
 class DispatcherConfig:
     batch_limit: int = 250  # schedules per transaction: the first runs start sooner
-    # Dispatch this long before the instant; the executor waits for the instant itself.
-    lookahead: float = 0.3
+    # Dispatch this long before the instant (more when the second is crowded); the executor
+    # waits for the instant itself.
+    lookahead: Lookahead = field(default_factory=Lookahead)
     max_sleep: float = 5.0  # upper bound on a sleep, in case a notification is lost
     error_backoff: float = 1.0
 
@@ -52,6 +53,7 @@ class Dispatcher:
         self.local = local
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._ahead = self.config.lookahead.base  # for the coming pass, set by `next_wake`
 
     def stop(self) -> None:
         self._stopping.set()
@@ -66,7 +68,7 @@ class Dispatcher:
                     limit=self.config.batch_limit,
                     local_worker_id=self.local.worker_id if self.local else None,
                     local_capacity=self.local.free if self.local else 0,
-                    lookahead=self.config.lookahead,
+                    lookahead=self._ahead,
                 )
                 if self.local and stats.local_jobs:
                     self.local.start(stats.local_jobs)  # committed: run them here, now
@@ -84,7 +86,8 @@ class Dispatcher:
                     )
                 if stats.claimed < self.config.batch_limit:
                     break
-            return await next_wake(conn, self.config.lookahead)
+            delay, self._ahead = await next_wake(conn, self.config.lookahead)
+            return delay
 
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen(), name="dispatcher-listen")

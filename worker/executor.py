@@ -10,33 +10,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
 from uuid import UUID
 
-from app.domain.delivery import Outcome, build_delivery, target_url_for
+from app.domain.delivery import Delivery, Outcome, build_delivery, target_url_for
 from app.domain.policies import url_allowed
 from app.services.executions import Attempt, finish_batch, start_batch
 from app.settings import Settings
 from db.types import Pool
+from worker.db_clock import DbClock
 from worker.http_target import HttpTarget
+from worker.wire import Request
 
 log = logging.getLogger("worker.executor")
 
 
 class BatchExecutor:
     def __init__(
-        self,
-        pool: Pool,
-        target: HttpTarget,
-        settings: Settings,
-        on_sent: Callable[[Attempt, float], None] | None = None,
-        on_outcome: Callable[[Attempt, Outcome], None] | None = None,
+        self, pool: Pool, target: HttpTarget, settings: Settings, clock: DbClock | None = None
     ) -> None:
         self.pool = pool
         self.target = target
         self.settings = settings
-        self.on_sent = on_sent
-        self.on_outcome = on_outcome
+        self.clock = clock or DbClock()
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
         async with self.pool.connection() as conn:
@@ -44,7 +41,26 @@ class BatchExecutor:
         claimed_at = time.monotonic()
         if not attempts:
             return
-        outcomes = await asyncio.gather(*(self._attempt(a, claimed_at) for a in attempts))
+        # Every request is built and signed now, ahead of its instant; at the instant the
+        # batch's requests go out back to back, woken by one timer per instant.
+        ready = [(attempt, self._prepare(attempt)) for attempt in attempts]
+        by_instant: dict[float, list[int]] = defaultdict(list)
+        for index, (attempt, _) in enumerate(ready):
+            by_instant[self._send_at(attempt, claimed_at)].append(index)
+        tasks: list[asyncio.Task[Outcome] | None] = [None] * len(ready)
+        try:
+            for send_at, indexes in sorted(by_instant.items()):
+                remaining = send_at - time.monotonic()
+                if remaining > 0:
+                    await asyncio.sleep(remaining)
+                for index in indexes:
+                    tasks[index] = asyncio.create_task(self._send(*ready[index]))
+            outcomes = await asyncio.gather(*(task for task in tasks if task is not None))
+        except BaseException:
+            for task in tasks:
+                if task is not None:
+                    task.cancel()
+            raise
         async with self.pool.connection() as conn:
             paused = await finish_batch(conn, list(zip(attempts, outcomes, strict=True)))
         for schedule_id in paused:
@@ -53,18 +69,20 @@ class BatchExecutor:
                 extra={"event": "schedule.auto_paused", "schedule_id": str(schedule_id)},
             )
 
-    async def _attempt(self, attempt: Attempt, claimed_at: float) -> Outcome:
-        if attempt.target_url is not None and not url_allowed(
-            attempt.target_url, self.settings.target_allowlist
-        ):
-            return Outcome(
-                kind="failed",
-                http_status=None,
-                workflow_run_id=None,
-                retry_after_seconds=None,
-                duration_ms=0,
-                error="targetUrl is not (or no longer) allowed by SCHEDULER_TARGET_ALLOWLIST",
-            )
+    def _send_at(self, attempt: Attempt, claimed_at: float) -> float:
+        """When (`time.monotonic()`) to send: at once, or at the fire instant of a run
+        dispatched ahead of its slot. The instant is on the database clock, so a worker whose
+        own clock is off still sends on time (worker/db_clock.py); until the process has read
+        that clock, the wait is counted from the claim (`started_at` is the database's now
+        then), which is late by the claim's round trip."""
+        if attempt.fire_at is None or attempt.fire_at <= attempt.started_at:
+            return claimed_at
+        at = self.clock.monotonic_at(attempt.fire_at)
+        if at is None:
+            return claimed_at + (attempt.fire_at - attempt.started_at).total_seconds()
+        return at
+
+    def _prepare(self, attempt: Attempt) -> tuple[Delivery, Request | Outcome]:
         delivery = build_delivery(
             execution_id=attempt.execution_id,
             trigger_id=attempt.trigger_id,
@@ -79,22 +97,23 @@ class BatchExecutor:
             secret=self.settings.internal_api_secret.get_secret_value(),
             timestamp=int(time.time()),
         )
-        await _until_fire_instant(attempt, claimed_at)
-        if self.on_sent is not None:
-            self.on_sent(attempt, time.time())
-        outcome = await self.target.send(delivery, attempt.timeout_seconds)
-        if self.on_outcome is not None:
-            self.on_outcome(attempt, outcome)
-        return outcome
+        if attempt.target_url is not None and not url_allowed(
+            attempt.target_url, self.settings.target_allowlist
+        ):
+            return delivery, Outcome(
+                kind="failed",
+                http_status=None,
+                workflow_run_id=None,
+                retry_after_seconds=None,
+                duration_ms=0,
+                error="targetUrl is not (or no longer) allowed by SCHEDULER_TARGET_ALLOWLIST",
+            )
+        return delivery, self.target.prepare(delivery)
 
-
-async def _until_fire_instant(attempt: Attempt, claimed_at: float) -> None:
-    """A run dispatched ahead of its slot waits for the instant, measured on the database
-    clock (`started_at` is the database's now when the batch was claimed), so a worker whose
-    own clock is off still sends on time."""
-    if attempt.fire_at is None or attempt.fire_at <= attempt.started_at:
-        return
-    ahead = (attempt.fire_at - attempt.started_at).total_seconds()
-    remaining = ahead - (time.monotonic() - claimed_at)
-    if remaining > 0:
-        await asyncio.sleep(remaining)
+    async def _send(
+        self, attempt: Attempt, prepared: tuple[Delivery, Request | Outcome]
+    ) -> Outcome:
+        delivery, request = prepared
+        if isinstance(request, Outcome):
+            return request
+        return await self.target.send(delivery, attempt.timeout_seconds, request)

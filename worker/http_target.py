@@ -1,12 +1,11 @@
 """Sends one attempt's `Delivery` over HTTP and says what came of it (SPEC §5). The I/O edge.
 
 Contract:
-- One `HttpTarget` per worker process: one pooled keep-alive `aiohttp.ClientSession`, created
-  on first use (nothing connects at import or construction) and closed by `aclose`. aiohttp,
-  not httpx, because the pool's cost must not grow with the number of connections: measured
-  here (100 concurrent POSTs to a loopback uvicorn target, keep-alive, 2 cores) httpx 0.28
-  took 85–150 ms with 20 pooled connections and ~1,000 ms with 100, aiohttp 3 ~21 ms
-  (docs/architecture.md).
+- One `HttpTarget` per worker process: one pooled keep-alive `WireClient` (worker/wire.py, which
+  says why it is not aiohttp or httpx), created on first use (nothing connects at import or
+  construction) and closed by `aclose`.
+- `prepare` builds a request's bytes ahead of its fire instant, so that at the instant a send
+  is one write on a pooled connection.
 - `send` never raises for HTTP or network problems: it returns an `Outcome`. Only cancellation
   (a worker shutting down) propagates.
 - `timeout_seconds` bounds the whole attempt, from connecting to the last byte we read, not each
@@ -25,8 +24,6 @@ import asyncio
 import json
 import time
 
-import aiohttp
-
 from app.clock import Clock, utc_now
 from app.domain.delivery import (
     USER_AGENT,
@@ -35,6 +32,7 @@ from app.domain.delivery import (
     classify_exception,
     classify_response,
 )
+from worker.wire import LocalProtocolError, Request, WireClient, prepare
 
 MAX_ANSWER_BYTES = 64 * 1024
 """Enough for any run id and a useful error text; the rest of a larger answer is not read."""
@@ -42,9 +40,6 @@ KEEPALIVE_EXPIRY_SECONDS = 4.0
 """Below the 5 s idle timeout of Node.js and uvicorn, so we drop an idle connection before the
 target does, rather than race its close with a new request (which would cost an attempt)."""
 REDACTED = b"[redacted]"
-
-# Problems with the request or the connection; anything else is a bug and should be loud.
-_TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, ValueError)
 
 
 class HttpTarget:
@@ -60,28 +55,33 @@ class HttpTarget:
         self._max_connections = max_connections
         self._user_agent = user_agent
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
+        self._client: WireClient | None = None
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_client(self) -> WireClient:
         # Created lazily, inside the event loop that will use it: its connections belong there.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections,
-                    limit_per_host=0,
-                    keepalive_timeout=KEEPALIVE_EXPIRY_SECONDS,
-                ),
-                headers={"User-Agent": self._user_agent},
-                # Proxies and netrc from the environment must not reroute or add credentials to
-                # calls whose destination the schedule's owner chose.
-                trust_env=False,
-                timeout=aiohttp.ClientTimeout(total=None),  # bounded by asyncio below
+        if self._client is None:
+            self._client = WireClient(
+                max_connections=self._max_connections,
+                keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+                body_limit=MAX_ANSWER_BYTES,
             )
-        return self._session
+        return self._client
 
-    async def send(self, delivery: Delivery, timeout_seconds: float) -> Outcome:
+    def prepare(self, delivery: Delivery) -> Request | Outcome:
+        """The request's bytes, built ahead of the fire instant; or why it cannot be sent."""
+        headers = {"User-Agent": self._user_agent, "Accept": "*/*", **delivery.headers}
+        try:
+            return prepare(delivery.url, headers, delivery.body)
+        except (ValueError, LocalProtocolError) as exc:
+            return _scrubbed(classify_exception(exc, 0), delivery)
+
+    async def send(
+        self, delivery: Delivery, timeout_seconds: float, prepared: Request | None = None
+    ) -> Outcome:
         """POST the delivery; the answer (or the failure) classified. Never raises for HTTP."""
-        session = self._get_session()
+        request = prepared if prepared is not None else self.prepare(delivery)
+        if isinstance(request, Outcome):
+            return request
         started = time.monotonic()
         deadline = asyncio.get_running_loop().time() + timeout_seconds
 
@@ -89,54 +89,23 @@ class HttpTarget:
             return round((time.monotonic() - started) * 1000)
 
         try:
-            async with asyncio.timeout_at(deadline):
-                response = await session.post(
-                    delivery.url,
-                    data=delivery.body,
-                    headers=delivery.headers,
-                    allow_redirects=False,
-                )
+            answer = await self._get_client().request(request, deadline)
         except TimeoutError:
             late = TimeoutError(f"no answer within {timeout_seconds:g} s")
             return _scrubbed(classify_exception(late, elapsed_ms()), delivery)
-        except _TRANSPORT_ERRORS as exc:
+        except (OSError, ValueError) as exc:
             return _scrubbed(classify_exception(exc, elapsed_ms()), delivery)
-        try:
-            body, complete = await _read_prefix(response, deadline)
-        finally:
-            # A fully read answer gives its connection back to the pool; a cut one drops it.
-            if complete:
-                response.release()
-            else:
-                response.close()
-        body = _redact(body, _secrets_of(delivery))
+        body = _redact(answer.body, _secrets_of(delivery))
         outcome = classify_response(
-            response.status, response.headers, body, elapsed_ms(), self._clock()
+            answer.status, answer.headers, body, elapsed_ms(), self._clock()
         )
         return _scrubbed(outcome, delivery)
 
     async def aclose(self) -> None:
         """Close the pooled connections; a later `send` opens a new pool."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-
-async def _read_prefix(response: aiohttp.ClientResponse, deadline: float) -> tuple[bytes, bool]:
-    """Up to `MAX_ANSWER_BYTES` of the body, whatever arrived before the deadline, and whether
-    that was all of it."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout_at(deadline):
-            async for chunk in response.content.iter_any():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= MAX_ANSWER_BYTES:
-                    return b"".join(chunks)[:MAX_ANSWER_BYTES], False
-    except _TRANSPORT_ERRORS:
-        return b"".join(chunks)[:MAX_ANSWER_BYTES], False  # the status already decided
-    return b"".join(chunks), True
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
 
 
 def _secrets_of(delivery: Delivery) -> list[bytes]:

@@ -15,6 +15,7 @@ from procrastinate import App
 
 from app.settings import Settings
 from db.pool import create_pool
+from worker.db_clock import DbClock
 from worker.dispatcher import Dispatcher
 from worker.executor import BatchExecutor
 from worker.http_target import HttpTarget
@@ -22,6 +23,7 @@ from worker.local import LocalRunner
 from worker.maintenance import Maintenance, MaintenanceConfig
 
 log = logging.getLogger("worker.runtime")
+LOCAL_BATCHES_PER_SLOT = 10
 _current: WorkerRuntime | None = None
 
 
@@ -33,11 +35,16 @@ class WorkerRuntime:
             settings.database_url, min_size=2, max_size=2 * concurrency + 4, name="worker"
         )
         self.target = HttpTarget(max_connections=max(100, concurrency * 100))
-        self.executor = BatchExecutor(self.pool, self.target, settings)
+        self.clock = DbClock()
+        self.executor = BatchExecutor(self.pool, self.target, settings, self.clock)
         self.local = LocalRunner(
             app,
             self.executor,
-            capacity=concurrency,
+            # A batch waiting for its instant is a sleeping coroutine and requests in flight
+            # are bounded by the HTTP client, so this runner holds far more batches than
+            # Procrastinate's fetch slots: a burst of 10,000 runs due at one instant is 100
+            # batches, and each must be waiting in place before the instant to be on time.
+            capacity=concurrency * LOCAL_BATCHES_PER_SLOT,
             heartbeat_interval=settings.scheduler_heartbeat_interval,
         )
         self.dispatcher = Dispatcher(self.pool, settings.database_url, local=self.local)
@@ -50,6 +57,7 @@ class WorkerRuntime:
             ),
         )
         self._loops: list[asyncio.Task[None]] = []
+        self._clock_task: asyncio.Task[None] | None = None
         self._stop_requested_at: float | None = None
 
     async def __aenter__(self) -> WorkerRuntime:
@@ -65,6 +73,7 @@ class WorkerRuntime:
             asyncio.create_task(self.maintenance.run(), name="maintenance"),
             asyncio.create_task(self.maintenance.fold_stats(), name="stats-fold"),
         ]
+        self._clock_task = asyncio.create_task(self.clock.run(self.pool), name="db-clock")
 
     def stop_loops(self) -> None:
         """First step of a graceful stop: no new dispatches; running batches carry on."""
@@ -72,6 +81,8 @@ class WorkerRuntime:
             self._stop_requested_at = time.monotonic()
         self.dispatcher.stop()
         self.maintenance.stop()
+        if self._clock_task is not None:  # batches still running keep the last estimate
+            self._clock_task.cancel()
 
     async def __aexit__(
         self,

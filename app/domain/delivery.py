@@ -47,18 +47,9 @@ MAX_RUN_ID_CHARS = 256
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 """Besides 5xx: timeout, too early, too many requests. Every other 4xx is the caller's fault."""
 
-# httpx's exception names are part of its public API; matching names keeps the domain free of
-# an httpx import. These mean our own request is unsendable, so sending it again cannot help.
-# Requests that cannot be sent at all (the names of httpx's and aiohttp's exception classes).
-_PERMANENT_EXCEPTIONS = frozenset(
-    {
-        "InvalidURL",
-        "UnsupportedProtocol",
-        "LocalProtocolError",
-        "InvalidUrlClientError",
-        "NonHttpUrlClientError",
-    }
-)
+# Requests that cannot be sent at all, by exception class name (worker/wire.py's, and the names
+# httpx uses for the same cases), so the domain needs no HTTP client import.
+_PERMANENT_EXCEPTIONS = frozenset({"InvalidURL", "UnsupportedProtocol", "LocalProtocolError"})
 _DELTA_SECONDS = re.compile(r"\d{1,30}(\.\d{1,9})?")
 
 Kind = Literal["succeeded", "retry", "failed"]

@@ -33,9 +33,17 @@ LIMIT %(limit)s
 FOR UPDATE OF s SKIP LOCKED;
 
 -- name: schedule_next_fire
--- When the dispatcher should wake next, measured on the database clock.
-SELECT min(next_fire_at) AS next_fire_at, clock_timestamp() AS db_now
-FROM workflow_schedules WHERE state = 'active';
+-- When the dispatcher should wake next, measured on the database clock, and how many slots
+-- fall in the second that starts then (counted up to a cap, on the due index), so that a
+-- crowded second is dispatched earlier.
+WITH first AS (SELECT min(next_fire_at) AS at FROM workflow_schedules WHERE state = 'active')
+SELECT first.at AS next_fire_at,
+       clock_timestamp() AS db_now,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM workflow_schedules
+            WHERE state = 'active' AND next_fire_at < first.at + interval '1 second'
+            LIMIT %(count_limit)s) AS crowd) AS due_in_second
+FROM first;
 
 -- name: schedule_advance_many
 -- Moves each claimed schedule to its next slot after a pass. Not a user change: `version`

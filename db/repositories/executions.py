@@ -45,10 +45,11 @@ async def claim_due(
     ]
 
 
-async def next_fire(conn: Conn) -> tuple[datetime | None, datetime]:
-    """The earliest fire instant of any active schedule, and the database's now."""
-    rows = await _all(conn, "schedule_next_fire", {})
-    return rows[0]["next_fire_at"], rows[0]["db_now"]
+async def next_fire(conn: Conn, count_limit: int) -> tuple[datetime | None, datetime, int]:
+    """The earliest fire instant of any active schedule, the database's now, and how many
+    schedules are due in the second from that instant (at most `count_limit`)."""
+    rows = await _all(conn, "schedule_next_fire", {"count_limit": count_limit})
+    return rows[0]["next_fire_at"], rows[0]["db_now"], int(rows[0]["due_in_second"])
 
 
 async def advance_schedules(conn: Conn, updates: Sequence[dict[str, Any]]) -> None:

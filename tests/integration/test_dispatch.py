@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from app.domain.cron import parse_cron
 from app.domain.slots import slots_between
 from app.domain.timezones import load_zone
-from app.services.dispatch import dispatch_once
+from app.services.dispatch import Lookahead, dispatch_once, next_wake
 from app.services.schedules import ScheduleService
 from db.types import Conn
 
@@ -186,3 +186,31 @@ async def test_lookahead_dispatches_before_the_instant(conn: Conn) -> None:
     stats = await dispatch_once(conn, now=T0 + timedelta(seconds=1, milliseconds=1))
     assert stats.claimed == 1
     assert [r["status"] for r in await _rows(conn, busy.id)] == ["pending", "skipped"]
+
+
+async def test_a_crowded_second_is_dispatched_earlier(conn: Conn) -> None:
+    for _ in range(5):
+        await _create(conn, T0, cron_expression="0 0 0 1 1 *", timezone="UTC")
+    for cron in ("1 0 0 1 1 *", "0 30 0 1 1 *"):  # outside the second of the first instant
+        await _create(conn, T0, cron_expression=cron, timezone="UTC")
+    lookahead = Lookahead(base=0.3, per_slot=0.1, cap=5.0)
+    delay, ahead = await next_wake(conn, lookahead)
+    assert ahead == pytest.approx(0.3 + 5 * 0.1)
+    until = (datetime(2027, 1, 1, tzinfo=UTC) - datetime.now(UTC)).total_seconds()
+    assert delay == pytest.approx(until - ahead, abs=5)
+    # The count stops where the cap is reached.
+    assert (await next_wake(conn, Lookahead(base=0.3, per_slot=0.1, cap=0.5)))[1] == 0.5
+
+
+async def test_nothing_active_means_no_wake(conn: Conn) -> None:
+    assert await next_wake(conn, Lookahead()) == (None, 0.3)
+
+
+def test_lookahead_grows_with_the_crowd_up_to_its_cap() -> None:
+    lookahead = Lookahead()
+    assert lookahead.seconds(0) == 0.3
+    assert lookahead.seconds(1_000) == pytest.approx(0.5)
+    assert lookahead.seconds(10_000) == pytest.approx(2.3)
+    assert lookahead.seconds(1_000_000) == 3.0
+    assert lookahead.count_limit == 13_500
+    assert Lookahead(per_slot=0).count_limit == 1

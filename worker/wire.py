@@ -1,0 +1,386 @@
+"""A lean HTTP/1.1 client for the one request shape the worker sends: a small POST, to a few
+hosts, hundreds at the same instant, over keep-alive connections.
+
+Why not aiohttp (or httpx): at a fire instant a worker sends every run of the second at once,
+and the last request leaves only after the event loop has run every earlier one's client code.
+aiohttp spends ~0.2 ms of CPU per request (request and response objects, header multidicts,
+tracing hooks, timers), so 500 requests took ~100 ms to leave one process; that was most of the
+fire lag (docs/benchmarks.md). Here a request is bytes built ahead of the instant (`prepare`), a
+send is one `transport.write` on a pooled connection, and answers are parsed by llhttp (through
+httptools, the parser uvicorn uses).
+
+Contract:
+- `prepare` turns a URL, headers and a body into the exact bytes to send, or raises
+  `InvalidURL` / `UnsupportedProtocol` / `LocalProtocolError` (requests no retry can fix).
+- `WireClient.request` sends one prepared request and returns an `Answer` once the status and
+  headers are in and the body is complete, over the limit, or late (`complete` says which).
+  It raises `TimeoutError` when no status and headers arrived by the deadline, `OSError` for
+  connection failures, `RemoteProtocolError` / `ServerDisconnectedError` for broken answers.
+- A request that fails on a reused keep-alive connection before any byte of an answer came
+  back is sent once more on a new connection: the target closed an idle connection as we
+  wrote (our idle expiry, 4 s, stays below the common 5 s server timeouts, so it is rare).
+  Every request carries an `Idempotency-Key`, so even a doubtful resend is safe for targets.
+- Redirects are not followed, proxies and netrc are not read, nothing is decompressed (we send
+  no `Accept-Encoding`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+import httptools
+
+MAX_HEAD_BYTES = 64 * 1024
+"""Status line plus headers of an answer; a target that sends more is broken or hostile."""
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_PATH_SAFE = "/%!$&'()*+,;=:@-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class InvalidURL(ValueError):
+    """The URL cannot be requested (no host, a bad port...): no retry can fix it."""
+
+
+class UnsupportedProtocol(ValueError):
+    """Only http and https are sent."""
+
+
+class LocalProtocolError(ValueError):
+    """A header we were asked to send cannot be written in HTTP/1.1."""
+
+
+class RemoteProtocolError(ConnectionError):
+    """The target's answer is not HTTP/1.1 we can read."""
+
+
+class ServerDisconnectedError(ConnectionError):
+    """The target closed the connection before its answer was complete."""
+
+
+Origin = tuple[str, str, int]  # scheme, host, port
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request ready to go: where, and every byte of it."""
+
+    origin: Origin
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: dict[str, str]  # names lower-cased; repeated headers joined with ", "
+    body: bytes
+    complete: bool  # False: the body was cut (over the limit, late, or the connection broke)
+
+
+def prepare(url: str, headers: Mapping[str, str], body: bytes) -> Request:
+    """The bytes of `POST url` with `headers` and `body` (Host and Content-Length added)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"{exc}: {url[:200]!r}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise UnsupportedProtocol(f"unsupported scheme {scheme or 'none'!r} in {url[:200]!r}")
+    host = parts.hostname
+    if not host:
+        raise InvalidURL(f"no host in {url[:200]!r}")
+    try:
+        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise InvalidURL(f"host {host[:100]!r} cannot be encoded") from None
+    port = port if port is not None else _DEFAULT_PORTS[scheme]
+    authority = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+    if port != _DEFAULT_PORTS[scheme]:
+        authority += f":{port}"
+    target = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_QUERY_SAFE)
+    lines = [f"POST {target} HTTP/1.1", f"Host: {authority}", f"Content-Length: {len(body)}"]
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name) or name.lower() in ("host", "content-length"):
+            raise LocalProtocolError(f"cannot send the header name {name[:100]!r}")
+        if "\r" in value or "\n" in value or "\0" in value:
+            raise LocalProtocolError(f"the value of header {name!r} holds a line break or NUL")
+        lines.append(f"{name}: {value}")
+    try:
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise LocalProtocolError("a header holds characters HTTP/1.1 cannot carry") from None
+    return Request((scheme, ascii_host, port), head + body)
+
+
+class _Exchange:
+    """One request/answer on a connection; its futures are what `request` waits on."""
+
+    __slots__ = ("head", "done", "status", "headers", "body", "size", "answered")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.head: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[bool] = loop.create_future()  # result: body complete
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.size = 0
+        self.answered = False  # any byte of an answer came back
+
+
+class _Connection(asyncio.Protocol):
+    """A keep-alive connection: httptools calls the `on_*` methods while it parses."""
+
+    def __init__(self, body_limit: int) -> None:
+        self.body_limit = body_limit
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: _Exchange | None = None
+        self.head_bytes = 0
+        self.reusable = False
+        self.closed = False
+        self.expiry: asyncio.TimerHandle | None = None
+        self.on_idle_closed: Callable[[_Connection], None] | None = None  # set while pooled
+
+    # -- asyncio ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:  # bytes nobody asked for: the connection cannot be trusted
+            self.close()
+            return
+        if exchange.done.done():  # more after a complete answer: cannot be trusted either
+            self.close()
+            return
+        exchange.answered = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(RemoteProtocolError("the target asked to switch protocols"))
+            return
+        except httptools.HttpParserError as exc:
+            self._fail(RemoteProtocolError(f"malformed answer: {exc}"))
+            return
+        if not exchange.head.done():  # every byte so far belongs to the status and headers
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self._fail(RemoteProtocolError("the answer's headers exceed 64 KiB"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        exchange = self.exchange
+        if exchange is None:
+            self._leave_pool()  # the target closed an idle connection
+            return
+        if exchange.head.done() and not exchange.done.done():
+            # A body without Content-Length ends when the connection does (HTTP/1.0 style).
+            delimited = "content-length" in exchange.headers or "chunked" in exchange.headers.get(
+                "transfer-encoding", ""
+            )
+            exchange.done.set_result(not delimited)
+        elif not exchange.head.done():
+            exchange.head.set_exception(
+                ServerDisconnectedError("the target closed the connection without an answer")
+                if exc is None
+                else exc
+            )
+
+    # -- httptools -------------------------------------------------------------------------
+
+    def on_status(self, status: bytes) -> None:
+        pass  # the code comes from the parser; the reason phrase is not needed
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self.exchange is not None
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers = self.exchange.headers
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+    def on_headers_complete(self) -> None:
+        exchange = self.exchange
+        assert exchange is not None
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
+            exchange.headers = {}
+            return
+        exchange.status = status
+        exchange.head.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.exchange
+        assert exchange is not None
+        if exchange.size >= self.body_limit:
+            return
+        exchange.body.append(body)
+        exchange.size += len(body)
+        if exchange.size >= self.body_limit and not exchange.done.done():
+            exchange.done.set_result(False)  # the rest is not read; the connection is dropped
+            self.close()
+
+    def on_message_complete(self) -> None:
+        exchange = self.exchange
+        if exchange is None or not exchange.head.done() or exchange.done.done():
+            return  # an interim answer ended, or the body was already cut
+        self.reusable = self.parser.should_keep_alive()
+        exchange.done.set_result(True)
+
+    # -- ours ------------------------------------------------------------------------------
+
+    def begin(self, data: bytes, loop: asyncio.AbstractEventLoop) -> _Exchange:
+        assert self.transport is not None
+        self.exchange = _Exchange(loop)
+        self.head_bytes = 0
+        self.reusable = False
+        self.transport.write(data)
+        return self.exchange
+
+    def end(self) -> None:
+        self.exchange = None
+
+    def _fail(self, exc: Exception) -> None:
+        exchange = self.exchange
+        if exchange is not None:
+            if not exchange.head.done():
+                exchange.head.set_exception(exc)
+            elif not exchange.done.done():
+                exchange.done.set_result(False)
+        self.close()
+
+    def close(self) -> None:
+        self.reusable = False
+        self._leave_pool()
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def _leave_pool(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
+        if self.on_idle_closed is not None:
+            on_idle_closed, self.on_idle_closed = self.on_idle_closed, None
+            on_idle_closed(self)
+
+
+class WireClient:
+    """Pooled keep-alive connections per origin; at most `max_connections` requests in flight."""
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 1000,
+        keepalive_expiry: float = 4.0,
+        body_limit: int = 64 * 1024,
+    ) -> None:
+        self._slots = asyncio.Semaphore(max_connections)
+        self._max_idle = max_connections
+        self._expiry = keepalive_expiry
+        self._body_limit = body_limit
+        self._idle: dict[Origin, collections.deque[_Connection]] = {}
+        self._ssl: ssl.SSLContext | None = None
+
+    async def request(self, request: Request, deadline: float) -> Answer:
+        """Send `request`; the answer by `deadline` (loop time). See the module's contract."""
+        async with self._slots:
+            conn = self._take_idle(request.origin)
+            if conn is not None:
+                try:
+                    return await self._exchange(conn, request, deadline)
+                except OSError as exc:
+                    if isinstance(exc, TimeoutError) or _answered(exc):
+                        raise
+                    # The target dropped an idle connection under us: once more, on a new one.
+            conn = await self._connect(request.origin, deadline)
+            return await self._exchange(conn, request, deadline)
+
+    async def aclose(self) -> None:
+        for idle in list(self._idle.values()):
+            for conn in list(idle):
+                conn.close()
+        self._idle.clear()
+
+    async def _exchange(self, conn: _Connection, request: Request, deadline: float) -> Answer:
+        loop = asyncio.get_running_loop()
+        exchange = conn.begin(request.data, loop)
+        try:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await exchange.head
+            except BaseException as exc:
+                conn.close()
+                if isinstance(exc, ConnectionError | OSError) and exchange.answered:
+                    exc.add_note("answered")  # no resend once the target has said anything
+                raise
+            try:
+                async with asyncio.timeout_at(deadline):
+                    complete = await exchange.done
+            except TimeoutError:
+                complete = False  # the status decided; a late body is cut here
+            except BaseException:
+                conn.close()
+                raise
+            if not complete:
+                conn.close()
+            body = b"".join(exchange.body)[: self._body_limit]
+            return Answer(exchange.status, exchange.headers, body, complete)
+        finally:
+            conn.end()
+            if conn.reusable and not conn.closed:
+                self._put_idle(request.origin, conn, loop)
+
+    async def _connect(self, origin: Origin, deadline: float) -> _Connection:
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        tls: ssl.SSLContext | None = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            tls = self._ssl
+        async with asyncio.timeout_at(deadline):
+            _, conn = await loop.create_connection(
+                lambda: _Connection(self._body_limit),
+                host,
+                port,
+                ssl=tls,
+                server_hostname=host if tls is not None else None,
+            )
+        return conn
+
+    def _take_idle(self, origin: Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        while idle:
+            conn = idle.pop()  # the most recently used: least likely to have been closed
+            conn.on_idle_closed = None
+            if conn.expiry is not None:
+                conn.expiry.cancel()
+                conn.expiry = None
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                return conn
+        return None
+
+    def _put_idle(self, origin: Origin, conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
+        idle = self._idle.setdefault(origin, collections.deque())
+        if len(idle) >= self._max_idle:
+            conn.close()
+            return
+        idle.append(conn)
+        conn.expiry = loop.call_later(self._expiry, conn.close)
+        conn.on_idle_closed = idle.remove  # closed while idle (expiry, or by the target)
+
+
+def _answered(exc: BaseException) -> bool:
+    return "answered" in getattr(exc, "__notes__", ())
