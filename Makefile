@@ -35,7 +35,7 @@ api: $(STAMP) ## Serve the API only (DATABASE_URL, API_PORT)
 
 .PHONY: worker
 worker: $(STAMP) ## Run one worker: dispatcher + executions (DATABASE_URL); start more to scale
-	$(BIN)/procrastinate --app=worker.app worker
+	$(BIN)/python -m worker
 
 .PHONY: demo-target
 demo-target: $(STAMP) ## A demo workflow target on port 3000 that logs what it receives

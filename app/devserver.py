@@ -144,7 +144,7 @@ def _children(env: dict[str, str]) -> list[Child]:
     python = sys.executable
     children = [
         Child("api", [python, "-m", "app.cli", "api"], env),
-        Child("worker", [python, "-m", "procrastinate", "--app=worker.app", "worker"], env),
+        Child("worker", [python, "-m", "worker"], env),
     ]
     if "DEMO_TARGET_PORT" in env:
         children.append(

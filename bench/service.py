@@ -194,9 +194,9 @@ def wait_for_workers(
 def start_workers(
     procs: Processes, count: int, env: dict[str, str], name: str = "worker"
 ) -> list[Child]:
-    """`procrastinate --app=worker.app worker`, as the README says to run it."""
+    """`python -m worker`, as the README says to run it."""
     children = [
-        procs.start(f"{name}-{i}", python("-m", "procrastinate", "--app=worker.app", "worker"), env)
+        procs.start(f"{name}-{i}", python("-m", "worker"), env)
         for i in range(count)
     ]
     wait_for_workers(procs, children, env["DATABASE_URL"])

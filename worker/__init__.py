@@ -1,6 +1,6 @@
-"""Worker processes. `procrastinate --app=worker.app worker` resolves `worker.app` through the
-lazy attribute below to the Procrastinate App, so importing other worker modules (in tests, say)
-does not build the App or read the environment."""
+"""Worker processes (`python -m worker`, see worker/__main__.py). `--app=worker.app` resolves
+`worker.app` through the lazy attribute below to the Procrastinate App, so importing other
+worker modules (in tests, say) does not build the App or read the environment."""
 
 from typing import Any
 

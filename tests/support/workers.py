@@ -1,4 +1,4 @@
-"""Real worker processes (`procrastinate --app=worker.app worker`) for acceptance tests."""
+"""Real worker processes (`python -m worker`) for acceptance tests."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "procrastinate", "--app=worker.app", "worker"],
+                [sys.executable, "-m", "worker"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

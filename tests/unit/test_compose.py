@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 
 import yaml
@@ -50,6 +51,11 @@ def _assert_runs_here(name: str, command: object, scheduler_commands: set[str]) 
         app_path = next(a.split("=", 1)[1] for a in command if a.startswith("--app="))
         module, _, attribute = app_path.rpartition(".")
         assert hasattr(importlib.import_module(module), attribute), (name, app_path)
+    elif command[:2] == ["python", "-m"]:
+        spec = importlib.util.find_spec(f"{command[2]}.__main__") or importlib.util.find_spec(
+            command[2]
+        )
+        assert spec is not None, (name, command)
     else:
         raise AssertionError(f"{name}: unknown program {program}")
 
