@@ -195,10 +195,7 @@ def start_workers(
     procs: Processes, count: int, env: dict[str, str], name: str = "worker"
 ) -> list[Child]:
     """`python -m worker`, as the README says to run it."""
-    children = [
-        procs.start(f"{name}-{i}", python("-m", "worker"), env)
-        for i in range(count)
-    ]
+    children = [procs.start(f"{name}-{i}", python("-m", "worker"), env) for i in range(count)]
     wait_for_workers(procs, children, env["DATABASE_URL"])
     return children
 
