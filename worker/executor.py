@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from uuid import UUID
 
+import psycopg
+
 from app.domain.delivery import Delivery, Outcome, build_delivery, target_url_for
 from app.domain.policies import url_allowed
 from app.services.executions import Attempt, finish_batch, start_batch
@@ -24,6 +26,9 @@ from worker.http_target import HttpTarget
 from worker.wire import Request
 
 log = logging.getLogger("worker.executor")
+FINISH_RETRY_FIRST_DELAY = 0.2
+FINISH_RETRY_MAX_DELAY = 5.0
+FINISH_CONNECT_TIMEOUT = 2.0
 
 
 class BatchExecutor:
@@ -61,13 +66,40 @@ class BatchExecutor:
                 if task is not None:
                     task.cancel()
             raise
-        async with self.pool.connection() as conn:
-            paused = await finish_batch(conn, list(zip(attempts, outcomes, strict=True)))
+        paused = await self._record(list(zip(attempts, outcomes, strict=True)))
         for schedule_id in paused:
             log.warning(
                 "schedule auto-paused after consecutive failures",
                 extra={"event": "schedule.auto_paused", "schedule_id": str(schedule_id)},
             )
+
+    async def _record(self, results: list[tuple[Attempt, Outcome]]) -> list[UUID]:
+        """Record the outcomes, retrying while the database is away (a restart, a failover, a
+        killed connection): the outcomes exist only in this process, and giving up means
+        recovery sends every run of the batch again. Retries stop once other workers may
+        think this one dead (`SCHEDULER_STALLED_AFTER`) and start recovering its runs; a
+        finish that lands after such a recovery changes nothing (it names its attempt)."""
+        deadline = time.monotonic() + self.settings.scheduler_stalled_after
+        delay = FINISH_RETRY_FIRST_DELAY
+        while True:
+            try:
+                # A short wait per try: the pool's own 30 s would spend the whole budget.
+                async with self.pool.connection(timeout=FINISH_CONNECT_TIMEOUT) as conn:
+                    return await finish_batch(conn, results)
+            except psycopg.OperationalError as exc:
+                if time.monotonic() + delay >= deadline:
+                    raise
+                log.warning(
+                    "recording outcomes failed; retrying",
+                    extra={
+                        "event": "executor.finish_retry",
+                        "error": type(exc).__name__,
+                        "runs": len(results),
+                        "retry_in_seconds": delay,
+                    },
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, FINISH_RETRY_MAX_DELAY)
 
     def _send_at(self, attempt: Attempt, claimed_at: float) -> float:
         """When (`time.monotonic()`) to send: at once, or at the fire instant of a run

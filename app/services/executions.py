@@ -110,6 +110,7 @@ async def finish_batch(
                 "workflow_run_id": outcome.workflow_run_id,
                 "duration_ms": outcome.duration_ms,
                 "retry_delay_seconds": decision.retry_delay_seconds,
+                "attempt": attempt.attempt,
             }
         )
     async with conn.transaction():

@@ -62,7 +62,9 @@ RETURNING e.id;
 
 -- name: execution_finish_many
 -- Records the outcome of one attempt for many runs at once. Terminal outcomes set finished_at;
--- a retry sets when the next attempt may start, on the database clock.
+-- a retry sets when the next attempt may start, on the database clock. Only the attempt that
+-- is still the run's current one is recorded: a finish retried after a database outage must
+-- not overwrite a run that recovery has meanwhile started again.
 UPDATE workflow_schedule_executions AS e SET
     status = u.status,
     http_status = u.http_status,
@@ -74,9 +76,10 @@ UPDATE workflow_schedule_executions AS e SET
     finished_at = CASE WHEN u.status IN ('succeeded', 'failed') THEN clock_timestamp() END
 FROM unnest(
     %(ids)s::uuid[], %(statuses)s::text[], %(http_statuses)s::integer[], %(errors)s::text[],
-    %(workflow_run_ids)s::text[], %(durations)s::integer[], %(retry_delays)s::float8[]
-) AS u(id, status, http_status, error, workflow_run_id, duration_ms, retry_delay)
-WHERE e.id = u.id AND e.status = 'running'
+    %(workflow_run_ids)s::text[], %(durations)s::integer[], %(retry_delays)s::float8[],
+    %(attempts)s::integer[]
+) AS u(id, status, http_status, error, workflow_run_id, duration_ms, retry_delay, attempt)
+WHERE e.id = u.id AND e.status = 'running' AND e.attempts = u.attempt
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at;
 
 -- name: schedule_lock_many

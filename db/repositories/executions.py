@@ -123,6 +123,7 @@ async def finish_many(conn: Conn, outcomes: Sequence[dict[str, Any]]) -> list[di
             "workflow_run_ids": [o["workflow_run_id"] for o in outcomes],
             "durations": [o["duration_ms"] for o in outcomes],
             "retry_delays": [o["retry_delay_seconds"] for o in outcomes],
+            "attempts": [o["attempt"] for o in outcomes],
         },
     )
 

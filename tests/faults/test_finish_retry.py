@@ -1,0 +1,82 @@
+"""Outcomes that arrive while the database is away are recorded once it is back, without
+sending the runs again (worker/executor.py `_record`). In process: the executor, a real pool,
+the test cluster stopped during the requests and started again, a real loopback target."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from app.localpg import LocalCluster
+from app.services.dispatch import dispatch_once
+from app.services.schedules import ScheduleService
+from app.settings import Settings
+from db.pool import create_pool
+from tests.support.target import RecordingTarget
+from worker.executor import BatchExecutor
+from worker.http_target import HttpTarget
+
+RUNS = 5
+
+
+@pytest.mark.timeout(90)
+async def test_outcomes_of_requests_made_during_an_outage_are_recorded_once_it_ends(
+    pg_cluster: LocalCluster,
+    database_url: str,
+    target: RecordingTarget,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        conn.row_factory = psycopg.rows.dict_row  # type: ignore[assignment]
+        for i in range(RUNS):
+            await ScheduleService(conn, "acme", clock=lambda: past).create(  # type: ignore[arg-type]
+                {"workflow_id": f"wf-{i}", "cron_expression": "0 * * * * *", "max_attempts": 1}
+            )
+        await dispatch_once(conn, now=past + timedelta(seconds=61))  # type: ignore[arg-type]
+        cursor = await conn.execute("SELECT id FROM workflow_schedule_executions")
+        ids = [row["id"] for row in await cursor.fetchall()]
+    assert len(ids) == RUNS
+    for i in range(RUNS):
+        target.set_delay(f"wf-{i}", 1.0)  # the database goes away while they are in flight
+
+    settings = Settings(
+        database_url=database_url,
+        internal_api_secret=SecretStr("s3cret"),
+        scheduler_target_url=target.url_template(),
+        scheduler_stalled_after=60,
+    )
+    pool = create_pool(database_url, min_size=1, max_size=4, name="test-finish-retry")
+    await pool.open()
+    http = HttpTarget()
+    try:
+        executor = BatchExecutor(pool, http, settings)
+        caplog.set_level(logging.WARNING, logger="worker.executor")
+        batch = asyncio.create_task(executor.run_batch(ids))
+        await target.wait_for_async(lambda rs: len(rs) == RUNS, timeout=10)
+        await asyncio.to_thread(pg_cluster.stop)
+        deadline = time.monotonic() + 20
+        while not any(r.__dict__.get("event") == "executor.finish_retry" for r in caplog.records):
+            assert time.monotonic() < deadline, "the finish was never retried"
+            assert not batch.done(), batch
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(pg_cluster.start)
+        await asyncio.wait_for(batch, timeout=40)
+    finally:
+        if not pg_cluster.is_running():
+            await asyncio.to_thread(pg_cluster.start)
+        await http.aclose()
+        await pool.close()
+
+    with psycopg.connect(database_url, autocommit=True) as sync:
+        rows = sync.execute(
+            "SELECT status, attempts, http_status FROM workflow_schedule_executions"
+        ).fetchall()
+    assert rows == [("succeeded", 1, 200)] * RUNS
+    assert len(target.requests()) == RUNS, "no run was sent twice"
