@@ -128,7 +128,7 @@ def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.api.app import create_app
+    from app.api.app import SERVER_OPTIONS, create_app
     from app.logging import configure_logging
 
     configure_logging(settings)
@@ -136,8 +136,7 @@ def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
-        log_config=None,
-        access_log=False,
+        **SERVER_OPTIONS,
     )
     return 0
 

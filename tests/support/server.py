@@ -12,7 +12,7 @@ import psycopg
 import uvicorn
 from psycopg.rows import dict_row
 
-from app.api.app import create_app
+from app.api.app import SERVER_OPTIONS, create_app
 from app.clock import Clock
 from app.localpg import free_port
 from app.services import tokens
@@ -27,9 +27,8 @@ def running_api(settings: Settings, clock: Clock | None = None) -> Iterator[str]
         create_app(settings, clock=clock),
         host="127.0.0.1",
         port=port,
-        log_config=None,
-        access_log=False,
         lifespan="on",
+        **SERVER_OPTIONS,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
