@@ -80,7 +80,7 @@ bench: $(STAMP) ## Benchmarks side by side with peers, full sizes (~30 min; benc
 	$(BIN)/python -m bench
 
 .PHONY: bench-quick
-bench-quick: $(STAMP) ## The same benchmarks with small sizes (a ~2 min smoke run)
+bench-quick: $(STAMP) ## The same benchmarks with small sizes (a ~1.5 min smoke run)
 	@$(BIN)/python -c 'import aiohttp, apscheduler, matplotlib, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench --quick
 
