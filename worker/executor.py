@@ -88,13 +88,15 @@ class BatchExecutor:
         waiting, self._waiting, self._flush = self._waiting, [], None
         try:
             paused = await self._record([r for results, _ in waiting for r in results])
-        except BaseException as exc:
+        except asyncio.CancelledError:  # the worker is stopping: the batches stop with it
+            for _, done in waiting:
+                done.cancel()
+            raise
+        except Exception as exc:
             for _, done in waiting:
                 if not done.done():
                     done.set_exception(exc)
                     done.exception()  # a batch cancelled meanwhile never reads it
-            if not isinstance(exc, Exception):
-                raise
             return
         for _, done in waiting:
             if not done.done():
