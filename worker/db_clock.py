@@ -51,10 +51,12 @@ class DbClock:
         self._best = min(self._samples, key=lambda s: s.round_trip)
 
     def monotonic_at(self, instant: datetime) -> float | None:
-        """When `instant` (database clock) comes, in `time.monotonic()`; None before a sample."""
+        """When `instant` (database clock) has surely come, in `time.monotonic()` (the estimate
+        plus its error bound); None before a sample."""
         if self._best is None:
             return None
-        return instant.timestamp() - self._best.offset
+        # The latest the instant can be on this estimate: sending early is never allowed.
+        return instant.timestamp() - self._best.offset + self._best.round_trip / 2
 
     @property
     def error_bound(self) -> float | None:

@@ -58,8 +58,9 @@ class BatchExecutor:
         tasks: list[asyncio.Task[Outcome] | None] = [None] * len(ready)
         try:
             for send_at, indexes in sorted(by_instant.items()):
-                remaining = send_at - time.monotonic()
-                if remaining > 0:
+                # A loop, because uvloop's timers may fire up to 1 ms early, and a request
+                # must never leave before its slot.
+                while (remaining := send_at - time.monotonic()) > 0:  # noqa: ASYNC110 - a timer
                     await asyncio.sleep(remaining)
                 for index in indexes:
                     tasks[index] = asyncio.create_task(self._send(*ready[index]))

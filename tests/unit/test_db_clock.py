@@ -24,8 +24,9 @@ def test_the_middle_of_the_round_trip_maps_the_clocks():
     clock = DbClock()
     # Asked at monotonic 100.000, answered at 100.002: the database said EPOCH in between.
     clock.add(EPOCH, sent=100.000, received=100.002)
-    assert clock.monotonic_at(EPOCH) == pytest.approx(100.001)
-    assert clock.monotonic_at(at(5)) == pytest.approx(105.001)
+    # The middle of the round trip (100.001), plus the error bound: never early.
+    assert clock.monotonic_at(EPOCH) == pytest.approx(100.002)
+    assert clock.monotonic_at(at(5)) == pytest.approx(105.002)
     assert clock.error_bound == pytest.approx(0.001)
 
 
@@ -33,7 +34,7 @@ def test_the_shortest_round_trip_wins_over_a_slow_answer():
     clock = DbClock()
     clock.add(at(0), sent=100.000, received=100.0002)  # quiet: 0.2 ms
     clock.add(at(10.05), sent=110.000, received=110.100)  # loaded: 100 ms, answer read late
-    assert clock.monotonic_at(at(20)) == pytest.approx(120.0001)
+    assert clock.monotonic_at(at(20)) == pytest.approx(120.0002)
     assert clock.error_bound == pytest.approx(0.0001)
 
 
@@ -42,4 +43,4 @@ def test_samples_older_than_the_window_are_forgotten():
     clock = DbClock(window_seconds=60)
     clock.add(at(0), sent=100.000, received=100.0002)
     clock.add(at(70 + 3), sent=170.000, received=170.010)  # the database clock stepped 3 s
-    assert clock.monotonic_at(at(73)) == pytest.approx(170.005)
+    assert clock.monotonic_at(at(73)) == pytest.approx(170.010)
