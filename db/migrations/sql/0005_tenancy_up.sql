@@ -1,0 +1,151 @@
+-- What belongs to a tenant stays the tenant's (issue 10: M1, L4, H3's storage, H5).
+
+-- 1. Run specs: what one run sends and how it retries, stored once per schedule version.
+--
+-- A run keeps the input, target and retry limits its schedule had when the run was created:
+-- a later PATCH does not redirect runs already started, retries included (SPEC §2, L4). The
+-- input used to be copied into every execution row, also into `skipped` and `missed` rows that
+-- never send it (H3): ~64 KiB per row. Now a row names its spec by digest; every run of one
+-- schedule version shares one spec row, and skipped/missed rows name none.
+-- The digest covers the owner (trigger id and tenant), so two schedules never share a spec and
+-- a spec can be deleted with its schedule's history.
+CREATE FUNCTION wfs_run_spec_digest(
+    trigger_id uuid, tenant text, input jsonb, target_url text, timeout_seconds double precision,
+    max_attempts integer, retry_backoff_seconds double precision
+) RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- jsonb's text form is canonical (keys sorted, one spelling per number), so equal
+    -- content always gives one digest.
+    SELECT sha256(convert_to(jsonb_build_array(trigger_id, tenant, input, target_url,
+                                               timeout_seconds, max_attempts,
+                                               retry_backoff_seconds)::text, 'UTF8'))
+$$;
+
+CREATE TABLE workflow_run_specs (
+    digest                  bytea PRIMARY KEY,
+    trigger_id              uuid NOT NULL,
+    tenant                  text NOT NULL,
+    input                   jsonb NOT NULL,
+    target_url              text,
+    timeout_seconds         double precision NOT NULL,
+    max_attempts            integer NOT NULL,
+    retry_backoff_seconds   double precision NOT NULL,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    -- Set when the schedule moved to another spec or was deleted: from then on retention
+    -- removes the spec once no run names it any more.
+    superseded_at           timestamptz
+);
+CREATE INDEX workflow_run_specs_trigger_idx ON workflow_run_specs (trigger_id);
+CREATE INDEX workflow_run_specs_superseded_idx ON workflow_run_specs (superseded_at)
+    WHERE superseded_at IS NOT NULL;
+
+ALTER TABLE workflow_schedule_executions ADD COLUMN spec_digest bytea;
+
+-- Existing runs: each distinct (schedule, input) gets its spec; the target and limits are the
+-- schedule's current ones (what their retries would have read), or the defaults when the
+-- schedule is gone (those runs are only history, or are cancelled at their next start).
+-- Skipped and missed rows never send anything: they keep no spec.
+INSERT INTO workflow_run_specs (digest, trigger_id, tenant, input, target_url, timeout_seconds,
+                                max_attempts, retry_backoff_seconds, superseded_at)
+SELECT DISTINCT ON (d.digest) d.digest, d.trigger_id, d.tenant, d.input, d.target_url,
+       d.timeout_seconds, d.max_attempts, d.retry_backoff_seconds, d.superseded_at
+FROM (
+    SELECT x.trigger_id, x.tenant, x.input, s.target_url,
+           -- only the schedule's current input is its current spec
+           CASE WHEN s.id IS NULL OR s.input <> x.input THEN now() END AS superseded_at,
+           coalesce(s.timeout_seconds, 30) AS timeout_seconds,
+           coalesce(s.max_attempts, 3) AS max_attempts,
+           coalesce(s.retry_backoff_seconds, 10) AS retry_backoff_seconds,
+           wfs_run_spec_digest(x.trigger_id, x.tenant, x.input, s.target_url,
+                               coalesce(s.timeout_seconds, 30), coalesce(s.max_attempts, 3),
+                               coalesce(s.retry_backoff_seconds, 10)) AS digest
+    FROM (SELECT DISTINCT trigger_id, tenant, input FROM workflow_schedule_executions
+          WHERE status NOT IN ('skipped', 'missed')) x
+    LEFT JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
+) d;
+
+UPDATE workflow_schedule_executions e SET spec_digest = p.digest
+FROM workflow_run_specs p
+WHERE p.trigger_id = e.trigger_id AND p.tenant = e.tenant AND p.input = e.input
+  AND e.status NOT IN ('skipped', 'missed');
+
+ALTER TABLE workflow_schedule_executions DROP COLUMN input;
+
+-- Which runs still use a spec: retention deletes a spec no run names any more.
+CREATE INDEX workflow_schedule_executions_spec_idx
+    ON workflow_schedule_executions (spec_digest);
+
+-- 2. Schedule ids belong to one tenant (M1).
+--
+-- History, statistics, the slot key and the Idempotency-Key are keyed by the schedule id. An
+-- id is therefore owned by the first tenant that used it for as long as anything of it is
+-- stored: another tenant's create or register with that id inserts nothing and is answered 409
+-- (the same answer as an id in use), so it can inherit no history, statistics, slot or pending
+-- run. Retention releases an id once its schedule and its whole history are gone.
+CREATE TABLE workflow_schedule_owners (
+    id          uuid PRIMARY KEY,
+    tenant      text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Existing ids: a live schedule's tenant first, then the tenant of its history.
+INSERT INTO workflow_schedule_owners (id, tenant)
+SELECT id, tenant FROM workflow_schedules;
+INSERT INTO workflow_schedule_owners (id, tenant)
+SELECT DISTINCT ON (trigger_id) trigger_id, tenant FROM workflow_schedule_executions
+ORDER BY trigger_id, created_at
+ON CONFLICT (id) DO NOTHING;
+
+-- A trigger, not the services, so that no path that inserts schedules (API, register, SQL by
+-- hand, benchmarks) can skip the check. Returning NULL makes the INSERT ... ON CONFLICT DO
+-- NOTHING RETURNING * of schedule_insert return nothing, which the service answers 409.
+-- Concurrent first uses of one id serialize on the owners' primary key; the share lock keeps
+-- retention from releasing the id under a create in progress (a release that won the race
+-- is seen as a missing row, and the loop claims the id afresh).
+CREATE FUNCTION wfs_schedule_claim_id() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    owner text;
+BEGIN
+    LOOP
+        INSERT INTO workflow_schedule_owners (id, tenant) VALUES (NEW.id, NEW.tenant)
+        ON CONFLICT (id) DO NOTHING;
+        SELECT o.tenant INTO owner FROM workflow_schedule_owners o WHERE o.id = NEW.id
+        FOR SHARE;
+        IF FOUND THEN
+            IF owner = NEW.tenant THEN
+                RETURN NEW;
+            END IF;
+            RETURN NULL;
+        END IF;
+    END LOOP;
+END;
+$$;
+CREATE TRIGGER wfs_schedule_claim_id BEFORE INSERT ON workflow_schedules
+    FOR EACH ROW EXECUTE FUNCTION wfs_schedule_claim_id();
+
+-- 3. Signing keys per tenant (H5).
+--
+-- Deliveries to a schedule's own targetUrl are signed with its tenant's key, never with the
+-- deployment secret. The worker must compute HMACs with it, so the key is stored as it is
+-- (like every Standard Webhooks sender); see docs/webhooks.md for why it is not encrypted with
+-- the deployment secret. A rotation gives the old key an expiry: until then both sign.
+CREATE TABLE tenant_signing_keys (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant      text NOT NULL CHECK (length(tenant) BETWEEN 1 AND 100),
+    secret      text NOT NULL CHECK (secret LIKE 'whsec\_%'),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    -- NULL: the current key. Set by a rotation: the key still signs until then.
+    expires_at  timestamptz
+);
+-- One current key per tenant; concurrent rotations serialize on it.
+CREATE UNIQUE INDEX tenant_signing_keys_current_idx ON tenant_signing_keys (tenant)
+    WHERE expires_at IS NULL;
+CREATE INDEX tenant_signing_keys_tenant_idx ON tenant_signing_keys (tenant, created_at);
+
+-- Existing tenants get a key: 32 random bytes (two v4 UUIDs' randomness, 244 bits; the core
+-- server has no gen_random_bytes without pgcrypto).
+INSERT INTO tenant_signing_keys (tenant, secret)
+SELECT tenant, 'whsec_' || encode(decode(
+           replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'),
+       'base64')
+FROM (SELECT tenant FROM api_tokens UNION SELECT tenant FROM workflow_schedules) t;
