@@ -4,40 +4,10 @@
 -- the row that loses the race is simply not inserted, and gets no job.
 -- Ids and job ids may come with the rows (the dispatcher defers the jobs first, so it writes
 -- each row once); otherwise the id is generated here and the job set afterwards.
--- A run that will be sent names its schedule's current spec (input, target, limits), stored
--- here once per schedule version; it keeps that spec whatever later happens to the schedule
--- (SPEC §2). Skipped and missed rows send nothing and name no spec (H3). The schedule is
--- joined with its tenant: a row is never given another tenant's spec (M1).
-WITH u AS (
-    SELECT * FROM unnest(
-        %(ids)s::uuid[], %(trigger_ids)s::uuid[], %(workflow_ids)s::text[], %(tenants)s::text[],
-        %(scheduled_ats)s::timestamptz[], %(fire_ats)s::timestamptz[], %(statuses)s::text[],
-        %(triggers)s::text[], %(errors)s::text[], %(buffereds)s::boolean[],
-        %(job_ids)s::bigint[]
-    ) AS u(id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error,
-           buffered, job_id)
-), specs AS (
-    SELECT s.id AS trigger_id, s.tenant, s.input, s.target_url, s.timeout_seconds,
-           s.max_attempts, s.retry_backoff_seconds,
-           wfs_run_spec_digest(s.id, s.tenant, s.input, s.target_url, s.timeout_seconds,
-                               s.max_attempts, s.retry_backoff_seconds) AS digest
-    FROM workflow_schedules s
-    WHERE (s.id, s.tenant) IN (SELECT trigger_id, tenant FROM u
-                               WHERE status NOT IN ('missed', 'skipped'))
-), stored AS (
-    INSERT INTO workflow_run_specs (digest, trigger_id, tenant, input, target_url,
-                                    timeout_seconds, max_attempts, retry_backoff_seconds)
-    SELECT digest, trigger_id, tenant, input, target_url, timeout_seconds, max_attempts,
-           retry_backoff_seconds
-    FROM specs ORDER BY digest
-    ON CONFLICT (digest) DO NOTHING
-    RETURNING digest, trigger_id
-), superseded AS (
-    -- A new version of a schedule: its older specs become prunable once no run names them.
-    UPDATE workflow_run_specs o SET superseded_at = clock_timestamp()
-    FROM stored n
-    WHERE o.trigger_id = n.trigger_id AND o.digest <> n.digest AND o.superseded_at IS NULL
-)
+-- A run that will be sent names its schedule's current spec (input, target, limits: kept by
+-- triggers on workflow_schedules, db/migrations/sql/0005_tenancy_up.sql); it keeps that spec
+-- whatever later happens to the schedule (SPEC §2). Skipped and missed rows send nothing and
+-- name no spec (H3). The spec must be of the row's own tenant (M1).
 INSERT INTO workflow_schedule_executions (
     id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error, buffered,
     spec_digest, job_id, finished_at
@@ -46,7 +16,14 @@ SELECT coalesce(u.id, gen_random_uuid()), u.trigger_id, u.workflow_id, u.tenant,
        u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered,
        CASE WHEN u.status NOT IN ('missed', 'skipped') THEN p.digest END, u.job_id,
        CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END
-FROM u LEFT JOIN specs p ON p.trigger_id = u.trigger_id AND p.tenant = u.tenant
+FROM unnest(
+    %(ids)s::uuid[], %(trigger_ids)s::uuid[], %(workflow_ids)s::text[], %(tenants)s::text[],
+    %(scheduled_ats)s::timestamptz[], %(fire_ats)s::timestamptz[], %(statuses)s::text[],
+    %(triggers)s::text[], %(errors)s::text[], %(buffereds)s::boolean[], %(job_ids)s::bigint[]
+) AS u(id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error,
+       buffered, job_id)
+LEFT JOIN workflow_run_specs p
+    ON p.trigger_id = u.trigger_id AND p.tenant = u.tenant AND p.superseded_at IS NULL
 ON CONFLICT (trigger_id, scheduled_at) DO NOTHING
 RETURNING id, trigger_id, scheduled_at, status, buffered;
 
@@ -119,11 +96,6 @@ RETURNING e.id;
 -- end `cancelled` in the same transaction, so none of them is sent after the delete. A run
 -- in the middle of an attempt is left to finish it (its outcome is real); its retries, if
 -- any, are cancelled at their start (execution_cancel_orphans).
--- Its specs become prunable once no run names them.
-WITH specs AS (
-    UPDATE workflow_run_specs SET superseded_at = clock_timestamp()
-    WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s AND superseded_at IS NULL
-)
 UPDATE workflow_schedule_executions SET
     status = 'cancelled', finished_at = clock_timestamp(),
     error = coalesce(error, 'cancelled: the schedule was deleted')
@@ -132,20 +104,14 @@ WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s
 
 -- name: run_spec_prune_batch
 -- Retention: specs of older schedule versions (or deleted schedules) that no run names any
--- more. The schedule's current spec is never pruned, whatever its mark says (a schedule edited
--- back to an older content uses that older spec again).
+-- more. Superseded for a minute at least: a run inserted by a transaction that still saw the
+-- spec as current (a manual run racing the PATCH) is committed by then.
 WITH gone AS (
     DELETE FROM workflow_run_specs WHERE digest IN (
         SELECT p.digest FROM workflow_run_specs p
-        WHERE p.superseded_at IS NOT NULL
+        WHERE p.superseded_at < clock_timestamp() - interval '1 minute'
           AND NOT EXISTS (SELECT 1 FROM workflow_schedule_executions e
                           WHERE e.spec_digest = p.digest)
-          AND NOT EXISTS (
-              SELECT 1 FROM workflow_schedules s
-              WHERE s.id = p.trigger_id AND s.tenant = p.tenant
-                AND wfs_run_spec_digest(s.id, s.tenant, s.input, s.target_url,
-                                        s.timeout_seconds, s.max_attempts,
-                                        s.retry_backoff_seconds) = p.digest)
         ORDER BY p.superseded_at
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED

@@ -38,6 +38,13 @@ async def _one(conn: Conn, sql: str, *params: Any) -> Any:
     return next(iter(row.values()))
 
 
+async def _age_superseded_specs(conn: Conn) -> None:
+    """Retention leaves a spec for a minute after it was superseded (a racing insert)."""
+    await conn.execute(
+        "UPDATE workflow_run_specs SET superseded_at = superseded_at - interval '2 minutes'"
+    )
+
+
 async def test_a_run_keeps_its_own_input_target_and_limits_after_an_edit(conn: Conn) -> None:
     """L4: before, attempts read the schedule's current targetUrl/timeout/maxAttempts/backoff."""
     created = await _schedules(conn).create(
@@ -117,11 +124,14 @@ async def test_retention_prunes_superseded_specs_but_keeps_those_runs_name(conn:
         await _schedules(conn).update(created.id, {"input": {"v": version}})
         await RunService(conn, "acme").trigger(created.id)
     await _schedules(conn).update(created.id, {"input": {"v": 4}})  # no run of v4 yet
-    assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 3
+    await _schedules(conn).pause(created.id, "a change that is not of the spec")
+    assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 4
     await conn.execute("DELETE FROM workflow_schedule_executions WHERE id = %s", (run.id,))
+    await _age_superseded_specs(conn)
     await prune(conn, retention_days=30)
     remaining = await conn.execute("SELECT input FROM workflow_run_specs ORDER BY created_at")
-    assert [r["input"] for r in await remaining.fetchall()] == [{"v": 2}, {"v": 3}]
+    # v1 is named by no run any more; v2 and v3 are; v4 is the schedule's current spec.
+    assert [r["input"] for r in await remaining.fetchall()] == [{"v": 2}, {"v": 3}, {"v": 4}]
 
 
 async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_left(
@@ -153,6 +163,7 @@ async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_le
     # Once the history is gone (retention), the id is free, and nothing of A's is left for B.
     await conn.execute("DELETE FROM workflow_schedule_executions WHERE trigger_id = %s", (sid,))
     await fold_deltas(conn)
+    await _age_superseded_specs(conn)
     await prune(conn, retention_days=30)  # specs of the deleted schedule
     await prune(conn, retention_days=30)  # then the id
     taken = await b.create({"id": sid, "workflow_id": "mine", "cron_expression": "0 7 * * *"})

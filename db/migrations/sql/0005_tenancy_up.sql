@@ -9,6 +9,9 @@
 -- schedule version shares one spec row, and skipped/missed rows name none.
 -- The digest covers the owner (trigger id and tenant), so two schedules never share a spec and
 -- a spec can be deleted with its schedule's history.
+--
+-- Triggers on workflow_schedules keep each schedule's current spec (superseded_at NULL) as the
+-- schedule is written, so firing only looks it up: the dispatcher's hot path computes no digest.
 CREATE FUNCTION wfs_run_spec_digest(
     trigger_id uuid, tenant text, input jsonb, target_url text, timeout_seconds double precision,
     max_attempts integer, retry_backoff_seconds double precision
@@ -31,38 +34,99 @@ CREATE TABLE workflow_run_specs (
     max_attempts            integer NOT NULL,
     retry_backoff_seconds   double precision NOT NULL,
     created_at              timestamptz NOT NULL DEFAULT now(),
-    -- Set when the schedule moved to another spec or was deleted: from then on retention
-    -- removes the spec once no run names it any more.
+    -- NULL: the schedule's current spec. Set when the schedule moved to another content or
+    -- was deleted: retention removes the spec once no run names it any more.
     superseded_at           timestamptz
 );
+-- The dispatcher's lookup, and at most one current spec per schedule.
+CREATE UNIQUE INDEX workflow_run_specs_current_idx ON workflow_run_specs (trigger_id)
+    WHERE superseded_at IS NULL;
 CREATE INDEX workflow_run_specs_trigger_idx ON workflow_run_specs (trigger_id);
 CREATE INDEX workflow_run_specs_superseded_idx ON workflow_run_specs (superseded_at)
     WHERE superseded_at IS NOT NULL;
 
+-- Make the given schedules' current content their current spec (the previous one, if other,
+-- is superseded). A content seen before becomes current again.
+CREATE FUNCTION wfs_run_specs_sync(ids uuid[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- First the supersede, then the insert: one current spec per schedule at every moment.
+    UPDATE workflow_run_specs p SET superseded_at = clock_timestamp()
+    FROM workflow_schedules s
+    WHERE s.id = ANY(ids) AND p.trigger_id = s.id AND p.superseded_at IS NULL
+      AND p.digest <> wfs_run_spec_digest(s.id, s.tenant, s.input, s.target_url,
+                                          s.timeout_seconds, s.max_attempts,
+                                          s.retry_backoff_seconds);
+    INSERT INTO workflow_run_specs (digest, trigger_id, tenant, input, target_url,
+                                    timeout_seconds, max_attempts, retry_backoff_seconds)
+    SELECT wfs_run_spec_digest(s.id, s.tenant, s.input, s.target_url, s.timeout_seconds,
+                               s.max_attempts, s.retry_backoff_seconds),
+           s.id, s.tenant, s.input, s.target_url, s.timeout_seconds, s.max_attempts,
+           s.retry_backoff_seconds
+    FROM workflow_schedules s WHERE s.id = ANY(ids)
+    ORDER BY 1
+    ON CONFLICT (digest) DO UPDATE SET superseded_at = NULL
+        WHERE workflow_run_specs.superseded_at IS NOT NULL;
+END;
+$$;
+
+CREATE FUNCTION wfs_schedules_specs_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM wfs_run_specs_sync(array(SELECT id FROM new_rows));
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION wfs_schedules_specs_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM wfs_run_specs_sync(ARRAY[NEW.id]);
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION wfs_schedules_specs_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE workflow_run_specs SET superseded_at = clock_timestamp()
+    WHERE trigger_id IN (SELECT id FROM old_rows) AND superseded_at IS NULL;
+    RETURN NULL;
+END;
+$$;
+-- Statement level for inserts and deletes (bulk inserts of schedules stay one statement);
+-- row level with a column list for updates, because a statement-level trigger with transition
+-- tables cannot have one and would then run on every dispatcher pass's advance of schedules.
+CREATE TRIGGER wfs_schedules_specs_insert AFTER INSERT ON workflow_schedules
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION wfs_schedules_specs_on_insert();
+CREATE TRIGGER wfs_schedules_specs_update
+    AFTER UPDATE OF tenant, input, target_url, timeout_seconds, max_attempts,
+                    retry_backoff_seconds ON workflow_schedules
+    FOR EACH ROW
+    WHEN (OLD.tenant IS DISTINCT FROM NEW.tenant OR OLD.input IS DISTINCT FROM NEW.input
+          OR OLD.target_url IS DISTINCT FROM NEW.target_url
+          OR OLD.timeout_seconds IS DISTINCT FROM NEW.timeout_seconds
+          OR OLD.max_attempts IS DISTINCT FROM NEW.max_attempts
+          OR OLD.retry_backoff_seconds IS DISTINCT FROM NEW.retry_backoff_seconds)
+    EXECUTE FUNCTION wfs_schedules_specs_on_update();
+CREATE TRIGGER wfs_schedules_specs_delete AFTER DELETE ON workflow_schedules
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION wfs_schedules_specs_on_delete();
+
 ALTER TABLE workflow_schedule_executions ADD COLUMN spec_digest bytea;
 
--- Existing runs: each distinct (schedule, input) gets its spec; the target and limits are the
--- schedule's current ones (what their retries would have read), or the defaults when the
--- schedule is gone (those runs are only history, or are cancelled at their next start).
--- Skipped and missed rows never send anything: they keep no spec.
+-- Existing schedules: their current spec. Existing runs: each distinct (schedule, input) gets
+-- its spec, with the schedule's current target and limits (what their retries would have
+-- read), or the defaults when the schedule is gone (those runs are only history, or are
+-- cancelled at their next start); one that differs from the schedule's current content is
+-- superseded. Skipped and missed rows never send anything: they keep no spec.
+SELECT wfs_run_specs_sync(array(SELECT id FROM workflow_schedules));
 INSERT INTO workflow_run_specs (digest, trigger_id, tenant, input, target_url, timeout_seconds,
                                 max_attempts, retry_backoff_seconds, superseded_at)
-SELECT DISTINCT ON (d.digest) d.digest, d.trigger_id, d.tenant, d.input, d.target_url,
-       d.timeout_seconds, d.max_attempts, d.retry_backoff_seconds, d.superseded_at
-FROM (
-    SELECT x.trigger_id, x.tenant, x.input, s.target_url,
-           -- only the schedule's current input is its current spec
-           CASE WHEN s.id IS NULL OR s.input <> x.input THEN now() END AS superseded_at,
-           coalesce(s.timeout_seconds, 30) AS timeout_seconds,
-           coalesce(s.max_attempts, 3) AS max_attempts,
-           coalesce(s.retry_backoff_seconds, 10) AS retry_backoff_seconds,
-           wfs_run_spec_digest(x.trigger_id, x.tenant, x.input, s.target_url,
-                               coalesce(s.timeout_seconds, 30), coalesce(s.max_attempts, 3),
-                               coalesce(s.retry_backoff_seconds, 10)) AS digest
-    FROM (SELECT DISTINCT trigger_id, tenant, input FROM workflow_schedule_executions
-          WHERE status NOT IN ('skipped', 'missed')) x
-    LEFT JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
-) d;
+SELECT wfs_run_spec_digest(x.trigger_id, x.tenant, x.input, s.target_url,
+                           coalesce(s.timeout_seconds, 30), coalesce(s.max_attempts, 3),
+                           coalesce(s.retry_backoff_seconds, 10)),
+       x.trigger_id, x.tenant, x.input, s.target_url, coalesce(s.timeout_seconds, 30),
+       coalesce(s.max_attempts, 3), coalesce(s.retry_backoff_seconds, 10), now()
+FROM (SELECT DISTINCT trigger_id, tenant, input FROM workflow_schedule_executions
+      WHERE status NOT IN ('skipped', 'missed')) x
+LEFT JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
+ON CONFLICT (digest) DO NOTHING;
 
 UPDATE workflow_schedule_executions e SET spec_digest = p.digest
 FROM workflow_run_specs p
