@@ -38,9 +38,9 @@ WHERE e.id = u.id;
 -- (the worker that had it died: at-least-once, same Idempotency-Key). Runs whose schedule was
 -- deleted are cancelled instead (see execution_cancel_orphans).
 -- What the attempt sends and how it retries come from the run's own spec, not from the
--- schedule as it is now (SPEC §2, L4). Only if the spec is missing (retention raced a revert
--- of the schedule to that very content) the schedule's current values stand in: they are
--- then the same. A run to the schedule's own targetUrl is signed with its tenant's keys
+-- schedule as it is now (SPEC §2, L4). Only a run without a spec row (rows written by hand;
+-- retention keeps every spec a run names) falls back to the schedule's current values.
+-- A run to the schedule's own targetUrl is signed with its tenant's keys
 -- valid now, newest first (two during a rotation); a run to the default target gets none
 -- (NULL: it is signed with the deployment secret).
 UPDATE workflow_schedule_executions AS e SET
