@@ -71,7 +71,18 @@ $$;
 
 CREATE FUNCTION wfs_schedules_specs_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM wfs_run_specs_sync(array(SELECT id FROM new_rows));
+    -- A new schedule has no current spec (a deleted one's were superseded by its delete), so
+    -- this is wfs_run_specs_sync without the supersede, straight from the inserted rows.
+    INSERT INTO workflow_run_specs (digest, trigger_id, tenant, input, target_url,
+                                    timeout_seconds, max_attempts, retry_backoff_seconds)
+    SELECT wfs_run_spec_digest(n.id, n.tenant, n.input, n.target_url, n.timeout_seconds,
+                               n.max_attempts, n.retry_backoff_seconds),
+           n.id, n.tenant, n.input, n.target_url, n.timeout_seconds, n.max_attempts,
+           n.retry_backoff_seconds
+    FROM new_rows n
+    ORDER BY 1
+    ON CONFLICT (digest) DO UPDATE SET superseded_at = NULL
+        WHERE workflow_run_specs.superseded_at IS NOT NULL;
     RETURN NULL;
 END;
 $$;
@@ -163,25 +174,21 @@ ON CONFLICT (id) DO NOTHING;
 -- A trigger, not the services, so that no path that inserts schedules (API, register, SQL by
 -- hand, benchmarks) can skip the check. Returning NULL makes the INSERT ... ON CONFLICT DO
 -- NOTHING RETURNING * of schedule_insert return nothing, which the service answers 409.
--- Concurrent first uses of one id serialize on the owners' primary key; the share lock keeps
--- retention from releasing the id under a create in progress (a release that won the race
--- is seen as a missing row, and the loop claims the id afresh).
+-- Concurrent first uses of one id serialize on the owners' primary key. An id already owned
+-- is locked by the no-op DO UPDATE until the transaction ends, so retention cannot release it
+-- under a create in progress (and a release that committed first leaves no conflict: the id
+-- is claimed afresh).
 CREATE FUNCTION wfs_schedule_claim_id() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     owner text;
 BEGIN
-    LOOP
-        INSERT INTO workflow_schedule_owners (id, tenant) VALUES (NEW.id, NEW.tenant)
-        ON CONFLICT (id) DO NOTHING;
-        SELECT o.tenant INTO owner FROM workflow_schedule_owners o WHERE o.id = NEW.id
-        FOR SHARE;
-        IF FOUND THEN
-            IF owner = NEW.tenant THEN
-                RETURN NEW;
-            END IF;
-            RETURN NULL;
-        END IF;
-    END LOOP;
+    INSERT INTO workflow_schedule_owners AS o (id, tenant) VALUES (NEW.id, NEW.tenant)
+    ON CONFLICT (id) DO UPDATE SET tenant = o.tenant
+    RETURNING o.tenant INTO owner;
+    IF owner = NEW.tenant THEN
+        RETURN NEW;
+    END IF;
+    RETURN NULL;
 END;
 $$;
 CREATE TRIGGER wfs_schedule_claim_id BEFORE INSERT ON workflow_schedules
