@@ -13,7 +13,8 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from app.errors import Conflict
+from app.errors import Conflict, ValidationFailed
+from app.services import keys, tokens
 from app.services.dispatch import dispatch_once
 from app.services.executions import start_batch
 from app.services.retention import prune
@@ -270,3 +271,23 @@ def test_migration_0005_moves_existing_inputs_into_specs_and_back(
             (sid,),
         ).fetchall()
         assert [i for (i,) in inputs] == [{"v": 1}, {"v": 2}, {}, {"v": 9}]
+
+
+async def test_tenant_keys_are_created_once_and_rotate_with_a_grace_period(conn: Conn) -> None:
+    assert await keys.valid_keys(conn, "acme") == []
+    await tokens.create(conn, "acme", "first")
+    await tokens.create(conn, "acme", "second")  # same tenant: still one key
+    [first] = await keys.valid_keys(conn, "acme")
+    assert first.secret.startswith("whsec_") and first.expires_at is None
+    await tokens.create(conn, "globex", "ci")
+    [other] = await keys.valid_keys(conn, "globex")
+    assert other.secret != first.secret
+
+    rotated = await keys.rotate(conn, "acme", grace_seconds=600)
+    assert [k.secret for k in rotated][1:] == [first.secret]
+    assert rotated[0].expires_at is None and rotated[1].expires_at is not None
+    with pytest.raises(ValidationFailed):
+        await keys.rotate(conn, "acme", grace_seconds=-1)
+    final = await keys.rotate(conn, "acme", grace_seconds=0)
+    assert len(final) == 1 and final[0].secret not in (first.secret, rotated[0].secret)
+    assert [k.secret for k in await keys.valid_keys(conn, "globex")] == [other.secret]
