@@ -4,6 +4,8 @@ scheduler migrate                      apply migrations (DATABASE_URL)
 scheduler token create --tenant T --name N   print a new API token (last line of stdout)
 scheduler token list [--tenant T]
 scheduler token revoke TOKEN_ID
+scheduler key show --tenant T          the tenant's signing keys (current key: last line)
+scheduler key rotate --tenant T [--grace SECONDS]   new key; old ones sign for the grace
 scheduler api                          serve the API (API_HOST / API_PORT)
 scheduler up                           everything, locally (what `make up` runs)
 """
@@ -21,7 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.errors import SchedulerError
-from app.services import tokens
+from app.services import keys, tokens
 from app.settings import Settings, load_settings
 
 
@@ -75,6 +77,34 @@ def _cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
         info = await tokens.revoke(conn, token_id)
         print(f"token {info.id} ({info.tenant}/{info.name}) revoked at {info.revoked_at}")
         return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _print_keys(tenant: str, found: list[keys.SigningKey]) -> int:
+    if not found:
+        print(f"tenant {tenant!r} has no signing key: `scheduler key rotate --tenant T` makes one")
+        return 1
+    print(f"tenant {tenant!r}: deliveries to its own targetUrls are signed with")
+    for key in found:
+        when = (
+            "current" if key.expires_at is None else f"until {key.expires_at:%Y-%m-%d %H:%M:%S%z}"
+        )
+        print(f"  {key.secret}  ({when}, created {key.created_at:%Y-%m-%d %H:%M:%S%z})")
+    print(found[0].secret)
+    return 0
+
+
+def _cmd_key_show(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(conn: Any) -> int:
+        return _print_keys(args.tenant, await keys.valid_keys(conn, args.tenant))
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(conn: Any) -> int:
+        return _print_keys(args.tenant, await keys.rotate(conn, args.tenant, args.grace))
 
     return asyncio.run(_with_conn(settings.database_url, action))
 
@@ -178,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id")
     revoke.set_defaults(run=_cmd_token_revoke)
+
+    key = commands.add_parser("key", help="tenants' signing keys").add_subparsers(
+        dest="key_command", required=True
+    )
+    show = key.add_parser("show", help="the keys that sign a tenant's deliveries")
+    show.add_argument("--tenant", required=True)
+    show.set_defaults(run=_cmd_key_show)
+    rotate = key.add_parser("rotate", help="a new current key; the old ones sign for --grace")
+    rotate.add_argument("--tenant", required=True)
+    rotate.add_argument(
+        "--grace", type=float, default=keys.DEFAULT_GRACE_SECONDS, metavar="SECONDS"
+    )
+    rotate.set_defaults(run=_cmd_key_rotate)
     return parser
 
 

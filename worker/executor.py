@@ -163,6 +163,7 @@ class BatchExecutor:
             ),
             secret=self.settings.internal_api_secret.get_secret_value(),
             timestamp=int(time.time()),
+            tenant_keys=attempt.tenant_keys,
         )
         if attempt.target_url is not None and not url_allowed(
             attempt.target_url, self.settings.target_allowlist

@@ -25,7 +25,7 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -119,11 +119,18 @@ def build_delivery(
     url: str,
     secret: str,
     timestamp: int,
+    tenant_keys: Sequence[str] | None = None,
 ) -> Delivery:
     """The request of attempt number `attempt` (1-based) of one execution.
 
-    With an empty `secret` neither `Authorization` nor `webhook-signature` is sent (there is
-    nothing to sign with); `webhook-id` and `webhook-timestamp` are sent regardless.
+    For the default target (`tenant_keys` None) the deployment `secret` is sent as
+    `Authorization: Bearer` and signs the request (the replaced system's contract). For a
+    schedule's own targetUrl, `tenant_keys` are the tenant's valid keys, newest first: each
+    signs (`webhook-signature` holds them space-separated, as Standard Webhooks allows during
+    a rotation) and the deployment secret is not sent at all (H5).
+
+    With nothing to sign with (an empty `secret`, or no tenant key) neither `Authorization`
+    nor `webhook-signature` is sent; `webhook-id` and `webhook-timestamp` are sent regardless.
     `User-Agent` is the HTTP client's business (worker.http_target), not part of the delivery.
     """
     if attempt < 1:
@@ -142,12 +149,14 @@ def build_delivery(
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     message_id = str(execution_id)
     headers = {"Content-Type": "application/json"}
-    if secret:
+    if tenant_keys is None and secret:
         headers["Authorization"] = f"Bearer {secret}"
     headers["webhook-id"] = message_id
     headers["webhook-timestamp"] = str(timestamp)
-    if secret:
-        headers["webhook-signature"] = sign(secret, message_id, timestamp, body)
+    keys = [secret] if tenant_keys is None else list(tenant_keys)
+    signatures = [sign(key, message_id, timestamp, body) for key in keys if key]
+    if signatures:
+        headers["webhook-signature"] = " ".join(signatures)
     headers["Idempotency-Key"] = f"{trigger_id}:{scheduled}"
     headers["X-Scheduler-Attempt"] = str(attempt)
     headers["X-Scheduler-Scheduled-At"] = scheduled

@@ -77,7 +77,6 @@ async def dispatch_once(
                     "trigger": row.trigger,
                     "error": row.error,
                     "buffered": row.buffered,
-                    "input": schedule.input,
                 }
                 for row in result.rows
             ]

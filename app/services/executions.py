@@ -20,7 +20,10 @@ from db.types import Conn
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One run about to be attempted, with what the attempt needs from its schedule."""
+    """One run about to be attempted, with what it needs: its own input, target and retry
+    limits as its schedule had them when the run was created (a later edit does not move a
+    run already created, SPEC §2), and how to sign it: `tenant_keys` is None for the default
+    target (the deployment secret signs), else the tenant's valid keys, newest first."""
 
     execution_id: UUID
     trigger_id: UUID
@@ -35,6 +38,7 @@ class Attempt:
     max_attempts: int
     retry_backoff_seconds: float
     started_at: datetime  # database clock when the attempt was claimed
+    tenant_keys: tuple[str, ...] | None = None
 
 
 async def start_batch(conn: Conn, execution_ids: Sequence[UUID]) -> list[Attempt]:
@@ -57,6 +61,7 @@ async def start_batch(conn: Conn, execution_ids: Sequence[UUID]) -> list[Attempt
             max_attempts=r["max_attempts"],
             retry_backoff_seconds=r["retry_backoff_seconds"],
             started_at=r["db_now"],
+            tenant_keys=None if r["tenant_keys"] is None else tuple(r["tenant_keys"]),
         )
         for r in rows
     ]

@@ -27,5 +27,10 @@ async def prune(conn: Conn, retention_days: int, batch: int = BATCH) -> Pruned:
         jobs += n
         if n < batch:
             break
+    # After the runs: a spec goes when no run names it, an id when nothing of it is left.
+    while await repo.prune_specs(conn, batch) == batch:
+        pass
+    while await repo.release_owners(conn, batch) == batch:
+        pass
     await repo.prune_zero_values(conn)
     return Pruned(executions, jobs)

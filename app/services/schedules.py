@@ -21,6 +21,7 @@ from app.domain.slots import ensure_fires
 from app.domain.timezones import load_zone
 from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMismatch
 from app.services.cursors import decode_cursor, encode_cursor
+from db.repositories import executions as executions_repo
 from db.repositories import schedules as repo
 
 MAX_INPUT_BYTES = 64 * 1024
@@ -195,6 +196,9 @@ class ScheduleService:
         async with self.conn.transaction():
             await self._locked(schedule_id, expected_version)
             await repo.delete(self.conn, self.tenant, schedule_id)
+            # Nothing of it is sent after the delete (M1: its runs were the id's, not the
+            # next owner's); a run in the middle of an attempt finishes that attempt.
+            await executions_repo.cancel_waiting(self.conn, self.tenant, schedule_id)
 
     async def register(self, fields: dict[str, Any]) -> tuple[Schedule, bool]:
         """Upsert by id (the replaced system's `register`); returns (schedule, created)."""

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from app.errors import NotFound, Unauthorized, ValidationFailed
+from app.services import keys
 from db.repositories import tokens as repo
 
 PREFIX = "wfs_"
@@ -62,6 +63,8 @@ async def create(conn: repo.Conn, tenant: str, name: str) -> tuple[str, TokenInf
     token_id, secret = uuid4(), secrets.token_urlsafe(32)
     async with conn.transaction():
         row = await repo.insert(conn, token_id, tenant, name, _digest(secret))
+        # A tenant exists from its first token on: its signing key is created with it.
+        await keys.ensure(conn, tenant)
     return f"{PREFIX}{token_id.hex}{secret}", _info(row)
 
 

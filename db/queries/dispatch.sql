@@ -8,11 +8,13 @@ SELECT s.*,
        clock_timestamp() AS db_now,
        CASE WHEN s.overlap_policy = 'allow_all' THEN 0 ELSE (
            SELECT count(*) FROM workflow_schedule_executions e
-           WHERE e.trigger_id = s.id AND e.status IN ('pending', 'running', 'retrying')
-             AND NOT e.buffered) END AS active_runs,
+           WHERE e.trigger_id = s.id AND e.tenant = s.tenant
+             AND e.status IN ('pending', 'running', 'retrying') AND NOT e.buffered) END
+           AS active_runs,
        CASE WHEN s.overlap_policy <> 'buffer_one' THEN 0 ELSE (
            SELECT count(*) FROM workflow_schedule_executions e
-           WHERE e.trigger_id = s.id AND e.status = 'pending' AND e.buffered) END
+           WHERE e.trigger_id = s.id AND e.tenant = s.tenant AND e.status = 'pending'
+             AND e.buffered) END
            AS buffered_runs
 FROM workflow_schedules s
 WHERE s.state = 'active'

@@ -4,20 +4,26 @@
 -- the row that loses the race is simply not inserted, and gets no job.
 -- Ids and job ids may come with the rows (the dispatcher defers the jobs first, so it writes
 -- each row once); otherwise the id is generated here and the job set afterwards.
+-- A run that will be sent names its schedule's current spec (input, target, limits: kept by
+-- triggers on workflow_schedules, db/migrations/sql/0005_tenancy_up.sql); it keeps that spec
+-- whatever later happens to the schedule (SPEC §2). Skipped and missed rows send nothing and
+-- name no spec (H3). The spec must be of the row's own tenant (M1).
 INSERT INTO workflow_schedule_executions (
     id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error, buffered,
-    input, job_id, finished_at
+    spec_digest, job_id, finished_at
 )
 SELECT coalesce(u.id, gen_random_uuid()), u.trigger_id, u.workflow_id, u.tenant,
-       u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered, u.input, u.job_id,
+       u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered,
+       CASE WHEN u.status NOT IN ('missed', 'skipped') THEN p.digest END, u.job_id,
        CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END
 FROM unnest(
     %(ids)s::uuid[], %(trigger_ids)s::uuid[], %(workflow_ids)s::text[], %(tenants)s::text[],
     %(scheduled_ats)s::timestamptz[], %(fire_ats)s::timestamptz[], %(statuses)s::text[],
-    %(triggers)s::text[], %(errors)s::text[], %(buffereds)s::boolean[], %(inputs)s::jsonb[],
-    %(job_ids)s::bigint[]
+    %(triggers)s::text[], %(errors)s::text[], %(buffereds)s::boolean[], %(job_ids)s::bigint[]
 ) AS u(id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error,
-       buffered, input, job_id)
+       buffered, job_id)
+LEFT JOIN workflow_run_specs p
+    ON p.trigger_id = u.trigger_id AND p.tenant = u.tenant AND p.superseded_at IS NULL
 ON CONFLICT (trigger_id, scheduled_at) DO NOTHING
 RETURNING id, trigger_id, scheduled_at, status, buffered;
 
@@ -31,6 +37,12 @@ WHERE e.id = u.id;
 -- retrying, and its next attempt is due) or when it is `running` but its job is being run again
 -- (the worker that had it died: at-least-once, same Idempotency-Key). Runs whose schedule was
 -- deleted are cancelled instead (see execution_cancel_orphans).
+-- What the attempt sends and how it retries come from the run's own spec, not from the
+-- schedule as it is now (SPEC §2, L4). Only a run without a spec row (rows written by hand;
+-- retention keeps every spec a run names) falls back to the schedule's current values.
+-- A run to the schedule's own targetUrl is signed with its tenant's keys
+-- valid now, newest first (two during a rotation); a run to the default target gets none
+-- (NULL: it is signed with the deployment secret).
 UPDATE workflow_schedule_executions AS e SET
     status = 'running',
     attempts = e.attempts + 1,
@@ -38,27 +50,99 @@ UPDATE workflow_schedule_executions AS e SET
     started_at = coalesce(e.started_at, greatest(clock_timestamp(), e.fire_at)),
     executed_at = coalesce(e.executed_at, greatest(clock_timestamp(), e.fire_at)),
     next_attempt_at = NULL
-FROM workflow_schedules s
-WHERE e.id = ANY(%(ids)s::uuid[])
-  AND s.id = e.trigger_id
+FROM (
+    SELECT x.id,
+           coalesce(p.input, s.input) AS input,
+           CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END AS target_url,
+           coalesce(p.timeout_seconds, s.timeout_seconds) AS timeout_seconds,
+           coalesce(p.max_attempts, s.max_attempts) AS max_attempts,
+           coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds
+    FROM workflow_schedule_executions x
+    JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
+    LEFT JOIN workflow_run_specs p ON p.digest = x.spec_digest
+    WHERE x.id = ANY(%(ids)s::uuid[])
+) AS r
+WHERE e.id = r.id
   AND NOT e.buffered
   AND (e.status = 'running'
        OR (e.status IN ('pending', 'retrying')
            AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= clock_timestamp()
                                               + interval '200 milliseconds')))
 RETURNING e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attempts, e.trigger,
-          e.input, e.tenant, s.target_url, s.timeout_seconds, s.max_attempts,
-          s.retry_backoff_seconds, clock_timestamp() AS db_now;
+          e.tenant, r.input, r.target_url, r.timeout_seconds, r.max_attempts,
+          r.retry_backoff_seconds,
+          CASE WHEN r.target_url IS NOT NULL THEN coalesce(
+              (SELECT array_agg(k.secret ORDER BY k.created_at DESC)
+               FROM tenant_signing_keys k
+               WHERE k.tenant = e.tenant
+                 AND (k.expires_at IS NULL OR k.expires_at > clock_timestamp())),
+              '{}'::text[]) END AS tenant_keys,
+          clock_timestamp() AS db_now;
 
 -- name: execution_cancel_orphans
--- Runs of a deleted schedule end `cancelled`, not silently pending forever.
+-- Runs of a deleted schedule end `cancelled`, not silently pending forever. A schedule of
+-- another tenant with the same id does not count (ids are owned, but never trust it here).
 UPDATE workflow_schedule_executions AS e SET
     status = 'cancelled', finished_at = clock_timestamp(),
     error = coalesce(e.error, 'cancelled: the schedule was deleted')
 WHERE e.id = ANY(%(ids)s::uuid[])
   AND e.status IN ('pending', 'running', 'retrying')
-  AND NOT EXISTS (SELECT 1 FROM workflow_schedules s WHERE s.id = e.trigger_id)
+  AND NOT EXISTS (SELECT 1 FROM workflow_schedules s
+                  WHERE s.id = e.trigger_id AND s.tenant = e.tenant)
 RETURNING e.id;
+
+-- name: execution_cancel_waiting
+-- DELETE of a schedule: its runs that wait (pending, buffered, or retrying between attempts)
+-- end `cancelled` in the same transaction, so none of them is sent after the delete. A run
+-- in the middle of an attempt is left to finish it (its outcome is real); its retries, if
+-- any, are cancelled at their start (execution_cancel_orphans).
+UPDATE workflow_schedule_executions SET
+    status = 'cancelled', finished_at = clock_timestamp(),
+    error = coalesce(error, 'cancelled: the schedule was deleted')
+WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s
+  AND status IN ('pending', 'retrying');
+
+-- name: run_spec_prune_batch
+-- Retention: specs of older schedule versions (or deleted schedules) that no run names any
+-- more. Superseded for a minute at least: a run inserted by a transaction that still saw the
+-- spec as current (a manual run racing the PATCH) is committed by then.
+WITH gone AS (
+    DELETE FROM workflow_run_specs WHERE digest IN (
+        SELECT p.digest FROM workflow_run_specs p
+        WHERE p.superseded_at < clock_timestamp() - interval '1 minute'
+          AND NOT EXISTS (SELECT 1 FROM workflow_schedule_executions e
+                          WHERE e.spec_digest = p.digest)
+        ORDER BY p.superseded_at
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING 1
+)
+SELECT count(*) AS n FROM gone;
+
+-- name: schedule_owner_release_batch
+-- Retention: an id whose schedule and whole history (runs, specs, unfolded statistics) are
+-- gone is released, with what statistics kept of it, so that nothing of it is left for a
+-- later owner to inherit (M1). The owner row's lock keeps a create of that id in progress
+-- from losing its claim (see wfs_schedule_claim_id).
+WITH released AS (
+    DELETE FROM workflow_schedule_owners WHERE id IN (
+        SELECT o.id FROM workflow_schedule_owners o
+        WHERE NOT EXISTS (SELECT 1 FROM workflow_schedules s WHERE s.id = o.id)
+          AND NOT EXISTS (SELECT 1 FROM workflow_schedule_executions e
+                          WHERE e.trigger_id = o.id)
+          AND NOT EXISTS (SELECT 1 FROM workflow_run_specs p WHERE p.trigger_id = o.id)
+          AND NOT EXISTS (SELECT 1 FROM workflow_schedule_stat_deltas d
+                          WHERE d.trigger_id = o.id)
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+), forgotten AS (
+    DELETE FROM workflow_schedule_stat_values
+    WHERE scope IN (SELECT 's:' || id::text FROM released)
+)
+SELECT count(*) AS n FROM released;
 
 -- name: execution_finish_many
 -- Records the outcome of one attempt for many runs at once. Terminal outcomes set finished_at;
@@ -136,13 +220,13 @@ WHERE e.id IN (
     WHERE b.trigger_id = ANY(%(trigger_ids)s::uuid[]) AND b.status = 'pending' AND b.buffered
       AND NOT EXISTS (
           SELECT 1 FROM workflow_schedule_executions a
-          WHERE a.trigger_id = b.trigger_id AND a.status IN ('pending', 'running', 'retrying')
-            AND NOT a.buffered)
+          WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant
+            AND a.status IN ('pending', 'running', 'retrying') AND NOT a.buffered)
       -- only the oldest waiting run of a schedule
       AND NOT EXISTS (
           SELECT 1 FROM workflow_schedule_executions o
-          WHERE o.trigger_id = b.trigger_id AND o.status = 'pending' AND o.buffered
-            AND (o.scheduled_at, o.id) < (b.scheduled_at, b.id))
+          WHERE o.trigger_id = b.trigger_id AND o.tenant = b.tenant AND o.status = 'pending'
+            AND o.buffered AND (o.scheduled_at, o.id) < (b.scheduled_at, b.id))
     FOR UPDATE SKIP LOCKED
 )
 RETURNING e.id;
@@ -169,8 +253,8 @@ FROM workflow_schedule_executions b
 WHERE b.status = 'pending' AND b.buffered
   AND NOT EXISTS (
       SELECT 1 FROM workflow_schedule_executions a
-      WHERE a.trigger_id = b.trigger_id AND a.status IN ('pending', 'running', 'retrying')
-        AND NOT a.buffered)
+      WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant
+        AND a.status IN ('pending', 'running', 'retrying') AND NOT a.buffered)
 LIMIT %(limit)s;
 
 -- name: execution_get

@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from app.domain.execution import Execution
 from app.domain.schedule import Schedule
 from db.queries import query
@@ -69,7 +67,10 @@ async def advance_schedules(conn: Conn, updates: Sequence[dict[str, Any]]) -> No
 
 
 async def insert_many(conn: Conn, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Insert execution rows; a slot that already has one is skipped. Returns what was new."""
+    """Insert execution rows; a slot that already has one is skipped. Returns what was new.
+
+    A run to be sent names its schedule's current spec (input, target, retry limits), read
+    from the schedule row in the same statement; callers pass no input."""
     if not rows:
         return []
     return await _all(
@@ -87,7 +88,6 @@ async def insert_many(conn: Conn, rows: Sequence[dict[str, Any]]) -> list[dict[s
             "triggers": [r["trigger"] for r in rows],
             "errors": [r.get("error") for r in rows],
             "buffereds": [r.get("buffered", False) for r in rows],
-            "inputs": [Jsonb(r.get("input") or {}) for r in rows],
         },
     )
 
@@ -102,6 +102,13 @@ async def set_jobs(conn: Conn, pairs: Sequence[tuple[UUID, int]]) -> None:
 
 async def start_attempts(conn: Conn, ids: Sequence[UUID]) -> list[dict[str, Any]]:
     return await _all(conn, "execution_start_attempts", {"ids": list(ids)})
+
+
+async def cancel_waiting(conn: Conn, tenant: str, trigger_id: UUID) -> None:
+    """A deleted schedule's waiting runs end `cancelled` (in the caller's transaction)."""
+    await conn.execute(
+        query("execution_cancel_waiting"), {"tenant": tenant, "trigger_id": trigger_id}
+    )
 
 
 async def cancel_orphans(conn: Conn, ids: Sequence[UUID]) -> list[UUID]:

@@ -24,3 +24,13 @@ async def prune_jobs(conn: Conn, limit: int) -> int:
 async def prune_zero_values(conn: Conn) -> None:
     async with conn.transaction():
         await conn.execute(query("stat_values_prune_zero"))
+
+
+async def prune_specs(conn: Conn, limit: int) -> int:
+    """Delete up to `limit` superseded run specs that no run names any more."""
+    return await _count(conn, "run_spec_prune_batch", {"limit": limit})
+
+
+async def release_owners(conn: Conn, limit: int) -> int:
+    """Release up to `limit` schedule ids that have nothing stored any more (M1)."""
+    return await _count(conn, "schedule_owner_release_batch", {"limit": limit})

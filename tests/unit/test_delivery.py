@@ -104,6 +104,33 @@ def test_without_a_secret_nothing_is_signed_and_no_authorization_is_sent():
     assert d.headers["webhook-timestamp"] == str(TS)
 
 
+TENANT_KEY = "whsec_" + base64.b64encode(b"k" * 32).decode()
+OLD_TENANT_KEY = "whsec_" + base64.b64encode(b"o" * 32).decode()
+
+
+def test_an_own_target_is_signed_with_the_tenant_key_and_gets_no_deployment_secret():
+    """H5: before, every delivery carried `Authorization: Bearer <deployment secret>` and a
+    signature made with it, also to a tenant's own targetUrl."""
+    d = delivery(tenant_keys=[TENANT_KEY])
+    assert "Authorization" not in d.headers
+    assert SECRET not in repr(d.headers)
+    assert verify_signature(TENANT_KEY, d.headers, d.body, now=TS)
+    assert not verify_signature(SECRET, d.headers, d.body, now=TS)
+
+
+def test_during_a_rotation_both_tenant_keys_sign():
+    d = delivery(tenant_keys=[TENANT_KEY, OLD_TENANT_KEY])
+    signatures = d.headers["webhook-signature"].split(" ")
+    assert len(signatures) == 2
+    assert verify_signature(TENANT_KEY, d.headers, d.body, now=TS)
+    assert verify_signature(OLD_TENANT_KEY, d.headers, d.body, now=TS)
+
+
+def test_an_own_target_without_a_tenant_key_is_not_signed_with_the_deployment_secret():
+    d = delivery(tenant_keys=[])
+    assert "Authorization" not in d.headers and "webhook-signature" not in d.headers
+
+
 def test_idempotency_key_is_identical_across_attempts_and_timestamps():
     keys = {delivery(attempt=n, timestamp=TS + n).headers["Idempotency-Key"] for n in (1, 2, 3)}
     assert keys == {idempotency_key(TRIGGER, SLOT)}

@@ -1,0 +1,293 @@
+"""What belongs to a run and to a tenant, on a real database (issue 10: M1, L4, H3's storage):
+runs keep their own spec, specs are stored once per schedule version, ids are owned."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from app.errors import Conflict, ValidationFailed
+from app.services import keys, tokens
+from app.services.dispatch import dispatch_once
+from app.services.executions import start_batch
+from app.services.retention import prune
+from app.services.runs import RunService
+from app.services.schedules import ScheduleService
+from app.services.stats import StatsService, fold_deltas
+from db import migrate
+from db.types import Conn
+
+T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+OWN = "http://127.0.0.1:9/allowed"
+
+
+def _schedules(conn: Conn, tenant: str = "acme") -> ScheduleService:
+    return ScheduleService(conn, tenant, target_allowlist=(OWN,), clock=lambda: T0)
+
+
+async def _one(conn: Conn, sql: str, *params: Any) -> Any:
+    cursor = await conn.execute(sql, params)
+    row = await cursor.fetchone()
+    assert row is not None
+    return next(iter(row.values()))
+
+
+async def _age_superseded_specs(conn: Conn) -> None:
+    """Retention leaves a spec for a minute after it was superseded (a racing insert)."""
+    await conn.execute(
+        "UPDATE workflow_run_specs SET superseded_at = superseded_at - interval '2 minutes'"
+    )
+
+
+async def test_a_run_keeps_its_own_input_target_and_limits_after_an_edit(conn: Conn) -> None:
+    """L4: before, attempts read the schedule's current targetUrl/timeout/maxAttempts/backoff."""
+    created = await _schedules(conn).create(
+        {
+            "workflow_id": "wf",
+            "cron_expression": "0 6 * * *",
+            "input": {"v": 1},
+            "target_url": f"{OWN}/a",
+            "timeout_seconds": 7.0,
+            "max_attempts": 4,
+            "retry_backoff_seconds": 2.0,
+        }
+    )
+    run = await RunService(conn, "acme").trigger(created.id)
+    await _schedules(conn).update(
+        created.id,
+        {
+            "input": {"v": 2},
+            "target_url": f"{OWN}/b",
+            "timeout_seconds": 1.0,
+            "max_attempts": 1,
+            "retry_backoff_seconds": 60.0,
+        },
+    )
+    [attempt] = await start_batch(conn, [run.id])
+    assert (attempt.input, attempt.target_url) == ({"v": 1}, f"{OWN}/a")
+    assert (attempt.timeout_seconds, attempt.max_attempts) == (7.0, 4)
+    assert attempt.retry_backoff_seconds == 2.0
+    # A run created after the edit gets the new version.
+    later = await RunService(conn, "acme").trigger(created.id)
+    [second] = await start_batch(conn, [later.id])
+    assert (second.input, second.target_url, second.max_attempts) == ({"v": 2}, f"{OWN}/b", 1)
+
+
+async def test_input_is_stored_once_per_version_and_never_on_skipped_or_missed_rows(
+    conn: Conn,
+) -> None:
+    """H3: before, every row (skipped and missed ones too) carried its own copy of `input`."""
+    big = {"pad": "x" * 20_000}
+    created = await ScheduleService(conn, "acme", clock=lambda: T0 - timedelta(seconds=1)).create(
+        {
+            "workflow_id": "wf",
+            "cron_expression": "* * * * * *",
+            "input": big,
+            "misfire_policy": "fire_once",
+            "misfire_grace_seconds": 0,
+        }
+    )
+    # 30 s of downtime: 29 missed slots and one catch-up run; then five fires, the first of
+    # which is still unfinished so the next ones are skipped (overlap policy skip).
+    await dispatch_once(conn, now=T0 + timedelta(seconds=30))
+    for second in range(31, 36):
+        await dispatch_once(conn, now=T0 + timedelta(seconds=second))
+    counts = await conn.execute(
+        "SELECT status, count(*) AS n, count(spec_digest) AS with_spec "
+        "FROM workflow_schedule_executions WHERE trigger_id = %s GROUP BY status",
+        (created.id,),
+    )
+    by_status = {r["status"]: (r["n"], r["with_spec"]) for r in await counts.fetchall()}
+    assert by_status["missed"][1] == 0 and by_status["skipped"][1] == 0
+    assert by_status["pending"] == (1, 1)
+    assert by_status["missed"][0] + by_status["skipped"][0] >= 30
+    assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 1
+    columns = await conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'workflow_schedule_executions' AND column_name = 'input'"
+    )
+    assert await columns.fetchall() == [], "no per-row copy of the input any more"
+
+
+async def test_retention_prunes_superseded_specs_but_keeps_those_runs_name(conn: Conn) -> None:
+    created = await _schedules(conn).create(
+        {"workflow_id": "wf", "cron_expression": "0 6 * * *", "input": {"v": 1}}
+    )
+    run = await RunService(conn, "acme").trigger(created.id)
+    for version in (2, 3):
+        await _schedules(conn).update(created.id, {"input": {"v": version}})
+        await RunService(conn, "acme").trigger(created.id)
+    await _schedules(conn).update(created.id, {"input": {"v": 4}})  # no run of v4 yet
+    await _schedules(conn).pause(created.id, "a change that is not of the spec")
+    assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 4
+    await conn.execute("DELETE FROM workflow_schedule_executions WHERE id = %s", (run.id,))
+    await _age_superseded_specs(conn)
+    await prune(conn, retention_days=30)
+    remaining = await conn.execute("SELECT input FROM workflow_run_specs ORDER BY created_at")
+    # v1 is named by no run any more; v2 and v3 are; v4 is the schedule's current spec.
+    assert [r["input"] for r in await remaining.fetchall()] == [{"v": 2}, {"v": 3}, {"v": 4}]
+
+
+async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_left(
+    conn: Conn,
+) -> None:
+    """M1: before, B's create of A's deleted id succeeded and inherited A's statistics (and
+    A's waiting runs, its slots and its Idempotency-Keys)."""
+    sid = uuid4()
+    a = _schedules(conn, "acme")
+    await a.create({"id": sid, "workflow_id": "wf", "cron_expression": "0 6 * * *"})
+    waiting = await RunService(conn, "acme").trigger(sid)
+    await fold_deltas(conn)
+    await a.delete(sid)
+    cancelled = await RunService(conn, "acme").get(waiting.id)
+    assert cancelled.status == "cancelled", "a deleted schedule's waiting runs are not sent"
+
+    b = _schedules(conn, "globex")
+    for attempt in (
+        b.create({"id": sid, "workflow_id": "mine", "cron_expression": "0 7 * * *"}),
+        b.register({"id": sid, "workflow_id": "mine", "cron_expression": "0 7 * * *"}),
+    ):
+        with pytest.raises(Conflict):
+            await attempt
+    # A keeps its id: re-creating it is allowed, with its own history.
+    again = await a.create({"id": sid, "workflow_id": "wf", "cron_expression": "0 6 * * *"})
+    assert (await StatsService(conn, "acme").of_schedule(again)).total == 1
+    await a.delete(sid)
+
+    # Once the history is gone (retention), the id is free, and nothing of A's is left for B.
+    await conn.execute("DELETE FROM workflow_schedule_executions WHERE trigger_id = %s", (sid,))
+    await fold_deltas(conn)
+    await _age_superseded_specs(conn)
+    await prune(conn, retention_days=30)  # specs of the deleted schedule
+    await prune(conn, retention_days=30)  # then the id
+    taken = await b.create({"id": sid, "workflow_id": "mine", "cron_expression": "0 7 * * *"})
+    assert taken.tenant == "globex"
+    stats = await StatsService(conn, "globex").of_schedule(taken)
+    assert stats.total == 0 and not any(stats.counts.values()), stats
+    created, existing = await _backfill_counts(conn, "globex", sid)
+    assert (created, existing) == (3, 0), "B's backfill creates its own runs"
+
+
+async def _backfill_counts(conn: Conn, tenant: str, sid: UUID) -> tuple[int, int]:
+    result = await RunService(conn, tenant).backfill(
+        sid, datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 5, 4, tzinfo=UTC)
+    )
+    return result.created, result.existing
+
+
+async def test_concurrent_first_uses_of_one_id_give_it_to_one_tenant(
+    database_url: str, conn: Conn
+) -> None:
+
+    sid = uuid4()
+
+    async def create(tenant: str) -> str:
+        async with await psycopg.AsyncConnection.connect(
+            database_url, autocommit=True, row_factory=dict_row
+        ) as own:
+            try:
+                await _schedules(own, tenant).create(
+                    {"id": sid, "workflow_id": "wf", "cron_expression": "0 6 * * *"}
+                )
+            except Conflict:
+                return "409"
+            return tenant
+
+    results = await asyncio.gather(*(create(t) for t in ("acme", "globex", "initech", "umbrella")))
+    winners = [r for r in results if r != "409"]
+    assert len(winners) == 1
+    owner = await _one(conn, "SELECT tenant FROM workflow_schedule_owners WHERE id = %s", sid)
+    assert owner == winners[0]
+
+
+def test_migration_0005_moves_existing_inputs_into_specs_and_back(
+    empty_database_url: str,
+) -> None:
+    """Existing rows are backfilled: runs get specs (skipped/missed none), ids get owners,
+    tenants get keys; the downgrade gives every row its input back."""
+
+    url = empty_database_url
+    migrate.upgrade(url, "0004")
+    sid, gone = uuid4(), uuid4()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO workflow_schedules (id, tenant, workflow_id, cron_expression, input, "
+            "target_url, max_attempts, next_run_at, next_fire_at) VALUES "
+            "(%s, 'acme', 'wf', '0 6 * * *', '{\"v\": 2}', 'http://t/x', 5, now(), now())",
+            (sid,),
+        )
+        db.execute(
+            "INSERT INTO api_tokens (id, tenant, name, secret_sha256) "
+            "VALUES (%s, 'initech', 'ci', '\\x00')",
+            (uuid4(),),
+        )
+        for trigger, status, value, minute in [
+            (sid, "succeeded", 1, 1),
+            (sid, "retrying", 2, 2),
+            (sid, "skipped", 2, 3),
+            (gone, "failed", 9, 1),
+        ]:
+            db.execute(
+                "INSERT INTO workflow_schedule_executions (trigger_id, workflow_id, tenant, "
+                "scheduled_at, status, input) VALUES (%s, 'wf', 'acme', %s, %s, %s)",
+                (
+                    trigger,
+                    T0 + timedelta(minutes=minute),
+                    status,
+                    Jsonb({"v": value}),
+                ),
+            )
+    migrate.upgrade(url)
+    with psycopg.connect(url, autocommit=True) as db:
+        rows = db.execute(
+            "SELECT e.status, p.input, p.target_url, p.max_attempts, p.superseded_at IS NULL "
+            "FROM workflow_schedule_executions e LEFT JOIN workflow_run_specs p "
+            "ON p.digest = e.spec_digest ORDER BY e.trigger_id = %s DESC, e.scheduled_at",
+            (sid,),
+        ).fetchall()
+        assert rows == [
+            ("succeeded", {"v": 1}, "http://t/x", 5, False),
+            ("retrying", {"v": 2}, "http://t/x", 5, True),  # the schedule's current spec
+            ("skipped", None, None, None, True),  # no spec
+            ("failed", {"v": 9}, None, 3, False),  # schedule gone: defaults
+        ]
+        owners = db.execute("SELECT id, tenant FROM workflow_schedule_owners").fetchall()
+        assert sorted(owners) == sorted([(sid, "acme"), (gone, "acme")])
+        keys = db.execute("SELECT tenant, secret FROM tenant_signing_keys").fetchall()
+        assert sorted(t for t, _ in keys) == ["acme", "initech"]
+        assert all(s.startswith("whsec_") and len(s) == 50 for _, s in keys)
+    migrate.downgrade(url, "0004")
+    with psycopg.connect(url, autocommit=True) as db:
+        inputs = db.execute(
+            "SELECT input FROM workflow_schedule_executions ORDER BY trigger_id = %s DESC, "
+            "scheduled_at",
+            (sid,),
+        ).fetchall()
+        assert [i for (i,) in inputs] == [{"v": 1}, {"v": 2}, {}, {"v": 9}]
+
+
+async def test_tenant_keys_are_created_once_and_rotate_with_a_grace_period(conn: Conn) -> None:
+    assert await keys.valid_keys(conn, "acme") == []
+    await tokens.create(conn, "acme", "first")
+    await tokens.create(conn, "acme", "second")  # same tenant: still one key
+    [first] = await keys.valid_keys(conn, "acme")
+    assert first.secret.startswith("whsec_") and first.expires_at is None
+    await tokens.create(conn, "globex", "ci")
+    [other] = await keys.valid_keys(conn, "globex")
+    assert other.secret != first.secret
+
+    rotated = await keys.rotate(conn, "acme", grace_seconds=600)
+    assert [k.secret for k in rotated][1:] == [first.secret]
+    assert rotated[0].expires_at is None and rotated[1].expires_at is not None
+    with pytest.raises(ValidationFailed):
+        await keys.rotate(conn, "acme", grace_seconds=-1)
+    final = await keys.rotate(conn, "acme", grace_seconds=0)
+    assert len(final) == 1 and final[0].secret not in (first.secret, rotated[0].secret)
+    assert [k.secret for k in await keys.valid_keys(conn, "globex")] == [other.secret]
