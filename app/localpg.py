@@ -48,22 +48,23 @@ def _ensure_server_user() -> None:
     """
     try:
         pwd.getpwnam(SERVER_USER)
+        return
     except KeyError:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                SERVER_USER,
-            ],
-            check=True,
+        pass
+    argv = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir"]
+    argv += ["/nonexistent", "--shell", "/usr/sbin/nologin", SERVER_USER]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        problem = (done.stderr.strip() or f"exit {done.returncode}") if done.returncode else ""
+    except OSError as exc:  # no useradd on this system
+        problem = str(exc)
+    if problem:
+        raise RuntimeError(
+            f"PostgreSQL refuses to run as root and there is no {SERVER_USER!r} user to run it "
+            f"as; creating one failed ({problem}): create it (e.g. useradd --system "
+            f"{SERVER_USER}) or run as another user"
         )
-        print(f"created the system user {SERVER_USER!r} to run PostgreSQL as", flush=True)
+    print(f"created the system user {SERVER_USER!r} to run PostgreSQL as", flush=True)
 
 
 def _user_can_write(user: str, folder: Path) -> bool:
