@@ -146,7 +146,14 @@ def test_make_up_on_a_machine_without_postgresql(clone: Path) -> None:
     datadir: Path | None = None
     copied: Path | None = None
     with RecordingTarget() as target, log.open("wb") as sink:
-        env = _fresh_machine_env(API_PORT=str(api_port), SCHEDULER_TARGET_URL=target.url_template())
+        env = _fresh_machine_env(
+            API_PORT=str(api_port),
+            SCHEDULER_TARGET_URL=target.url_template(),
+            # Keeps the clone's install lean (what `make up` installs is unchanged): no .pyc
+            # compiled ahead for every package (~9 s of ~36 s), no pip version look-up.
+            PIP_NO_COMPILE="1",
+            PIP_DISABLE_PIP_VERSION_CHECK="1",
+        )
         process = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "bash", "-c"]
             + [HIDE_POSTGRES_THEN_MAKE_UP, "hide", str(etc_copy)],
