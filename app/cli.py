@@ -8,12 +8,15 @@ scheduler key show --tenant T          the tenant's signing keys (current key: l
 scheduler key rotate --tenant T [--grace SECONDS]   new key; old ones sign for the grace
 scheduler api                          serve the API (API_HOST / API_PORT)
 scheduler up                           everything, locally (what `make up` runs)
+
+With DATABASE_URL unset, while `make up` runs from the same checkout, its database is used.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -224,10 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _local_database(command: str) -> dict[str, str]:
+    """With DATABASE_URL unset, the database of a `make up` running from this checkout."""
+    if command == "up" or os.environ.get("DATABASE_URL"):
+        return {}
+    from app.devserver import running_database_url
+
+    url = running_database_url()
+    if url is None:
+        return {}
+    print(f"(DATABASE_URL is unset: using the `make up` database, {url})", file=sys.stderr)
+    return {"database_url": url}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(**_local_database(args.command))
         return int(args.run(settings, args))
     except SchedulerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

