@@ -106,7 +106,7 @@ def _cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     from app.services.admin import history
-    from app.terminal import history_table
+    from app.terminal import history_heading, history_table
 
     try:
         schedule_id = UUID(args.schedule_id)
@@ -116,8 +116,13 @@ def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     async def action(conn: Any) -> int:
         schedule, executions = await history(conn, schedule_id, args.limit)
         print(
-            f"{schedule.workflow_id} ({schedule.tenant}) · {schedule.cron_expression} "
-            f"{schedule.timezone} · {schedule.state}"
+            history_heading(
+                schedule.workflow_id,
+                schedule.tenant,
+                schedule.cron_expression,
+                schedule.timezone,
+                schedule.state,
+            )
         )
         print(history_table(executions) if executions else "no executions yet")
         return 0
