@@ -18,12 +18,12 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
+    authenticate_before_body,
     provide_conn,
     provide_runs,
     provide_schedules,
     provide_stats,
     provide_tenant,
-    require_json_body,
 )
 from app.api.errors import EXCEPTION_HANDLERS, document_errors
 from app.api.ratelimit import TokenBucket
@@ -81,7 +81,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             list_timezones,
             overall_stats,
         ],
-        before_request=require_json_body,
+        before_request=authenticate_before_body,
         dependencies={
             "tenant": Provide(provide_tenant),
             "schedules": Provide(provide_schedules),
