@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65_535)
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How long an API request waits for a pooled database connection before it is answered
+    # 503 with Retry-After (a database outage, or every connection busy): an overloaded or
+    # unreachable database gets a quick, retryable answer instead of a 30 s hang and a 500.
+    api_database_wait_seconds: float = Field(default=5.0, gt=0, le=300)
 
     @field_validator("database_url")
     @classmethod

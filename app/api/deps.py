@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from litestar import Request
@@ -26,9 +27,17 @@ Runs = NamedDependency[RunService]
 StatsDep = NamedDependency[StatsService]
 
 
+def pooled_connection(state: State) -> AbstractAsyncContextManager[Conn]:
+    """A connection from the API's pool; PoolTimeout (answered 503) after
+    `API_DATABASE_WAIT_SECONDS` without one."""
+    return state.pool.connection(  # type: ignore[no-any-return]
+        timeout=state.settings.api_database_wait_seconds
+    )
+
+
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     """One connection per request, back to the pool afterwards (services own transactions)."""
-    async with state.pool.connection() as conn:
+    async with pooled_connection(state) as conn:
         yield conn
 
 
@@ -120,7 +129,7 @@ async def authenticate_before_body(request: Request[Any, Any, Any]) -> None:
     if not _has_body(request):
         return
     token = bearer_token(request)
-    async with request.app.state.pool.connection() as conn:
+    async with pooled_connection(request.app.state) as conn:
         tenant = await tokens.authenticate(conn, token)
     setattr(request.state, AUTHENTICATED_TENANT, tenant)
     await require_json_body(request)
