@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # 503 with Retry-After (a database outage, or every connection busy): an overloaded or
     # unreachable database gets a quick, retryable answer instead of a 30 s hang and a 500.
     api_database_wait_seconds: float = Field(default=5.0, gt=0, le=300)
+    # /metrics is rendered at most once per this many seconds per API process, with one
+    # computation in flight; every request in between gets that text. 0: on every request
+    # (still one at a time).
+    metrics_cache_seconds: float = Field(default=5.0, ge=0, le=3_600)
+    # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise):
+    # its deployment-wide counts show other tenants' activity. Empty: anonymous, as before.
+    metrics_token: SecretStr = Field(default=SecretStr(""))
 
     @field_validator("database_url")
     @classmethod

@@ -28,9 +28,10 @@ from app.api.deps import (
 from app.api.errors import EXCEPTION_HANDLERS, document_errors
 from app.api.ratelimit import TokenBucket
 from app.api.routes.compat import CompatController
-from app.api.routes.health import health, metrics, ready
+from app.api.routes.health import READY_CACHE_SECONDS, health, metrics, ready
 from app.api.routes.runs import ExecutionController, ScheduleRunsController, overall_stats
 from app.api.routes.schedules import ScheduleController, list_timezones
+from app.api.snapshots import Snapshot
 from app.clock import Clock
 from app.services.cache import create_cache
 from app.settings import Settings
@@ -141,6 +142,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             {
                 "settings": settings,
                 "clock": clock,
+                "metrics_snapshot": Snapshot[str](settings.metrics_cache_seconds),
+                "ready_snapshot": Snapshot[tuple[dict[str, Any], int]](READY_CACHE_SECONDS),
                 "run_limiter": TokenBucket(
                     settings.scheduler_trigger_rate, settings.scheduler_trigger_burst
                 ),
