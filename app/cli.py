@@ -133,7 +133,8 @@ def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.api.app import SERVER_OPTIONS, create_app
+    from app.api.app import create_app
+    from app.api.server import server_options
     from app.logging import configure_logging
 
     configure_logging(settings)
@@ -141,7 +142,7 @@ def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
-        **SERVER_OPTIONS,
+        **server_options(settings),
     )
     return 0
 

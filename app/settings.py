@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise):
     # its deployment-wide counts show other tenants' activity. Empty: anonymous, as before.
     metrics_token: SecretStr = Field(default=SecretStr(""))
+    # Slow clients (app/api/server.py): seconds a connection has to deliver a complete request
+    # head (from when the server waits for one; bytes trickling in do not extend it), and the
+    # connections the API keeps open at once (one more gets 503 and is closed).
+    api_head_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    api_max_connections: int = Field(default=1_000, ge=1, le=100_000)
+    # Addresses of the TLS-terminating proxies whose X-Forwarded-Proto/-For the API believes
+    # (comma-separated IPs or networks, or "*"): uvicorn's FORWARDED_ALLOW_IPS, same name.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
 
     @field_validator("database_url")
     @classmethod

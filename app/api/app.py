@@ -41,22 +41,6 @@ MAX_BODY_BYTES = 1024 * 1024  # SPEC: bodies over 1 MiB get 413
 DOCS_ASSETS = "/schema-assets"
 
 
-SERVER_OPTIONS: dict[str, Any] = {
-    "log_config": None,  # our logging (app/logging.py), with its redaction filter
-    "access_log": False,
-    # h11, not httptools (which uvicorn would pick, since the worker depends on it): httptools
-    # refuses a request line over ~80 KiB with a bare "400 Invalid HTTP request received.",
-    # while h11 lets such a request reach the app, which answers 422 naming the parameter.
-    # Cost measured at 200 req/s (docs/benchmarks.md): list page p99 7.9 → 11.5 ms.
-    "http": "h11",
-    # h11 refuses a request head it holds incomplete past 16 KiB, which made the same long query
-    # reach the app or not depending on how the socket reads split it. Up to 256 KiB, the app
-    # answers; past it, a 400 from the HTTP layer.
-    "h11_max_incomplete_event_size": 256 * 1024,
-}
-"""How uvicorn serves the API, in `scheduler api` and in the tests alike."""
-
-
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
     """The Litestar app. `clock` overrides the database clock (tests inject time with it)."""
 

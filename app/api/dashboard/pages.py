@@ -25,6 +25,7 @@ from app.api.dashboard.session import (
     CurrentSession,
     Login,
     cleared_cookie,
+    cookie_must_be_secure,
     same_origin,
     session_cookie,
 )
@@ -36,10 +37,6 @@ from app.services.schedules import ScheduleService
 def _redirect(path: str, **kwargs: Any) -> Redirect:
     # 303 so that a POST is followed by a GET.
     return Redirect(path, status_code=HTTP_303_SEE_OTHER, **kwargs)
-
-
-def _is_https(request: Request[Any, Any, Any]) -> bool:
-    return request.url.scheme == "https"
 
 
 def _login_form(error: str, status_code: int) -> Response[str]:
@@ -67,14 +64,16 @@ async def login_submit(request: Request[Any, Any, Any], login: Login) -> Respons
         return _login_form("This form was sent from another site; log in here.", 403)
     if login.tenant is None:
         return _login_form(login.error or "This token is not valid.", HTTP_401_UNAUTHORIZED)
-    return _redirect("/", cookies=[session_cookie(login.token, secure=_is_https(request))])
+    return _redirect(
+        "/", cookies=[session_cookie(login.token, secure=cookie_must_be_secure(request))]
+    )
 
 
 @post("/logout", name="dashboard:logout", include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     if not same_origin(request):
         return Response("cross-site request refused", status_code=HTTP_403_FORBIDDEN)
-    return _redirect("/login", cookies=[cleared_cookie(secure=_is_https(request))])
+    return _redirect("/login", cookies=[cleared_cookie(secure=cookie_must_be_secure(request))])
 
 
 @get("/", name="dashboard:schedules", include_in_schema=False)
