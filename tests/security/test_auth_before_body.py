@@ -81,3 +81,12 @@ def test_authenticated_bodies_are_still_checked(shared_client: httpx.Client) -> 
     assert created.status_code == 201, created.text
     listed = shared_client.get("/api/schedules", params={"workflowId": "h4"}).json()["items"]
     assert [s["id"] for s in listed] == [created.json()["id"]]
+
+
+def test_the_anonymous_login_form_is_small(shared_api_url: str) -> None:
+    """The one anonymous write, the dashboard's login form, takes 16 KiB, not 1 MiB."""
+    with httpx.Client(base_url=shared_api_url, timeout=10) as anonymous:
+        big = anonymous.post("/login", data={"token": "x" * 512 * 1024})  # < 1 MiB
+        assert big.status_code == 413, big.text[:200]
+        small = anonymous.post("/login", data={"token": "wfs_nope"})
+        assert small.status_code == 401 and "not valid" in small.text

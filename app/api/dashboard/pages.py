@@ -58,7 +58,17 @@ async def login_page(session: CurrentSession) -> Response[Any]:
     return _login_form("", 200)
 
 
-@post("/login", name="dashboard:login-submit", include_in_schema=False)
+LOGIN_MAX_BODY_BYTES = 16 * 1024
+"""The login form carries one token (≤ 500 characters): an anonymous client may not make the
+API receive and parse the 1 MiB that API writes may have (413 past this)."""
+
+
+@post(
+    "/login",
+    name="dashboard:login-submit",
+    include_in_schema=False,
+    request_max_body_size=LOGIN_MAX_BODY_BYTES,
+)
 async def login_submit(request: Request[Any, Any, Any], login: Login) -> Response[Any]:
     if not same_origin(request):
         return _login_form("This form was sent from another site; log in here.", 403)
