@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.errors import ConfigError
+from app.settings import Settings, load_settings
 from tests.security.conftest import security_settings
 from tests.support.server import make_token, running_api
 
@@ -77,3 +78,11 @@ def test_a_trusted_proxy_is_believed(api_url: str, token: str) -> None:
     headers = {"X-Forwarded-Proto": "https"}
     for flags in _login_and_logout(api_url, token, headers, local_address="127.0.0.2"):
         assert "secure" in flags, flags
+
+
+def test_a_mistyped_proxy_address_stops_start_up() -> None:
+    """A typo would otherwise make uvicorn trust nobody, silently: every request through the
+    proxy would look like plain HTTP."""
+    assert load_settings(forwarded_allow_ips="10.0.0.0/8, 192.0.2.1,::1,*")
+    with pytest.raises(ConfigError, match=r"FORWARDED_ALLOW_IPS: .*'10\.0\.0\.300'"):
+        load_settings(forwarded_allow_ips="10.0.0.1,10.0.0.300")
