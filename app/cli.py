@@ -139,7 +139,7 @@ def _cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     from app.services.admin import history
-    from app.terminal import history_table
+    from app.terminal import history_heading, history_table
 
     try:
         schedule_id = UUID(args.schedule_id)
@@ -149,8 +149,13 @@ def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     async def action(conn: Any) -> int:
         schedule, executions = await history(conn, schedule_id, args.limit)
         print(
-            f"{schedule.workflow_id} ({schedule.tenant}) · {schedule.cron_expression} "
-            f"{schedule.timezone} · {schedule.state}"
+            history_heading(
+                schedule.workflow_id,
+                schedule.tenant,
+                schedule.cron_expression,
+                schedule.timezone,
+                schedule.state,
+            )
         )
         print(history_table(executions) if executions else "no executions yet")
         return 0
@@ -161,7 +166,8 @@ def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.api.app import SERVER_OPTIONS, create_app
+    from app.api.app import create_app
+    from app.api.server import server_options
     from app.logging import configure_logging
 
     configure_logging(settings)
@@ -169,7 +175,7 @@ def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
-        **SERVER_OPTIONS,
+        **server_options(settings),
     )
     return 0
 

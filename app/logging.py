@@ -1,7 +1,9 @@
 """Structured logs: JSON in production, readable lines in a terminal, a stable `event` key.
 
 A redacting filter removes bearer tokens, API tokens and the configured secret from every record
-before any handler sees it, so a secret cannot reach a log by accident (SPEC §8).
+before any handler sees it, so a secret cannot reach a log by accident (SPEC §8): the message,
+every extra field (also inside lists and dicts, and objects by their text), the stack and the
+exception's traceback, which is formatted and redacted by the filter itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ _TOKEN_PATTERNS = [
     re.compile(r"whsec_[A-Za-z0-9+/=]+"),
 ]
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_TRACEBACKS = logging.Formatter()
 
 
 class RedactSecrets(logging.Filter):
@@ -37,13 +40,41 @@ class RedactSecrets(logging.Filter):
             text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
         return text
 
+    def _redact_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, dict):
+            return {key: self._redact_value(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._redact_value(item) for item in value]
+        return self.redact(str(value))  # an exception or any object: its text may quote a secret
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())
         record.args = None
+        if record.exc_info:
+            # Exception texts quote what failed: a parameter, a URL, a target's answer. The
+            # traceback is rendered here, redacted, and kept as `exc_text`, the text every
+            # formatter prints; without `exc_info` no formatter can render the raw one again.
+            record.exc_text = self.redact(_TRACEBACKS.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         for key, value in list(vars(record).items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, self.redact(value))
+            if key not in _STANDARD_ATTRS:
+                setattr(record, key, self._redact_value(value))
         return True
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    """The record's traceback: the redacted text the filter left, else rendered here."""
+    if record.exc_text:
+        return record.exc_text
+    return formatter.formatException(record.exc_info) if record.exc_info else None
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -60,8 +91,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         body.update({k: v for k, v in _extras(record).items() if k != "event"})
-        if record.exc_info:
-            body["exception"] = self.formatException(record.exc_info)
+        if exception := _exception_text(self, record):
+            body["exception"] = exception
+        if record.stack_info:
+            body["stack"] = record.stack_info
         return json.dumps(body, default=str)
 
 
@@ -71,8 +104,10 @@ class ConsoleFormatter(logging.Formatter):
         extras = " ".join(f"{k}={v}" for k, v in _extras(record).items() if k != "event")
         event = getattr(record, "event", record.name)
         line = f"{when} {record.levelname:<7} {event:<28} {record.getMessage()} {extras}".rstrip()
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        if exception := _exception_text(self, record):
+            line += "\n" + exception
+        if record.stack_info:
+            line += "\n" + record.stack_info
         return line
 
 

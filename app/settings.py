@@ -6,6 +6,7 @@ in the message (SPEC §8). Tests build their own `Settings(...)`.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -57,6 +58,25 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65_535)
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How long an API request waits for a pooled database connection before it is answered
+    # 503 with Retry-After (a database outage, or every connection busy): an overloaded or
+    # unreachable database gets a quick, retryable answer instead of a 30 s hang and a 500.
+    api_database_wait_seconds: float = Field(default=5.0, gt=0, le=300)
+    # /metrics is rendered at most once per this many seconds per API process, with one
+    # computation in flight; every request in between gets that text. 0: on every request
+    # (still one at a time).
+    metrics_cache_seconds: float = Field(default=5.0, ge=0, le=3_600)
+    # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise):
+    # its deployment-wide counts show other tenants' activity. Empty: anonymous, as before.
+    metrics_token: SecretStr = Field(default=SecretStr(""))
+    # Slow clients (app/api/server.py): seconds a connection has to deliver a complete request
+    # head (from when the server waits for one; bytes trickling in do not extend it), and the
+    # connections the API keeps open at once (one more gets 503 and is closed).
+    api_head_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    api_max_connections: int = Field(default=1_000, ge=1, le=100_000)
+    # Addresses of the TLS-terminating proxies whose X-Forwarded-Proto/-For the API believes
+    # (comma-separated IPs or networks, or "*"): uvicorn's FORWARDED_ALLOW_IPS, same name.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
 
     @field_validator("database_url")
     @classmethod
@@ -70,6 +90,19 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        # A typo would make uvicorn trust nobody (or a literal it never sees), silently.
+        for entry in (e.strip() for e in value.split(",")):
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address, a network or *") from None
         return value
 
     @property

@@ -1,7 +1,13 @@
-"""Plain-text tables for the terminal views of the CLI."""
+"""Plain-text tables for the terminal views of the CLI.
+
+Every cell goes through `printable`: the texts come from tenants (workflow ids) and from
+targets (error texts), and a raw escape sequence in them would be executed by the operator's
+terminal (rewrite or hide lines, set the title, write the clipboard with OSC 52).
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -26,7 +32,33 @@ def relative(moment: datetime | None, now: datetime) -> str:
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 
 
+# Control characters (C0, DEL, C1: ESC, CSI, OSC, BEL, CR, backspace...), format characters
+# (bidi overrides and isolates that reorder what is shown, zero-width ones) and line/paragraph
+# separators: none of them belongs in a table cell, all of them can change what it shows.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would interpret shown as an escape (`\\x1b`,
+    `\\u202e`) instead: what is printed is exactly what is stored, and nothing is executed."""
+    if text.isprintable():  # the common case: nothing to escape (str.isprintable is C-fast)
+        return text
+    return "".join(_escape(ch) if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in text)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
@@ -79,3 +111,8 @@ def history_table(executions: Sequence[Execution]) -> str:
             for e in executions
         ],
     )
+
+
+def history_heading(workflow_id: str, tenant: str, cron: str, zone: str, state: str) -> str:
+    """The line above `scheduler history`'s table (tenant-chosen texts escaped as in cells)."""
+    return printable(f"{workflow_id} ({tenant}) · {cron} {zone} · {state}")

@@ -18,19 +18,20 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
+    authenticate_before_body,
     provide_conn,
     provide_runs,
     provide_schedules,
     provide_stats,
     provide_tenant,
-    require_json_body,
 )
 from app.api.errors import EXCEPTION_HANDLERS, document_errors
 from app.api.ratelimit import TokenBucket
 from app.api.routes.compat import CompatController
-from app.api.routes.health import health, metrics, ready
+from app.api.routes.health import READY_CACHE_SECONDS, health, metrics, ready
 from app.api.routes.runs import ExecutionController, ScheduleRunsController, overall_stats
 from app.api.routes.schedules import ScheduleController, list_timezones
+from app.api.snapshots import Snapshot
 from app.clock import Clock
 from app.services.cache import create_cache
 from app.settings import Settings
@@ -38,22 +39,6 @@ from db.pool import create_pool
 
 MAX_BODY_BYTES = 1024 * 1024  # SPEC: bodies over 1 MiB get 413
 DOCS_ASSETS = "/schema-assets"
-
-
-SERVER_OPTIONS: dict[str, Any] = {
-    "log_config": None,  # our logging (app/logging.py), with its redaction filter
-    "access_log": False,
-    # h11, not httptools (which uvicorn would pick, since the worker depends on it): httptools
-    # refuses a request line over ~80 KiB with a bare "400 Invalid HTTP request received.",
-    # while h11 lets such a request reach the app, which answers 422 naming the parameter.
-    # Cost measured at 200 req/s (docs/benchmarks.md): list page p99 7.9 → 11.5 ms.
-    "http": "h11",
-    # h11 refuses a request head it holds incomplete past 16 KiB, which made the same long query
-    # reach the app or not depending on how the socket reads split it. Up to 256 KiB, the app
-    # answers; past it, a 400 from the HTTP layer.
-    "h11_max_incomplete_event_size": 256 * 1024,
-}
-"""How uvicorn serves the API, in `scheduler api` and in the tests alike."""
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
@@ -81,7 +66,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             list_timezones,
             overall_stats,
         ],
-        before_request=require_json_body,
+        before_request=authenticate_before_body,
         dependencies={
             "tenant": Provide(provide_tenant),
             "schedules": Provide(provide_schedules),
@@ -141,6 +126,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             {
                 "settings": settings,
                 "clock": clock,
+                "metrics_snapshot": Snapshot[str](settings.metrics_cache_seconds),
+                "ready_snapshot": Snapshot[tuple[dict[str, Any], int]](READY_CACHE_SECONDS),
                 "run_limiter": TokenBucket(
                     settings.scheduler_trigger_rate, settings.scheduler_trigger_burst
                 ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from litestar import Request
@@ -26,9 +27,17 @@ Runs = NamedDependency[RunService]
 StatsDep = NamedDependency[StatsService]
 
 
+def pooled_connection(state: State) -> AbstractAsyncContextManager[Conn]:
+    """A connection from the API's pool; PoolTimeout (answered 503) after
+    `API_DATABASE_WAIT_SECONDS` without one."""
+    return state.pool.connection(  # type: ignore[no-any-return]
+        timeout=state.settings.api_database_wait_seconds
+    )
+
+
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     """One connection per request, back to the pool afterwards (services own transactions)."""
-    async with state.pool.connection() as conn:
+    async with pooled_connection(state) as conn:
         yield conn
 
 
@@ -52,8 +61,16 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     raise Unauthorized()
 
 
+AUTHENTICATED_TENANT = "authenticated_tenant"
+"""Where `authenticate_before_body` leaves the tenant in the request's state for
+`provide_tenant`, so a request with a body is not authenticated twice."""
+
+
 async def provide_tenant(request: Request[Any, Any, Any], conn: DbConn) -> str:
     """The tenant of the request's bearer token; 401 without a valid one."""
+    known: str | None = getattr(request.state, AUTHENTICATED_TENANT, None)
+    if known is not None:
+        return known
     return await tokens.authenticate(conn, bearer_token(request))
 
 
@@ -88,18 +105,37 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-async def require_json_body(request: Request[Any, Any, Any]) -> None:
-    """A body on an API write must be JSON (anything else is 415, not a parse error), and JSON
-    that cannot be decoded or nests too deeply is a 400 that says so, never a 500.
-
-    The body is decoded here once; Litestar keeps the result for the handler's `data`.
-    """
+def _has_body(request: Request[Any, Any, Any]) -> bool:
     if request.method not in ("POST", "PUT", "PATCH"):
+        return False
+    length = request.headers.get("content-length", "0")
+    return length not in ("", "0") or bool(request.headers.get("transfer-encoding"))
+
+
+async def authenticate_before_body(request: Request[Any, Any, Any]) -> None:
+    """The API router's `before_request` hook: a request with a body is authenticated first,
+    and only then is its body received and decoded.
+
+    Litestar reads and decodes the body (the handler's `data`) before it resolves any
+    dependency, `provide_tenant` included; without this hook an anonymous client could make
+    the API receive 1 MiB and walk hundreds of thousands of JSON containers, in Python, on the
+    event loop, for a 401. Here an anonymous request gets its 401 before one byte of its body
+    is read (a missing token costs no database query either).
+
+    Then the body checks: it must be JSON (anything else is 415, not a parse error), and JSON
+    that cannot be decoded or nests too deeply is a 400 that says so, never a 500. The body is
+    decoded here once; Litestar keeps the result for the handler's `data`.
+    """
+    if not _has_body(request):
         return
-    if request.headers.get("content-length", "0") in ("", "0") and not request.headers.get(
-        "transfer-encoding"
-    ):
-        return
+    token = bearer_token(request)
+    async with pooled_connection(request.app.state) as conn:
+        tenant = await tokens.authenticate(conn, token)
+    setattr(request.state, AUTHENTICATED_TENANT, tenant)
+    await require_json_body(request)
+
+
+async def require_json_body(request: Request[Any, Any, Any]) -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise HTTPException(

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from litestar import MediaType, Request, Response, Router
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
@@ -19,7 +20,9 @@ from litestar.status_codes import (
     HTTP_412_PRECONDITION_FAILED,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
+from procrastinate.exceptions import ConnectorException
 
 from app.api.schemas import ErrorBody
 from app.errors import (
@@ -130,8 +133,42 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
     )
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+"""What a client is told to wait when the database cannot serve its request."""
+
+
+def _database_unavailable(
+    request: Request[Any, Any, Any], exc: psycopg.OperationalError | ConnectorException
+) -> Response[dict[str, Any]]:
+    """An unreachable, restarting or saturated database is an outage, not a bug (SPEC §7):
+    503 with Retry-After, and a warning without a traceback. psycopg's OperationalError
+    covers connection loss, server shutdown, PoolTimeout (no connection within
+    API_DATABASE_WAIT_SECONDS) and serialization/deadlock aborts, all worth retrying.
+    Procrastinate wraps every psycopg error of its connector in ConnectorException, so only one
+    caused by an OperationalError counts; any other is still a bug."""
+    cause = exc.__cause__ if isinstance(exc, ConnectorException) else exc
+    if not isinstance(cause, psycopg.OperationalError):
+        return _unexpected(request, exc)
+    log.warning(
+        "database unavailable",
+        extra={
+            "event": "api.database_unavailable",
+            "path": request.url.path,
+            "error": type(cause).__name__,
+        },
+    )
+    return error_response(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        f"the database is unavailable or overloaded; retry in {DATABASE_RETRY_AFTER_SECONDS} s",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     SchedulerError: _scheduler_error,
+    psycopg.OperationalError: _database_unavailable,
+    ConnectorException: _database_unavailable,
     ValidationException: _validation_error,
     HTTPException: _http_error,
     Exception: _unexpected,
@@ -148,6 +185,7 @@ _ERROR_DESCRIPTIONS = {
     415: "The body is not application/json",
     422: "Invalid input: `errors` names each field and what is wrong with it",
     429: "Too many requests: wait for the seconds in Retry-After",
+    503: "The database is unavailable or overloaded: retry after the seconds in Retry-After",
 }
 
 
@@ -165,7 +203,7 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
 
 def _statuses(handler: HTTPRouteHandler) -> list[int]:
     params = handler.parsed_fn_signature.parameters
-    statuses = {400, 401, 422}
+    statuses = {400, 401, 422, 503}
     if any(param.annotation is UUID for param in params.values()):
         statuses.add(404)
     if handler.http_methods & {"POST", "PUT", "PATCH"}:

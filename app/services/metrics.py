@@ -4,6 +4,11 @@ Every process's work is in the database, so the API can answer for the whole dep
 without scraping each worker: fires by status and the lag and duration histograms come from
 the folded statistics (lifetime values, never decreasing), queue depth and backlog from live
 counts.
+
+Nothing here costs in proportion to a table's size (the endpoint is anonymous by default): the
+live counts stop at `COUNT_CAP`, and schedules by state are counted exactly only while the table
+is small, estimated from the planner's statistics beyond. The API also caches the rendered text
+(METRICS_CACHE_SECONDS) with one computation in flight at a time (app/api/snapshots.py).
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from db.repositories import stats as stats_repo
 from db.types import Conn
 
 FINAL = ("succeeded", "failed", "skipped", "missed", "cancelled")
+COUNT_CAP = 10_000
+"""Queue depth and due backlog count at most this many rows: past it, "at least this many"."""
+EXACT_SCHEDULE_COUNT_MAX_BYTES = 8 * 1024 * 1024
+"""Up to this size (~20,000 schedules) the schedules table is counted exactly, a scan of a few
+milliseconds; a larger one is estimated (pg_class.reltuples × pg_stats frequencies)."""
 # Exposed bucket bounds: every third log bucket (each ≈ ×1.95), 1 ms … ~14 min, then +Inf.
 EXPOSED_BUCKETS = tuple(range(0, 61, 3))
 
@@ -37,11 +47,18 @@ def _buckets(metrics: dict[tuple[str, str], int], metric: str) -> dict[int, int]
     return {int(key): value for (name, key), value in metrics.items() if name == metric}
 
 
+async def schedules_by_state(conn: Conn) -> dict[str, int]:
+    """Schedules by state: exact on a small table, the planner's estimate on a large one."""
+    if await repo.schedules_bytes(conn) <= EXACT_SCHEDULE_COUNT_MAX_BYTES:
+        return await repo.schedules_by_state(conn)
+    return await repo.schedules_by_state_estimate(conn)
+
+
 async def render(conn: Conn) -> str:
     metrics = await stats_repo.global_metrics(conn)
-    depth = await repo.queue_depth(conn)
-    backlog = await repo.due_backlog(conn)
-    states = await repo.schedules_by_state(conn)
+    depth = await repo.queue_depth(conn, COUNT_CAP)
+    backlog = await repo.due_backlog(conn, COUNT_CAP)
+    states = await schedules_by_state(conn)
     lines = [
         "# HELP scheduler_executions_finished_total Runs that reached a final status.",
         "# TYPE scheduler_executions_finished_total counter",
@@ -69,16 +86,19 @@ async def render(conn: Conn) -> str:
             metrics.get(("duration_total_count", ""), 0),
             metrics.get(("duration_total_sum_ms", ""), 0),
         ),
-        "# HELP scheduler_queue_depth Procrastinate jobs waiting (todo) or running (doing).",
+        "# HELP scheduler_queue_depth Procrastinate jobs waiting (todo) or running (doing);"
+        f" {COUNT_CAP} at most are counted.",
         "# TYPE scheduler_queue_depth gauge",
         *(
             f'scheduler_queue_depth{{queue="{q}",status="{st}"}} {n}'
             for (q, st), n in sorted(depth.items())
         ),
-        "# HELP scheduler_due_backlog Active schedules more than 1 s past their fire instant.",
+        "# HELP scheduler_due_backlog Active schedules more than 1 s past their fire instant;"
+        f" counted up to {COUNT_CAP}.",
         "# TYPE scheduler_due_backlog gauge",
         f"scheduler_due_backlog {backlog}",
-        "# HELP scheduler_schedules Schedules by state.",
+        "# HELP scheduler_schedules Schedules by state (estimated from planner statistics when"
+        " the table is large).",
         "# TYPE scheduler_schedules gauge",
         *(
             f'scheduler_schedules{{state="{s}"}} {states.get(s, 0)}'

@@ -139,8 +139,8 @@ class ScheduleService:
         return Page(items, encode_cursor(last.created_at, last.id))
 
     async def _locked(self, schedule_id: UUID, expected_version: int | None) -> Schedule:
-        current = await repo.get_for_update(self.conn, schedule_id)
-        if current is None or current.tenant != self.tenant:
+        current = await repo.get_for_update(self.conn, self.tenant, schedule_id)
+        if current is None:
             raise ScheduleNotFound(f"no schedule with id {schedule_id}")
         if expected_version is not None and expected_version != current.version:
             raise VersionMismatch(
@@ -204,12 +204,13 @@ class ScheduleService:
         """Upsert by id (the replaced system's `register`); returns (schedule, created)."""
         schedule_id: UUID = fields["id"]
         # One outer transaction (create/update nest as savepoints): the row lock taken here
-        # makes two concurrent registers of one id run one after the other.
+        # makes two concurrent registers of one id run one after the other. Only the tenant's
+        # own row is locked; another tenant's id is seen without a lock (and answered 409).
         async with self.conn.transaction():
-            existing = await repo.get_for_update(self.conn, schedule_id)
+            existing = await repo.get_for_update(self.conn, self.tenant, schedule_id)
             if existing is None:
+                if await repo.id_taken(self.conn, schedule_id):
+                    raise Conflict(f"triggerId: {schedule_id} is already in use", field="triggerId")
                 return await self.create(fields), True
-            if existing.tenant != self.tenant:
-                raise Conflict(f"triggerId: {schedule_id} is already in use", field="triggerId")
             changes = {k: v for k, v in fields.items() if k != "id"}
             return await self.update(schedule_id, changes), False

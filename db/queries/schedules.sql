@@ -25,8 +25,15 @@ SELECT * FROM workflow_schedules WHERE id = %(id)s AND tenant = %(tenant)s;
 
 -- name: schedule_get_for_update
 -- Row lock so that two concurrent changes of one schedule serialize instead of one
--- overwriting the other's recomputed next slot.
-SELECT * FROM workflow_schedules WHERE id = %(id)s FOR UPDATE;
+-- overwriting the other's recomputed next slot. The tenant is part of the condition, so it is
+-- checked before the lock: another tenant's request locks nothing (a row it names is filtered
+-- out before FOR UPDATE applies), so it can neither delay the owner nor hide the row from the
+-- dispatcher's SKIP LOCKED claim.
+SELECT * FROM workflow_schedules WHERE id = %(id)s AND tenant = %(tenant)s FOR UPDATE;
+
+-- name: schedule_id_taken
+-- Whether any tenant has a schedule with this id; reads without locking anything.
+SELECT EXISTS (SELECT 1 FROM workflow_schedules WHERE id = %(id)s) AS taken;
 
 -- name: schedule_update
 -- Writes every mutable column; `version` guards against lost updates (optimistic concurrency):

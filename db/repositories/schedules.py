@@ -49,10 +49,17 @@ async def get(conn: Conn, tenant: str, schedule_id: UUID) -> Schedule | None:
     return _from_row(row) if row else None
 
 
-async def get_for_update(conn: Conn, schedule_id: UUID) -> Schedule | None:
-    """Lock the row (whatever its tenant: callers check ownership) until the transaction ends."""
-    row = await _one(conn, "schedule_get_for_update", {"id": schedule_id})
+async def get_for_update(conn: Conn, tenant: str, schedule_id: UUID) -> Schedule | None:
+    """The tenant's schedule, locked until the transaction ends; None (and nothing locked) when
+    the tenant has no schedule with this id, whoever else may have one."""
+    row = await _one(conn, "schedule_get_for_update", {"id": schedule_id, "tenant": tenant})
     return _from_row(row) if row else None
+
+
+async def id_taken(conn: Conn, schedule_id: UUID) -> bool:
+    """Whether a schedule of any tenant has this id (no lock taken)."""
+    row = await _one(conn, "schedule_id_taken", {"id": schedule_id})
+    return bool(row and row["taken"])
 
 
 async def update(conn: Conn, schedule: Schedule, now: datetime) -> Schedule | None:

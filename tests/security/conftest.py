@@ -8,6 +8,7 @@ names one loopback prefix and one public host, so the SSRF tests can tell "allow
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -42,6 +43,21 @@ def security_settings(database_url: str, **overrides: object) -> Settings:
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def restore_root_logger() -> Iterator[None]:
+    """For tests that install the production log handler: the root logger as it was after."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        yield
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
 
 
 @pytest.fixture

@@ -660,27 +660,20 @@ def test_secrets_and_tokens_never_reach_logs_answers_or_history(
     assert all(line.startswith("{") for line in api_log.splitlines()), api_log[-2000:]
 
 
+@pytest.mark.usefixtures("restore_root_logger")
 def test_building_the_api_keeps_the_redacting_log_filter() -> None:
     """`create_app` must not reconfigure logging: Litestar's default config replaced the root
     handler (and with it the filter that removes secrets) in the API process."""
     root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    try:
-        configure_logging(security_settings("postgresql://unused/db"))
-        create_app(security_settings("postgresql://unused/db"))
-        filters = [f for handler in root.handlers for f in handler.filters]
-        assert any(isinstance(f, RedactSecrets) for f in filters), root.handlers
-        record = logging.makeLogRecord({"msg": f"sent Bearer {SECRET} and {SECRET}"})
-        for handler in root.handlers:
-            for log_filter in handler.filters:
-                log_filter.filter(record)
-        assert SECRET not in record.getMessage()
-    finally:
-        for handler in root.handlers[:]:
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
+    configure_logging(security_settings("postgresql://unused/db"))
+    create_app(security_settings("postgresql://unused/db"))
+    filters = [f for handler in root.handlers for f in handler.filters]
+    assert any(isinstance(f, RedactSecrets) for f in filters), root.handlers
+    record = logging.makeLogRecord({"msg": f"sent Bearer {SECRET} and {SECRET}"})
+    for handler in root.handlers:
+        for log_filter in handler.filters:
+            log_filter.filter(record)
+    assert SECRET not in record.getMessage()
 
 
 # --- SQL only through parameters -------------------------------------------------------------

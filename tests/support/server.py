@@ -12,7 +12,8 @@ import psycopg
 import uvicorn
 from psycopg.rows import dict_row
 
-from app.api.app import SERVER_OPTIONS, create_app
+from app.api.app import create_app
+from app.api.server import server_options
 from app.clock import Clock
 from app.localpg import free_port
 from app.services import tokens
@@ -28,7 +29,7 @@ def running_api(settings: Settings, clock: Clock | None = None) -> Iterator[str]
         host="127.0.0.1",
         port=port,
         lifespan="on",
-        **SERVER_OPTIONS,
+        **server_options(settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

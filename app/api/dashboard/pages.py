@@ -25,6 +25,7 @@ from app.api.dashboard.session import (
     CurrentSession,
     Login,
     cleared_cookie,
+    cookie_must_be_secure,
     same_origin,
     session_cookie,
 )
@@ -36,10 +37,6 @@ from app.services.schedules import ScheduleService
 def _redirect(path: str, **kwargs: Any) -> Redirect:
     # 303 so that a POST is followed by a GET.
     return Redirect(path, status_code=HTTP_303_SEE_OTHER, **kwargs)
-
-
-def _is_https(request: Request[Any, Any, Any]) -> bool:
-    return request.url.scheme == "https"
 
 
 def _login_form(error: str, status_code: int) -> Response[str]:
@@ -61,20 +58,32 @@ async def login_page(session: CurrentSession) -> Response[Any]:
     return _login_form("", 200)
 
 
-@post("/login", name="dashboard:login-submit", include_in_schema=False)
+LOGIN_MAX_BODY_BYTES = 16 * 1024
+"""The login form carries one token (≤ 500 characters): an anonymous client may not make the
+API receive and parse the 1 MiB that API writes may have (413 past this)."""
+
+
+@post(
+    "/login",
+    name="dashboard:login-submit",
+    include_in_schema=False,
+    request_max_body_size=LOGIN_MAX_BODY_BYTES,
+)
 async def login_submit(request: Request[Any, Any, Any], login: Login) -> Response[Any]:
     if not same_origin(request):
         return _login_form("This form was sent from another site; log in here.", 403)
     if login.tenant is None:
         return _login_form(login.error or "This token is not valid.", HTTP_401_UNAUTHORIZED)
-    return _redirect("/", cookies=[session_cookie(login.token, secure=_is_https(request))])
+    return _redirect(
+        "/", cookies=[session_cookie(login.token, secure=cookie_must_be_secure(request))]
+    )
 
 
 @post("/logout", name="dashboard:logout", include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     if not same_origin(request):
         return Response("cross-site request refused", status_code=HTTP_403_FORBIDDEN)
-    return _redirect("/login", cookies=[cleared_cookie(secure=_is_https(request))])
+    return _redirect("/login", cookies=[cleared_cookie(secure=cookie_must_be_secure(request))])
 
 
 @get("/", name="dashboard:schedules", include_in_schema=False)

@@ -8,6 +8,7 @@ with the `X-Dashboard` header (see `app.api.deps.bearer_token`).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,6 +89,34 @@ def same_origin(request: Request[Any, Any, Any]) -> bool:
     if origin is None:
         return True
     return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_must_be_secure(request: Request[Any, Any, Any]) -> bool:
+    """Whether the session cookie gets `Secure`: always, except on plain HTTP between loopback
+    addresses (a browser on the API's own machine, as with `make up`).
+
+    The cookie is the API token, so it must never travel in clear text. `https` is what uvicorn
+    saw, or what a proxy listed in FORWARDED_ALLOW_IPS said in X-Forwarded-Proto; a request
+    that arrived by plain HTTP from elsewhere, or that names a host other than a loopback one
+    (a proxy that does not send X-Forwarded-Proto, or is not trusted), gets `Secure` as well:
+    such a browser reached the API over HTTPS, or should have. Only a loopback client naming a
+    loopback host may be a developer's plain-HTTP browser, which some browsers would refuse a
+    Secure cookie from; nothing on the network can read that connection.
+    """
+    if request.url.scheme == "https":
+        return True
+    client = request.client.host if request.client else ""
+    return not (_is_loopback(client) and _is_loopback(request.url.hostname or ""))
 
 
 def session_cookie(token: str, *, secure: bool) -> Cookie:
