@@ -131,6 +131,7 @@ def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     from app.api.app import SERVER_OPTIONS, create_app
     from app.logging import configure_logging
 
+    settings.require_signing_secret()
     configure_logging(settings)
     uvicorn.run(
         create_app(settings),

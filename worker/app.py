@@ -34,6 +34,7 @@ class SchedulerApp(App):
     settings: Settings
 
     async def run_worker_async(self, **kwargs: Any) -> None:
+        self.settings.require_signing_secret()  # also on `procrastinate --app=worker.app worker`
         configure_logging(self.settings)
         options: dict[str, Any] = {
             "queues": [EXECUTIONS_QUEUE, MAINTENANCE_QUEUE],
