@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     scheduler_heartbeat_interval: float = Field(default=10.0, gt=0, le=300)
     scheduler_stalled_after: float = Field(default=30.0, gt=0, le=3_600)
     scheduler_maintenance_interval: float = Field(default=5.0, gt=0, le=3_600)
+    # Supervised loops (H2): a loop with no successful pass for max(this, 3 × its period) is
+    # stale (`scheduler check` fails, /metrics shows it). The dispatcher's period is its
+    # longest sleep without a notification. Lower them only in tests.
+    scheduler_loop_stale_after: float = Field(default=30.0, gt=0, le=3_600)
+    scheduler_dispatch_max_sleep: float = Field(default=5.0, gt=0, le=60)
     # Manual runs (trigger and backfill requests) per tenant and API process: a token bucket
     # refilled at `rate` a second holding at most `burst` (app/api/ratelimit.py).
     scheduler_trigger_rate: float = Field(default=10.0, gt=0, le=1_000_000)

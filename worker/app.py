@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from procrastinate import App, PsycopgConnector
@@ -23,6 +25,7 @@ from app.settings import Settings, load_settings
 from db.jobs import EXECUTIONS_QUEUE, MAINTENANCE_QUEUE
 from worker import tasks
 from worker.runtime import WorkerRuntime
+from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker")
 RESTART_DELAY = 1.0
@@ -46,48 +49,70 @@ class SchedulerApp(App):
             "update_heartbeat_interval": self.settings.scheduler_heartbeat_interval,
             "stalled_worker_timeout": self.settings.scheduler_stalled_after,
             **kwargs,
+            # Our handlers, not Procrastinate's: its worker also stops itself when the
+            # database goes away, and that must restart it, not stop the process.
+            "install_signal_handlers": False,
         }
-        stopping = asyncio.Event()
-        current: list[Any] = []
         async with WorkerRuntime(self, self.settings) as runtime:
+            queue_worker = QueueWorker(
+                lambda: self._worker(**options),
+                ServiceConfig(
+                    "procrastinate",
+                    period=self.settings.scheduler_heartbeat_interval,
+                    backoff=RESTART_DELAY,
+                    max_backoff=5.0,
+                    stale_floor=self.settings.scheduler_loop_stale_after,
+                    error_event="worker.restart",
+                ),
+            )
+            loop = asyncio.get_running_loop()
 
             def on_signal() -> None:
                 """First SIGTERM/SIGINT: stop taking work, let running batches finish. The
                 default handlers come back, so a second signal ends the process at once."""
-                stopping.set()
                 runtime.stop_loops()
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
                     signal.signal(signum, signal.SIG_DFL)
-                if current:
-                    current[0].stop()
 
-            loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, on_signal)
-            runtime.start_loops()
-            while not stopping.is_set():
-                # Our handlers, not Procrastinate's: its worker also stops itself when the
-                # database goes away, and that must restart it, not stop the process.
-                worker = self._worker(**{**options, "install_signal_handlers": False})
-                current[:] = [worker]
-                try:
-                    await worker.run()  # type: ignore[no-untyped-call]
-                except Exception as exc:
-                    if stopping.is_set():
-                        raise
-                    error = type(exc).__name__
-                else:
-                    if stopping.is_set():
-                        return
-                    # Procrastinate stops its worker when a side task (the LISTEN connection,
-                    # the heartbeat) fails, typically because the database went away.
-                    error = "procrastinate worker stopped"
-                log.warning(
-                    "worker lost the database; starting again",
-                    extra={"event": "worker.restart", "error": error},
-                )
-                await asyncio.sleep(RESTART_DELAY)
+            runtime.start_loops(queue_worker)
+            await queue_worker.run()
+
+
+class QueueWorker(Service[None]):
+    """Procrastinate's worker, supervised: when it stops by itself (it does when a side task
+    such as its LISTEN connection or heartbeat fails, typically because the database went
+    away) or raises, that is logged (`worker.restart`) and a new one starts after the backoff,
+    in this process: the batches of the local runner keep running meanwhile. Healthy while it
+    runs; `stop()` stops it like its own first SIGTERM would."""
+
+    def __init__(self, make: Callable[[], Any], config: ServiceConfig) -> None:
+        super().__init__(config)
+        self.make = make
+        self._current: Any = None
+
+    async def run_once(self, now: datetime | None) -> None:
+        self._current = self.make()
+        try:
+            await self.keep_alive(self._current.run())
+        finally:
+            self._current = None
+        if not self.stopping:
+            raise WorkerStopped
+
+    def pause_after(self, result: None) -> float:
+        return 0.0  # only reached when stopping
+
+    def stop(self) -> None:
+        super().stop()
+        if self._current is not None:
+            self._current.stop()
+
+
+class WorkerStopped(RuntimeError):
+    """Procrastinate's worker stopped by itself (a side task failed: the database went away)."""
 
 
 def build_app() -> SchedulerApp:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from procrastinate import App
@@ -24,19 +25,33 @@ from procrastinate.jobs import Status
 
 from db import jobs
 from worker.executor import BatchExecutor
+from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.local")
 
 
 class LocalRunner:
     def __init__(
-        self, app: App, executor: BatchExecutor, capacity: int, heartbeat_interval: float
+        self,
+        app: App,
+        executor: BatchExecutor,
+        capacity: int,
+        heartbeat_interval: float,
+        stale_floor: float = 30.0,
     ) -> None:
         self.app = app
         self.executor = executor
         self.capacity = capacity
-        self.heartbeat_interval = heartbeat_interval
         self.worker_id: int | None = None
+        self.heartbeat = LocalHeartbeat(
+            self,
+            ServiceConfig(
+                "local.heartbeat",
+                period=heartbeat_interval,
+                max_backoff=heartbeat_interval,
+                stale_floor=stale_floor,
+            ),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -53,24 +68,7 @@ class LocalRunner:
                 "local runner not registered",
                 extra={"event": "local.register_error", "error": type(exc).__name__},
             )
-        self._heartbeat = asyncio.create_task(self._beat(), name="local-runner-heartbeat")
-
-    async def _beat(self) -> None:
-        """Heartbeat through the runtime's pool, the one the claims use (Procrastinate's pool
-        can take many seconds to reconnect after a database outage: psycopg-pool backs off),
-        and register again when the identity is gone: a worker that starts prunes every
-        identity whose heartbeat looks stale, and an outage makes them all look stale."""
-        while True:
-            await asyncio.sleep(self.heartbeat_interval)
-            with contextlib.suppress(Exception):  # a missed beat is retried at the next one
-                async with self.executor.pool.connection() as conn:
-                    if self.worker_id is not None and await jobs.heartbeat(conn, self.worker_id):
-                        continue
-                    lost, self.worker_id = self.worker_id, await jobs.register_worker(conn)
-                log.warning(
-                    "local runner registered (again)",
-                    extra={"event": "local.registered", "lost_worker_id": lost},
-                )
+        self._heartbeat = asyncio.create_task(self.heartbeat.run(), name="local-heartbeat")
 
     def start(self, jobs: Sequence[tuple[int, list[UUID]]]) -> None:
         for job_id, execution_ids in jobs:
@@ -100,9 +98,33 @@ class LocalRunner:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
             for task in pending:
                 task.cancel()
+        self.heartbeat.stop()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         if self.worker_id is not None:
             with contextlib.suppress(Exception):
                 await self.app.job_manager.unregister_worker(self.worker_id)
             self.worker_id = None
+
+
+class LocalHeartbeat(Service[None]):
+    """The local runner's heartbeat, through the runtime's pool, the one the claims use
+    (Procrastinate's pool can take many seconds to reconnect after a database outage:
+    psycopg-pool backs off). Registers again when the identity is gone: a worker that starts
+    prunes every identity whose heartbeat looks stale, and an outage makes them all look stale.
+    A failed beat is logged and retried (it used to be swallowed without a word)."""
+
+    def __init__(self, runner: LocalRunner, config: ServiceConfig) -> None:
+        super().__init__(config)
+        self.runner = runner
+
+    async def run_once(self, now: datetime | None) -> None:
+        runner = self.runner
+        async with runner.executor.pool.connection() as conn:
+            if runner.worker_id is not None and await jobs.heartbeat(conn, runner.worker_id):
+                return
+            lost, runner.worker_id = runner.worker_id, await jobs.register_worker(conn)
+        log.warning(
+            "local runner registered (again)",
+            extra={"event": "local.registered", "lost_worker_id": lost},
+        )
