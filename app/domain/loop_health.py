@@ -69,9 +69,7 @@ def problems(
             since = next(
                 s.silent_seconds for s in states if s.process == process and s.loop == REPORT_LOOP
             )
-            found.append(
-                f"{process}: no report for {since:.0f} s (stopped without notice, or hung)"
-            )
+            found.append(f"{process}: no report for {since:.0f} s (ended without notice, or hung)")
     for state in states:
         if state.stale and state.process not in silent:
             error = f", last error {state.last_error}" if state.last_error else ""

@@ -22,6 +22,10 @@ async def migration_version(conn: AsyncConnection[dict[str, Any]]) -> str | None
     return str(row["version_num"]) if row else None
 
 
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else float(value)  # one array type for psycopg
+
+
 def _process(process: WorkerProcess) -> dict[str, Any]:
     return {"process_id": process.process_id, "host": process.host, "pid": process.pid}
 
@@ -41,9 +45,9 @@ async def report_loops(
             {
                 **_process(process),
                 "loops": [r.loop for r in loops],
-                "stale_afters": [r.stale_after for r in loops],
-                "started_ages": [r.started_age for r in loops],
-                "success_ages": [r.success_age for r in loops],
+                "stale_afters": [float(r.stale_after) for r in loops],
+                "started_ages": [float(r.started_age) for r in loops],
+                "success_ages": [_seconds(r.success_age) for r in loops],
                 "failures": [r.failures for r in loops],
                 "last_errors": [r.last_error for r in loops],
                 "now": now,
