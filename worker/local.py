@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
@@ -38,6 +39,7 @@ class LocalRunner:
         capacity: int,
         heartbeat_interval: float,
         stale_floor: float = 30.0,
+        stalled_after: float = 30.0,
     ) -> None:
         self.app = app
         self.executor = executor
@@ -45,6 +47,7 @@ class LocalRunner:
         self.worker_id: int | None = None
         self.heartbeat = LocalHeartbeat(
             self,
+            stalled_after,
             ServiceConfig(
                 "local.heartbeat",
                 period=heartbeat_interval,
@@ -110,21 +113,41 @@ class LocalRunner:
 class LocalHeartbeat(Service[None]):
     """The local runner's heartbeat, through the runtime's pool, the one the claims use
     (Procrastinate's pool can take many seconds to reconnect after a database outage:
-    psycopg-pool backs off). Registers again when the identity is gone: a worker that starts
-    prunes every identity whose heartbeat looks stale, and an outage makes them all look stale.
-    A failed beat is logged and retried (it used to be swallowed without a word)."""
+    psycopg-pool backs off). A failed beat is logged and retried (it used to be swallowed
+    without a word).
 
-    def __init__(self, runner: LocalRunner, config: ServiceConfig) -> None:
+    It registers a new identity when the old one is gone (a worker that starts prunes every
+    identity whose heartbeat looks stale, and an outage makes them all look stale), and also
+    when its own last beat is older than `stalled_after`: by then the other workers may take
+    the identity's jobs for stalled, and a batch that failed while the database was away could
+    not mark its job failed, so that job would stay `doing` under an identity this process
+    keeps alive, and its runs `running`, forever (found with a 45 s outage). A new identity
+    leaves the old one's jobs to recovery, like a crashed worker's: sent again, same keys."""
+
+    def __init__(self, runner: LocalRunner, stalled_after: float, config: ServiceConfig) -> None:
         super().__init__(config)
         self.runner = runner
+        self.stalled_after = stalled_after
+        self._last_beat = time.monotonic()  # the runner registers as it opens
 
     async def run_once(self, now: datetime | None) -> None:
         runner = self.runner
+        stale = time.monotonic() - self._last_beat > self.stalled_after
         async with runner.executor.pool.connection() as conn:
-            if runner.worker_id is not None and await jobs.heartbeat(conn, runner.worker_id):
+            if (
+                runner.worker_id is not None
+                and not stale
+                and await jobs.heartbeat(conn, runner.worker_id)
+            ):
+                self._last_beat = time.monotonic()
                 return
             lost, runner.worker_id = runner.worker_id, await jobs.register_worker(conn)
+        self._last_beat = time.monotonic()
         log.warning(
             "local runner registered (again)",
-            extra={"event": "local.registered", "lost_worker_id": lost},
+            extra={
+                "event": "local.registered",
+                "lost_worker_id": lost,
+                "reason": "silent longer than the stalled timeout" if stale else "identity gone",
+            },
         )

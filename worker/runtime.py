@@ -56,6 +56,7 @@ class WorkerRuntime:
             capacity=concurrency * LOCAL_BATCHES_PER_SLOT,
             heartbeat_interval=settings.scheduler_heartbeat_interval,
             stale_floor=floor,
+            stalled_after=settings.scheduler_stalled_after,
         )
         self.dispatcher = Dispatcher(
             self.pool,

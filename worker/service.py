@@ -122,7 +122,7 @@ class Service(ABC, Generic[R]):
 
     def progress(self) -> None:
         """Count a long-running pass as healthy so far (see `keep_alive`)."""
-        self._last_success = time.monotonic()
+        self._mark_success()
 
     def health(self) -> Health:
         return Health(
@@ -178,6 +178,10 @@ class Service(ABC, Generic[R]):
 
     def _succeeded(self, result: R) -> float:
         self.successes += 1
+        self._mark_success()
+        return self.pause_after(result)
+
+    def _mark_success(self) -> None:
         if self._failures:
             log.info(
                 "%s works again after %d failed passes",
@@ -187,7 +191,6 @@ class Service(ABC, Generic[R]):
             )
         self._last_success = time.monotonic()
         self._failures = 0
-        return self.pause_after(result)
 
     def _failed(self, exc: Exception) -> float:
         self.failed_passes += 1

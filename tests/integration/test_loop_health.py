@@ -83,6 +83,7 @@ async def test_check_names_the_worker_and_the_stale_loop(
     assert code == 1 and "no worker process on host elsewhere has reported" in out
 
     failing._succeeded(None)
+    failing.config = ServiceConfig("failing.loop", period=1, stale_floor=60)  # stays fresh now
     await reporter.run_once(None)
     code, out = await _check(monkeypatch, capsys, database_url, "--host")
     assert code == 0, out
