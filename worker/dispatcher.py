@@ -38,8 +38,8 @@ class DispatcherConfig:
     error_backoff: float = 0.5
     max_backoff: float = 1.0  # retried at least this often while failing: resumes fast
     # M4: a schedule at the head that waits for an unfinished run is looked at again this
-    # often (not in a busy loop); a pass that claimed nothing waits at least `idle_pause`
-    # (a due row another transaction holds is skipped, not waited for).
+    # often (not in a busy loop); a pass that claimed nothing although something is due waits
+    # `idle_pause` (a due row another transaction holds is skipped by the claim, not awaited).
     waiting_recheck: float = 0.25
     idle_pause: float = 0.05
     stale_floor: float = 30.0
@@ -79,10 +79,10 @@ class Dispatcher(Service[float]):
             )
         if delay is None:
             return self.options.max_sleep
-        if claimed == 0 and self._ahead <= ahead:
-            # Nothing could be claimed although something looked due: a row locked by
-            # another transaction. Not a busy loop while it is held (M4).
-            delay = max(delay, self.options.idle_pause)
+        if claimed == 0 and delay == 0.0 and self._ahead <= ahead:
+            # Something is due by now, yet nothing could be claimed with the same lookahead:
+            # a row locked by another transaction. Not a busy loop while it is held (M4).
+            delay = self.options.idle_pause
         return min(delay, self.options.max_sleep)
 
     def pause_after(self, result: float) -> float:
