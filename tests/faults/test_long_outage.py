@@ -26,7 +26,7 @@ import pytest
 
 from app.localpg import LocalCluster
 from tests.faults.audit import create_schedules, scalar, unfinished_before
-from tests.faults.conftest import Workers
+from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until
 from tests.support.target import Received, RecordingTarget
 from tests.support.workers import WorkerProcess
@@ -38,7 +38,8 @@ FROM workflow_schedule_executions e
 LEFT JOIN procrastinate_jobs j ON j.id = e.job_id
 LEFT JOIN procrastinate_workers w ON w.id = j.worker_id
 WHERE e.status IN ('pending', 'running', 'retrying') ORDER BY e.scheduled_at"""
-OUTAGE_SECONDS = 45.0  # > 30 s, psycopg-pool's getconn timeout in Procrastinate's connector
+# Longer than 30 s, psycopg-pool's getconn timeout in Procrastinate's connector.
+OUTAGE_SECONDS = scaled(45.0, 120.0)
 SCHEDULES = 20
 TARGET_DELAY = 2.0
 
@@ -57,7 +58,7 @@ def _events(worker: WorkerProcess, name: str) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(scaled(300, 480))
 def test_runs_of_a_worker_killed_after_a_long_outage_are_recovered(
     database_url: str,
     pg_cluster: LocalCluster,
@@ -134,7 +135,8 @@ def test_runs_of_a_worker_killed_after_a_long_outage_are_recovered(
     )
     assert running > 0
     assert delivered_again > 0, "the killed worker's runs in flight were sent again"
-    assert set(statuses) == {"succeeded"}, statuses
+    # Slots older than the misfire grace (60 s) when the database came back are `missed`.
+    assert "succeeded" in statuses and not set(statuses) - {"succeeded", "missed"}, statuses
     assert survivor.alive
 
 

@@ -30,7 +30,7 @@ from app.cli import main as cli_main
 from app.services.dispatch import dispatch_once
 from db.pool import create_pool
 from tests.faults.audit import create_schedules, scalar
-from tests.faults.conftest import Workers
+from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until
 from tests.support.target import Received, RecordingTarget
 from worker.dispatcher import Dispatcher
@@ -44,7 +44,7 @@ CREATE TRIGGER refuse_job_insert BEFORE INSERT ON procrastinate_jobs
 ALLOW_INSERTS = (
     "DROP TRIGGER refuse_job_insert ON procrastinate_jobs; DROP FUNCTION refuse_job_insert();"
 )
-FAULT_SECONDS = 10.0
+FAULT_SECONDS = scaled(10.0, 60.0)  # every job insert refused this long
 RESUME_LIMIT = 2.0
 
 
@@ -60,7 +60,7 @@ def _check(
     return code, capsys.readouterr().out
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(scaled(90, 180))
 def test_firing_resumes_after_job_inserts_fail_and_check_reports_the_loop(
     database_url: str,
     target: RecordingTarget,
