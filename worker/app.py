@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from procrastinate import App, PsycopgConnector
@@ -24,8 +22,9 @@ from app.logging import configure_logging
 from app.settings import Settings, load_settings
 from db.jobs import EXECUTIONS_QUEUE, MAINTENANCE_QUEUE
 from worker import tasks
+from worker.queue_worker import QueueWorker
 from worker.runtime import WorkerRuntime
-from worker.service import Service, ServiceConfig
+from worker.service import ServiceConfig
 
 log = logging.getLogger("worker")
 RESTART_DELAY = 1.0
@@ -79,40 +78,6 @@ class SchedulerApp(App):
                 loop.add_signal_handler(signum, on_signal)
             runtime.start_loops(queue_worker)
             await queue_worker.run()
-
-
-class QueueWorker(Service[None]):
-    """Procrastinate's worker, supervised: when it stops by itself (it does when a side task
-    such as its LISTEN connection or heartbeat fails, typically because the database went
-    away) or raises, that is logged (`worker.restart`) and a new one starts after the backoff,
-    in this process: the batches of the local runner keep running meanwhile. Healthy while it
-    runs; `stop()` stops it like its own first SIGTERM would."""
-
-    def __init__(self, make: Callable[[], Any], config: ServiceConfig) -> None:
-        super().__init__(config)
-        self.make = make
-        self._current: Any = None
-
-    async def run_once(self, now: datetime | None) -> None:
-        self._current = self.make()
-        try:
-            await self.keep_alive(self._current.run())
-        finally:
-            self._current = None
-        if not self.stopping:
-            raise WorkerStopped
-
-    def pause_after(self, result: None) -> float:
-        return 0.0  # only reached when stopping
-
-    def stop(self) -> None:
-        super().stop()
-        if self._current is not None:
-            self._current.stop()
-
-
-class WorkerStopped(RuntimeError):
-    """Procrastinate's worker stopped by itself (a side task failed: the database went away)."""
 
 
 def build_app() -> SchedulerApp:

@@ -160,10 +160,19 @@ class Service(ABC, Generic[R]):
                     return task.result()
                 self.progress()
         finally:
-            if not task.done():
+            if not task.done():  # this pass was cancelled: so is what it awaited
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await asyncio.wait({task})  # the cancellation goes on; this is not re-raised
+                error = None if task.cancelled() else task.exception()
+                if error is not None:
+                    log.debug(
+                        "%s: a cancelled pass ended with an error",
+                        self.config.name,
+                        extra={
+                            "event": f"{self.config.name}.cancel_error",
+                            "error": type(error).__name__,
+                        },
+                    )
 
     async def passed(self, count: int = 1, *, ok: bool = True) -> None:
         """Test hook: return once `count` more passes have succeeded (or, with ok=False,

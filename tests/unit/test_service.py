@@ -15,6 +15,7 @@ import pytest
 from procrastinate.exceptions import ConnectorException
 
 from app.domain.loop_health import REPORT_LOOP, LoopState, WorkerProcess, problems
+from worker.queue_worker import QueueWorker
 from worker.service import Service, ServiceConfig
 
 
@@ -119,3 +120,42 @@ def test_problems_name_the_worker_and_the_loop() -> None:
         "3 failed passes in a row, last error OperationalError)",
     ]
     assert problems(states, gone=lambda p: p == silent) == found[1:]
+
+
+class FakeQueueWorker:
+    """Stands for Procrastinate's worker: stops by itself at once (`dies`) or runs until
+    stopped."""
+
+    def __init__(self, dies: bool) -> None:
+        self.dies = dies
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        if not self.dies:
+            await self._stop.wait()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def test_procrastinate_worker_that_stops_by_itself_is_started_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its worker stops when a side task fails (the database went away): a new one starts in
+    the process, logged as `worker.restart`; while one runs the loop counts as healthy."""
+    made = [FakeQueueWorker(dies=True), FakeQueueWorker(dies=True), FakeQueueWorker(dies=False)]
+    queue = QueueWorker(
+        lambda: made.pop(0),
+        ServiceConfig("procrastinate", period=0.01, backoff=0.01, error_event="worker.restart"),
+    )
+    task = asyncio.create_task(queue.run())
+    async with asyncio.timeout(5):
+        await queue.passed(2, ok=False)
+        # The third one runs: its progress is marked every period (a condition, bounded above).
+        while queue.health().last_success_at is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert not made and queue.health().failures == 0
+    assert [r.__dict__["event"] for r in caplog.records][:2] == ["worker.restart"] * 2
+    assert {r.__dict__["error"] for r in caplog.records[:2]} == {"WorkerStopped"}
+    queue.stop()  # stops the running worker, like its own first SIGTERM
+    await asyncio.wait_for(task, 1)
