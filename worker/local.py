@@ -121,7 +121,7 @@ class LocalHeartbeat(Service[None]):
     when its own last beat is older than `stalled_after`: by then the other workers may take
     the identity's jobs for stalled, and a batch that failed while the database was away could
     not mark its job failed, so that job would stay `doing` under an identity this process
-    keeps alive, and its runs `running`, forever (found with a 45 s outage). A new identity
+    keeps alive, and its runs `running`, forever (tests/faults/test_long_outage.py). A new identity
     leaves the old one's jobs to recovery, like a crashed worker's: sent again, same keys."""
 
     def __init__(self, runner: LocalRunner, stalled_after: float, config: ServiceConfig) -> None:

@@ -40,7 +40,7 @@ FOR UPDATE OF s SKIP LOCKED;
 -- `first_goes_ahead` is false when every schedule at that instant is one the claim leaves for
 -- its instant (see schedule_claim_due: its overlap policy looks at unfinished runs and it has
 -- one): waking `lookahead` early for it would find nothing to claim, again and again until the
--- instant (M4: ~1,000 passes a second). The dispatcher then looks again only every so often.
+-- instant (M4: a busy loop, docs/reliability.md). The dispatcher looks again every so often.
 WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now),
 first AS (SELECT min(next_fire_at) AS at FROM workflow_schedules WHERE state = 'active')
 SELECT first.at AS next_fire_at,
