@@ -6,6 +6,8 @@ scheduler token list [--tenant T]
 scheduler token revoke TOKEN_ID
 scheduler key show --tenant T          the tenant's signing keys (current key: last line)
 scheduler key rotate --tenant T [--grace SECONDS]   new key; old ones sign for the grace
+scheduler check [--host [HOST]]        exit 0 if the database is ready and no worker loop is
+                                       stale (of HOST only, this host if no name is given)
 scheduler api                          serve the API (API_HOST / API_PORT)
 scheduler up                           everything, locally (what `make up` runs)
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +28,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from app.domain.loop_health import WorkerProcess
 from app.errors import SchedulerError
 from app.services import keys, tokens
 from app.settings import Settings, load_settings
@@ -112,16 +116,44 @@ def _cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_conn(settings.database_url, action))
 
 
-def _cmd_check(settings: Settings, _: argparse.Namespace) -> int:
-    """Exit 0 when the database answers and its schema is at head (container healthchecks)."""
-    from app.services.health import readiness
+def _cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when the database answers, its schema is at head and no worker loop is stale
+    (container healthchecks; see docs/operations.md). `--host`: only the workers of that host
+    (this one when no name is given), and at least one of them must be reporting."""
+    from app.services.health import loop_health, readiness
+
+    host: str | None = args.host
+
+    def gone(process: WorkerProcess) -> bool:
+        # A silent process of this machine whose pid no longer exists has exited: no problem.
+        return process.host == socket.gethostname() and not _pid_exists(process.pid)
 
     async def action(conn: Any) -> int:
         result = await readiness(conn)
         print(f"database {result.database}; migrations {result.migrations}")
-        return 0 if result.ready else 1
+        if not result.ready:
+            return 1
+        health = await loop_health(conn, host=host, gone=gone)
+        where = f" on host {host}" if host else ""
+        print(
+            f"worker loops{where}: {health.processes} processes, {len(health.states)} loops, "
+            f"{len(health.problems)} problems"
+        )
+        for problem in health.problems:
+            print(f"  {problem}")
+        return 1 if health.problems else 0
 
     return asyncio.run(_with_conn(settings.database_url, action))
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 def _cmd_status(settings: Settings, args: argparse.Namespace) -> int:
@@ -170,6 +202,7 @@ def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     from app.api.server import server_options
     from app.logging import configure_logging
 
+    settings.require_signing_secret()
     configure_logging(settings)
     uvicorn.run(
         create_app(settings),
@@ -192,9 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply migrations").set_defaults(run=_cmd_migrate)
     commands.add_parser("api", help="serve the API").set_defaults(run=_cmd_api)
     commands.add_parser("up", help="run everything locally").set_defaults(run=_cmd_up)
-    commands.add_parser("check", help="exit 0 if the database is ready").set_defaults(
-        run=_cmd_check
+    check = commands.add_parser(
+        "check", help="exit 0 if the database is ready and no worker loop is stale"
     )
+    check.add_argument(
+        "--host",
+        nargs="?",
+        const=socket.gethostname(),
+        help="only the workers of this host (default when given without a name: this one)",
+    )
+    check.set_defaults(run=_cmd_check)
     status_parser = commands.add_parser("status", help="schedules, next runs, success rates")
     status_parser.add_argument("--tenant")
     status_parser.add_argument("--limit", type=int, default=200)

@@ -210,7 +210,8 @@ def run_up() -> int:
     url, cluster = _database_url()
     env = {**os.environ, "DATABASE_URL": url}
     env.setdefault("LOG_FORMAT", "console")
-    env.setdefault("INTERNAL_API_SECRET", _dev_secret())
+    if not env.get("INTERNAL_API_SECRET"):  # set but empty would stop the API and the worker
+        env["INTERNAL_API_SECRET"] = _dev_secret()
     port = env.setdefault("API_PORT", "8000")
     host = env.setdefault("API_HOST", "127.0.0.1")
     if "SCHEDULER_TARGET_URL" not in env:

@@ -12,7 +12,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.delivery import signing_key
 from app.errors import ConfigError
+
+# Values that are published (our own old compose default and the usual stand-ins): a secret
+# anyone can read is no secret, so they are refused like an empty one.
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "change_me", "secret", "password"})
+MIN_SECRET_BYTES = 16
 
 DEFAULT_TARGET_URL = "http://localhost:3000/api/workflows/{workflowId}/execute"
 
@@ -30,7 +36,22 @@ class Settings(BaseSettings):
     internal_api_secret: SecretStr = Field(
         default=SecretStr(""),
         description="Bearer secret and webhook signing key for outbound calls.",
+        validate_default=False,  # unset is allowed here; serving processes refuse it
     )
+
+    @field_validator("internal_api_secret")
+    @classmethod
+    def _usable_secret(cls, value: SecretStr) -> SecretStr:
+        """A secret that is given must be usable: not blank, not a published placeholder, and
+        a `whsec_` key must decode (M2: a malformed one used to make every batch fail after
+        its runs were marked running). An unset secret is refused where one is needed, at
+        the start of the API and the worker (`require_signing_secret`): the admin commands
+        sign nothing."""
+        problem = secret_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return value
+
     scheduler_target_url: str = Field(
         default=DEFAULT_TARGET_URL,
         description="Outbound URL; {workflowId} is replaced by the schedule's workflow id.",
@@ -50,6 +71,11 @@ class Settings(BaseSettings):
     scheduler_heartbeat_interval: float = Field(default=10.0, gt=0, le=300)
     scheduler_stalled_after: float = Field(default=30.0, gt=0, le=3_600)
     scheduler_maintenance_interval: float = Field(default=5.0, gt=0, le=3_600)
+    # Supervised loops (H2): a loop with no successful pass for max(this, 3 × its period) is
+    # stale (`scheduler check` fails, /metrics shows it). The dispatcher's period is its
+    # longest sleep without a notification. Lower them only in tests.
+    scheduler_loop_stale_after: float = Field(default=30.0, gt=0, le=3_600)
+    scheduler_dispatch_max_sleep: float = Field(default=5.0, gt=0, le=60)
     # Manual runs (trigger and backfill requests) per tenant and API process: a token bucket
     # refilled at `rate` a second holding at most `burst` (app/api/ratelimit.py).
     scheduler_trigger_rate: float = Field(default=10.0, gt=0, le=1_000_000)
@@ -105,9 +131,48 @@ class Settings(BaseSettings):
                 raise ValueError(f"{entry!r} is not an IP address, a network or *") from None
         return value
 
+    def require_signing_secret(self) -> None:
+        """Start-up check of the processes that sign or serve (API, worker): raise ConfigError
+        naming INTERNAL_API_SECRET when it is unset or too short to be a key (M7: an empty
+        secret used to mean unsigned deliveries, silently)."""
+        secret = self.internal_api_secret.get_secret_value()
+        if not secret:
+            raise ConfigError(
+                "INTERNAL_API_SECRET is not set: every delivery is signed with it; set it to a "
+                f"random value of at least {MIN_SECRET_BYTES} characters (e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+                field="INTERNAL_API_SECRET",
+            )
+        if len(signing_key(secret)) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"INTERNAL_API_SECRET is too short: use at least {MIN_SECRET_BYTES} random "
+                "characters (a whsec_ key: at least that many bytes before base64)",
+                field="INTERNAL_API_SECRET",
+            )
+
     @property
     def target_allowlist(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.scheduler_target_allowlist.split(",") if p.strip())
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why `secret` cannot sign deliveries, or None when it can."""
+    if not secret.strip():
+        return f"is empty: set a random value of at least {MIN_SECRET_BYTES} characters"
+    if secret.strip().lower() in PLACEHOLDER_SECRETS:
+        return "is a published placeholder, not a secret: set a random value"
+    if secret != secret.strip():
+        return "has leading or trailing spaces (a quoting mistake?)"
+    try:
+        key = signing_key(secret)
+    except ConfigError:
+        key = b""
+    if not key:
+        return (
+            "starts with 'whsec_' but the rest is not a valid base64 key: use a whsec_ key "
+            "exactly as generated, or a secret without that prefix"
+        )
+    return None
 
 
 def load_settings(**overrides: object) -> Settings:

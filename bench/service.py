@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-" + "b" * 20  # the worker refuses a key under 16 bytes
 
 
 @dataclass

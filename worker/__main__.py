@@ -13,8 +13,16 @@ import sys
 
 from procrastinate.cli import main as procrastinate_main
 
+from app.errors import ConfigError
+from app.settings import load_settings
+
 
 def main(argv: list[str] | None = None) -> None:
+    try:  # refuse a configuration that cannot work before anything starts (SPEC §8)
+        load_settings().require_signing_secret()
+    except ConfigError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
     try:
         import uvloop
     except ImportError:  # not built for this platform: the stdlib loop works, only slower

@@ -22,7 +22,9 @@ from app.logging import configure_logging
 from app.settings import Settings, load_settings
 from db.jobs import EXECUTIONS_QUEUE, MAINTENANCE_QUEUE
 from worker import tasks
+from worker.queue_worker import QueueWorker
 from worker.runtime import WorkerRuntime
+from worker.service import ServiceConfig
 
 log = logging.getLogger("worker")
 RESTART_DELAY = 1.0
@@ -34,6 +36,7 @@ class SchedulerApp(App):
     settings: Settings
 
     async def run_worker_async(self, **kwargs: Any) -> None:
+        self.settings.require_signing_secret()  # also on `procrastinate --app=worker.app worker`
         configure_logging(self.settings)
         options: dict[str, Any] = {
             "queues": [EXECUTIONS_QUEUE, MAINTENANCE_QUEUE],
@@ -45,48 +48,36 @@ class SchedulerApp(App):
             "update_heartbeat_interval": self.settings.scheduler_heartbeat_interval,
             "stalled_worker_timeout": self.settings.scheduler_stalled_after,
             **kwargs,
+            # Our handlers, not Procrastinate's: its worker also stops itself when the
+            # database goes away, and that must restart it, not stop the process.
+            "install_signal_handlers": False,
         }
-        stopping = asyncio.Event()
-        current: list[Any] = []
         async with WorkerRuntime(self, self.settings) as runtime:
+            queue_worker = QueueWorker(
+                lambda: self._worker(**options),
+                ServiceConfig(
+                    "procrastinate",
+                    period=self.settings.scheduler_heartbeat_interval,
+                    backoff=RESTART_DELAY,
+                    max_backoff=5.0,
+                    stale_floor=self.settings.scheduler_loop_stale_after,
+                    error_event="worker.restart",
+                ),
+            )
+            loop = asyncio.get_running_loop()
 
             def on_signal() -> None:
                 """First SIGTERM/SIGINT: stop taking work, let running batches finish. The
                 default handlers come back, so a second signal ends the process at once."""
-                stopping.set()
                 runtime.stop_loops()
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
                     signal.signal(signum, signal.SIG_DFL)
-                if current:
-                    current[0].stop()
 
-            loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, on_signal)
-            runtime.start_loops()
-            while not stopping.is_set():
-                # Our handlers, not Procrastinate's: its worker also stops itself when the
-                # database goes away, and that must restart it, not stop the process.
-                worker = self._worker(**{**options, "install_signal_handlers": False})
-                current[:] = [worker]
-                try:
-                    await worker.run()  # type: ignore[no-untyped-call]
-                except Exception as exc:
-                    if stopping.is_set():
-                        raise
-                    error = type(exc).__name__
-                else:
-                    if stopping.is_set():
-                        return
-                    # Procrastinate stops its worker when a side task (the LISTEN connection,
-                    # the heartbeat) fails, typically because the database went away.
-                    error = "procrastinate worker stopped"
-                log.warning(
-                    "worker lost the database; starting again",
-                    extra={"event": "worker.restart", "error": error},
-                )
-                await asyncio.sleep(RESTART_DELAY)
+            runtime.start_loops(queue_worker)
+            await queue_worker.run()
 
 
 def build_app() -> SchedulerApp:

@@ -13,9 +13,7 @@ next sample.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from datetime import datetime
 
 from db.repositories.schedules import db_now
 from db.types import Pool
+from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.db_clock")
 
@@ -70,10 +69,17 @@ class DbClock:
             received = time.monotonic()
         self.add(now, sent, received)
 
-    async def run(self, pool: Pool, interval: float = 2.0) -> None:
-        """Sample for as long as the process runs (a failed sample is skipped)."""
-        while True:
-            with contextlib.suppress(Exception):
-                for _ in range(3 if self._best is None else 1):
-                    await self.sample(pool)
-            await asyncio.sleep(interval)
+
+class DbClockSampler(Service[None]):
+    """Samples the database clock into a `DbClock` every `period` seconds (three samples at
+    first, to start from a good one). A failed sample is logged and retried; batches keep the
+    last estimate meanwhile."""
+
+    def __init__(self, clock: DbClock, pool: Pool, config: ServiceConfig | None = None) -> None:
+        super().__init__(config or ServiceConfig("db_clock", period=2.0, max_backoff=2.0))
+        self.db_clock = clock
+        self.pool = pool
+
+    async def run_once(self, now: datetime | None) -> None:
+        for _ in range(3 if self.db_clock.error_bound is None else 1):
+            await self.db_clock.sample(self.pool)

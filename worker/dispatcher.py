@@ -1,27 +1,28 @@
-"""The dispatcher loop that runs in every worker process (SPEC §4.2).
+"""The dispatcher loop that runs in every worker process (SPEC §4.2), and its LISTEN.
 
 It sleeps until the earliest fire instant of any active schedule (measured on the database
 clock), or until a NOTIFY says schedules changed, then runs dispatcher passes until nothing is
 due. Any number of dispatchers may run at once: claims use SKIP LOCKED, so they share the work
 and never wait on each other. There is no leader to elect or lose.
 
-Database errors do not end the loop: it logs, waits a little and tries again, so a PostgreSQL
-restart only pauses firing (the pool replaces broken connections).
+Both loops are supervised services (worker/service.py): a failed pass (the database away, a
+job insert refused, anything else) is logged as `dispatch.error` and tried again within
+`max_backoff`, so firing resumes about a second after the cause is gone (H2).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg
 
-from app.services.dispatch import Lookahead, PassStats, dispatch_once, next_wake
-from db.types import Pool
+from app.services.dispatch import Lookahead, dispatch_once, next_wake
+from db.types import Conn, Pool
 from worker.local import LocalRunner
+from worker.service import Service, ServiceConfig, database_clock
 
 log = logging.getLogger("worker.dispatcher")
 CHANNEL = "workflow_schedules_changed"
@@ -34,99 +35,126 @@ class DispatcherConfig:
     # waits for the instant itself.
     lookahead: Lookahead = field(default_factory=Lookahead)
     max_sleep: float = 5.0  # upper bound on a sleep, in case a notification is lost
-    error_backoff: float = 1.0
+    error_backoff: float = 0.5
+    max_backoff: float = 1.0  # retried at least this often while failing: resumes fast
+    # M4: a schedule at the head that waits for an unfinished run is looked at again this
+    # often (not in a busy loop); a pass that claimed nothing although something is due waits
+    # `idle_pause` (a due row another transaction holds is skipped by the claim, not awaited).
+    waiting_recheck: float = 0.25
+    idle_pause: float = 0.05
+    stale_floor: float = 30.0
+
+    def service(self) -> ServiceConfig:
+        return ServiceConfig(
+            "dispatch",
+            period=self.max_sleep,
+            backoff=self.error_backoff,
+            max_backoff=self.max_backoff,
+            stale_floor=self.stale_floor,
+        )
 
 
-class Dispatcher:
+class Dispatcher(Service[float]):
+    """`run_once` dispatches until nothing is due and returns the seconds to wait."""
+
     def __init__(
         self,
         pool: Pool,
-        listen_url: str,
         config: DispatcherConfig | None = None,
-        on_pass: Callable[[PassStats], None] | None = None,
         local: LocalRunner | None = None,
+        clock: Callable[[], datetime | None] = database_clock,
     ) -> None:
+        self.options = config or DispatcherConfig()
+        super().__init__(self.options.service(), clock)
         self.pool = pool
-        self.listen_url = listen_url
-        self.config = config or DispatcherConfig()
-        self.on_pass = on_pass
         self.local = local
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._ahead = self.config.lookahead.base  # for the coming pass, set by `next_wake`
+        self._ahead = self.options.lookahead.base  # for the coming pass, set by `next_wake`
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    async def run_once(self) -> float | None:
-        """Dispatch until nothing is due; return the seconds until the next fire instant."""
+    async def run_once(self, now: datetime | None) -> float:
         async with self.pool.connection() as conn:
-            while not self._stopping.is_set():
-                stats = await dispatch_once(
-                    conn,
-                    limit=self.config.batch_limit,
-                    local_worker_id=self.local.worker_id if self.local else None,
-                    local_capacity=self.local.free if self.local else 0,
-                    lookahead=self._ahead,
-                )
-                if self.local and stats.local_jobs:
-                    self.local.start(stats.local_jobs)  # committed: run them here, now
-                if stats.claimed and self.on_pass:
-                    self.on_pass(stats)
-                if stats.claimed:
-                    log.debug(
-                        "dispatched",
-                        extra={
-                            "event": "dispatch.pass",
-                            "claimed": stats.claimed,
-                            "fired": stats.fired,
-                            "jobs": stats.jobs,
-                        },
-                    )
-                if stats.claimed < self.config.batch_limit:
-                    break
-            delay, self._ahead = await next_wake(conn, self.config.lookahead)
-            return delay
+            claimed = await self._dispatch_until_done(conn, now)
+            ahead = self._ahead
+            delay, self._ahead = await next_wake(
+                conn, self.options.lookahead, now=now, recheck=self.options.waiting_recheck
+            )
+        if delay is None:
+            return self.options.max_sleep
+        if claimed == 0 and delay == 0.0 and self._ahead <= ahead:
+            # Something is due by now, yet nothing could be claimed with the same lookahead:
+            # a row locked by another transaction. Not a busy loop while it is held (M4).
+            delay = self.options.idle_pause
+        return min(delay, self.options.max_sleep)
 
-    async def run(self) -> None:
-        listener = asyncio.create_task(self._listen(), name="dispatcher-listen")
+    def pause_after(self, result: float) -> float:
+        return result
+
+    async def _dispatch_until_done(self, conn: Conn, now: datetime | None) -> int:
+        claimed = 0
+        while not self.stopping:
+            stats = await dispatch_once(
+                conn,
+                limit=self.options.batch_limit,
+                now=now,
+                local_worker_id=self.local.worker_id if self.local else None,
+                local_capacity=self.local.free if self.local else 0,
+                lookahead=self._ahead,
+            )
+            claimed += stats.claimed
+            if self.local and stats.local_jobs:
+                self.local.start(stats.local_jobs)  # committed: run them here, now
+            if stats.claimed:
+                log.debug(
+                    "dispatched",
+                    extra={
+                        "event": "dispatch.pass",
+                        "claimed": stats.claimed,
+                        "fired": stats.fired,
+                        "jobs": stats.jobs,
+                    },
+                )
+            if stats.claimed < self.options.batch_limit:
+                break
+        return claimed
+
+
+class ChangeListener(Service[None]):
+    """LISTEN for schedule changes on a dedicated connection and wake the dispatcher.
+
+    A pass listens for up to `period` seconds on the connection it keeps; a lost connection
+    fails the pass (logged, retried after the backoff) and the next pass connects again,
+    waking the dispatcher since changes may have happened while nobody listened."""
+
+    def __init__(
+        self, url: str, on_change: Callable[[], None], config: ServiceConfig | None = None
+    ) -> None:
+        super().__init__(config or ServiceConfig("dispatch.listen", period=5.0))
+        self.url = url
+        self.on_change = on_change
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+
+    async def run_once(self, now: datetime | None) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+            await self._conn.execute(f"LISTEN {CHANNEL}")
+            self.on_change()
         try:
-            while not self._stopping.is_set():
-                self._wake.clear()
-                try:
-                    delay = await self.run_once()
-                except (psycopg.Error, OSError, TimeoutError) as exc:
-                    log.warning(
-                        "dispatch failed; retrying",
-                        extra={"event": "dispatch.error", "error": type(exc).__name__},
-                    )
-                    delay = self.config.error_backoff
-                sleep = (
-                    self.config.max_sleep if delay is None else min(delay, self.config.max_sleep)
-                )
-                if sleep > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=sleep)
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            async for _ in self._conn.notifies(timeout=self.config.period):
+                self.on_change()
+        except BaseException:
+            await self.close()
+            raise
 
-    async def _listen(self) -> None:
-        """LISTEN for schedule changes on a dedicated connection; reconnect when it drops."""
-        while not self._stopping.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.listen_url, autocommit=True
-                ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self._wake.set()  # changes may have happened while we were not listening
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except (psycopg.Error, OSError) as exc:
-                log.warning(
-                    "schedule change listener lost its connection; reconnecting",
-                    extra={"event": "dispatch.listen_error", "error": type(exc).__name__},
-                )
-                await asyncio.sleep(self.config.error_backoff)
+    def pause_after(self, result: None) -> float:
+        return 0.0  # listening is the wait
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            await conn.close()
+        except Exception as exc:  # a broken connection: nothing is left to close cleanly
+            log.debug(
+                "listener connection closed with an error",
+                extra={"event": "dispatch.listen_close_error", "error": type(exc).__name__},
+            )

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from procrastinate import App
@@ -24,19 +26,35 @@ from procrastinate.jobs import Status
 
 from db import jobs
 from worker.executor import BatchExecutor
+from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.local")
 
 
 class LocalRunner:
     def __init__(
-        self, app: App, executor: BatchExecutor, capacity: int, heartbeat_interval: float
+        self,
+        app: App,
+        executor: BatchExecutor,
+        capacity: int,
+        heartbeat_interval: float,
+        stale_floor: float = 30.0,
+        stalled_after: float = 30.0,
     ) -> None:
         self.app = app
         self.executor = executor
         self.capacity = capacity
-        self.heartbeat_interval = heartbeat_interval
         self.worker_id: int | None = None
+        self.heartbeat = LocalHeartbeat(
+            self,
+            stalled_after,
+            ServiceConfig(
+                "local.heartbeat",
+                period=heartbeat_interval,
+                max_backoff=heartbeat_interval,
+                stale_floor=stale_floor,
+            ),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -53,24 +71,7 @@ class LocalRunner:
                 "local runner not registered",
                 extra={"event": "local.register_error", "error": type(exc).__name__},
             )
-        self._heartbeat = asyncio.create_task(self._beat(), name="local-runner-heartbeat")
-
-    async def _beat(self) -> None:
-        """Heartbeat through the runtime's pool, the one the claims use (Procrastinate's pool
-        can take many seconds to reconnect after a database outage: psycopg-pool backs off),
-        and register again when the identity is gone: a worker that starts prunes every
-        identity whose heartbeat looks stale, and an outage makes them all look stale."""
-        while True:
-            await asyncio.sleep(self.heartbeat_interval)
-            with contextlib.suppress(Exception):  # a missed beat is retried at the next one
-                async with self.executor.pool.connection() as conn:
-                    if self.worker_id is not None and await jobs.heartbeat(conn, self.worker_id):
-                        continue
-                    lost, self.worker_id = self.worker_id, await jobs.register_worker(conn)
-                log.warning(
-                    "local runner registered (again)",
-                    extra={"event": "local.registered", "lost_worker_id": lost},
-                )
+        self._heartbeat = asyncio.create_task(self.heartbeat.run(), name="local-heartbeat")
 
     def start(self, jobs: Sequence[tuple[int, list[UUID]]]) -> None:
         for job_id, execution_ids in jobs:
@@ -100,9 +101,53 @@ class LocalRunner:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
             for task in pending:
                 task.cancel()
+        self.heartbeat.stop()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         if self.worker_id is not None:
             with contextlib.suppress(Exception):
                 await self.app.job_manager.unregister_worker(self.worker_id)
             self.worker_id = None
+
+
+class LocalHeartbeat(Service[None]):
+    """The local runner's heartbeat, through the runtime's pool, the one the claims use
+    (Procrastinate's pool can take many seconds to reconnect after a database outage:
+    psycopg-pool backs off). A failed beat is logged and retried (it used to be swallowed
+    without a word).
+
+    It registers a new identity when the old one is gone (a worker that starts prunes every
+    identity whose heartbeat looks stale, and an outage makes them all look stale), and also
+    when its own last beat is older than `stalled_after`: by then the other workers may take
+    the identity's jobs for stalled, and a batch that failed while the database was away could
+    not mark its job failed, so that job would stay `doing` under an identity this process
+    keeps alive, and its runs `running`, forever (tests/faults/test_long_outage.py). A new identity
+    leaves the old one's jobs to recovery, like a crashed worker's: sent again, same keys."""
+
+    def __init__(self, runner: LocalRunner, stalled_after: float, config: ServiceConfig) -> None:
+        super().__init__(config)
+        self.runner = runner
+        self.stalled_after = stalled_after
+        self._last_beat = time.monotonic()  # the runner registers as it opens
+
+    async def run_once(self, now: datetime | None) -> None:
+        runner = self.runner
+        stale = time.monotonic() - self._last_beat > self.stalled_after
+        async with runner.executor.pool.connection() as conn:
+            if (
+                runner.worker_id is not None
+                and not stale
+                and await jobs.heartbeat(conn, runner.worker_id)
+            ):
+                self._last_beat = time.monotonic()
+                return
+            lost, runner.worker_id = runner.worker_id, await jobs.register_worker(conn)
+        self._last_beat = time.monotonic()
+        log.warning(
+            "local runner registered (again)",
+            extra={
+                "event": "local.registered",
+                "lost_worker_id": lost,
+                "reason": "silent longer than the stalled timeout" if stale else "identity gone",
+            },
+        )

@@ -1,28 +1,35 @@
-"""Background upkeep in every worker: recover what crashes left behind (SPEC §5).
+"""Background upkeep in every worker: recover what crashes left behind (SPEC §5), fold stats.
 
-Every pass (each `interval` seconds, with jitter so workers spread out):
+`Recovery`, every pass (each `interval` seconds, with jitter so workers spread out):
 1. Jobs of dead workers (no heartbeat for `stalled_after` seconds) go back to the queue, so a
    run whose worker was killed mid-request is sent again, with the same Idempotency-Key.
 2. Unfinished runs whose job is gone or ended get a new job (`recover_orphans`).
 No lock is taken: every step is idempotent and safe to run in several workers at once.
+
+`StatsFold` folds statistics deltas every second (one worker at a time does it).
+
+Both are supervised services (worker/service.py): a pass that fails, e.g. on Procrastinate's
+pool timeout after a database outage longer than 30 s, is logged and tried again; the loop
+does not end (H2: it used to, and the next crash's runs then stayed `running` for good).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 from procrastinate import App
+from procrastinate.exceptions import ConnectorException
 
 from app.services.executions import recover_orphans
 from app.services.stats import fold_deltas
 from db.types import Pool
+from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.maintenance")
+FOLD_ROUND = 50_000  # deltas per fold transaction; a full round means more are waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,32 +38,51 @@ class MaintenanceConfig:
     stalled_after: float = 30.0  # Procrastinate marks a worker stalled after 30 s (3 heartbeats)
     orphan_min_age: float = 5.0
     fold_interval: float = 1.0
+    stale_floor: float = 30.0
 
 
-class Maintenance:
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    stalled_jobs: int
+    orphaned_runs: int
+
+
+class Recovery(Service[Recovered]):
     def __init__(self, app: App, pool: Pool, config: MaintenanceConfig | None = None) -> None:
+        self.options = config or MaintenanceConfig()
+        super().__init__(
+            ServiceConfig(
+                "recovery",
+                period=self.options.interval,
+                jitter=0.2,
+                max_backoff=self.options.interval,
+                stale_floor=self.options.stale_floor,
+            )
+        )
         self.app = app
         self.pool = pool
-        self.config = config or MaintenanceConfig()
-        self._stopping = asyncio.Event()
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run_once(self) -> tuple[int, int]:
-        """One pass; returns (stalled jobs requeued, orphaned runs recovered)."""
+    async def run_once(self, now: datetime | None) -> Recovered:
         stalled = list(
             await self.app.job_manager.get_stalled_jobs(
-                seconds_since_heartbeat=self.config.stalled_after
+                seconds_since_heartbeat=self.options.stalled_after
             )
         )
         for job in stalled:
             assert job.id is not None
-            # Another worker may requeue the same job first: then this one is refused.
-            with contextlib.suppress(Exception):
+            try:
                 await self.app.job_manager.retry_job(job)
+            except ConnectorException as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.RaiseException):
+                    raise  # the database itself: the pass fails and is tried again
+                # Another worker requeued it first: it is no longer `doing`, and
+                # Procrastinate's function refuses (RAISE). Nothing left to do here.
+                log.info(
+                    "stalled job already requeued by another worker",
+                    extra={"event": "recovery.requeue_skipped", "job_id": job.id},
+                )
         async with self.pool.connection() as conn:
-            recovered = await recover_orphans(conn, min_age_seconds=self.config.orphan_min_age)
+            recovered = await recover_orphans(conn, min_age_seconds=self.options.orphan_min_age)
         if stalled or recovered:
             log.warning(
                 "recovered work left by a crash",
@@ -66,32 +92,27 @@ class Maintenance:
                     "orphaned_runs": recovered,
                 },
             )
-        return len(stalled), recovered
+        return Recovered(len(stalled), recovered)
 
-    async def fold_stats(self) -> None:
-        """Fold statistics deltas every second (one worker at a time does it)."""
-        while not self._stopping.is_set():
-            try:
-                async with self.pool.connection() as conn:
-                    while (moved := await fold_deltas(conn)) and moved >= 50_000:
-                        pass
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                log.warning(
-                    "statistics fold failed; retrying",
-                    extra={"event": "stats.fold_error", "error": type(exc).__name__},
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.config.fold_interval)
 
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                log.warning(
-                    "maintenance pass failed; retrying",
-                    extra={"event": "maintenance.error", "error": type(exc).__name__},
-                )
-            pause = self.config.interval * random.uniform(0.8, 1.2)  # noqa: S311 - spreading
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=pause)
+class StatsFold(Service[int]):
+    def __init__(self, pool: Pool, config: MaintenanceConfig | None = None) -> None:
+        options = config or MaintenanceConfig()
+        super().__init__(
+            ServiceConfig(
+                "stats.fold",
+                period=options.fold_interval,
+                max_backoff=5.0,
+                stale_floor=options.stale_floor,
+            )
+        )
+        self.pool = pool
+
+    async def run_once(self, now: datetime | None) -> int:
+        """Fold until fewer than a full round is pending; returns the deltas folded."""
+        folded = 0
+        async with self.pool.connection() as conn:
+            while (moved := await fold_deltas(conn)) and moved >= FOLD_ROUND:
+                folded += moved
+            folded += moved or 0
+        return folded

@@ -2,6 +2,11 @@
 
 Created when the worker starts (never at import), closed when it stops. Tasks reach it through
 `current()`, because Procrastinate calls task functions with their job's arguments only.
+
+Every long-running task of the process is a supervised service (worker/service.py): the
+dispatcher and its LISTEN, recovery, the statistics fold, the database clock, the local
+runner's heartbeat, Procrastinate's worker (worker/app.py) and the health reporter that writes
+their state for `scheduler check` and /metrics.
 """
 
 from __future__ import annotations
@@ -10,17 +15,20 @@ import asyncio
 import logging
 import time
 from types import TracebackType
+from typing import Any
 
 from procrastinate import App
 
 from app.settings import Settings
 from db.pool import create_pool
-from worker.db_clock import DbClock
-from worker.dispatcher import Dispatcher
+from worker.db_clock import DbClock, DbClockSampler
+from worker.dispatcher import ChangeListener, Dispatcher, DispatcherConfig
 from worker.executor import BatchExecutor
+from worker.health import HealthReporter
 from worker.http_target import HttpTarget
 from worker.local import LocalRunner
-from worker.maintenance import Maintenance, MaintenanceConfig
+from worker.maintenance import MaintenanceConfig, Recovery, StatsFold
+from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.runtime")
 LOCAL_BATCHES_PER_SLOT = 10
@@ -31,6 +39,7 @@ class WorkerRuntime:
     def __init__(self, app: App, settings: Settings) -> None:
         self.settings = settings
         concurrency = settings.scheduler_worker_concurrency
+        floor = settings.scheduler_loop_stale_after
         self.pool = create_pool(
             settings.database_url, min_size=2, max_size=2 * concurrency + 4, name="worker"
         )
@@ -46,18 +55,49 @@ class WorkerRuntime:
             # batches, and each must be waiting in place before the instant to be on time.
             capacity=concurrency * LOCAL_BATCHES_PER_SLOT,
             heartbeat_interval=settings.scheduler_heartbeat_interval,
+            stale_floor=floor,
+            stalled_after=settings.scheduler_stalled_after,
         )
-        self.dispatcher = Dispatcher(self.pool, settings.database_url, local=self.local)
-        self.maintenance = Maintenance(
-            app,
+        self.dispatcher = Dispatcher(
             self.pool,
-            MaintenanceConfig(
-                interval=settings.scheduler_maintenance_interval,
-                stalled_after=settings.scheduler_stalled_after,
-            ),
+            DispatcherConfig(max_sleep=settings.scheduler_dispatch_max_sleep, stale_floor=floor),
+            local=self.local,
         )
-        self._loops: list[asyncio.Task[None]] = []
-        self._clock_task: asyncio.Task[None] | None = None
+        self.listener = ChangeListener(
+            settings.database_url,
+            self.dispatcher.wake,
+            ServiceConfig("dispatch.listen", period=5.0, max_backoff=5.0, stale_floor=floor),
+        )
+        maintenance = MaintenanceConfig(
+            interval=settings.scheduler_maintenance_interval,
+            stalled_after=settings.scheduler_stalled_after,
+            stale_floor=floor,
+        )
+        self.recovery = Recovery(app, self.pool, maintenance)
+        self.stats_fold = StatsFold(self.pool, maintenance)
+        self.clock_sampler = DbClockSampler(
+            self.clock,
+            self.pool,
+            ServiceConfig("db_clock", period=2.0, max_backoff=2.0, stale_floor=floor),
+        )
+        self.reporter = HealthReporter(
+            self.pool,
+            lambda: self.services,
+            period=settings.scheduler_heartbeat_interval,
+            stale_floor=floor,
+        )
+        self.services: list[Service[Any]] = [
+            self.dispatcher,
+            self.listener,
+            self.recovery,
+            self.stats_fold,
+            self.clock_sampler,
+            self.local.heartbeat,  # run by the local runner itself
+            self.reporter,
+        ]
+        # Hold nothing worth finishing at a stop: cancelled, not waited for.
+        self._cancel_at_exit: list[Service[Any]] = [self.listener, self.clock_sampler]
+        self._tasks: dict[Service[Any], asyncio.Task[None]] = {}
         self._stop_requested_at: float | None = None
 
     async def __aenter__(self) -> WorkerRuntime:
@@ -67,22 +107,24 @@ class WorkerRuntime:
         _current = self
         return self
 
-    def start_loops(self) -> None:
-        self._loops = [
-            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(self.maintenance.run(), name="maintenance"),
-            asyncio.create_task(self.maintenance.fold_stats(), name="stats-fold"),
-        ]
-        self._clock_task = asyncio.create_task(self.clock.run(self.pool), name="db-clock")
+    def start_loops(self, *extra: Service[Any]) -> None:
+        """Run every loop as a task; `extra` services (Procrastinate's worker) are reported
+        and stopped with them but run by the caller."""
+        self.services += extra
+        self._tasks = {
+            service: asyncio.create_task(service.run(), name=service.config.name)
+            for service in self.services
+            if service is not self.local.heartbeat and service not in extra
+        }
 
     def stop_loops(self) -> None:
-        """First step of a graceful stop: no new dispatches; running batches carry on."""
+        """First step of a graceful stop: no new dispatches; running batches carry on (with
+        the database clock's last estimate)."""
         if self._stop_requested_at is None:
             self._stop_requested_at = time.monotonic()
-        self.dispatcher.stop()
-        self.maintenance.stop()
-        if self._clock_task is not None:  # batches still running keep the last estimate
-            self._clock_task.cancel()
+        for service in self.services:
+            if service is not self.local.heartbeat:  # beats until the runner closes
+                service.stop()
 
     async def __aexit__(
         self,
@@ -92,7 +134,12 @@ class WorkerRuntime:
     ) -> None:
         global _current
         self.stop_loops()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        for service in self._cancel_at_exit:
+            if service in self._tasks:
+                self._tasks[service].cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.listener.close()
+        await self.reporter.forget()
         # One shutdown budget for everything, counted from the stop request.
         spent = time.monotonic() - (self._stop_requested_at or time.monotonic())
         await self.local.close(

@@ -31,6 +31,7 @@ from app.domain.schedule import Plan, Schedule, plan
 from app.domain.slot_math import count_slots, last_slot_before
 from app.domain.slots import iter_slots, slots_between
 from app.domain.timezones import load_zone
+from app.errors import ValidationFailed
 
 MAX_MISSED_ROWS = 1_000
 MAX_CATCHUP_FIRES = 100
@@ -83,6 +84,29 @@ class _Overlap:
             trigger,
             error="overlap: the previous run of this schedule has not finished",
         )
+
+
+MAX_NOTE_CHARS = 500  # the pause_note column's CHECK
+
+
+def unusable_note(exc: Exception) -> str:
+    """The pause note of a stored schedule that `plan_pass` cannot plan: a zone that a tzdata
+    upgrade removed (tzdata 2020b dropped `US/Pacific-New`), a cron expression this version
+    refuses, or a bug. Such a schedule is paused so that it cannot stop the others firing."""
+    if isinstance(exc, ValidationFailed):
+        field = {"timezone": "time zone", "cronExpression": "cron expression"}.get(
+            exc.field or "", "settings"
+        )
+        note = (
+            f"paused by the scheduler: its {field} can no longer be used ({exc.message}); "
+            "change it, then resume the schedule"
+        )
+    else:
+        note = (
+            f"paused by the scheduler: its next slot could not be computed ({type(exc).__name__}"
+            "); this is a bug, please report it; resume the schedule to try again"
+        )
+    return note[:MAX_NOTE_CHARS]
 
 
 def plan_pass(

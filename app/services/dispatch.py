@@ -8,6 +8,7 @@ slot that did commit impossible to fire twice.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,10 +16,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.domain.firing import plan_pass
+from app.domain.firing import PassResult, plan_pass, unusable_note
+from app.domain.schedule import Schedule
+from app.errors import SchedulerError
 from db import jobs
 from db.repositories import executions as repo
 from db.types import Conn
+
+log = logging.getLogger("app.services.dispatch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,7 @@ class PassStats:
     jobs: int = 0
     lags_seconds: list[float] = field(default_factory=list)  # dispatch time - fire instant
     local_jobs: list[tuple[int, list[UUID]]] = field(default_factory=list)
+    paused: list[UUID] = field(default_factory=list)  # schedules that could not be planned
 
     @property
     def fired(self) -> int:
@@ -58,11 +64,13 @@ async def dispatch_once(
             return PassStats()
         rows: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        unusable: list[tuple[UUID, str]] = []
         for schedule, db_now, active_runs, buffered_runs in claimed:
             as_of = max(now or db_now, schedule.next_fire_at or db_now)
-            result = plan_pass(
-                schedule, as_of, active_runs=active_runs, buffered_runs=buffered_runs
-            )
+            result = _plan_or_note(schedule, as_of, active_runs, buffered_runs)
+            if isinstance(result, str):
+                unusable.append((schedule.id, result))
+                continue
             rows += [
                 {
                     # Runs that will run get their id here, so their jobs can be deferred
@@ -105,11 +113,13 @@ async def dispatch_once(
             )
             local = [(job, runs) for job, runs in wanted if job in taken]
         await repo.advance_schedules(conn, updates)
+        await repo.pause_unusable(conn, unusable)
     dispatched_at = claimed[0][1] if now is None else now
     fire_ats = {(r["trigger_id"], r["scheduled_at"]): r["fire_at"] for r in rows}
     created = {r["id"] for r in inserted}
     local = [(job, [run for run in runs if run in created]) for job, runs in local]
     return PassStats(
+        paused=[schedule_id for schedule_id, _ in unusable],
         claimed=len(claimed),
         statuses=Counter(r["status"] for r in inserted),
         jobs=len(batches),
@@ -120,6 +130,28 @@ async def dispatch_once(
             if r["status"] == "pending"
         ],
     )
+
+
+def _plan_or_note(
+    schedule: Schedule, as_of: datetime, active_runs: int, buffered_runs: int
+) -> PassResult | str:
+    """The schedule's pass, or the note to pause it with when it cannot be planned: one
+    unusable stored row must not fail the pass of every schedule claimed with it (H2)."""
+    try:
+        return plan_pass(schedule, as_of, active_runs=active_runs, buffered_runs=buffered_runs)
+    except Exception as exc:
+        note = unusable_note(exc)
+        log.error(
+            "schedule paused: it cannot be planned",
+            exc_info=not isinstance(exc, SchedulerError),  # a bug: its traceback
+            extra={
+                "event": "dispatch.schedule_unusable",
+                "schedule_id": str(schedule.id),
+                "tenant": schedule.tenant,
+                "note": note,
+            },
+        )
+        return note
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +176,21 @@ class Lookahead:
         return max(1, math.ceil((self.cap - self.base) / self.per_slot)) if self.per_slot else 1
 
 
-async def next_wake(conn: Conn, lookahead: Lookahead) -> tuple[float | None, float]:
+async def next_wake(
+    conn: Conn, lookahead: Lookahead, *, now: datetime | None = None, recheck: float = 0.25
+) -> tuple[float | None, float]:
     """Seconds until the dispatcher should start on the earliest fire instant (None: nothing
-    active), on the database clock, and the lookahead to dispatch it with."""
-    next_fire_at, db_now, due = await repo.next_fire(conn, lookahead.count_limit)
-    ahead = lookahead.seconds(due)
-    if next_fire_at is None:
+    active), on the database clock (or `now`), and the lookahead to dispatch it with.
+
+    When every schedule at that instant waits for an unfinished run (it is claimed ahead only
+    once the run has finished, else at its instant), the dispatcher looks again every `recheck`
+    seconds inside the lookahead, and at the instant at the latest, instead of at once (M4)."""
+    first = await repo.next_fire(conn, lookahead.count_limit, now)
+    ahead = lookahead.seconds(first.due_in_second)
+    if first.at is None:
         return None, ahead
-    return max(0.0, (next_fire_at - db_now).total_seconds() - ahead), ahead
+    until = (first.at - first.now).total_seconds()
+    delay = until - ahead
+    if not first.goes_ahead:
+        delay = max(delay, min(recheck, until))
+    return max(0.0, delay), ahead

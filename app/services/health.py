@@ -1,13 +1,20 @@
-"""Readiness: the database answers and its schema is at the head revision."""
+"""Readiness (the database answers, its schema is at head) and the workers' loop health."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from app.domain.loop_health import LoopReport, LoopState, WorkerProcess, problems
 from db.migrate import head_revision
 from db.repositories import health as repo
 from db.types import Conn
+
+# A process silent this long is taken for dead and its rows are deleted (a stopping worker
+# deletes its own at once). Until then `scheduler check` names it.
+FORGET_AFTER_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +38,74 @@ async def readiness(conn: Conn) -> Readiness:
     if version != head:
         return Readiness(False, "ok", f"at {version or 'none'}, head is {head}: run migrations")
     return Readiness(True, "ok", "at head")
+
+
+async def report_loops(
+    conn: Conn,
+    process: WorkerProcess,
+    loops: Sequence[LoopReport],
+    now: datetime | None = None,
+) -> None:
+    """A worker's periodic report of its loops (worker/health.py)."""
+    await repo.report_loops(conn, process, loops, forget_after=FORGET_AFTER_SECONDS, now=now)
+
+
+async def forget_process(conn: Conn, process: WorkerProcess) -> None:
+    """A stopping worker's rows go with it."""
+    await repo.remove_process(conn, process)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopHealth:
+    states: list[LoopState]
+    problems: list[str]
+
+    @property
+    def processes(self) -> int:
+        return len({s.process for s in self.states})
+
+
+async def loop_health(
+    conn: Conn,
+    *,
+    host: str | None = None,
+    gone: Callable[[WorkerProcess], bool] = lambda _: False,
+    now: datetime | None = None,
+) -> LoopHealth:
+    """Every reported loop (of `host`, or of all hosts) and what is wrong with them. With a
+    host, no process of that host reporting at all is a problem too (a worker's healthcheck
+    asks about its own host)."""
+    states = await repo.list_loops(conn, host, now)
+    found = problems(states, gone=gone)
+    if host is not None and not any(not gone(s.process) for s in states):
+        found.append(f"no worker process on host {host} has reported its loops")
+    return LoopHealth(states, found)
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def loop_metrics(states: Sequence[LoopState]) -> list[str]:
+    """/metrics lines: each loop's last success (unix seconds, database clock) and staleness."""
+    labels = [
+        f'host="{_label(s.process.host)}",pid="{s.process.pid}",loop="{_label(s.loop)}"'
+        for s in states
+    ]
+    return [
+        "# HELP scheduler_loop_last_success_timestamp_seconds When each worker loop last "
+        "completed a pass (0: not yet).",
+        "# TYPE scheduler_loop_last_success_timestamp_seconds gauge",
+        *(
+            f"scheduler_loop_last_success_timestamp_seconds{{{label}}} "
+            f"{s.last_success_at.timestamp() if s.last_success_at else 0:.3f}"
+            for label, s in zip(labels, states, strict=True)
+        ),
+        "# HELP scheduler_loop_stale 1 when a worker loop has had no successful pass for "
+        "max(30 s, 3 x its period).",
+        "# TYPE scheduler_loop_stale gauge",
+        *(
+            f"scheduler_loop_stale{{{label}}} {int(s.stale)}"
+            for label, s in zip(labels, states, strict=True)
+        ),
+    ]

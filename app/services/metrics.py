@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from app.domain.stats import STATUSES, bucket_upper_ms
+from app.services.health import loop_metrics
+from db.repositories import health as health_repo
 from db.repositories import metrics as repo
 from db.repositories import stats as stats_repo
 from db.types import Conn
@@ -59,6 +61,7 @@ async def render(conn: Conn) -> str:
     depth = await repo.queue_depth(conn, COUNT_CAP)
     backlog = await repo.due_backlog(conn, COUNT_CAP)
     states = await schedules_by_state(conn)
+    loops = await health_repo.list_loops(conn)  # every worker's loops (H2), a few rows each
     lines = [
         "# HELP scheduler_executions_finished_total Runs that reached a final status.",
         "# TYPE scheduler_executions_finished_total counter",
@@ -104,5 +107,6 @@ async def render(conn: Conn) -> str:
             f'scheduler_schedules{{state="{s}"}} {states.get(s, 0)}'
             for s in ("active", "paused", "ended")
         ),
+        *loop_metrics(loops),
     ]
     return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ WHERE s.state = 'active'
                                 + make_interval(secs => %(lookahead)s))
   -- Ahead of its instant, a schedule whose overlap policy looks at unfinished runs is taken
   -- only when it has none: whether the previous run overlaps is decided at the instant.
+  -- (schedule_next_fire repeats this condition, so the dispatcher does not wake for it.)
   AND (s.next_fire_at <= (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()))
        OR s.overlap_policy = 'allow_all'
        OR NOT EXISTS (
@@ -38,14 +39,28 @@ FOR UPDATE OF s SKIP LOCKED;
 -- When the dispatcher should wake next, measured on the database clock, and how many slots
 -- fall in the second that starts then (counted up to a cap, on the due index), so that a
 -- crowded second is dispatched earlier.
-WITH first AS (SELECT min(next_fire_at) AS at FROM workflow_schedules WHERE state = 'active')
+-- `first_goes_ahead` is false when every schedule at that instant is one the claim leaves for
+-- its instant (see schedule_claim_due: its overlap policy looks at unfinished runs and it has
+-- one): waking `lookahead` early for it would find nothing to claim, again and again until the
+-- instant (M4: a busy loop, docs/reliability.md). The dispatcher looks again every so often.
+WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now),
+first AS (SELECT min(next_fire_at) AS at FROM workflow_schedules WHERE state = 'active')
 SELECT first.at AS next_fire_at,
-       clock_timestamp() AS db_now,
+       t.now AS db_now,
        (SELECT count(*) FROM (
             SELECT 1 FROM workflow_schedules
             WHERE state = 'active' AND next_fire_at < first.at + interval '1 second'
-            LIMIT %(count_limit)s) AS crowd) AS due_in_second
-FROM first;
+            LIMIT %(count_limit)s) AS crowd) AS due_in_second,
+       -- The same condition as the claim's, on the due index (equality), stopping at the
+       -- first schedule that can go ahead.
+       first.at <= t.now OR EXISTS (
+           SELECT 1 FROM workflow_schedules s
+           WHERE s.state = 'active' AND s.next_fire_at = first.at
+             AND (s.overlap_policy = 'allow_all' OR NOT EXISTS (
+                 SELECT 1 FROM workflow_schedule_executions e
+                 WHERE e.trigger_id = s.id
+                   AND e.status IN ('pending', 'running', 'retrying')))) AS first_goes_ahead
+FROM first, t;
 
 -- name: schedule_advance_many
 -- Moves each claimed schedule to its next slot after a pass. Not a user change: `version`
@@ -62,4 +77,20 @@ FROM unnest(
     %(next_fire_ats)s::timestamptz[], %(remaining_runs)s::integer[],
     %(missed_uncounted)s::bigint[]
 ) AS u(id, state, next_run_at, next_fire_at, remaining_runs, missed_uncounted)
+WHERE s.id = u.id;
+
+-- name: schedule_pause_unusable
+-- A claimed schedule that cannot be planned any more (a stored zone that a tzdata upgrade
+-- removed, a cron expression this version refuses) is paused with a note saying why, in the
+-- pass that found it, so that one bad row cannot stop every schedule behind it. A change of
+-- the schedule: its version moves.
+UPDATE workflow_schedules AS s SET
+    enabled = false,
+    state = 'paused',
+    next_run_at = NULL,
+    next_fire_at = NULL,
+    pause_note = u.note,
+    version = s.version + 1,
+    updated_at = clock_timestamp()
+FROM unnest(%(ids)s::uuid[], %(notes)s::text[]) AS u(id, note)
 WHERE s.id = u.id;

@@ -1,2 +1,51 @@
 -- name: migration_version
 SELECT version_num FROM alembic_version;
+
+-- name: loop_health_report
+-- One worker process's supervised loops, in one statement every report interval (the
+-- heartbeat's). Ages are seconds on the process's monotonic clock, made instants here on the
+-- database clock (or %(now)s): the worker's wall clock plays no part.
+INSERT INTO worker_loop_health AS h (
+    process_id, loop, host, pid, stale_after_seconds, started_at, last_success_at, failures,
+    last_error, reported_at
+)
+SELECT %(process_id)s, u.loop, %(host)s, %(pid)s, u.stale_after,
+       t.now - make_interval(secs => u.started_age),
+       t.now - make_interval(secs => u.success_age),  -- NULL age (never succeeded): NULL
+       u.failures, u.last_error, t.now
+FROM unnest(
+    %(loops)s::text[], %(stale_afters)s::float8[], %(started_ages)s::float8[],
+    %(success_ages)s::float8[], %(failures)s::integer[], %(last_errors)s::text[]
+) AS u(loop, stale_after, started_age, success_age, failures, last_error),
+    (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
+ON CONFLICT (process_id, loop) DO UPDATE SET
+    stale_after_seconds = excluded.stale_after_seconds,
+    last_success_at = excluded.last_success_at,
+    failures = excluded.failures,
+    last_error = excluded.last_error,
+    reported_at = excluded.reported_at;
+
+-- name: loop_health_forget
+-- Rows nobody will update again: processes silent for `forget_after` seconds (killed: a
+-- stopping worker deletes its own rows), and an earlier process with this host and pid (a
+-- restarted container has the same hostname and, again, pid 1).
+DELETE FROM worker_loop_health
+WHERE reported_at < coalesce(%(now)s::timestamptz, clock_timestamp())
+                    - make_interval(secs => %(forget_after)s)
+   OR (host = %(host)s AND pid = %(pid)s AND process_id <> %(process_id)s);
+
+-- name: loop_health_remove
+DELETE FROM worker_loop_health WHERE process_id = %(process_id)s;
+
+-- name: loop_health_list
+-- Every reported loop (of one host, or of all), with the seconds since its last successful
+-- pass (since its process started, before the first), on the database clock (or %(now)s).
+SELECT h.process_id, h.host, h.pid, h.loop, h.stale_after_seconds, h.last_success_at,
+       h.failures, h.last_error, h.reported_at,
+       extract(epoch FROM t.now - coalesce(h.last_success_at, h.started_at))::float8
+           AS silent_seconds
+FROM worker_loop_health AS h,
+     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
+WHERE %(host)s::text IS NULL OR h.host = %(host)s
+ORDER BY h.host, h.pid, h.process_id, h.loop
+LIMIT %(limit)s;

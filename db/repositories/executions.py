@@ -7,6 +7,7 @@ of round trips, not 10,000.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -43,11 +44,28 @@ async def claim_due(
     ]
 
 
-async def next_fire(conn: Conn, count_limit: int) -> tuple[datetime | None, datetime, int]:
-    """The earliest fire instant of any active schedule, the database's now, and how many
-    schedules are due in the second from that instant (at most `count_limit`)."""
-    rows = await _all(conn, "schedule_next_fire", {"count_limit": count_limit})
-    return rows[0]["next_fire_at"], rows[0]["db_now"], int(rows[0]["due_in_second"])
+@dataclass(frozen=True, slots=True)
+class NextFire:
+    """The earliest fire instant of any active schedule (None: none active), the database's
+    now (or the `now` given), how many schedules are due in the second from that instant (at
+    most the count limit), and whether one of the schedules at that instant can be dispatched
+    ahead of it (false: each waits for an unfinished run, see schedule_next_fire)."""
+
+    at: datetime | None
+    now: datetime
+    due_in_second: int
+    goes_ahead: bool
+
+
+async def next_fire(conn: Conn, count_limit: int, now: datetime | None = None) -> NextFire:
+    rows = await _all(conn, "schedule_next_fire", {"count_limit": count_limit, "now": now})
+    row = rows[0]
+    return NextFire(
+        row["next_fire_at"],
+        row["db_now"],
+        int(row["due_in_second"]),
+        bool(row["first_goes_ahead"]),
+    )
 
 
 async def advance_schedules(conn: Conn, updates: Sequence[dict[str, Any]]) -> None:
@@ -63,6 +81,16 @@ async def advance_schedules(conn: Conn, updates: Sequence[dict[str, Any]]) -> No
             "remaining_runs": [u["remaining_runs"] for u in updates],
             "missed_uncounted": [u["missed_uncounted"] for u in updates],
         },
+    )
+
+
+async def pause_unusable(conn: Conn, notes: Sequence[tuple[UUID, str]]) -> None:
+    """Pause schedules the dispatcher cannot plan, each with its note."""
+    if not notes:
+        return
+    await conn.execute(
+        query("schedule_pause_unusable"),
+        {"ids": [i for i, _ in notes], "notes": [n for _, n in notes]},
     )
 
 

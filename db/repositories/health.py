@@ -1,12 +1,16 @@
-"""Readiness probes."""
+"""Readiness probes and the worker loops' health reports (table worker_loop_health)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection, errors
 
+from app.domain.loop_health import LoopReport, LoopState, WorkerProcess
 from db.queries import query
+from db.types import Conn
 
 
 async def migration_version(conn: AsyncConnection[dict[str, Any]]) -> str | None:
@@ -16,3 +20,65 @@ async def migration_version(conn: AsyncConnection[dict[str, Any]]) -> str | None
         return None
     row = await cursor.fetchone()
     return str(row["version_num"]) if row else None
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else float(value)  # one array type for psycopg
+
+
+def _process(process: WorkerProcess) -> dict[str, Any]:
+    return {"process_id": process.process_id, "host": process.host, "pid": process.pid}
+
+
+async def report_loops(
+    conn: Conn,
+    process: WorkerProcess,
+    loops: Sequence[LoopReport],
+    *,
+    forget_after: float,
+    now: datetime | None = None,
+) -> None:
+    """Upsert one process's loops, and forget the rows of processes that are gone."""
+    async with conn.transaction():
+        await conn.execute(
+            query("loop_health_report"),
+            {
+                **_process(process),
+                "loops": [r.loop for r in loops],
+                "stale_afters": [float(r.stale_after) for r in loops],
+                "started_ages": [float(r.started_age) for r in loops],
+                "success_ages": [_seconds(r.success_age) for r in loops],
+                "failures": [r.failures for r in loops],
+                "last_errors": [r.last_error for r in loops],
+                "now": now,
+            },
+        )
+        await conn.execute(
+            query("loop_health_forget"),
+            {**_process(process), "forget_after": forget_after, "now": now},
+        )
+
+
+async def remove_process(conn: Conn, process: WorkerProcess) -> None:
+    await conn.execute(query("loop_health_remove"), {"process_id": process.process_id})
+
+
+async def list_loops(
+    conn: Conn, host: str | None = None, now: datetime | None = None, limit: int = 1_000
+) -> list[LoopState]:
+    cursor = await conn.execute(
+        query("loop_health_list"), {"host": host, "now": now, "limit": limit}
+    )
+    return [
+        LoopState(
+            process=WorkerProcess(row["process_id"], row["host"], row["pid"]),
+            loop=row["loop"],
+            stale_after=row["stale_after_seconds"],
+            silent_seconds=row["silent_seconds"],
+            last_success_at=row["last_success_at"],
+            failures=row["failures"],
+            last_error=row["last_error"],
+            reported_at=row["reported_at"],
+        )
+        for row in await cursor.fetchall()
+    ]

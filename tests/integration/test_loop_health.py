@@ -1,0 +1,126 @@
+"""Worker loop health in the database (issue 10 point 2, H2): what `scheduler check` and
+/metrics see of each worker process's supervised loops.
+
+Before: `scheduler check` only asked whether the database answered, so a worker whose
+dispatcher had died stayed green for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from app.cli import main as cli_main
+from app.domain.loop_health import REPORT_LOOP, WorkerProcess
+from app.services.health import loop_health
+from app.services.metrics import render
+from db.pool import create_pool
+from db.repositories.schedules import db_now
+from db.types import Conn, Pool
+from worker.health import HealthReporter
+from worker.service import Service, ServiceConfig
+
+
+class Idle(Service[None]):
+    async def run_once(self, now: datetime | None) -> None:
+        return None
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[Pool]:
+    opened = create_pool(database_url, max_size=2)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _check(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    database_url: str,
+    *args: str,
+) -> tuple[int, str]:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    code = await asyncio.to_thread(cli_main, ["check", *args])
+    return code, capsys.readouterr().out
+
+
+def _reporter(pool: Pool, services: list[Service[None]], pid: int | None = None) -> HealthReporter:
+    process = WorkerProcess(uuid.uuid4(), socket.gethostname(), pid or os.getpid())
+    return HealthReporter(pool, lambda: services, period=1.0, stale_floor=60, process=process)
+
+
+async def test_check_names_the_worker_and_the_stale_loop(
+    database_url: str,
+    pool: Pool,
+    conn: Conn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    healthy = Idle(ServiceConfig("healthy.loop", period=1, stale_floor=60))
+    failing = Idle(ServiceConfig("failing.loop", period=0.01, stale_floor=0.01))
+    healthy._succeeded(None)
+    failing._failed(OSError("the database is away"))
+    reporter = _reporter(pool, [healthy, failing])
+    await reporter.run_once(None)
+    await asyncio.sleep(0.05)  # older than the failing loop's 0.03 s bound (real time: the CLI)
+
+    code, out = await _check(monkeypatch, capsys, database_url)
+    assert code == 1, out
+    assert f"worker {socket.gethostname()} pid {os.getpid()}: loop failing.loop" in out
+    assert "1 failed passes in a row, last error OSError" in out
+    assert "healthy.loop" not in out
+
+    code, out = await _check(monkeypatch, capsys, database_url, "--host", "elsewhere")
+    assert code == 1 and "no worker process on host elsewhere has reported" in out
+
+    failing._succeeded(None)
+    failing.config = ServiceConfig("failing.loop", period=1, stale_floor=60)  # stays fresh now
+    await reporter.run_once(None)
+    code, out = await _check(monkeypatch, capsys, database_url, "--host")
+    assert code == 0, out
+    assert "1 processes, 3 loops, 0 problems" in out
+
+    metrics = await render(conn)
+    assert 'scheduler_loop_stale{host="' in metrics
+    assert f'pid="{os.getpid()}",loop="failing.loop"}} 0' in metrics
+    assert f'pid="{os.getpid()}",loop="{REPORT_LOOP}"}} 0' in metrics
+
+    await reporter.forget()  # a clean stop takes its rows along
+    code, out = await _check(monkeypatch, capsys, database_url)
+    assert code == 0 and "0 processes" in out
+
+
+async def test_a_silent_process_is_a_problem_until_it_is_known_gone(pool: Pool, conn: Conn) -> None:
+    reporter = _reporter(pool, [])
+    await reporter.run_once(None)
+    later = await db_now(conn) + timedelta(seconds=61)  # the report loop's bound is 60 s
+    health = await loop_health(conn, now=later)
+    assert health.problems == [
+        f"{reporter.process}: no report for 61 s (ended without notice, or hung)"
+    ]
+    health = await loop_health(conn, now=later, gone=lambda p: p == reporter.process)
+    assert health.problems == []
+    health = await loop_health(conn, host=reporter.process.host, now=later, gone=lambda _: True)
+    assert health.problems == [
+        f"no worker process on host {reporter.process.host} has reported its loops"
+    ]
+
+
+async def test_dead_processes_are_forgotten(pool: Pool, conn: Conn) -> None:
+    killed = _reporter(pool, [])
+    await killed.run_once(await db_now(conn) - timedelta(seconds=601))
+    restarted_container = _reporter(pool, [], pid=4242)
+    await restarted_container.run_once(None)
+    same_host_and_pid = _reporter(pool, [], pid=4242)
+    await same_host_and_pid.run_once(None)  # forgets both: too old, and replaced
+    health = await loop_health(conn)
+    assert {s.process for s in health.states} == {same_host_and_pid.process}

@@ -1,0 +1,79 @@
+"""Reports this process's supervised loops to the database (issue 10, H2).
+
+Every `period` (the heartbeat interval), one statement writes when each loop last completed a
+pass; `scheduler check` and /metrics read it from any process. The reporter is a supervised
+loop too (`health.report`): when its own row goes stale the process is silent, dead or hung.
+A stopping worker deletes its rows; a killed one's are forgotten after
+FORGET_AFTER_SECONDS (app/services/health.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from app.domain.loop_health import REPORT_LOOP, LoopReport, WorkerProcess
+from app.services.health import forget_process, report_loops
+from db.types import Pool
+from worker.service import Health, Service, ServiceConfig
+
+log = logging.getLogger("worker.health")
+
+
+def this_process() -> WorkerProcess:
+    return WorkerProcess(uuid.uuid4(), socket.gethostname(), os.getpid())
+
+
+class HealthReporter(Service[None]):
+    def __init__(
+        self,
+        pool: Pool,
+        services: Callable[[], Sequence[Service[Any]]],
+        period: float,
+        stale_floor: float = 30.0,
+        process: WorkerProcess | None = None,
+    ) -> None:
+        super().__init__(
+            ServiceConfig(REPORT_LOOP, period=period, max_backoff=period, stale_floor=stale_floor)
+        )
+        self.pool = pool
+        self.services = services
+        self.process = process or this_process()
+
+    async def run_once(self, now: datetime | None) -> None:
+        at = time.monotonic()
+        loops = [_report(s.health(), at) for s in self.services() if s is not self]
+        own = self.health()
+        loops.append(_report(own, at, success_age=0.0))  # this pass is the success
+        async with self.pool.connection() as conn:
+            await report_loops(conn, self.process, loops, now)
+
+    async def forget(self) -> None:
+        """Delete this process's rows (a clean stop); a failure is logged, not raised."""
+        try:
+            async with self.pool.connection(timeout=5) as conn:
+                await forget_process(conn, self.process)
+        except Exception as exc:
+            log.warning(
+                "loop health rows left behind; they are forgotten later",
+                extra={"event": "health.forget_error", "error": type(exc).__name__},
+            )
+
+
+def _report(health: Health, at: float, success_age: float | None = None) -> LoopReport:
+    if success_age is None and health.last_success_at is not None:
+        success_age = max(0.0, at - health.last_success_at)
+    return LoopReport(
+        loop=health.name,
+        stale_after=health.stale_after,
+        started_age=max(0.0, at - health.started_at),
+        success_age=success_age,
+        failures=health.failures,
+        last_error=health.last_error,
+    )
