@@ -35,6 +35,8 @@ class DispatcherConfig:
     lookahead: Lookahead = field(default_factory=Lookahead)
     max_sleep: float = 5.0  # upper bound on a sleep, in case a notification is lost
     error_backoff: float = 1.0
+    # SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE: catch-up fires beyond it are recorded `missed`.
+    max_runs_per_minute: int | None = None
 
 
 class Dispatcher:
@@ -69,6 +71,7 @@ class Dispatcher:
                     local_worker_id=self.local.worker_id if self.local else None,
                     local_capacity=self.local.free if self.local else 0,
                     lookahead=self._ahead,
+                    max_runs_per_minute=self.config.max_runs_per_minute,
                 )
                 if self.local and stats.local_jobs:
                     self.local.start(stats.local_jobs)  # committed: run them here, now

@@ -16,7 +16,7 @@ from procrastinate import App
 from app.settings import Settings
 from db.pool import create_pool
 from worker.db_clock import DbClock
-from worker.dispatcher import Dispatcher
+from worker.dispatcher import Dispatcher, DispatcherConfig
 from worker.executor import BatchExecutor
 from worker.http_target import HttpTarget
 from worker.local import LocalRunner
@@ -47,7 +47,12 @@ class WorkerRuntime:
             capacity=concurrency * LOCAL_BATCHES_PER_SLOT,
             heartbeat_interval=settings.scheduler_heartbeat_interval,
         )
-        self.dispatcher = Dispatcher(self.pool, settings.database_url, local=self.local)
+        self.dispatcher = Dispatcher(
+            self.pool,
+            settings.database_url,
+            DispatcherConfig(max_runs_per_minute=settings.scheduler_tenant_max_runs_per_minute),
+            local=self.local,
+        )
         self.maintenance = Maintenance(
             app,
             self.pool,

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.domain.firing import plan_pass
+from app.services.quotas import CatchupAllowance
 from db import jobs
 from db.repositories import executions as repo
 from db.types import Conn
@@ -42,6 +42,7 @@ async def dispatch_once(
     local_worker_id: int | None = None,
     local_capacity: int = 0,
     lookahead: float = 0.0,
+    max_runs_per_minute: int | None = None,
 ) -> PassStats:
     """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests).
 
@@ -51,6 +52,9 @@ async def dispatch_once(
     With `lookahead` > 0, schedules due within that many seconds are dispatched now, as of
     their fire instant: the executor holds their requests until the instant (on the database
     clock), so the pass's own work is not part of the fire lag.
+
+    Catch-up fires count against each tenant's `max_runs_per_minute`
+    (SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE); beyond it they are recorded `missed`.
     """
     async with conn.transaction():
         claimed = await repo.claim_due(conn, limit, now, lookahead)
@@ -58,10 +62,17 @@ async def dispatch_once(
             return PassStats()
         rows: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        pass_now = now or claimed[0][1]
+        catchup = CatchupAllowance(max_runs_per_minute)
         for schedule, db_now, active_runs, buffered_runs in claimed:
             as_of = max(now or db_now, schedule.next_fire_at or db_now)
-            result = plan_pass(
-                schedule, as_of, active_runs=active_runs, buffered_runs=buffered_runs
+            result = await catchup.plan(
+                conn,
+                schedule,
+                as_of,
+                pass_now,
+                active_runs=active_runs,
+                buffered_runs=buffered_runs,
             )
             rows += [
                 {
@@ -106,6 +117,7 @@ async def dispatch_once(
             )
             local = [(job, runs) for job, runs in wanted if job in taken]
         await repo.advance_schedules(conn, updates)
+        await catchup.charge(conn, pass_now)  # last: the tenants' buckets stay locked to commit
     dispatched_at = claimed[0][1] if now is None else now
     fire_ats = {(r["trigger_id"], r["scheduled_at"]): r["fire_at"] for r in rows}
     created = {r["id"] for r in inserted}

@@ -15,6 +15,7 @@ from app.domain.delivery import Outcome
 from app.domain.retry import decide
 from db import jobs
 from db.repositories import executions as repo
+from db.repositories import quotas as quotas_repo
 from db.types import Conn
 
 
@@ -37,11 +38,29 @@ class Attempt:
     started_at: datetime  # database clock when the attempt was claimed
 
 
-async def start_batch(conn: Conn, execution_ids: Sequence[UUID]) -> list[Attempt]:
-    """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`."""
+HELD_RUN_DELAY = timedelta(seconds=1)
+"""A run held back by its tenant's cap of runs in flight is tried again this much later."""
+
+
+async def start_batch(
+    conn: Conn, execution_ids: Sequence[UUID], *, max_in_flight: int | None = None
+) -> list[Attempt]:
+    """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`.
+
+    With `max_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT), a tenant never has more runs
+    `running` than that: its runs beyond the cap stay pending, untouched (no attempt counted,
+    no overlap decision), and get a new job `HELD_RUN_DELAY` later, in this transaction.
+    """
     async with conn.transaction():
         await repo.cancel_orphans(conn, execution_ids)
-        rows = await repo.start_attempts(conn, execution_ids)
+        held: list[UUID] = []
+        if max_in_flight is not None:
+            held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, max_in_flight)
+            if held and db_now is not None:
+                await defer_runs(conn, held, at=db_now + HELD_RUN_DELAY)
+        waiting = set(held)
+        to_start = [i for i in execution_ids if i not in waiting]
+        rows = await repo.start_attempts(conn, to_start)
     return [
         Attempt(
             execution_id=r["id"],
