@@ -67,29 +67,23 @@ async def check_run_room(
     conn: Conn, tenant: str, quotas: TenantQuotas, wanted: int, now: datetime
 ) -> None:
     """Before creating up to `wanted` runs on request (no lock, no work done yet): raise
-    QuotaExceeded while the tenant is at its cap of runs in flight or has not `wanted` runs
-    left this minute; ValidationFailed (on `end`) when `wanted` exceeds a whole minute's quota.
+    QuotaExceeded, naming every limit in the way, while the tenant is at its cap of runs in
+    flight or has not `wanted` runs left this minute; ValidationFailed (on `end`) when `wanted`
+    is more than a whole minute's quota (waiting would not help).
     """
-    cap = quotas.max_runs_in_flight
-    if cap is not None:
-        running = await repo.runs_in_flight(conn, tenant)
-        if running >= cap:
-            raise QuotaExceeded(
-                f"quota: at most {cap} runs in flight per tenant ({MAX_RUNS_IN_FLIGHT}), and "
-                f"{running} are running; retry in {IN_FLIGHT_RETRY_AFTER} s",
-                limit=MAX_RUNS_IN_FLIGHT,
-                retry_after=IN_FLIGHT_RETRY_AFTER,
-            )
-    limit = quotas.max_runs_per_minute
-    if limit is None or wanted <= 0:
-        return
-    if wanted > limit:
+    limit, cap = quotas.max_runs_per_minute, quotas.max_runs_in_flight
+    if limit is not None and wanted > limit:
         raise ValidationFailed(
             f"end: the range holds {wanted} slots, more than the {limit} runs a tenant may "
             f"create per minute ({MAX_RUNS_PER_MINUTE}); backfill it in smaller ranges",
             field="end",
         )
-    _refuse_over_minute(limit, wanted, await repo.run_usage(conn, tenant, now))
+    refusals = []
+    if cap is not None:
+        refusals.append(_over_in_flight(cap, await repo.runs_in_flight(conn, tenant)))
+    if limit is not None and wanted > 0:
+        refusals.append(_over_minute(limit, wanted, await repo.run_usage(conn, tenant, now)))
+    _refuse(refusals)
 
 
 async def charge_runs(
@@ -105,21 +99,45 @@ async def charge_runs(
     usage = await repo.run_usage(conn, tenant, now)
     if usage.used() > limit + 1e-9:
         before = dataclasses.replace(usage, current=usage.current - created)
-        _refuse_over_minute(limit, created, before)
+        _refuse([_over_minute(limit, created, before)])
 
 
-def _refuse_over_minute(limit: int, wanted: int, usage: RunUsage) -> None:
+def _over_in_flight(cap: int, running: int) -> QuotaExceeded | None:
+    if running < cap:
+        return None
+    return QuotaExceeded(
+        f"quota: at most {cap} runs in flight per tenant ({MAX_RUNS_IN_FLIGHT}), and "
+        f"{running} are running; retry in {IN_FLIGHT_RETRY_AFTER} s",
+        limit=MAX_RUNS_IN_FLIGHT,
+        retry_after=IN_FLIGHT_RETRY_AFTER,
+    )
+
+
+def _over_minute(limit: int, wanted: int, usage: RunUsage) -> QuotaExceeded | None:
     left = runs_left(usage, limit)
     if wanted <= left:
-        return
+        return None
     retry_after = seconds_until_room(usage, limit, wanted)
-    raise QuotaExceeded(
+    return QuotaExceeded(
         f"quota: at most {limit} runs per minute per tenant from manual runs, backfills and "
         f"catch-up ({MAX_RUNS_PER_MINUTE}); {left} left now and this request needs {wanted}; "
         f"retry in {retry_after} s",
         limit=MAX_RUNS_PER_MINUTE,
         retry_after=retry_after,
     )
+
+
+def _refuse(refusals: Sequence[QuotaExceeded | None]) -> None:
+    """Raise the refusal, or one naming every limit in the way (retry after the longest)."""
+    found = [r for r in refusals if r is not None]
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise QuotaExceeded(
+            "; ".join(r.message for r in found),
+            limit=", ".join(r.limit for r in found),
+            retry_after=max(r.retry_after for r in found),
+        )
 
 
 class CatchupAllowance:
