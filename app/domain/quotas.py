@@ -4,7 +4,8 @@ Runs created per minute are counted in one bucket per tenant and UTC minute. A f
 would let a tenant create twice its quota in the two seconds around a minute boundary, so the
 quota is checked against a sliding 60-second window estimated from two buckets: the previous
 minute's runs count for the part of that minute still inside the window (the estimate assumes
-they were spread evenly; it is exact at the minute boundaries).
+they were spread evenly). Over time a tenant gets its quota per minute; a client that takes
+every run it is granted gets at most 1.5x the quota in its worst 60 s (tests/unit/test_quotas.py).
 """
 
 from __future__ import annotations
