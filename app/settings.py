@@ -66,9 +66,10 @@ class Settings(BaseSettings):
     # beyond it answers 429; catch-up beyond it is recorded `missed` with a note.
     scheduler_tenant_max_runs_per_minute: int = Field(default=10_000, ge=1, le=10_000_000)
     # Runs of one tenant `running` at once (including runs dispatched ahead of their instant):
-    # the workers leave the rest pending and start them as runs end; manual runs and
-    # backfills answer 429 while the tenant is at it.
-    scheduler_tenant_max_runs_in_flight: int = Field(default=10_000, ge=1, le=10_000_000)
+    # the workers leave the rest pending and start them a second later; manual runs and
+    # backfills answer 429 while the tenant is at it. The default leaves room for SPEC §4's
+    # 10,000 runs at one instant (and the next instant's, dispatched ahead) in one tenant.
+    scheduler_tenant_max_runs_in_flight: int = Field(default=20_000, ge=1, le=10_000_000)
 
     @field_validator("database_url")
     @classmethod

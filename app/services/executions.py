@@ -40,6 +40,10 @@ class Attempt:
 
 HELD_RUN_DELAY = timedelta(seconds=1)
 """A run held back by its tenant's cap of runs in flight is tried again this much later."""
+RACING_BATCHES = 64
+"""Batches of one tenant assumed to start at the very same moment, fleet-wide (a worker has at
+most `2 * concurrency + 4` connections): a tenant below its cap by that many batches' runs
+starts a batch without the per-tenant lock."""
 
 
 async def start_batch(
@@ -53,14 +57,8 @@ async def start_batch(
     """
     async with conn.transaction():
         await repo.cancel_orphans(conn, execution_ids)
-        held: list[UUID] = []
-        if max_in_flight is not None:
-            held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, max_in_flight)
-            if held and db_now is not None:
-                await defer_runs(conn, held, at=db_now + HELD_RUN_DELAY)
-        waiting = set(held)
-        to_start = [i for i in execution_ids if i not in waiting]
-        rows = await repo.start_attempts(conn, to_start)
+        held = await _hold_over_cap(conn, execution_ids, max_in_flight)
+        rows = await repo.start_attempts(conn, [i for i in execution_ids if i not in held])
     return [
         Attempt(
             execution_id=r["id"],
@@ -79,6 +77,24 @@ async def start_batch(
         )
         for r in rows
     ]
+
+
+async def _hold_over_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
+    """The batch's runs that must wait for their tenant's runs in flight to go below `cap`,
+    re-deferred. A tenant far below its cap (even `RACING_BATCHES` batches like this one
+    starting at once, none seeing the others' runs yet, would stay within it) is not locked:
+    the lock would start one tenant's burst one batch at a time. Nearer, its batches take a
+    per-tenant lock until commit and count again, so no two starts see room for the same runs.
+    """
+    if cap is None:
+        return set()
+    room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap)
+    if all(running + waiting * RACING_BATCHES <= cap for waiting, running in room):
+        return set()
+    held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, cap)
+    if held and db_now is not None:
+        await defer_runs(conn, held, at=db_now + HELD_RUN_DELAY)
+    return set(held)
 
 
 def _streaks(finished: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

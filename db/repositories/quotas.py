@@ -52,6 +52,15 @@ async def runs_in_flight(conn: Conn, tenant: str) -> int:
     return int(rows[0]["running"])
 
 
+async def in_flight_room(
+    conn: Conn, ids: Sequence[UUID], count_limit: int
+) -> list[tuple[int, int]]:
+    """Per tenant with waiting runs in `ids`: (its runs waiting in `ids`, its runs running
+    counted up to `count_limit`). No lock."""
+    rows = await _all(conn, "quota_in_flight_room", {"ids": list(ids), "count_limit": count_limit})
+    return [(int(r["waiting"]), int(r["running"])) for r in rows]
+
+
 async def hold_over_in_flight(
     conn: Conn, ids: Sequence[UUID], cap: int
 ) -> tuple[list[UUID], datetime | None]:

@@ -243,6 +243,14 @@ async def test_the_engine_starts_no_more_than_the_cap_and_holds_the_rest(conn: C
     assert await _statuses(conn, acme) == ["succeeded"] + ["running"] * 3 + ["pending"]
 
 
+async def test_far_below_the_cap_a_batch_starts_whole(conn: Conn) -> None:
+    ids = await _backfill(conn, "acme", 30)
+    assert len(await start_batch(conn, ids[:10], max_in_flight=10_000)) == 10
+    # 10 running + 20 waiting: far below 10,000 (no lock); near 1,000 the locked count decides.
+    assert len(await start_batch(conn, ids[10:], max_in_flight=1_000)) == 20
+    assert len(await start_batch(conn, [], max_in_flight=5)) == 0
+
+
 async def test_concurrent_batches_of_one_tenant_respect_the_cap(
     conn: Conn, database_url: str
 ) -> None:
