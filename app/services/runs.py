@@ -58,9 +58,10 @@ class RunService:
     async def trigger(self, schedule_id: UUID) -> Execution:
         """Run now (trigger `manual`), paused or not; the run and its job commit together.
 
-        The run's `scheduled_at` is now cut to the millisecond, the precision of its
-        Idempotency-Key (`<triggerId>:<scheduledAt>`); a second manual run in the same
-        millisecond takes the next free one, so no two runs of a schedule share a key.
+        The run's `scheduled_at` is the current instant cut to the millisecond, the precision
+        of its Idempotency-Key (`<triggerId>:<scheduledAt>`); a second manual run in the same
+        millisecond takes the next free one, so no two runs of a schedule share a key. The run
+        counts against the tenant's runs-per-minute and runs-in-flight quotas (429 beyond).
         """
         async with self.conn.transaction():
             schedule = await schedules_repo.get(self.conn, self.tenant, schedule_id)
