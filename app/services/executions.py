@@ -39,7 +39,10 @@ class Attempt:
 
 
 HELD_RUN_DELAY = timedelta(seconds=1)
-"""A run held back by its tenant's cap of runs in flight is tried again this much later."""
+"""A run held back by its tenant's cap of runs in flight is tried again this much later..."""
+HELD_RUN_DELAY_AT_CAP = timedelta(seconds=5)
+"""...or this much later when its tenant had no room at all: a tenant with a long backlog
+behind a full cap costs the database one start a run every 5 s, not every second."""
 RACING_BATCHES = 64
 """Batches of one tenant assumed to start at the very same moment, fleet-wide (a worker has at
 most `2 * concurrency + 4` connections): a tenant below its cap by that many batches' runs
@@ -53,7 +56,8 @@ async def start_batch(
 
     With `max_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT), a tenant never has more runs
     `running` than that: its runs beyond the cap stay pending, untouched (no attempt counted,
-    no overlap decision), and get a new job `HELD_RUN_DELAY` later, in this transaction.
+    no overlap decision), and get a new job, in this transaction, `HELD_RUN_DELAY` later
+    (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all).
     """
     async with conn.transaction():
         await repo.cancel_orphans(conn, execution_ids)
@@ -92,9 +96,13 @@ async def _hold_over_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | N
     if all(running + waiting * RACING_BATCHES <= cap for waiting, running in room):
         return set()
     held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, cap)
-    if held and db_now is not None:
-        await defer_runs(conn, held, at=db_now + HELD_RUN_DELAY)
-    return set(held)
+    if db_now is not None:
+        for full in (False, True):
+            ids = [run for run, tenant_full in held if tenant_full is full]
+            delay = HELD_RUN_DELAY_AT_CAP if full else HELD_RUN_DELAY
+            if ids:
+                await defer_runs(conn, ids, at=db_now + delay)
+    return {run for run, _ in held}
 
 
 def _streaks(finished: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -74,8 +74,9 @@ FROM (
 -- name: quota_in_flight_held
 -- The runs of a batch that must wait because their tenant is at its cap of runs in flight:
 -- each tenant's waiting runs that execution_start_attempts would start (the same condition),
--- oldest fire instant first, beyond the room its running runs leave. Runs already `running`
--- (a job run again after a crash) are in the count already and never held.
+-- oldest fire instant first, beyond the room its running runs leave; `full` when the tenant
+-- had no room at all. Runs already `running` (a job run again after a crash) are in the count
+-- already and never held.
 WITH waiting AS (
     SELECT e.id, e.tenant,
            row_number() OVER (PARTITION BY e.tenant
@@ -94,6 +95,6 @@ room AS MATERIALIZED (
     WHERE r.tenant IN (SELECT tenant FROM waiting) AND r.status = 'running'
     GROUP BY r.tenant
 )
-SELECT w.id, clock_timestamp() AS db_now
+SELECT w.id, coalesce(room.running, 0) >= %(cap)s AS full, clock_timestamp() AS db_now
 FROM waiting w LEFT JOIN room ON room.tenant = w.tenant
 WHERE w.n > %(cap)s - coalesce(room.running, 0);

@@ -63,9 +63,10 @@ async def in_flight_room(
 
 async def hold_over_in_flight(
     conn: Conn, ids: Sequence[UUID], cap: int
-) -> tuple[list[UUID], datetime | None]:
+) -> tuple[list[tuple[UUID, bool]], datetime | None]:
     """Lock the batch's tenants' in-flight counts until the transaction ends, and return the
-    runs that must wait (their tenant is at `cap`), with the database's now."""
+    runs that must wait (their tenant is at `cap`), each with whether its tenant had no room
+    at all, and the database's now."""
     await conn.execute(query("quota_in_flight_lock"), {"ids": list(ids)})
     rows = await _all(conn, "quota_in_flight_held", {"ids": list(ids), "cap": cap})
-    return [r["id"] for r in rows], (rows[0]["db_now"] if rows else None)
+    return [(r["id"], bool(r["full"])) for r in rows], (rows[0]["db_now"] if rows else None)

@@ -232,8 +232,16 @@ async def test_the_engine_starts_no_more_than_the_cap_and_holds_the_rest(conn: C
         (acme[3:],),
     )
     assert await cursor.fetchall() == [{"attempts": 0, "status": "todo", "later": True}] * 2
-    # At the cap: nothing more of acme starts; a run re-claimed after a crash is not held.
+    # At the cap: nothing more of acme starts (tried again 5 s later, not every second); a run
+    # re-claimed after a crash is not held.
     assert await start_batch(conn, acme[3:], max_in_flight=3) == []
+    cursor = await conn.execute(
+        "SELECT bool_and(j.scheduled_at > clock_timestamp() + interval '4 seconds') AS later "
+        "FROM workflow_schedule_executions e JOIN procrastinate_jobs j ON j.id = e.job_id "
+        "WHERE e.id = ANY(%s)",
+        (acme[3:],),
+    )
+    assert await cursor.fetchone() == {"later": True}
     assert len(await start_batch(conn, acme[:1], max_in_flight=3)) == 1
     # One run ends: one held run starts.
     await conn.execute(
