@@ -34,9 +34,9 @@ from tests.support.db import wait_until
 from tests.support.server import make_token, running_api
 from tests.support.target import Received, RecordingTarget
 
-MAX_SCHEDULES = 65
+MAX_SCHEDULES = 85
 MAX_RUNS_PER_MINUTE = 300
-MAX_IN_FLIGHT = 25
+MAX_IN_FLIGHT = 30
 QUOTAS = {
     "SCHEDULER_TENANT_MAX_SCHEDULES": str(MAX_SCHEDULES),
     "SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE": str(MAX_RUNS_PER_MINUTE),
@@ -45,10 +45,11 @@ QUOTAS = {
 # The cap is per tenant: B's own runs in flight must stay under it. A run counts from its
 # dispatch (ahead of its instant) until its outcome is recorded, which, until per-run recording
 # (H1), is when the last run of its batch answers: with A's slow runs in the same batches,
-# B's 10 runs an instant count for ~1.4 s each, ~14 at a time. A's 60 slow schedules
-# (overlap skip: each fires every other second) want ~30 at a time: over the cap.
+# B's 10 runs an instant count for ~1.4 s each, with the next instant's dispatched ahead up to
+# ~20 at a time (measured: `b_max_running`). A's 80 slow schedules (overlap skip: each fires
+# every other second) want ~40 at a time: over the cap.
 B_SCHEDULES = 10
-A_SLOW_SCHEDULES = 60
+A_SLOW_SCHEDULES = 80
 SLOW_SECONDS = 1.0
 WINDOW = scaled(15, 300)
 UNFINISHED = ("pending", "running", "retrying")
@@ -68,8 +69,8 @@ def _create(database_url: str, tenant: str, specs: list[dict[str, Any]]) -> list
 class Sampler:
     """Samples a number from the database every 50 ms on its own thread; keeps the maximum."""
 
-    def __init__(self, database_url: str, sql: str) -> None:
-        self.database_url, self.sql = database_url, sql
+    def __init__(self, database_url: str, sql: str, *params: object) -> None:
+        self.database_url, self.sql, self.params = database_url, sql, params
         self.maximum, self.samples = 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -77,7 +78,7 @@ class Sampler:
     def _run(self) -> None:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             while not self._stop.wait(0.05):
-                row = conn.execute(self.sql).fetchone()
+                row = conn.execute(self.sql, self.params).fetchone()  # type: ignore[arg-type]
                 self.maximum = max(self.maximum, int(row[0]) if row else 0)
                 self.samples += 1
 
@@ -181,10 +182,11 @@ def test_a_tenant_at_every_quota_does_not_slow_the_others(
         time.sleep(1.5)  # B's first slots are dispatched
         running_sql = (
             "SELECT count(*) FROM workflow_schedule_executions "
-            "WHERE tenant = 'acme' AND status = 'running'"
+            "WHERE tenant = %s AND status = 'running'"
         )
         with (
-            Sampler(database_url, running_sql) as in_flight,
+            Sampler(database_url, running_sql, "acme") as in_flight,
+            Sampler(database_url, running_sql, "globex") as b_in_flight,
             Pressure(acme, bulk_id, slow_ids[0]) as pressure,
         ):
             window_start = datetime.now(UTC)
@@ -223,6 +225,7 @@ def test_a_tenant_at_every_quota_does_not_slow_the_others(
         window_seconds=round((window_end - window_start).total_seconds(), 1),
         b_fire_lag=lag_stats(lags),
         b_audit=audit.summary(),
+        b_max_running=b_in_flight.maximum,
         a_max_running=in_flight.maximum,
         a_running_samples=in_flight.samples,
         a_pending_held_at_window_end=held_at_end,
@@ -231,6 +234,7 @@ def test_a_tenant_at_every_quota_does_not_slow_the_others(
         a_final_statuses=a_statuses,
     )
     assert in_flight.maximum <= MAX_IN_FLIGHT and in_flight.samples > 0
+    assert b_in_flight.maximum < MAX_IN_FLIGHT, "B met its own cap: the test proves nothing"
     assert pressure.answers["429 SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT"] > 0, pressure.answers
     assert pressure.answers["429 SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE"] > 0, pressure.answers
     assert not set(a_statuses) - {"succeeded", "skipped"}, a_statuses
