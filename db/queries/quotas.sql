@@ -39,9 +39,12 @@ ON CONFLICT (tenant, minute) DO UPDATE SET runs = u.runs + excluded.runs
 RETURNING u.tenant, u.runs;
 
 -- name: quota_runs_in_flight
-SELECT count(*) AS running
-FROM workflow_schedule_executions
-WHERE tenant = %(tenant)s AND status = 'running';
+-- The tenant's running runs, counted up to %(count_limit)s (its cap: more changes nothing).
+SELECT count(*) AS running FROM (
+    SELECT 1 FROM workflow_schedule_executions
+    WHERE tenant = %(tenant)s AND status = 'running'
+    LIMIT %(count_limit)s
+) AS r;
 
 -- name: quota_in_flight_room
 -- Without a lock: per tenant with runs of the batch waiting to start, how many wait and how

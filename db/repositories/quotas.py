@@ -47,8 +47,9 @@ async def add_runs(conn: Conn, runs: Mapping[str, int], now: datetime) -> dict[s
     return {r["tenant"]: int(r["runs"]) for r in rows}
 
 
-async def runs_in_flight(conn: Conn, tenant: str) -> int:
-    rows = await _all(conn, "quota_runs_in_flight", {"tenant": tenant})
+async def runs_in_flight(conn: Conn, tenant: str, count_limit: int) -> int:
+    """The tenant's running runs, counted up to `count_limit`."""
+    rows = await _all(conn, "quota_runs_in_flight", {"tenant": tenant, "count_limit": count_limit})
     return int(rows[0]["running"])
 
 
