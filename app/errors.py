@@ -58,6 +58,15 @@ class VersionMismatch(Conflict):
     """The schedule was changed since you read it: fetch it again and retry with its new version."""
 
 
+class QuotaExceeded(SchedulerError):
+    """A per-tenant quota is used up: retry later."""
+
+    def __init__(self, message: str, *, limit: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.limit = limit  # the environment variable that sets it
+        self.retry_after = max(1, retry_after)  # whole seconds; never "Retry-After: 0"
+
+
 class Unauthorized(SchedulerError):
     """A valid bearer token is required: send 'Authorization: Bearer <token>'."""
 

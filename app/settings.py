@@ -103,6 +103,19 @@ class Settings(BaseSettings):
     # Addresses of the TLS-terminating proxies whose X-Forwarded-Proto/-For the API believes
     # (comma-separated IPs or networks, or "*"): uvicorn's FORWARDED_ALLOW_IPS, same name.
     forwarded_allow_ips: str = "127.0.0.1,::1"
+    # Per-tenant quotas (issue 10, H3), counted in PostgreSQL so they hold across every API
+    # process and worker (app/services/quotas.py). Schedules stored (any state): a create or
+    # register beyond it answers 429.
+    scheduler_tenant_max_schedules: int = Field(default=10_000, ge=1, le=10_000_000)
+    # Runs created per minute (sliding window) by manual runs, backfills and the dispatcher's
+    # catch-up of misfired slots; a schedule's regular on-time fires do not count. A request
+    # beyond it answers 429; catch-up beyond it is recorded `missed` with a note.
+    scheduler_tenant_max_runs_per_minute: int = Field(default=10_000, ge=1, le=10_000_000)
+    # Runs of one tenant `running` at once (including runs dispatched ahead of their instant):
+    # the workers leave the rest pending and start them a second later; manual runs and
+    # backfills answer 429 while the tenant is at it. The default leaves room for SPEC §4's
+    # 10,000 runs at one instant (and the next instant's, dispatched ahead) in one tenant.
+    scheduler_tenant_max_runs_in_flight: int = Field(default=20_000, ge=1, le=10_000_000)
 
     @field_validator("database_url")
     @classmethod

@@ -43,6 +43,8 @@ class DispatcherConfig:
     waiting_recheck: float = 0.25
     idle_pause: float = 0.05
     stale_floor: float = 30.0
+    # SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE: catch-up fires beyond it are recorded `missed`.
+    max_runs_per_minute: int | None = None
 
     def service(self) -> ServiceConfig:
         return ServiceConfig(
@@ -98,6 +100,7 @@ class Dispatcher(Service[float]):
                 local_worker_id=self.local.worker_id if self.local else None,
                 local_capacity=self.local.free if self.local else 0,
                 lookahead=self._ahead,
+                max_runs_per_minute=self.options.max_runs_per_minute,
             )
             claimed += stats.claimed
             if self.local and stats.local_jobs:

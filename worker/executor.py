@@ -45,7 +45,9 @@ class BatchExecutor:
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
         async with self.pool.connection() as conn:
-            attempts = await start_batch(conn, execution_ids)
+            attempts = await start_batch(
+                conn, execution_ids, max_in_flight=self.settings.scheduler_tenant_max_runs_in_flight
+            )
         claimed_at = time.monotonic()
         if not attempts:
             return

@@ -60,7 +60,11 @@ class WorkerRuntime:
         )
         self.dispatcher = Dispatcher(
             self.pool,
-            DispatcherConfig(max_sleep=settings.scheduler_dispatch_max_sleep, stale_floor=floor),
+            DispatcherConfig(
+                max_sleep=settings.scheduler_dispatch_max_sleep,
+                stale_floor=floor,
+                max_runs_per_minute=settings.scheduler_tenant_max_runs_per_minute,
+            ),
             local=self.local,
         )
         self.listener = ChangeListener(

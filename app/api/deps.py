@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 
 from app.errors import Unauthorized
 from app.services import tokens
+from app.services.quotas import quotas_of
 from app.services.runs import RunService
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService
@@ -76,12 +77,16 @@ async def provide_tenant(request: Request[Any, Any, Any], conn: DbConn) -> str:
 
 async def provide_schedules(state: State, conn: DbConn, tenant: Tenant) -> ScheduleService:
     return ScheduleService(
-        conn, tenant, target_allowlist=state.settings.target_allowlist, clock=state.clock
+        conn,
+        tenant,
+        target_allowlist=state.settings.target_allowlist,
+        clock=state.clock,
+        quotas=quotas_of(state.settings),
     )
 
 
 async def provide_runs(state: State, conn: DbConn, tenant: Tenant) -> RunService:
-    return RunService(conn, tenant, clock=state.clock)
+    return RunService(conn, tenant, clock=state.clock, quotas=quotas_of(state.settings))
 
 
 async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:

@@ -19,6 +19,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_412_PRECONDITION_FAILED,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -28,6 +29,7 @@ from app.api.schemas import ErrorBody
 from app.errors import (
     Conflict,
     NotFound,
+    QuotaExceeded,
     SchedulerError,
     Unauthorized,
     ValidationFailed,
@@ -42,6 +44,7 @@ _STATUS: list[tuple[type[SchedulerError], int, str]] = [
     (VersionMismatch, HTTP_412_PRECONDITION_FAILED, "version_mismatch"),
     (Conflict, HTTP_409_CONFLICT, "conflict"),
     (Unauthorized, HTTP_401_UNAUTHORIZED, "unauthorized"),
+    (QuotaExceeded, HTTP_429_TOO_MANY_REQUESTS, "quota_exceeded"),
 ]
 
 
@@ -68,6 +71,8 @@ def _scheduler_error(_: Request[Any, Any, Any], exc: SchedulerError) -> Response
             if exc.field and not message.startswith(exc.field):
                 message = f"{exc.field}: {message}"
             headers = {"WWW-Authenticate": "Bearer"} if status == HTTP_401_UNAUTHORIZED else None
+            if isinstance(exc, QuotaExceeded):
+                headers = {"Retry-After": str(exc.retry_after)}
             return error_response(status, code, message, errors, headers)
     return _unexpected(_, exc)
 
@@ -184,7 +189,8 @@ _ERROR_DESCRIPTIONS = {
     413: "Body over 1 MiB",
     415: "The body is not application/json",
     422: "Invalid input: `errors` names each field and what is wrong with it",
-    429: "Too many requests: wait for the seconds in Retry-After",
+    429: "Too many requests, or a per-tenant quota used up (the message names it): wait for "
+    "the seconds in Retry-After",
     503: "The database is unavailable or overloaded: retry after the seconds in Retry-After",
 }
 
@@ -210,6 +216,8 @@ def _statuses(handler: HTTPRouteHandler) -> list[int]:
         statuses |= {413, 415}
         if "schedules" in params:
             statuses.add(409)
+            if handler.http_methods & {"POST", "PUT"}:
+                statuses.add(429)  # the quota on schedules stored (create, register)
     if "if_match" in params:
         statuses.add(412)
     return sorted(statuses)

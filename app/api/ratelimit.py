@@ -6,7 +6,10 @@ workers and the workflow targets. Each tenant gets a bucket of `burst` tokens th
 
 Guarantees, stated honestly:
 - The buckets live in the API process: with N API processes a tenant can get up to N times the
-  rate (and N bursts). That bounds a runaway client; it is not a billing-grade quota.
+  rate (and N bursts). That bounds a runaway client's requests, cheaply (no database round
+  trip). The work those requests create is bounded by the per-tenant quotas, which PostgreSQL
+  counts for every process at once (app/services/quotas.py: runs per minute, whatever a
+  request's size, and runs in flight).
 - Time is the injected monotonic clock (seconds); `TokenBucket` does no I/O and never awaits, so
   on the API's single event loop each `take` is atomic without a lock.
 - Memory is bounded: at most `max_keys` buckets; when full, the buckets that have refilled
@@ -90,7 +93,8 @@ def enforce(limiter: TokenBucket, tenant: str, what: str = "manual runs") -> Non
     raise TooManyRequestsException(
         detail=(
             f"too many {what}: at most {limiter.rate:g} a second (bursts of {limiter.burst}) "
-            f"per tenant; retry in {retry_after} s"
+            f"per tenant and API process (SCHEDULER_TRIGGER_RATE, SCHEDULER_TRIGGER_BURST); "
+            f"retry in {retry_after} s"
         ),
         headers={"Retry-After": str(retry_after)},
     )

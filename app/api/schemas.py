@@ -103,6 +103,14 @@ InstantIn = Annotated[AwareDatetime, AfterValidator(_in_range)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul_inside)]
 
 
+MIN_TIMEOUT_SECONDS = 1
+"""An attempt shorter than this writes its request and gives up before any real target can
+answer, then is retried: up to `maxAttempts` deliveries of one slot that all count as timeouts
+(security review L9)."""
+MIN_RETRY_BACKOFF_SECONDS = 1
+"""Retries at least a second apart: a failing target is not hammered in a tight loop (L9)."""
+
+
 class ScheduleFields(CamelModel):
     """The writable fields; a PATCH sends any subset of them."""
 
@@ -116,8 +124,8 @@ class ScheduleFields(CamelModel):
     misfire_grace_seconds: int = Field(default=60, ge=0, le=86_400)
     catchup_window_seconds: int = Field(default=86_400, ge=0, le=31 * 86_400)
     max_attempts: int = Field(default=3, ge=1, le=100)
-    retry_backoff_seconds: float = Field(default=10, ge=0, le=3_600)
-    timeout_seconds: float = Field(default=30, gt=0, le=3_600)
+    retry_backoff_seconds: float = Field(default=10, ge=MIN_RETRY_BACKOFF_SECONDS, le=3_600)
+    timeout_seconds: float = Field(default=30, ge=MIN_TIMEOUT_SECONDS, le=3_600)
     jitter_seconds: int = Field(default=0, ge=0, le=86_400)
     start_at: InstantIn | None = None
     end_at: InstantIn | None = None
@@ -144,8 +152,10 @@ class SchedulePatch(CamelModel):
     misfire_grace_seconds: int | None = Field(default=None, ge=0, le=86_400)
     catchup_window_seconds: int | None = Field(default=None, ge=0, le=31 * 86_400)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
-    retry_backoff_seconds: float | None = Field(default=None, ge=0, le=3_600)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=3_600)
+    retry_backoff_seconds: float | None = Field(
+        default=None, ge=MIN_RETRY_BACKOFF_SECONDS, le=3_600
+    )
+    timeout_seconds: float | None = Field(default=None, ge=MIN_TIMEOUT_SECONDS, le=3_600)
     jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
     start_at: InstantIn | None = None
     end_at: InstantIn | None = None

@@ -13,6 +13,9 @@ Given the schedule as claimed, the database's `now` and how many of its runs are
   `allow_all` fires it;
 - `remaining_runs` bounds the fires; when it reaches 0 the schedule ends.
 
+With `max_catchup` (the tenant's runs-per-minute quota left), catch-up slots beyond it are
+recorded `missed` with `CATCHUP_OVER_QUOTA` as their error, oldest kept: recorded, not lost.
+
 Missed rows are capped at `MAX_MISSED_ROWS` per pass (the oldest are recorded); the rest are
 only counted (`missed_uncounted`), so a week of downtime cannot flood the history.
 """
@@ -37,6 +40,10 @@ MAX_MISSED_ROWS = 1_000
 MAX_CATCHUP_FIRES = 100
 MAX_ON_TIME_FIRES = 1_000
 _TICK = timedelta(microseconds=1)
+CATCHUP_OVER_QUOTA = (
+    "missed: catch-up beyond the tenant's quota of runs per minute "
+    "(SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE)"
+)
 
 RowStatus = Literal["pending", "missed", "skipped"]
 Trigger = Literal["schedule", "catchup"]
@@ -110,9 +117,15 @@ def unusable_note(exc: Exception) -> str:
 
 
 def plan_pass(
-    schedule: Schedule, now: datetime, *, active_runs: int, buffered_runs: int
+    schedule: Schedule,
+    now: datetime,
+    *,
+    active_runs: int,
+    buffered_runs: int,
+    max_catchup: int | None = None,
 ) -> PassResult:
-    """Decide every slot of `schedule` due by `now` and the schedule's next slot."""
+    """Decide every slot of `schedule` due by `now` and the schedule's next slot; at most
+    `max_catchup` catch-up fires (None: no quota)."""
     assert schedule.next_run_at is not None, "only active schedules are dispatched"
     spec, zone = parse_cron(schedule.cron_expression), load_zone(schedule.timezone)
     jitter = jitter_offset(schedule.id, schedule.jitter_seconds)
@@ -140,10 +153,19 @@ def plan_pass(
         latest = last_slot_before(spec, zone, misfire_end, window_from)
         catchup = [latest] if latest is not None else []
 
+    over_quota: list[SlotRow] = []
+    if max_catchup is not None and len(catchup) > max_catchup:
+        kept = max(0, max_catchup)
+        over_quota = [
+            SlotRow(s, s + jitter, "missed", "catchup", error=CATCHUP_OVER_QUOTA)
+            for s in catchup[kept:]
+        ]
+        catchup = catchup[:kept]
+
     overlap = _Overlap(schedule.overlap_policy, active_runs, buffered_runs)
     remaining = schedule.remaining_runs
-    rows: list[SlotRow] = []
-    fired: set[datetime] = set()
+    rows: list[SlotRow] = list(over_quota)
+    fired: set[datetime] = {row.scheduled_at for row in over_quota}
     candidates: list[tuple[datetime, Trigger]] = [(s, "catchup") for s in catchup]
     candidates += [(s, "schedule") for s in on_time]
     for slot, trigger in candidates:

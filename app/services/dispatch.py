@@ -19,6 +19,7 @@ from uuid import UUID, uuid4
 from app.domain.firing import PassResult, plan_pass, unusable_note
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
+from app.services.quotas import CatchupAllowance
 from db import jobs
 from db.repositories import executions as repo
 from db.types import Conn
@@ -48,6 +49,7 @@ async def dispatch_once(
     local_worker_id: int | None = None,
     local_capacity: int = 0,
     lookahead: float = 0.0,
+    max_runs_per_minute: int | None = None,
 ) -> PassStats:
     """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests).
 
@@ -57,6 +59,9 @@ async def dispatch_once(
     With `lookahead` > 0, schedules due within that many seconds are dispatched now, as of
     their fire instant: the executor holds their requests until the instant (on the database
     clock), so the pass's own work is not part of the fire lag.
+
+    Catch-up fires count against each tenant's `max_runs_per_minute`
+    (SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE); beyond it they are recorded `missed`.
     """
     async with conn.transaction():
         claimed = await repo.claim_due(conn, limit, now, lookahead)
@@ -65,12 +70,23 @@ async def dispatch_once(
         rows: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         unusable: list[tuple[UUID, str]] = []
+        pass_now = now or claimed[0][1]
+        catchup = CatchupAllowance(max_runs_per_minute)
         for schedule, db_now, active_runs, buffered_runs in claimed:
             as_of = max(now or db_now, schedule.next_fire_at or db_now)
-            result = _plan_or_note(schedule, as_of, active_runs, buffered_runs)
-            if isinstance(result, str):
-                unusable.append((schedule.id, result))
+            planned = _plan_or_note(schedule, as_of, active_runs, buffered_runs)
+            if isinstance(planned, str):
+                unusable.append((schedule.id, planned))
                 continue
+            result = await catchup.within_quota(
+                conn,
+                schedule,
+                planned,
+                as_of,
+                pass_now,
+                active_runs=active_runs,
+                buffered_runs=buffered_runs,
+            )
             rows += [
                 {
                     # Runs that will run get their id here, so their jobs can be deferred
@@ -114,6 +130,7 @@ async def dispatch_once(
             local = [(job, runs) for job, runs in wanted if job in taken]
         await repo.advance_schedules(conn, updates)
         await repo.pause_unusable(conn, unusable)
+        await catchup.charge(conn, pass_now)  # last: the tenants' buckets stay locked to commit
     dispatched_at = claimed[0][1] if now is None else now
     fire_ats = {(r["trigger_id"], r["scheduled_at"]): r["fire_at"] for r in rows}
     created = {r["id"] for r in inserted}

@@ -15,6 +15,7 @@ from app.domain.delivery import Outcome
 from app.domain.retry import decide
 from db import jobs
 from db.repositories import executions as repo
+from db.repositories import quotas as quotas_repo
 from db.types import Conn
 
 
@@ -41,11 +42,31 @@ class Attempt:
     tenant_keys: tuple[str, ...] | None = None
 
 
-async def start_batch(conn: Conn, execution_ids: Sequence[UUID]) -> list[Attempt]:
-    """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`."""
+HELD_RUN_DELAY = timedelta(seconds=1)
+"""A run held back by its tenant's cap of runs in flight is tried again this much later..."""
+HELD_RUN_DELAY_AT_CAP = timedelta(seconds=5)
+"""...or this much later when its tenant had no room at all: a tenant with a long backlog
+behind a full cap costs the database one start a run every 5 s, not every second."""
+RACING_BATCHES = 64
+"""Batches of one tenant assumed to start at the very same moment, fleet-wide (a worker has at
+most `2 * concurrency + 4` connections): a tenant below its cap by that many batches' runs
+starts a batch without the per-tenant lock."""
+
+
+async def start_batch(
+    conn: Conn, execution_ids: Sequence[UUID], *, max_in_flight: int | None = None
+) -> list[Attempt]:
+    """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`.
+
+    With `max_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT), a tenant never has more runs
+    `running` than that: its runs beyond the cap stay pending, untouched (no attempt counted,
+    no overlap decision), and get a new job, in this transaction, `HELD_RUN_DELAY` later
+    (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all).
+    """
     async with conn.transaction():
         await repo.cancel_orphans(conn, execution_ids)
-        rows = await repo.start_attempts(conn, execution_ids)
+        held = await _hold_over_cap(conn, execution_ids, max_in_flight)
+        rows = await repo.start_attempts(conn, [i for i in execution_ids if i not in held])
     return [
         Attempt(
             execution_id=r["id"],
@@ -65,6 +86,28 @@ async def start_batch(conn: Conn, execution_ids: Sequence[UUID]) -> list[Attempt
         )
         for r in rows
     ]
+
+
+async def _hold_over_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
+    """The batch's runs that must wait for their tenant's runs in flight to go below `cap`,
+    re-deferred. A tenant far below its cap (even `RACING_BATCHES` batches like this one
+    starting at once, none seeing the others' runs yet, would stay within it) is not locked:
+    the lock would start one tenant's burst one batch at a time. Nearer, its batches take a
+    per-tenant lock until commit and count again, so no two starts see room for the same runs.
+    """
+    if cap is None:
+        return set()
+    room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap)
+    if all(running + waiting * RACING_BATCHES <= cap for waiting, running in room):
+        return set()
+    held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, cap)
+    if db_now is not None:
+        for full in (False, True):
+            ids = [run for run, tenant_full in held if tenant_full is full]
+            delay = HELD_RUN_DELAY_AT_CAP if full else HELD_RUN_DELAY
+            if ids:
+                await defer_runs(conn, ids, at=db_now + delay)
+    return {run for run, _ in held}
 
 
 def _streaks(finished: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

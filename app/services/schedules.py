@@ -16,11 +16,13 @@ from uuid import UUID, uuid4
 from app.clock import Clock
 from app.domain.cron import parse_cron
 from app.domain.policies import url_allowed
+from app.domain.quotas import TenantQuotas
 from app.domain.schedule import TIMING_FIELDS, Schedule, plan
 from app.domain.slots import ensure_fires
 from app.domain.timezones import load_zone
 from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMismatch
 from app.services.cursors import decode_cursor, encode_cursor
+from app.services.quotas import reserve_schedule
 from db.repositories import executions as executions_repo
 from db.repositories import schedules as repo
 
@@ -72,11 +74,13 @@ class ScheduleService:
         *,
         target_allowlist: tuple[str, ...] = (),
         clock: Clock | None = None,
+        quotas: TenantQuotas | None = None,
     ) -> None:
         self.conn = conn
         self.tenant = tenant
         self.allowlist = target_allowlist
         self.clock = clock
+        self.quotas = quotas or TenantQuotas()
 
     async def _now(self) -> datetime:
         return self.clock() if self.clock else await repo.db_now(self.conn)
@@ -96,6 +100,7 @@ class ScheduleService:
             now = await self._now()
             schedule = Schedule(**{"id": uuid4(), **fields, "tenant": self.tenant})
             validate(schedule, now, self.allowlist)
+            await reserve_schedule(self.conn, self.tenant, self.quotas)
             created = await repo.insert(self.conn, self._planned(schedule, now), now)
             if created is None:
                 raise Conflict(f"id: a schedule with id {schedule.id} already exists", field="id")

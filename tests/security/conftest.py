@@ -26,6 +26,7 @@ from tests.acceptance.conftest import (  # noqa: F401 - fixtures, found by pytes
     target,
 )
 from tests.conftest import TEMPLATE_DB
+from tests.integration.conftest import conn  # noqa: F401 - a fixture, found by name
 from tests.support.server import make_token, running_api
 
 ALLOWED_PREFIX = "https://allowed.example.com/hooks"

@@ -561,7 +561,7 @@ def test_secrets_and_tokens_never_reach_logs_answers_or_history(
                         **PAUSED,
                         "workflowId": workflow,
                         "maxAttempts": 2,
-                        "retryBackoffSeconds": 0,
+                        "retryBackoffSeconds": 1,
                     },
                 )
                 answers.append(created)

@@ -1,13 +1,13 @@
 """Worker loop health: each process's supervised loops and their last successful pass.
 
 Revision ID: 0007
-Revises: 0005 (the lead relinks after 0005 and 0006 at merge)
+Revises: 0006
 """
 
 from db.migrate import run_sql_file
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
