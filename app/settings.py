@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65_535)
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Requests a worker process has in flight to any one origin (scheme, host, port) of a
+    # schedule's own targetUrl, so one slow or silent target cannot take the whole HTTP client
+    # (concurrency × 100 requests); requests beyond it wait for their origin's slot, within
+    # their attempt's timeout. The default target (SCHEDULER_TARGET_URL) is not capped.
+    scheduler_origin_connections: int = Field(default=100, ge=1, le=100_000)
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,12 @@ identity), and the runner starts them the moment the transaction commits.
 Guarantees are Procrastinate's: the runner registers as a Procrastinate worker and heartbeats;
 if the process dies, its jobs are stalled and the other workers' maintenance requeues them
 (same runs, same Idempotency-Keys). Jobs beyond the free capacity stay `todo` for any worker.
+
+A job stays `doing` until every outcome of its batch is recorded (crash safety rests on it),
+but only batches still waiting for their instant count against `capacity`: once the requests
+are out, a batch is answers to wait for, which the HTTP client bounds. The runner also takes
+over the runs in flight of batches Procrastinate's worker fetched (`run_fetched`), so that a
+slow target cannot hold Procrastinate's few slots either.
 """
 
 from __future__ import annotations
@@ -16,16 +22,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 from uuid import UUID
 
 from procrastinate import App
 from procrastinate.jobs import Status
 
+from app.services.executions import defer_runs
 from db import jobs
-from worker.executor import BatchExecutor
+from worker.executor import Batch, BatchExecutor
 
 log = logging.getLogger("worker.local")
+HANDOVER_AFTER = 1.0
+"""Seconds a fetched batch's answers may take before its runs move to the local runner."""
+
+
+class _NotClaimed(Exception):
+    """The local runner's identity is gone; the handover is rolled back."""
 
 
 class LocalRunner:
@@ -37,13 +51,16 @@ class LocalRunner:
         self.capacity = capacity
         self.heartbeat_interval = heartbeat_interval
         self.worker_id: int | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # every batch until recorded
+        self._launching = 0  # batches with requests still to send: what `capacity` bounds
         self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def free(self) -> int:
-        """How many more batches this runner takes now (0 until it is registered)."""
-        return 0 if self.worker_id is None else max(0, self.capacity - len(self._tasks))
+        """How many more batches this runner takes now (0 until it is registered). A batch whose
+        requests are all out no longer counts: its answers are bounded by the HTTP client, and
+        a slow target must not use up the capacity of every tenant (issue 10, H1)."""
+        return 0 if self.worker_id is None else max(0, self.capacity - self._launching)
 
     async def open(self) -> None:
         try:
@@ -74,23 +91,86 @@ class LocalRunner:
 
     def start(self, jobs: Sequence[tuple[int, list[UUID]]]) -> None:
         for job_id, execution_ids in jobs:
-            task = asyncio.create_task(self._run(job_id, execution_ids), name=f"local-{job_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._track(self._run(job_id, execution_ids), f"local-{job_id}")
+
+    def _track(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _run(self, job_id: int, execution_ids: list[UUID]) -> None:
-        status = Status.SUCCEEDED
+        """Send the batch (counted in the capacity while it waits for its instant), then keep
+        its job `doing` until every outcome is recorded, without holding capacity."""
         try:
-            await self.executor.run_batch(execution_ids)
+            self._launching += 1
+            try:
+                batch = await self.executor.launch(execution_ids)
+            finally:
+                self._launching -= 1
         except Exception:
+            await self._finish(job_id, failed=True)
+            return
+        await self._finish_when_recorded(job_id, batch)
+
+    async def run_fetched(self, execution_ids: list[UUID]) -> None:
+        """A batch job Procrastinate's own worker fetched (a retry, a job no dispatcher took):
+        sent from its slot; runs still waiting for their answers after `HANDOVER_AFTER` are
+        handed over to this runner, so that one of Procrastinate's few slots is not held for
+        as long as a slow target takes to answer."""
+        batch = await self.executor.launch(execution_ids)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(batch.recorded), HANDOVER_AFTER)
+        if not batch.recorded.done() and await self._adopt(batch):
+            return
+        await batch.wait()
+
+    async def _adopt(self, batch: Batch) -> bool:
+        """Give the batch's unrecorded runs a job of their own, claimed `doing` by this runner
+        (one transaction: the runs point at it from then on); it ends when they are recorded.
+        Crash safety is the local runner's: if this process dies, that job is stalled and
+        requeued like any other. False (nothing changed) when that is not possible now."""
+        worker_id = self.worker_id
+        runs = sorted(batch.unrecorded)
+        if worker_id is None or not runs:
+            return False
+        try:
+            async with self.executor.pool.connection() as conn, conn.transaction():
+                deferred = await defer_runs(conn, runs)
+                job_ids = [job for job, _ in deferred]
+                if len(await jobs.claim_for_local_run(conn, job_ids, worker_id)) < len(job_ids):
+                    raise _NotClaimed  # this identity was pruned: roll back, keep the slot
+        except Exception as exc:
+            log.warning(
+                "runs in flight not handed over; the batch keeps its slot",
+                extra={"event": "local.handover_error", "error": type(exc).__name__},
+            )
+            return False
+        for job_id, _ in deferred:
+            self._track(self._finish_when_recorded(job_id, batch), f"local-adopted-{job_id}")
+        log.info(
+            "runs in flight handed over to the local runner",
+            extra={"event": "local.handover", "runs": len(runs), "jobs": job_ids},
+        )
+        return True
+
+    async def _finish_when_recorded(self, job_id: int, batch: Batch) -> None:
+        try:
+            await batch.wait()
+        except Exception:
+            await self._finish(job_id, failed=True)
+        else:
+            await self._finish(job_id, failed=False)
+
+    async def _finish(self, job_id: int, *, failed: bool) -> None:
+        if failed:
             log.exception(
                 "local batch failed; its runs will be recovered",
                 extra={"event": "local.batch_error", "job_id": job_id},
             )
-            status = Status.FAILED
+        status = Status.FAILED if failed else Status.SUCCEEDED
         with contextlib.suppress(Exception):  # if this fails, the orphan sweep finishes it
             await self.app.job_manager.finish_job_by_id_async(
-                job_id, status=status, delete_job=status == Status.SUCCEEDED
+                job_id, status=status, delete_job=not failed
             )
 
     async def close(self, grace_seconds: float) -> None:
