@@ -64,9 +64,13 @@ class Batch:
         try:
             await asyncio.shield(self.recorded)
         except asyncio.CancelledError:
-            for send in self.sends:
-                send.cancel()
+            self.cancel()
             raise
+
+    def cancel(self) -> None:
+        """Stop the requests still in flight (their runs stay `running`, to be recovered)."""
+        for send in self.sends:
+            send.cancel()
 
     def _done_with(self, execution_id: UUID) -> None:
         self.unrecorded.discard(execution_id)
@@ -142,6 +146,14 @@ class BatchExecutor:
         self._waiting.append((attempt, outcome, batch))
         if self._flush is None:
             self._flush = asyncio.create_task(self._flush_soon(), name="record-outcomes")
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
+        """Wait (up to `timeout`) for the outcomes already in to be recorded: a worker that
+        stops records what it has before it closes its pool, rather than leave those runs to
+        be sent again by recovery."""
+        deadline = time.monotonic() + timeout
+        while (flush := self._flush) is not None and time.monotonic() < deadline:
+            await asyncio.wait({flush}, timeout=deadline - time.monotonic())
 
     async def _flush_soon(self) -> None:
         """Record the outcomes that arrive within `FINISH_COALESCE_SECONDS` in one transaction:

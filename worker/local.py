@@ -36,6 +36,8 @@ from worker.executor import Batch, BatchExecutor
 log = logging.getLogger("worker.local")
 HANDOVER_AFTER = 1.0
 """Seconds a fetched batch's answers may take before its runs move to the local runner."""
+DRAIN_SECONDS = 5.0
+"""At a stop, how long the outcomes already in may take to be recorded."""
 
 
 class _NotClaimed(Exception):
@@ -91,6 +93,7 @@ class LocalRunner:
 
     def start(self, jobs: Sequence[tuple[int, list[UUID]]]) -> None:
         for job_id, execution_ids in jobs:
+            self._launching += 1  # at once: the dispatcher's next pass must see it taken
             self._track(self._run(job_id, execution_ids), f"local-{job_id}")
 
     def _track(self, work: Coroutine[Any, Any, None], name: str) -> None:
@@ -102,7 +105,6 @@ class LocalRunner:
         """Send the batch (counted in the capacity while it waits for its instant), then keep
         its job `doing` until every outcome is recorded, without holding capacity."""
         try:
-            self._launching += 1
             try:
                 batch = await self.executor.launch(execution_ids)
             finally:
@@ -118,11 +120,16 @@ class LocalRunner:
         handed over to this runner, so that one of Procrastinate's few slots is not held for
         as long as a slow target takes to answer."""
         batch = await self.executor.launch(execution_ids)
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(asyncio.shield(batch.recorded), HANDOVER_AFTER)
-        if not batch.recorded.done() and await self._adopt(batch):
             return
-        await batch.wait()
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:  # Procrastinate stops its worker: the job stops here
+            batch.cancel()
+            raise
+        if not await self._adopt(batch):
+            await batch.wait()
 
     async def _adopt(self, batch: Batch) -> bool:
         """Give the batch's unrecorded runs a job of their own, claimed `doing` by this runner
@@ -180,6 +187,7 @@ class LocalRunner:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
             for task in pending:
                 task.cancel()
+        await self.executor.drain(timeout=DRAIN_SECONDS)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         if self.worker_id is not None:
