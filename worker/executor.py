@@ -95,7 +95,8 @@ class BatchExecutor:
         self.settings = settings
         self.clock = clock or DbClock()
         self._waiting: list[tuple[Attempt, Outcome, Batch]] = []
-        self._flush: asyncio.Task[None] | None = None
+        self._flush: asyncio.Task[None] | None = None  # the flush still collecting outcomes
+        self._flushes: set[asyncio.Task[None]] = set()  # every flush not yet finished
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
         """Attempt the runs; returns once every outcome is recorded (raises if that failed)."""
@@ -129,8 +130,7 @@ class BatchExecutor:
                 for index in indexes:
                     batch.sends.append(asyncio.create_task(self._attempt(*ready[index], batch)))
         except BaseException:
-            for send in batch.sends:
-                send.cancel()
+            batch.cancel()
             raise
         return batch
 
@@ -146,14 +146,15 @@ class BatchExecutor:
         self._waiting.append((attempt, outcome, batch))
         if self._flush is None:
             self._flush = asyncio.create_task(self._flush_soon(), name="record-outcomes")
+            self._flushes.add(self._flush)
+            self._flush.add_done_callback(self._flushes.discard)
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
         """Wait (up to `timeout`) for the outcomes already in to be recorded: a worker that
         stops records what it has before it closes its pool, rather than leave those runs to
         be sent again by recovery."""
-        deadline = time.monotonic() + timeout
-        while (flush := self._flush) is not None and time.monotonic() < deadline:
-            await asyncio.wait({flush}, timeout=deadline - time.monotonic())
+        if self._flushes:
+            await asyncio.wait(set(self._flushes), timeout=timeout)
 
     async def _flush_soon(self) -> None:
         """Record the outcomes that arrive within `FINISH_COALESCE_SECONDS` in one transaction:

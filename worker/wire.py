@@ -349,7 +349,10 @@ class WireClient:
                 del self._gates[origin]
 
     async def _request_in_slot(self, request: Request, deadline: float) -> Answer:
-        await _acquire(self._slots, deadline, None)
+        if self._slots.locked():
+            await _acquire(self._slots, deadline, None)
+        else:
+            await self._slots.acquire()  # free: taken at once, no timer (the fire instant)
         try:
             conn = self._take_idle(request.origin)
             if conn is not None:

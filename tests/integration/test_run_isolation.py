@@ -172,3 +172,14 @@ async def test_a_request_that_cannot_be_built_is_a_recorded_failed_attempt(
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert "INTERNAL_API_SECRET" in row["error"] and "%%%" not in row["error"]
     assert target.requests() == []
+
+
+async def test_a_stopping_worker_records_the_outcomes_already_in_before_it_closes(
+    database_url: str, runtime: LocalRunner, target: RecordingTarget
+) -> None:
+    executor = runtime.executor
+    ids = await _due_runs(database_url, ["wf-1", "wf-2"])
+    await executor.launch(ids)
+    await _until(lambda: len(executor._waiting) == 2, "both answers in")
+    await executor.drain(timeout=5)  # what LocalRunner.close does before the pool closes
+    assert {row["status"] for row in _rows(database_url).values()} == {"succeeded"}
