@@ -16,7 +16,8 @@ Contract:
   headers are in and the body is complete, over the limit, or late (`complete` says which).
   It raises `TimeoutError` when no status and headers arrived by the deadline (`SlotTimeout`
   when the deadline passed while the request waited for a connection slot, `ResolveTimeout`
-  while its host name was looked up), `OSError` for connection failures,
+  while its host name was looked up), `OSError` for connection failures (`OriginBusy` when
+  its origin already holds all the requests it may),
   `RemoteProtocolError` / `ServerDisconnectedError` for broken answers.
 - A request that fails on a reused keep-alive connection before any byte of an answer came
   back is sent once more on a new connection: the target closed an idle connection as we
@@ -284,6 +285,15 @@ class SlotTimeout(TimeoutError):
     """The attempt's deadline passed while its request waited for a connection slot."""
 
 
+class OriginBusy(ConnectionError):
+    """The origin already has as many requests in flight and waiting as a worker holds for one
+    origin: this one is not sent (an attempt to retry later)."""
+
+
+ORIGIN_WAITING_FACTOR = 4
+"""Requests that may wait for an origin's slots, per slot (see `WireClient`)."""
+
+
 class _OriginGate:
     """The requests in flight to one origin, and the ones waiting for its slots."""
 
@@ -303,7 +313,13 @@ class WireClient:
     take the whole client, and every tenant's requests would wait for a slot. With it, such an
     origin holds at most its own share; requests beyond it wait for a slot of their origin
     without holding one of the client's. Every wait for a slot ends at the request's deadline
-    (`SlotTimeout`): a request is never sent with no time left to answer."""
+    (`SlotTimeout`): a request is never sent with no time left to answer.
+
+    At most `ORIGIN_WAITING_FACTOR × max_per_origin` requests wait for one origin; beyond that a
+    request fails at once (`OriginBusy`). Why: a waiting request is a task holding its run and
+    its bytes until its deadline (up to an hour), so a silent origin fed every second would
+    hold an ever larger heap, and the garbage collector's full passes, which walk all of it,
+    grow with it: a pause for every tenant's sends (tests/faults/test_tarpit.py, SOAK)."""
 
     def __init__(
         self,
@@ -334,6 +350,12 @@ class WireClient:
         gate = self._gates.get(origin)
         if gate is None:
             gate = self._gates[origin] = _OriginGate(self._max_per_origin)
+        elif gate.users >= self._max_per_origin * (1 + ORIGIN_WAITING_FACTOR):
+            raise OriginBusy(
+                f"{gate.users} requests to {origin[0]}://{origin[1]}:{origin[2]} are in flight or "
+                f"waiting, the most a worker holds for one origin "
+                f"({1 + ORIGIN_WAITING_FACTOR} x SCHEDULER_ORIGIN_CONNECTIONS)"
+            )
         gate.users += 1
         try:
             # The origin's slot first: requests queued behind a slow origin hold none of the

@@ -20,7 +20,7 @@ from tests.unit.test_wire import (
     read_request,
 )
 from worker.resolver import Resolver, ResolveTimeout, system_lookup
-from worker.wire import SlotTimeout, WireClient, prepare
+from worker.wire import ORIGIN_WAITING_FACTOR, OriginBusy, SlotTimeout, WireClient, prepare
 
 
 async def tarpit(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -48,6 +48,31 @@ async def test_a_silent_origin_holds_only_its_own_share_of_the_client():
             for task in stuck:
                 task.cancel()
             await asyncio.gather(*stuck, return_exceptions=True)
+    finally:
+        await wire.aclose()
+
+
+async def test_an_origin_holding_all_it_may_refuses_more_at_once():
+    """One slot and four waiting: the sixth request is not held (a silent origin fed every
+    second must not grow the worker's heap until its requests' deadlines)."""
+    wire = WireClient(max_connections=100, max_per_origin=1)
+    try:
+        async with RawServer(tarpit) as slow:
+            held = [
+                asyncio.create_task(wire.request(prepare(slow.url(), {}, b""), deadline(30)))
+                for _ in range(1 + ORIGIN_WAITING_FACTOR)
+            ]
+            await asyncio.sleep(0.1)
+            with pytest.raises(OriginBusy, match="5 requests to http://127.0.0.1"):
+                await wire.request(prepare(slow.url(), {}, b""), deadline(30))
+            held[-1].cancel()  # one fewer waiting: the next one may wait again
+            await asyncio.sleep(0)
+            held[-1] = asyncio.create_task(wire.request(prepare(slow.url(), {}, b""), deadline(30)))
+            await asyncio.sleep(0.1)
+            assert not held[-1].done()
+            for task in held:
+                task.cancel()
+            await asyncio.gather(*held, return_exceptions=True)
     finally:
         await wire.aclose()
 
