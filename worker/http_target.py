@@ -57,8 +57,9 @@ class HttpTarget:
         clock: Clock = utc_now,
     ) -> None:
         """`max_per_origin` caps the requests in flight to any one origin (scheme, host, port),
-        except the origins of `uncapped_urls` (the shared default target, which carries every
-        tenant's runs and may take the whole client). `clock` dates `Retry-After`."""
+        and bounds those waiting for it (worker/wire.py `WireClient`), except for the origins of
+        `uncapped_urls` (the shared default target, which carries every tenant's runs and may
+        take the whole client). `clock` dates `Retry-After`."""
         self._max_connections = max_connections
         self._max_per_origin = max_per_origin
         self._uncapped = [origin for url in uncapped_urls if (origin := _origin_of(url))]

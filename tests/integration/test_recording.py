@@ -91,7 +91,7 @@ async def test_a_batch_cancelled_after_its_sends_is_still_recorded(
     batch = asyncio.create_task(executor.run_batch(ids))
     await target.wait_for_async(lambda rs: len(rs) == 3, timeout=10)
     deadline = asyncio.get_running_loop().time() + 10
-    while not executor._waiting:  # the answers are in; the batch waits for its recording
+    while len(executor._waiting) < 3:  # the answers are in; the batch waits for its recording
         assert asyncio.get_running_loop().time() < deadline, "the batch never got to recording"
         await asyncio.sleep(0.005)
     batch.cancel()
