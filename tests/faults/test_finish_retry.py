@@ -18,6 +18,7 @@ from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 from app.settings import Settings
 from db.pool import create_pool
+from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget, Response
 from worker.executor import BatchExecutor
 from worker.http_target import HttpTarget
@@ -115,20 +116,9 @@ async def test_a_finish_whose_job_deferral_fails_transiently_is_retried(
             """
         )
     target.script("wf-retry", [Response(503)])
-    settings = Settings(
-        database_url=database_url,
-        internal_api_secret=SecretStr("s3cret"),
-        scheduler_target_url=target.url_template(),
-    )
-    pool = create_pool(database_url, min_size=1, max_size=4, name="test-finish-connector")
-    await pool.open()
-    http = HttpTarget()
-    try:
-        caplog.set_level(logging.WARNING, logger="worker.executor")
-        await asyncio.wait_for(BatchExecutor(pool, http, settings).run_batch(ids), 30)
-    finally:
-        await http.aclose()
-        await pool.close()
+    caplog.set_level(logging.WARNING, logger="worker.executor")
+    async with open_executor(database_url, target.url_template(), "test-finish-deferral") as ex:
+        await asyncio.wait_for(ex.run_batch(ids), 30)
     retries = [r for r in caplog.records if r.__dict__.get("event") == "executor.finish_retry"]
     assert [r.__dict__["error"] for r in retries] == ["SerializationFailure"]
     with psycopg.connect(database_url, autocommit=True) as sync:

@@ -27,11 +27,8 @@ from pydantic import SecretStr
 
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
-from app.settings import Settings
-from db.pool import create_pool
+from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget
-from worker.executor import BatchExecutor
-from worker.http_target import HttpTarget
 from worker.local import LocalRunner
 
 
@@ -78,28 +75,19 @@ async def _until(condition: Any, what: str, timeout: float = 10) -> None:  # noq
 
 @pytest.fixture
 async def runtime(database_url: str, target: RecordingTarget) -> AsyncIterator[LocalRunner]:
-    settings = Settings(
-        database_url=database_url,
-        internal_api_secret=SecretStr("s3cret"),
-        scheduler_target_url=target.url_template(),
-    )
-    pool = create_pool(database_url, min_size=1, max_size=4, name="test-isolation")
-    await pool.open()
     app = App(connector=PsycopgConnector(conninfo=database_url, min_size=1, max_size=2))
     await app.open_async()
-    http = HttpTarget()
-    runner = LocalRunner(
-        app, BatchExecutor(pool, http, settings), capacity=2, heartbeat_interval=60
-    )
-    await runner.open()
     try:
-        yield runner
+        async with open_executor(database_url, target.url_template(), "test-isolation") as ex:
+            runner = LocalRunner(app, ex, capacity=2, heartbeat_interval=60)
+            await runner.open()
+            try:
+                yield runner
+            finally:
+                target.stop()  # the silent requests end now, not at their timeout
+                await runner.close(grace_seconds=5)
     finally:
-        target.stop()  # the silent requests end now, not at their timeout
-        await runner.close(grace_seconds=5)
-        await http.aclose()
         await app.close_async()
-        await pool.close()
 
 
 async def test_a_run_answered_at_once_is_recorded_while_its_batch_mate_is_still_silent(
