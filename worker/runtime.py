@@ -43,7 +43,9 @@ class WorkerRuntime:
             uncapped_urls=[settings.scheduler_target_url],
             clock=self.clock.now,  # Retry-After dates on the database clock (M3)
         )
-        self.executor = BatchExecutor(self.pool, self.target, settings, self.clock)
+        self.executor = BatchExecutor(
+            self.pool, self.target, settings, self.clock, freeze_startup_heap=True
+        )
         self.local = LocalRunner(
             app,
             self.executor,
