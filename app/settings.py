@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     # backfills answer 429 while the tenant is at it. The default leaves room for SPEC §4's
     # 10,000 runs at one instant (and the next instant's, dispatched ahead) in one tenant.
     scheduler_tenant_max_runs_in_flight: int = Field(default=20_000, ge=1, le=10_000_000)
+    # Requests a worker process has in flight to any one origin (scheme, host, port) of a
+    # schedule's own targetUrl, so one slow or silent target cannot take the whole HTTP client
+    # (concurrency × 100 requests); requests beyond it wait for their origin's slot, within
+    # their attempt's timeout. The default target (SCHEDULER_TARGET_URL) is not capped.
+    scheduler_origin_connections: int = Field(default=100, ge=1, le=100_000)
 
     @field_validator("database_url")
     @classmethod

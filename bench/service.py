@@ -171,6 +171,9 @@ def service_env(database_url: str, target_url: str, **extra: str) -> dict[str, s
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "WARNING",
         "SCHEDULER_SHUTDOWN_TIMEOUT": "5",
+        # Every benchmark schedule belongs to one tenant: its in-flight quota must not hold
+        # the runs of a 50,000- or 100,000-slot instant (docs/security.md, quotas).
+        "SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT": "1000000",
         **extra,
     }
 

@@ -17,7 +17,7 @@ import collections
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from db.repositories.schedules import db_now
 from db.types import Pool
@@ -56,6 +56,17 @@ class DbClock:
             return None
         # The latest the instant can be on this estimate: sending early is never allowed.
         return instant.timestamp() - self._best.offset + self._best.round_trip / 2
+
+    def unix_now(self) -> float:
+        """The database's unix time now, as estimated here; this process's own wall clock
+        until the first sample. What the webhook signature is stamped with (issue 10, M3)."""
+        if self._best is None:
+            return time.time()
+        return time.monotonic() + self._best.offset
+
+    def now(self) -> datetime:
+        """`unix_now` as an aware UTC datetime (dates an answer's `Retry-After`)."""
+        return datetime.fromtimestamp(self.unix_now(), UTC)
 
     @property
     def error_bound(self) -> float | None:

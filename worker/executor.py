@@ -1,13 +1,21 @@
 """Runs one batch job: every run of the batch is attempted concurrently over HTTP.
 
-Start (one short transaction) → the HTTP calls with no transaction open → finish (one short
-transaction recording every outcome). A burst of 10,000 runs is 100 batch jobs, each sending
-its 100 requests at once, instead of 10,000 Procrastinate jobs at a few hundred per second.
+Start (one short transaction) → the HTTP calls with no transaction open → each outcome recorded
+when its own answer arrives. A burst of 10,000 runs is 100 batch jobs, each sending its 100
+requests at once, instead of 10,000 Procrastinate jobs at a few hundred per second.
+
+A batch's runs are independent once sent (issue 10, H1): an outcome goes to the coalescing
+recorder (`FINISH_COALESCE_SECONDS`) the moment its answer is in, whatever its batch-mates do,
+so a run answered in milliseconds is never held `running` by a batch-mate whose target is slow.
+`launch` returns once every request of the batch is out (`Batch.wait` for its recording): the
+caller's capacity counts batches still waiting for their instant, not answers still to come
+(those are bounded by the HTTP client, per origin and in all).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import defaultdict
@@ -15,6 +23,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 import psycopg
+from procrastinate.exceptions import ConnectorException
 
 from app.domain.delivery import Delivery, Outcome, build_delivery, target_url_for
 from app.domain.policies import url_allowed
@@ -31,33 +40,101 @@ FINISH_RETRY_MAX_DELAY = 5.0
 FINISH_CONNECT_TIMEOUT = 2.0
 FINISH_COALESCE_SECONDS = 0.1
 
+Prepared = tuple[Delivery | None, Request | Outcome]
+
+
+class Batch:
+    """The runs of one batch whose outcomes are not recorded yet.
+
+    `recorded` resolves once every outcome is committed, or fails with the recording's error
+    (the runs are then recovered by the orphan sweep, as for any failed batch job)."""
+
+    __slots__ = ("unrecorded", "recorded", "sends")
+
+    def __init__(self, execution_ids: Sequence[UUID]) -> None:
+        self.unrecorded: set[UUID] = set(execution_ids)
+        self.recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sends: list[asyncio.Task[None]] = []
+        if not self.unrecorded:
+            self.recorded.set_result(None)
+
+    async def wait(self) -> None:
+        """Until every outcome is recorded. Cancelled (a worker stopping past its grace), it
+        cancels the requests still in flight: their runs stay `running` under this batch's job
+        and are recovered with it; outcomes already in are still recorded."""
+        try:
+            await asyncio.shield(self.recorded)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        """Stop the requests still in flight (their runs stay `running`, to be recovered)."""
+        for send in self.sends:
+            send.cancel()
+
+    def _done_with(self, execution_id: UUID) -> None:
+        self.unrecorded.discard(execution_id)
+        if not self.unrecorded and not self.recorded.done():
+            self.recorded.set_result(None)
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self.recorded.done():
+            if isinstance(exc, asyncio.CancelledError):
+                self.recorded.cancel()
+            else:
+                self.recorded.set_exception(exc)
+                self.recorded.exception()  # a batch nobody waits on any more never reads it
+
 
 class BatchExecutor:
     def __init__(
-        self, pool: Pool, target: HttpTarget, settings: Settings, clock: DbClock | None = None
+        self,
+        pool: Pool,
+        target: HttpTarget,
+        settings: Settings,
+        clock: DbClock | None = None,
+        *,
+        freeze_startup_heap: bool = False,
     ) -> None:
+        """`freeze_startup_heap` (the worker process, not tests): see `freeze_startup_heap`."""
         self.pool = pool
         self.target = target
         self.settings = settings
         self.clock = clock or DbClock()
-        self._waiting: list[tuple[list[tuple[Attempt, Outcome]], asyncio.Future[None]]] = []
-        self._flush: asyncio.Task[None] | None = None
+        self._freeze_pending = freeze_startup_heap
+        self._waiting: list[tuple[Attempt, Outcome, Batch]] = []
+        self._flush: asyncio.Task[None] | None = None  # the flush still collecting outcomes
+        self._flushes: set[asyncio.Task[None]] = set()  # every flush not yet finished
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
+        """Attempt the runs; returns once every outcome is recorded (raises if that failed)."""
+        batch = await self.launch(execution_ids)
+        await batch.wait()
+
+    async def launch(self, execution_ids: Sequence[UUID]) -> Batch:
+        """Claim the runs and send each at its instant; returns once every request is out.
+
+        Every request is built and signed ahead of its instant; at the instant the batch's
+        requests go out back to back, woken by one timer per instant. Each outcome is handed
+        to the recorder when it arrives."""
+        if self._freeze_pending:  # the process has started: what it holds now stays
+            self._freeze_pending = False
+            freeze_startup_heap()
         async with self.pool.connection() as conn:
             attempts = await start_batch(
                 conn, execution_ids, max_in_flight=self.settings.scheduler_tenant_max_runs_in_flight
             )
         claimed_at = time.monotonic()
+        batch = Batch([attempt.execution_id for attempt in attempts])
         if not attempts:
-            return
-        # Every request is built and signed now, ahead of its instant; at the instant the
-        # batch's requests go out back to back, woken by one timer per instant.
+            return batch
+        if self.clock.error_bound is None:
+            await self._read_clock()
         ready = [(attempt, self._prepare(attempt)) for attempt in attempts]
         by_instant: dict[float, list[int]] = defaultdict(list)
         for index, (attempt, _) in enumerate(ready):
             by_instant[self._send_at(attempt, claimed_at)].append(index)
-        tasks: list[asyncio.Task[Outcome] | None] = [None] * len(ready)
         try:
             for send_at, indexes in sorted(by_instant.items()):
                 # A loop, because uvloop's timers may fire up to 1 ms early, and a request
@@ -65,45 +142,52 @@ class BatchExecutor:
                 while (remaining := send_at - time.monotonic()) > 0:  # noqa: ASYNC110 - a timer
                     await asyncio.sleep(remaining)
                 for index in indexes:
-                    tasks[index] = asyncio.create_task(self._send(*ready[index]))
-            outcomes = await asyncio.gather(*(task for task in tasks if task is not None))
+                    batch.sends.append(asyncio.create_task(self._attempt(*ready[index], batch)))
         except BaseException:
-            for task in tasks:
-                if task is not None:
-                    task.cancel()
+            batch.cancel()
             raise
-        await self._record_soon(list(zip(attempts, outcomes, strict=True)))
+        return batch
 
-    async def _record_soon(self, results: list[tuple[Attempt, Outcome]]) -> None:
-        """Record with the other batches of this process that end within `FINISH_COALESCE_SECONDS`:
-        the batches of one instant end within a few ms of each other, and one transaction for
-        all of them costs PostgreSQL less than one each. It also moves the recording off the
-        instant, where it competed with the sends still leaving (docs/benchmarks.md). Returns
-        once this batch's outcomes are committed; raises if that failed."""
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((results, done))
+    async def _attempt(self, attempt: Attempt, prepared: Prepared, batch: Batch) -> None:
+        try:
+            outcome = await self._send(attempt, prepared)
+        except Exception as exc:  # a bug, not the target: still a recorded attempt, not a loop
+            log.exception(
+                "sending a run failed",
+                extra={"event": "executor.send_error", "execution_id": str(attempt.execution_id)},
+            )
+            outcome = self._unsendable(f"internal error while sending: {type(exc).__name__}")
+        self._waiting.append((attempt, outcome, batch))
         if self._flush is None:
             self._flush = asyncio.create_task(self._flush_soon(), name="record-outcomes")
-        await asyncio.shield(done)  # a cancelled batch's outcomes are still recorded
+            self._flushes.add(self._flush)
+            self._flush.add_done_callback(self._flushes.discard)
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
+        """Wait (up to `timeout`) for the outcomes already in to be recorded: a worker that
+        stops records what it has before it closes its pool, rather than leave those runs to
+        be sent again by recovery."""
+        if self._flushes:
+            await asyncio.wait(set(self._flushes), timeout=timeout)
 
     async def _flush_soon(self) -> None:
+        """Record the outcomes that arrive within `FINISH_COALESCE_SECONDS` in one transaction:
+        the runs of one instant are answered within a few ms of each other, and one transaction
+        for all of them costs PostgreSQL less than one each. It also moves the recording off the
+        instant, where it competed with the sends still leaving (docs/benchmarks.md). This task
+        is never cancelled with a batch: outcomes that are in get recorded."""
         await asyncio.sleep(FINISH_COALESCE_SECONDS)
         waiting, self._waiting, self._flush = self._waiting, [], None
         try:
-            paused = await self._record([r for results, _ in waiting for r in results])
-        except asyncio.CancelledError:  # the worker is stopping: the batches stop with it
-            for _, done in waiting:
-                done.cancel()
-            raise
-        except Exception as exc:
-            for _, done in waiting:
-                if not done.done():
-                    done.set_exception(exc)
-                    done.exception()  # a batch cancelled meanwhile never reads it
+            paused = await self._record([(attempt, outcome) for attempt, outcome, _ in waiting])
+        except BaseException as exc:  # cancelled: the worker is stopping, the batches with it
+            for _, _, batch in waiting:
+                batch._failed(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return
-        for _, done in waiting:
-            if not done.done():
-                done.set_result(None)
+        for attempt, _, batch in waiting:
+            batch._done_with(attempt.execution_id)
         for schedule_id in paused:
             log.warning(
                 "schedule auto-paused after consecutive failures",
@@ -113,9 +197,9 @@ class BatchExecutor:
     async def _record(self, results: list[tuple[Attempt, Outcome]]) -> list[UUID]:
         """Record the outcomes, retrying while the database is away (a restart, a failover, a
         killed connection): the outcomes exist only in this process, and giving up means
-        recovery sends every run of the batch again. Retries stop once other workers may
-        think this one dead (`SCHEDULER_STALLED_AFTER`) and start recovering its runs; a
-        finish that lands after such a recovery changes nothing (it names its attempt)."""
+        recovery sends every run again. Retries stop once other workers may think this one
+        dead (`SCHEDULER_STALLED_AFTER`) and start recovering its runs; a finish that lands
+        after such a recovery changes nothing (it names its attempt)."""
         deadline = time.monotonic() + self.settings.scheduler_stalled_after
         delay = FINISH_RETRY_FIRST_DELAY
         while True:
@@ -123,20 +207,31 @@ class BatchExecutor:
                 # A short wait per try: the pool's own 30 s would spend the whole budget.
                 async with self.pool.connection(timeout=FINISH_CONNECT_TIMEOUT) as conn:
                     return await finish_batch(conn, results)
-            except psycopg.OperationalError as exc:
-                if time.monotonic() + delay >= deadline:
+            except (psycopg.OperationalError, ConnectorException) as exc:
+                if not _transient(exc) or time.monotonic() + delay >= deadline:
                     raise
                 log.warning(
                     "recording outcomes failed; retrying",
                     extra={
                         "event": "executor.finish_retry",
-                        "error": type(exc).__name__,
+                        "error": type(exc.__cause__ or exc).__name__,
                         "runs": len(results),
                         "retry_in_seconds": delay,
                     },
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, FINISH_RETRY_MAX_DELAY)
+
+    async def _read_clock(self) -> None:
+        """The first batches of a process may come before the clock's first sample: read it
+        now, so they too are sent and signed on the database clock."""
+        try:
+            await self.clock.sample(self.pool)
+        except Exception as exc:  # the fallback (this process's clock) still works
+            log.warning(
+                "reading the database clock failed",
+                extra={"event": "executor.clock_error", "error": type(exc).__name__},
+            )
 
     def _send_at(self, attempt: Attempt, claimed_at: float) -> float:
         """When (`time.monotonic()`) to send: at once, or at the fire instant of a run
@@ -151,39 +246,83 @@ class BatchExecutor:
             return claimed_at + (attempt.fire_at - attempt.started_at).total_seconds()
         return at
 
-    def _prepare(self, attempt: Attempt) -> tuple[Delivery, Request | Outcome]:
-        delivery = build_delivery(
-            execution_id=attempt.execution_id,
-            trigger_id=attempt.trigger_id,
-            workflow_id=attempt.workflow_id,
-            scheduled_at=attempt.scheduled_at,
-            attempt=attempt.attempt,
-            trigger=attempt.trigger,
-            input=attempt.input,
-            url=target_url_for(
-                attempt.workflow_id, attempt.target_url, self.settings.scheduler_target_url
-            ),
-            secret=self.settings.internal_api_secret.get_secret_value(),
-            timestamp=int(time.time()),
-            tenant_keys=attempt.tenant_keys,
-        )
+    def _prepare(self, attempt: Attempt) -> Prepared:
+        """The attempt's request, or the outcome that replaces it. Never raises: the run is
+        `running` already, and an error here must end in a recorded attempt, not in a failed
+        job that recovery would start again and again (issue 10, M2)."""
+        try:
+            delivery = build_delivery(
+                execution_id=attempt.execution_id,
+                trigger_id=attempt.trigger_id,
+                workflow_id=attempt.workflow_id,
+                scheduled_at=attempt.scheduled_at,
+                attempt=attempt.attempt,
+                trigger=attempt.trigger,
+                input=attempt.input,
+                url=target_url_for(
+                    attempt.workflow_id, attempt.target_url, self.settings.scheduler_target_url
+                ),
+                secret=self.settings.internal_api_secret.get_secret_value(),
+                # Signed on the database clock: receivers compare it with theirs (M3).
+                timestamp=int(self.clock.unix_now()),
+                tenant_keys=attempt.tenant_keys,
+            )
+        except Exception as exc:
+            log.warning(
+                "a request could not be built",
+                extra={
+                    "event": "executor.prepare_error",
+                    "execution_id": str(attempt.execution_id),
+                    "error": type(exc).__name__,
+                },
+            )
+            return None, self._unsendable(f"the request could not be built: {exc}")
         if attempt.target_url is not None and not url_allowed(
             attempt.target_url, self.settings.target_allowlist
         ):
-            return delivery, Outcome(
-                kind="failed",
-                http_status=None,
-                workflow_run_id=None,
-                retry_after_seconds=None,
-                duration_ms=0,
-                error="targetUrl is not (or no longer) allowed by SCHEDULER_TARGET_ALLOWLIST",
+            return delivery, self._unsendable(
+                "targetUrl is not (or no longer) allowed by SCHEDULER_TARGET_ALLOWLIST"
             )
         return delivery, self.target.prepare(delivery)
 
-    async def _send(
-        self, attempt: Attempt, prepared: tuple[Delivery, Request | Outcome]
-    ) -> Outcome:
+    def _unsendable(self, error: str) -> Outcome:
+        """A final failure of an attempt that was never sent (the secret is never in it)."""
+        secret = self.settings.internal_api_secret.get_secret_value()
+        if secret:
+            error = error.replace(secret, "[redacted]")
+        return Outcome(
+            kind="failed",
+            http_status=None,
+            workflow_run_id=None,
+            retry_after_seconds=None,
+            duration_ms=0,
+            error=error[:2048],
+        )
+
+    async def _send(self, attempt: Attempt, prepared: Prepared) -> Outcome:
         delivery, request = prepared
         if isinstance(request, Outcome):
             return request
+        assert delivery is not None
         return await self.target.send(delivery, attempt.timeout_seconds, request)
+
+
+def freeze_startup_heap() -> None:
+    """Keep what the process holds once it has started (modules, classes, pools: tens of
+    thousands of objects, all for good) out of every later garbage collection (`gc.freeze`).
+    A full collection walks every object it tracks and pauses the event loop meanwhile; one
+    that lands on a fire instant delays that instant's sends. Freezing the start-up heap takes
+    those objects out of the walk (measured with a gc.callbacks probe in
+    tests/faults/test_tarpit.py: see the commit that added this). Garbage is collected first,
+    so nothing unreachable is frozen."""
+    gc.collect()
+    gc.freeze()
+
+
+def _transient(exc: BaseException) -> bool:
+    """A database error worth another try: the connection or the server went away. Procrastinate
+    wraps psycopg's errors of the jobs it defers in the finish (retries, buffered runs) in
+    `ConnectorException`; its cause says which kind it is (issue 10, L6)."""
+    if isinstance(exc, ConnectorException):
+        exc = exc.__cause__ or exc
+    return isinstance(exc, psycopg.OperationalError)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Collection
 
 from app.clock import Clock, utc_now
 from app.domain.delivery import (
@@ -32,7 +33,8 @@ from app.domain.delivery import (
     classify_exception,
     classify_response,
 )
-from worker.wire import LocalProtocolError, Request, WireClient, prepare
+from worker.resolver import ResolveTimeout
+from worker.wire import LocalProtocolError, Origin, Request, SlotTimeout, WireClient, prepare
 
 MAX_ANSWER_BYTES = 64 * 1024
 """Enough for any run id and a useful error text; the rest of a larger answer is not read."""
@@ -49,10 +51,18 @@ class HttpTarget:
         self,
         *,
         max_connections: int = 1000,
+        max_per_origin: int | None = None,
+        uncapped_urls: Collection[str] = (),
         user_agent: str = USER_AGENT,
         clock: Clock = utc_now,
     ) -> None:
+        """`max_per_origin` caps the requests in flight to any one origin (scheme, host, port),
+        and bounds those waiting for it (worker/wire.py `WireClient`), except for the origins of
+        `uncapped_urls` (the shared default target, which carries every tenant's runs and may
+        take the whole client). `clock` dates `Retry-After`."""
         self._max_connections = max_connections
+        self._max_per_origin = max_per_origin
+        self._uncapped = [origin for url in uncapped_urls if (origin := _origin_of(url))]
         self._user_agent = user_agent
         self._clock = clock
         self._client: WireClient | None = None
@@ -62,6 +72,8 @@ class HttpTarget:
         if self._client is None:
             self._client = WireClient(
                 max_connections=self._max_connections,
+                max_per_origin=self._max_per_origin,
+                uncapped=self._uncapped,
                 keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
                 body_limit=MAX_ANSWER_BYTES,
             )
@@ -90,6 +102,8 @@ class HttpTarget:
 
         try:
             answer = await self._get_client().request(request, deadline)
+        except (SlotTimeout, ResolveTimeout) as exc:  # never sent: it says what it waited for
+            return _scrubbed(classify_exception(exc, elapsed_ms()), delivery)
         except TimeoutError:
             late = TimeoutError(f"no answer within {timeout_seconds:g} s")
             return _scrubbed(classify_exception(late, elapsed_ms()), delivery)
@@ -106,6 +120,14 @@ class HttpTarget:
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+def _origin_of(url: str) -> Origin | None:
+    """The origin a URL (or a `{workflowId}` template) sends to; None if it cannot be sent."""
+    try:
+        return prepare(url.replace("{workflowId}", "x"), {}, b"").origin
+    except (ValueError, LocalProtocolError):
+        return None
 
 
 def _secrets_of(delivery: Delivery) -> list[bytes]:

@@ -9,6 +9,12 @@ identity), and the runner starts them the moment the transaction commits.
 Guarantees are Procrastinate's: the runner registers as a Procrastinate worker and heartbeats;
 if the process dies, its jobs are stalled and the other workers' maintenance requeues them
 (same runs, same Idempotency-Keys). Jobs beyond the free capacity stay `todo` for any worker.
+
+A job stays `doing` until every outcome of its batch is recorded (crash safety rests on it),
+but only batches still waiting for their instant count against `capacity`: once the requests
+are out, a batch is answers to wait for, which the HTTP client bounds. The runner also takes
+over the runs in flight of batches Procrastinate's worker fetched (`run_fetched`), so that a
+slow target cannot hold Procrastinate's few slots either.
 """
 
 from __future__ import annotations
@@ -17,18 +23,32 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from procrastinate import App
 from procrastinate.jobs import Status
 
+from app.services.executions import defer_runs
 from db import jobs
-from worker.executor import BatchExecutor
+from worker.executor import Batch, BatchExecutor
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.local")
+HANDOVER_AFTER = 1.0
+"""Seconds a fetched batch's answers may take before its runs move to the local runner."""
+DRAIN_SECONDS = 5.0
+"""At a stop, how long the outcomes already in may take to be recorded."""
+FINISH_RETRY_FIRST_DELAY = 0.2
+FINISH_RETRY_SECONDS = 30.0
+"""How long finishing a local job is retried (a database outage); past it, the heartbeat's
+change of identity after a long silence hands the job to recovery."""
+
+
+class _NotClaimed(Exception):
+    """The local runner's identity is gone; the handover is rolled back."""
 
 
 class LocalRunner:
@@ -55,13 +75,16 @@ class LocalRunner:
                 stale_floor=stale_floor,
             ),
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # every batch until recorded
+        self._launching = 0  # batches with requests still to send: what `capacity` bounds
         self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def free(self) -> int:
-        """How many more batches this runner takes now (0 until it is registered)."""
-        return 0 if self.worker_id is None else max(0, self.capacity - len(self._tasks))
+        """How many more batches this runner takes now (0 until it is registered). A batch whose
+        requests are all out no longer counts: its answers are bounded by the HTTP client, and
+        a slow target must not use up the capacity of every tenant (issue 10, H1)."""
+        return 0 if self.worker_id is None else max(0, self.capacity - self._launching)
 
     async def open(self) -> None:
         try:
@@ -75,24 +98,111 @@ class LocalRunner:
 
     def start(self, jobs: Sequence[tuple[int, list[UUID]]]) -> None:
         for job_id, execution_ids in jobs:
-            task = asyncio.create_task(self._run(job_id, execution_ids), name=f"local-{job_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._launching += 1  # at once: the dispatcher's next pass must see it taken
+            self._track(self._run(job_id, execution_ids), f"local-{job_id}")
+
+    def _track(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _run(self, job_id: int, execution_ids: list[UUID]) -> None:
-        status = Status.SUCCEEDED
+        """Send the batch (counted in the capacity while it waits for its instant), then keep
+        its job `doing` until every outcome is recorded, without holding capacity."""
         try:
-            await self.executor.run_batch(execution_ids)
+            try:
+                batch = await self.executor.launch(execution_ids)
+            finally:
+                self._launching -= 1
         except Exception:
+            await self._finish(job_id, failed=True)
+            return
+        await self._finish_when_recorded(job_id, batch)
+
+    async def run_fetched(self, execution_ids: list[UUID]) -> None:
+        """A batch job Procrastinate's own worker fetched (a retry, a job no dispatcher took):
+        sent from its slot; runs still waiting for their answers after `HANDOVER_AFTER` are
+        handed over to this runner, so that one of Procrastinate's few slots is not held for
+        as long as a slow target takes to answer."""
+        batch = await self.executor.launch(execution_ids)
+        try:
+            await asyncio.wait_for(asyncio.shield(batch.recorded), HANDOVER_AFTER)
+            return
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:  # Procrastinate stops its worker: the job stops here
+            batch.cancel()
+            raise
+        if not await self._adopt(batch):
+            await batch.wait()
+
+    async def _adopt(self, batch: Batch) -> bool:
+        """Give the batch's unrecorded runs a job of their own, claimed `doing` by this runner
+        (one transaction: the runs point at it from then on); it ends when they are recorded.
+        Crash safety is the local runner's: if this process dies, that job is stalled and
+        requeued like any other. False (nothing changed) when that is not possible now."""
+        worker_id = self.worker_id
+        runs = sorted(batch.unrecorded)
+        if worker_id is None or not runs:
+            return False
+        try:
+            async with self.executor.pool.connection() as conn, conn.transaction():
+                deferred = await defer_runs(conn, runs)
+                job_ids = [job for job, _ in deferred]
+                if len(await jobs.claim_for_local_run(conn, job_ids, worker_id)) < len(job_ids):
+                    raise _NotClaimed  # this identity was pruned: roll back, keep the slot
+        except Exception as exc:
+            log.warning(
+                "runs in flight not handed over; the batch keeps its slot",
+                extra={"event": "local.handover_error", "error": type(exc).__name__},
+            )
+            return False
+        for job_id, _ in deferred:
+            self._track(self._finish_when_recorded(job_id, batch), f"local-adopted-{job_id}")
+        log.info(
+            "runs in flight handed over to the local runner",
+            extra={"event": "local.handover", "runs": len(runs), "jobs": job_ids},
+        )
+        return True
+
+    async def _finish_when_recorded(self, job_id: int, batch: Batch) -> None:
+        try:
+            await batch.wait()
+        except Exception:
+            await self._finish(job_id, failed=True)
+        else:
+            await self._finish(job_id, failed=False)
+
+    async def _finish(self, job_id: int, *, failed: bool) -> None:
+        if failed:
             log.exception(
                 "local batch failed; its runs will be recovered",
                 extra={"event": "local.batch_error", "job_id": job_id},
             )
-            status = Status.FAILED
-        with contextlib.suppress(Exception):  # if this fails, the orphan sweep finishes it
-            await self.app.job_manager.finish_job_by_id_async(
-                job_id, status=status, delete_job=status == Status.SUCCEEDED
-            )
+        status = Status.FAILED if failed else Status.SUCCEEDED
+        # Retried: a job left `doing` under this live identity is never taken for stalled, and
+        # the orphan sweep leaves runs of a `doing` job alone, so a lost finish would keep
+        # unrecorded runs `running` for as long as this process lives.
+        delay, deadline = FINISH_RETRY_FIRST_DELAY, time.monotonic() + FINISH_RETRY_SECONDS
+        while True:
+            try:
+                await self.app.job_manager.finish_job_by_id_async(
+                    job_id, status=status, delete_job=not failed
+                )
+                return
+            except Exception as exc:
+                if time.monotonic() + delay >= deadline:
+                    log.error(
+                        "a local job could not be finished",
+                        extra={
+                            "event": "local.finish_error",
+                            "job_id": job_id,
+                            "error": type(exc).__name__,
+                        },
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def close(self, grace_seconds: float) -> None:
         """Let running batches finish (up to `grace_seconds`), then give up the worker identity:
@@ -101,6 +211,7 @@ class LocalRunner:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
             for task in pending:
                 task.cancel()
+        await self.executor.drain(timeout=DRAIN_SECONDS)
         self.heartbeat.stop()
         if self._heartbeat is not None:
             self._heartbeat.cancel()

@@ -43,9 +43,18 @@ class WorkerRuntime:
         self.pool = create_pool(
             settings.database_url, min_size=2, max_size=2 * concurrency + 4, name="worker"
         )
-        self.target = HttpTarget(max_connections=max(100, concurrency * 100))
         self.clock = DbClock()
-        self.executor = BatchExecutor(self.pool, self.target, settings, self.clock)
+        self.target = HttpTarget(
+            max_connections=max(100, concurrency * 100),
+            # One slow origin holds at most this many of the client's requests (issue 10, H1);
+            # the shared default target carries everyone's runs and may use the whole client.
+            max_per_origin=settings.scheduler_origin_connections,
+            uncapped_urls=[settings.scheduler_target_url],
+            clock=self.clock.now,  # Retry-After dates on the database clock (M3)
+        )
+        self.executor = BatchExecutor(
+            self.pool, self.target, settings, self.clock, freeze_startup_heap=True
+        )
         self.local = LocalRunner(
             app,
             self.executor,

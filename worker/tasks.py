@@ -18,7 +18,7 @@ def register(app: App) -> None:
     @app.task(name=RUN_BATCH_TASK, queue=EXECUTIONS_QUEUE)
     async def run_batch(execution_ids: list[str]) -> None:
         """Attempt every run of one batch (their rows say which attempt and what to send)."""
-        await current().executor.run_batch([UUID(i) for i in execution_ids])
+        await current().local.run_fetched([UUID(i) for i in execution_ids])
 
     @app.periodic(cron="*/10 * * * *", periodic_id="retention")
     @app.task(name=PRUNE_TASK, queue=MAINTENANCE_QUEUE, queueing_lock=PRUNE_TASK)

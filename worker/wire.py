@@ -14,8 +14,11 @@ Contract:
   `InvalidURL` / `UnsupportedProtocol` / `LocalProtocolError` (requests no retry can fix).
 - `WireClient.request` sends one prepared request and returns an `Answer` once the status and
   headers are in and the body is complete, over the limit, or late (`complete` says which).
-  It raises `TimeoutError` when no status and headers arrived by the deadline, `OSError` for
-  connection failures, `RemoteProtocolError` / `ServerDisconnectedError` for broken answers.
+  It raises `TimeoutError` when no status and headers arrived by the deadline (`SlotTimeout`
+  when the deadline passed while the request waited for a connection slot, `ResolveTimeout`
+  while its host name was looked up), `OSError` for connection failures (`OriginBusy` when
+  its origin already holds all the requests it may),
+  `RemoteProtocolError` / `ServerDisconnectedError` for broken answers.
 - A request that fails on a reused keep-alive connection before any byte of an answer came
   back is sent once more on a new connection: the target closed an idle connection as we
   wrote (our idle expiry, 4 s, stays below the common 5 s server timeouts, so it is rare).
@@ -30,11 +33,13 @@ import asyncio
 import collections
 import re
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import httptools
+
+from worker.resolver import Resolver
 
 MAX_HEAD_BYTES = 64 * 1024
 """Status line plus headers of an answer; a target that sends more is broken or hostile."""
@@ -276,26 +281,101 @@ class _Connection(asyncio.Protocol):
             on_idle_closed(self)
 
 
+class SlotTimeout(TimeoutError):
+    """The attempt's deadline passed while its request waited for a connection slot."""
+
+
+class OriginBusy(ConnectionError):
+    """The origin already has as many requests in flight and waiting as a worker holds for one
+    origin: this one is not sent (an attempt to retry later)."""
+
+
+ORIGIN_WAITING_FACTOR = 4
+"""Requests that may wait for an origin's slots, per slot (see `WireClient`)."""
+
+
+class _OriginGate:
+    """The requests in flight to one origin, and the ones waiting for its slots."""
+
+    __slots__ = ("slots", "users")
+
+    def __init__(self, limit: int) -> None:
+        self.slots = asyncio.Semaphore(limit)
+        self.users = 0  # in flight + waiting: the gate is dropped when it falls to 0
+
+
 class WireClient:
-    """Pooled keep-alive connections per origin; at most `max_connections` requests in flight."""
+    """Pooled keep-alive connections per origin; at most `max_connections` requests in flight,
+    and at most `max_per_origin` to any one origin except the `uncapped` ones (None: no cap).
+
+    Why a cap per origin (issue 10, H1): a target that accepts connections and never answers
+    holds every request sent to it until its deadline (up to an hour). Without a cap it would
+    take the whole client, and every tenant's requests would wait for a slot. With it, such an
+    origin holds at most its own share; requests beyond it wait for a slot of their origin
+    without holding one of the client's. Every wait for a slot ends at the request's deadline
+    (`SlotTimeout`): a request is never sent with no time left to answer.
+
+    At most `ORIGIN_WAITING_FACTOR × max_per_origin` requests wait for one origin; beyond that a
+    request fails at once (`OriginBusy`). Why: a waiting request is a task holding its run and
+    its bytes until its deadline (up to an hour), so a silent origin fed every second would
+    hold an ever larger heap, and the garbage collector's full passes, which walk all of it,
+    grow with it: a pause for every tenant's sends (tests/faults/test_tarpit.py, SOAK)."""
 
     def __init__(
         self,
         *,
         max_connections: int = 1000,
+        max_per_origin: int | None = None,
+        uncapped: Collection[Origin] = (),
         keepalive_expiry: float = 4.0,
         body_limit: int = 64 * 1024,
+        resolver: Resolver | None = None,
     ) -> None:
         self._slots = asyncio.Semaphore(max_connections)
+        self._max_per_origin = max_per_origin
+        self._uncapped = frozenset(uncapped)
+        self._gates: dict[Origin, _OriginGate] = {}
         self._max_idle = max_connections
         self._expiry = keepalive_expiry
         self._body_limit = body_limit
         self._idle: dict[Origin, collections.deque[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
+        self._resolver = resolver or Resolver()
 
     async def request(self, request: Request, deadline: float) -> Answer:
         """Send `request`; the answer by `deadline` (loop time). See the module's contract."""
-        async with self._slots:
+        origin = request.origin
+        if self._max_per_origin is None or origin in self._uncapped:
+            return await self._request_in_slot(request, deadline)
+        gate = self._gates.get(origin)
+        if gate is None:
+            gate = self._gates[origin] = _OriginGate(self._max_per_origin)
+        elif gate.users >= self._max_per_origin * (1 + ORIGIN_WAITING_FACTOR):
+            raise OriginBusy(
+                f"{gate.users} requests to {origin[0]}://{origin[1]}:{origin[2]} are in flight or "
+                f"waiting, the most a worker holds for one origin "
+                f"({1 + ORIGIN_WAITING_FACTOR} x SCHEDULER_ORIGIN_CONNECTIONS)"
+            )
+        gate.users += 1
+        try:
+            # The origin's slot first: requests queued behind a slow origin hold none of the
+            # client's slots while they wait.
+            await _acquire(gate.slots, deadline, origin)
+            try:
+                return await self._request_in_slot(request, deadline)
+            finally:
+                gate.slots.release()
+        finally:
+            gate.users -= 1
+            if gate.users == 0:
+                del self._gates[origin]
+
+    async def _request_in_slot(self, request: Request, deadline: float) -> Answer:
+        if self._slots.locked():
+            await _acquire(self._slots, deadline, None)
+        else:
+            await self._slots.acquire()  # free: taken at once, no timer (the fire instant)
+        try:
             conn = self._take_idle(request.origin)
             if conn is not None:
                 try:
@@ -306,8 +386,11 @@ class WireClient:
                     # The target dropped an idle connection under us: once more, on a new one.
             conn = await self._connect(request.origin, deadline)
             return await self._exchange(conn, request, deadline)
+        finally:
+            self._slots.release()
 
     async def aclose(self) -> None:
+        self._resolver.close()
         for idle in list(self._idle.values()):
             for conn in list(idle):
                 conn.close()
@@ -343,6 +426,8 @@ class WireClient:
                 self._put_idle(request.origin, conn, loop)
 
     async def _connect(self, origin: Origin, deadline: float) -> _Connection:
+        """A new connection, the name resolved by our resolver within the deadline (an address
+        given to the loop is not looked up again), each address tried in turn."""
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
@@ -350,15 +435,25 @@ class WireClient:
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
             tls = self._ssl
-        async with asyncio.timeout_at(deadline):
-            _, conn = await loop.create_connection(
-                lambda: _Connection(self._body_limit),
-                host,
-                port,
-                ssl=tls,
-                server_hostname=host if tls is not None else None,
-            )
-        return conn
+        addresses = await self._resolver.resolve(host, deadline)
+        failure: OSError | None = None
+        for address in addresses:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self._body_limit),
+                        address,
+                        port,
+                        ssl=tls,
+                        server_hostname=host if tls is not None else None,
+                    )
+                return conn
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -380,6 +475,24 @@ class WireClient:
         idle.append(conn)
         conn.expiry = loop.call_later(self._expiry, conn.close)
         conn.on_idle_closed = idle.remove  # closed while idle (expiry, or by the target)
+
+
+async def _acquire(slots: asyncio.Semaphore, deadline: float, origin: Origin | None) -> None:
+    """A slot, or `SlotTimeout` at the deadline. A free slot is taken without arming a timer
+    (the common case, and the one at a fire instant)."""
+    if not slots.locked():
+        await slots.acquire()  # returns at once: no suspension, no timer
+        return
+    try:
+        async with asyncio.timeout_at(deadline):
+            await slots.acquire()
+    except TimeoutError:
+        which = (
+            f"for {origin[0]}://{origin[1]}:{origin[2]} (SCHEDULER_ORIGIN_CONNECTIONS)"
+            if origin is not None
+            else "in the worker's HTTP client"
+        )
+        raise SlotTimeout(f"no connection slot free {which} before the attempt's timeout") from None
 
 
 def _answered(exc: BaseException) -> bool:

@@ -42,14 +42,20 @@ RETRYABLE = {408, 425, 429} | set(range(500, 600))
 OVERLAP_TOLERANCE = timedelta(seconds=1)
 
 
-def create_schedules(database_url: str, specs: Sequence[dict[str, Any]]) -> list[Schedule]:
-    """Create many schedules through the service, on one connection."""
+def create_schedules(
+    database_url: str,
+    specs: Sequence[dict[str, Any]],
+    *,
+    tenant: str = "acme",
+    allowlist: tuple[str, ...] = (),
+) -> list[Schedule]:
+    """Create many schedules of one tenant through the service, on one connection."""
 
     async def create() -> list[Schedule]:
         async with await psycopg.AsyncConnection.connect(
             database_url, autocommit=True, row_factory=dict_row
         ) as conn:
-            service = ScheduleService(conn, "acme")
+            service = ScheduleService(conn, tenant, target_allowlist=allowlist)
             return [await service.create(dict(spec)) for spec in specs]
 
     return asyncio.run(create())

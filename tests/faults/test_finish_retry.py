@@ -18,7 +18,8 @@ from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 from app.settings import Settings
 from db.pool import create_pool
-from tests.support.target import RecordingTarget
+from tests.support.executor import open_executor
+from tests.support.target import RecordingTarget, Response
 from worker.executor import BatchExecutor
 from worker.http_target import HttpTarget
 
@@ -80,3 +81,50 @@ async def test_outcomes_of_requests_made_during_an_outage_are_recorded_once_it_e
         ).fetchall()
     assert rows == [("succeeded", 1, 200)] * RUNS
     assert len(target.requests()) == RUNS, "no run was sent twice"
+
+
+@pytest.mark.timeout(60)
+async def test_a_finish_whose_job_deferral_fails_transiently_is_retried(
+    database_url: str, target: RecordingTarget, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10, L6: a finish also defers jobs (retries, released buffered runs) through
+    Procrastinate, which wraps psycopg's errors in `ConnectorException`; a transient one is
+    retried like any other, instead of failing the batch (whose runs recovery would send
+    again). The fault: a trigger that fails the first insert of a job with a serialization
+    failure, as a failover or a conflicting transaction would."""
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        conn.row_factory = psycopg.rows.dict_row  # type: ignore[assignment]
+        await ScheduleService(conn, "acme", clock=lambda: past).create(  # type: ignore[arg-type]
+            {"workflow_id": "wf-retry", "cron_expression": "0 * * * * *", "max_attempts": 2}
+        )
+        await dispatch_once(conn, now=past + timedelta(seconds=61))  # type: ignore[arg-type]
+        cursor = await conn.execute("SELECT id FROM workflow_schedule_executions")
+        ids = [row["id"] for row in await cursor.fetchall()]
+        await conn.execute(
+            """
+            CREATE SEQUENCE fault_once_seq;  -- not rolled back with the failed insert
+            CREATE FUNCTION fault_once() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF nextval('fault_once_seq') = 1 THEN
+                    RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER fault_once BEFORE INSERT ON procrastinate_jobs
+                FOR EACH ROW EXECUTE FUNCTION fault_once();
+            """
+        )
+    target.script("wf-retry", [Response(503)])
+    caplog.set_level(logging.WARNING, logger="worker.executor")
+    async with open_executor(database_url, target.url_template(), "test-finish-deferral") as ex:
+        await asyncio.wait_for(ex.run_batch(ids), 30)
+    retries = [r for r in caplog.records if r.__dict__.get("event") == "executor.finish_retry"]
+    assert [r.__dict__["error"] for r in retries] == ["SerializationFailure"]
+    with psycopg.connect(database_url, autocommit=True) as sync:
+        row = sync.execute(
+            "SELECT e.status, e.attempts, j.status FROM workflow_schedule_executions e "
+            "JOIN procrastinate_jobs j ON j.id = e.job_id"
+        ).fetchone()
+    assert row == ("retrying", 1, "todo")  # recorded, and its retry has its job
+    assert len(target.requests()) == 1

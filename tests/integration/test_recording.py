@@ -13,15 +13,12 @@ from uuid import UUID
 import psycopg
 import pytest
 from psycopg.rows import dict_row
-from pydantic import SecretStr
 
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
-from app.settings import Settings
-from db.pool import create_pool
+from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget
 from worker.executor import BatchExecutor
-from worker.http_target import HttpTarget
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +44,8 @@ async def _due_runs(database_url: str, count: int) -> list[UUID]:
 @pytest.fixture
 async def executor(database_url: str, target: RecordingTarget) -> AsyncIterator[BatchExecutor]:
     target.reset()
-    settings = Settings(
-        database_url=database_url,
-        internal_api_secret=SecretStr("s3cret"),
-        scheduler_target_url=target.url_template(),
-    )
-    pool = create_pool(database_url, min_size=1, max_size=4, name="test-recording")
-    await pool.open()
-    http = HttpTarget()
-    try:
-        yield BatchExecutor(pool, http, settings)
-    finally:
-        await http.aclose()
-        await pool.close()
+    async with open_executor(database_url, target.url_template(), "test-recording") as ex:
+        yield ex
 
 
 def _statuses(database_url: str) -> list[str]:
@@ -91,7 +77,7 @@ async def test_a_batch_cancelled_after_its_sends_is_still_recorded(
     batch = asyncio.create_task(executor.run_batch(ids))
     await target.wait_for_async(lambda rs: len(rs) == 3, timeout=10)
     deadline = asyncio.get_running_loop().time() + 10
-    while not executor._waiting:  # the answers are in; the batch waits for its recording
+    while len(executor._waiting) < 3:  # the answers are in; the batch waits for its recording
         assert asyncio.get_running_loop().time() < deadline, "the batch never got to recording"
         await asyncio.sleep(0.005)
     batch.cancel()

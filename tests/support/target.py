@@ -28,6 +28,8 @@ from urllib.parse import unquote
 
 import uvicorn
 
+from app.domain.delivery import verify_signature
+
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -71,6 +73,7 @@ class RecordingTarget:
         self._received: list[Received] = []
         self._scripts: dict[str, list[Response]] = {}
         self._delays: dict[str, float] = {}
+        self._verify_secret: str | None = None
         self._sock: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -145,12 +148,20 @@ class RecordingTarget:
         with self._lock:
             self._delays[workflow_id] = seconds
 
+    def verify_signatures(self, secret: str | None) -> None:
+        """Answer 401, as a receiver following docs/webhooks.md does, to a request whose
+        Standard Webhooks signature is missing, wrong, or stamped more than 5 minutes from this
+        machine's clock (None: accept everything)."""
+        with self._lock:
+            self._verify_secret = secret
+
     def reset(self) -> None:
         """Forget requests, scripts and delays."""
         with self._lock:
             self._received.clear()
             self._scripts.clear()
             self._delays.clear()
+            self._verify_secret = None
 
     # --- inspection --------------------------------------------------------------------------
 
@@ -245,6 +256,9 @@ class RecordingTarget:
         with self._lock:
             queue = self._scripts.get(workflow_id or "", [])
             answer = queue.pop(0) if queue else Response()
+            secret = self._verify_secret
+            if secret and not verify_signature(secret, headers, body, now=int(arrived)):
+                answer = Response(401, body={"error": "missing, stale or invalid signature"})
             delay = self._delays.get(workflow_id or "", 0.0)
             self._received.append(
                 Received(arrived, scope["path"], headers, body, workflow_id, answer.status)

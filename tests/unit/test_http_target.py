@@ -116,6 +116,39 @@ async def test_a_slow_target_times_out_and_is_retried(target: RecordingTarget, h
     assert len(target.requests("wf-slow")) == 1  # it was recorded before the delay
 
 
+async def test_a_send_that_waits_out_its_origin_slot_is_a_retried_attempt(
+    target: RecordingTarget,
+):
+    """Issue 10, H1: the wait for a slot ends at the attempt's deadline and says so."""
+    client = HttpTarget(max_per_origin=1)
+    target.set_delay("wf-slow", 10)
+    try:
+        held = asyncio.create_task(client.send(make("wf-slow", target.url_template()), 10))
+        await target.wait_for_async(lambda got: len(got) == 1, timeout=5)
+        outcome = await client.send(make("wf-next", target.url_template()), 0.3)
+        held.cancel()
+    finally:
+        await client.aclose()
+    assert (outcome.kind, outcome.http_status) == ("retry", None)
+    assert outcome.error is not None and outcome.error.startswith("SlotTimeout: no connection")
+    assert "SCHEDULER_ORIGIN_CONNECTIONS" in outcome.error
+    assert target.requests("wf-next") == []
+
+
+async def test_the_default_targets_origin_is_not_capped(target: RecordingTarget):
+    client = HttpTarget(max_per_origin=1, uncapped_urls=[target.url_template()])
+    target.set_delay("wf-a", 1.0)
+    target.set_delay("wf-b", 1.0)
+    try:
+        outcomes = await asyncio.gather(  # capped, wf-b would wait 1 s for wf-a's slot
+            client.send(make("wf-a", target.url_template()), 5),
+            client.send(make("wf-b", target.url_template()), 1.6),
+        )
+    finally:
+        await client.aclose()
+    assert [o.kind for o in outcomes] == ["succeeded", "succeeded"]
+
+
 async def test_connection_refused_is_retried(http: HttpTarget):
     url = f"http://127.0.0.1:{free_port()}/api/workflows/x/execute"
     outcome = await http.send(Delivery(url, {}, b"{}"), 5)

@@ -304,27 +304,33 @@ async def test_idle_connections_expire():
     assert server.connections == 2
 
 
-async def test_max_connections_bounds_requests_in_flight():
-    wire = WireClient(max_connections=3)
-    in_flight = 0
-    peak = 0
+class SlowAnswers:
+    """A handler that answers OK after `delay`, counting the most requests it held at once."""
 
-    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal in_flight, peak
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.in_flight = 0
+        self.peak = 0
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             await read_request(reader)
-            in_flight += 1
-            peak = max(peak, in_flight)
-            await asyncio.sleep(0.05)
-            in_flight -= 1
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            await asyncio.sleep(self.delay)
+            self.in_flight -= 1
             writer.write(OK)
 
+
+async def test_max_connections_bounds_requests_in_flight():
+    wire = WireClient(max_connections=3)
+    slow = SlowAnswers(0.05)
     async with RawServer(slow) as server:
         await asyncio.gather(
             *(wire.request(prepare(server.url(), {}, b""), deadline()) for _ in range(12))
         )
     await wire.aclose()
-    assert peak == 3 and server.connections == 3
+    assert slow.peak == 3 and server.connections == 3
 
 
 # --- TLS ---------------------------------------------------------------------------------------
