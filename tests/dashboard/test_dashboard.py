@@ -173,15 +173,17 @@ def test_history_chart_and_list_of_many_schedules(
 ) -> None:
     page = logged_in
     start_worker()
-    # Twelve backfilled runs with different durations, three of them failing.
+    # Twelve backfilled runs with different durations, three of them failing. Outcomes are
+    # recorded as they arrive, so `lastStatus` is the status of the run that ended last: the
+    # slowest one, a success here (the schedule is not "failing").
     outcomes = [
         (200, 0.05),
         (200, 0.12),
         (500, 0.02),
-        (200, 0.3),
+        (200, 0.4),
         (200, 0.08),
         (200, 0.2),
-        (500, 0.4),
+        (500, 0.18),
         (200, 0.15),
         (200, 0.1),
         (200, 0.25),
