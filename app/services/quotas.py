@@ -33,6 +33,8 @@ MAX_RUNS_PER_MINUTE = "SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE"
 MAX_RUNS_IN_FLIGHT = "SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT"
 
 SCHEDULES_RETRY_AFTER = 60
+RACING_CREATES = 64
+"""Creates of one tenant that may be in flight at once without the lock (see reserve_schedule)."""
 """Room for a schedule comes only from deleting one: a minute is a polite pace to ask again."""
 IN_FLIGHT_RETRY_AFTER = 5
 """Runs in flight end when their targets answer: a few seconds is the usual wait."""
@@ -48,9 +50,18 @@ def quotas_of(settings: Settings) -> TenantQuotas:
 
 async def reserve_schedule(conn: Conn, tenant: str, quotas: TenantQuotas) -> None:
     """Before creating one schedule, in its transaction: raise QuotaExceeded when the tenant
-    stores its maximum. Holds the tenant's creation lock until the transaction ends."""
+    stores its maximum.
+
+    Far from the limit nothing is locked: a lock held to the commit serialised every create
+    of a tenant, and at 200 creates a second their queue put p99 at ~200 ms (`make bench`,
+    api). Within `RACING_CREATES` of it, the tenant's creation lock is taken until the
+    transaction ends and the count is made again, so concurrent creates cannot pass it
+    unless more than `RACING_CREATES` of one tenant race at once."""
     limit = quotas.max_schedules
     if limit is None:
+        return
+    stored = await repo.schedules_stored(conn, tenant)
+    if stored + RACING_CREATES < limit:
         return
     await repo.lock_schedules(conn, tenant)
     stored = await repo.schedules_stored(conn, tenant)
