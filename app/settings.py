@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     # refilled at `rate` a second holding at most `burst` (app/api/ratelimit.py).
     scheduler_trigger_rate: float = Field(default=10.0, gt=0, le=1_000_000)
     scheduler_trigger_burst: int = Field(default=20, ge=1, le=1_000_000)
+    # Workflow reports (POST /api/executions/{id}/result and /heartbeat) per tenant and API
+    # process: a token bucket like the one above, sized for many workflows ending together.
+    scheduler_report_rate: float = Field(default=200.0, gt=0, le=1_000_000)
+    scheduler_report_burst: int = Field(default=1_000, ge=1, le=1_000_000)
+    # The API's address as the workflows reach it: each delivery's `callbackUrl` is built from
+    # it. Unset: http://localhost:<API_PORT>, the API's own address on one machine (`make up`).
+    scheduler_public_url: str | None = Field(default=None, max_length=1_000)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65_535)
     log_format: Literal["json", "console", "auto"] = "auto"
@@ -128,6 +135,18 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    @field_validator("scheduler_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (the API's public address)")
+        return value.rstrip("/") if value else None
+
+    @property
+    def public_url(self) -> str:
+        """Where workflows reach the API (SCHEDULER_PUBLIC_URL, else this machine's API)."""
+        return self.scheduler_public_url or f"http://localhost:{self.api_port}"
 
     @field_validator("scheduler_target_url")
     @classmethod

@@ -25,9 +25,11 @@ from uuid import UUID
 import psycopg
 from procrastinate.exceptions import ConnectorException
 
+from app.domain.callbacks import callback_token, result_url
 from app.domain.delivery import Delivery, Outcome, build_delivery, target_url_for
 from app.domain.policies import url_allowed
-from app.services.executions import Attempt, finish_batch, start_batch
+from app.services.executions import Answer, Attempt, finish_batch, start_batch
+from app.services.outcomes import load_callback_key
 from app.settings import Settings
 from db.types import Pool
 from worker.db_clock import DbClock
@@ -103,7 +105,8 @@ class BatchExecutor:
         self.settings = settings
         self.clock = clock or DbClock()
         self._freeze_pending = freeze_startup_heap
-        self._waiting: list[tuple[Attempt, Outcome, Batch]] = []
+        self._waiting: list[tuple[Answer, Batch]] = []
+        self._callback_key: str | None = None  # read from the database before the first batch
         self._flush: asyncio.Task[None] | None = None  # the flush still collecting outcomes
         self._flushes: set[asyncio.Task[None]] = set()  # every flush not yet finished
 
@@ -131,6 +134,8 @@ class BatchExecutor:
             return batch
         if self.clock.error_bound is None:
             await self._read_clock()
+        if self._callback_key is None:
+            await self._read_callback_key()
         ready = [(attempt, self._prepare(attempt)) for attempt in attempts]
         by_instant: dict[float, list[int]] = defaultdict(list)
         for index, (attempt, _) in enumerate(ready):
@@ -157,7 +162,13 @@ class BatchExecutor:
                 extra={"event": "executor.send_error", "execution_id": str(attempt.execution_id)},
             )
             outcome = self._unsendable(f"internal error while sending: {type(exc).__name__}")
-        self._waiting.append((attempt, outcome, batch))
+        # When the answer arrived, on the database clock: the run's finishedAt, whatever the
+        # recording's coalescing window adds. The clock is an estimate (± its error bound):
+        # never before the attempt could start.
+        answered_at = max(
+            self.clock.now(), attempt.started_at, attempt.fire_at or attempt.started_at
+        )
+        self._waiting.append((Answer(attempt, outcome, answered_at), batch))
         if self._flush is None:
             self._flush = asyncio.create_task(self._flush_soon(), name="record-outcomes")
             self._flushes.add(self._flush)
@@ -179,22 +190,22 @@ class BatchExecutor:
         await asyncio.sleep(FINISH_COALESCE_SECONDS)
         waiting, self._waiting, self._flush = self._waiting, [], None
         try:
-            paused = await self._record([(attempt, outcome) for attempt, outcome, _ in waiting])
+            paused = await self._record([answer for answer, _ in waiting])
         except BaseException as exc:  # cancelled: the worker is stopping, the batches with it
-            for _, _, batch in waiting:
+            for _, batch in waiting:
                 batch._failed(exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
-        for attempt, _, batch in waiting:
-            batch._done_with(attempt.execution_id)
+        for answer, batch in waiting:
+            batch._done_with(answer.attempt.execution_id)
         for schedule_id in paused:
             log.warning(
                 "schedule auto-paused after consecutive failures",
                 extra={"event": "schedule.auto_paused", "schedule_id": str(schedule_id)},
             )
 
-    async def _record(self, results: list[tuple[Attempt, Outcome]]) -> list[UUID]:
+    async def _record(self, results: list[Answer]) -> list[UUID]:
         """Record the outcomes, retrying while the database is away (a restart, a failover, a
         killed connection): the outcomes exist only in this process, and giving up means
         recovery sends every run again. Retries stop once other workers may think this one
@@ -233,6 +244,11 @@ class BatchExecutor:
                 extra={"event": "executor.clock_error", "error": type(exc).__name__},
             )
 
+    async def _read_callback_key(self) -> None:
+        """The key of the callback tokens (app/domain/callbacks.py), once per process."""
+        async with self.pool.connection() as conn:
+            self._callback_key = await load_callback_key(conn)
+
     def _send_at(self, attempt: Attempt, claimed_at: float) -> float:
         """When (`time.monotonic()`) to send: at once, or at the fire instant of a run
         dispatched ahead of its slot. The instant is on the database clock, so a worker whose
@@ -266,6 +282,12 @@ class BatchExecutor:
                 # Signed on the database clock: receivers compare it with theirs (M3).
                 timestamp=int(self.clock.unix_now()),
                 tenant_keys=attempt.tenant_keys,
+                callback_url=result_url(self.settings.public_url, attempt.execution_id),
+                callback_token=(
+                    callback_token(self._callback_key, attempt.execution_id)
+                    if self._callback_key
+                    else None
+                ),
             )
         except Exception as exc:
             log.warning(

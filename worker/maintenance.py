@@ -8,6 +8,11 @@ No lock is taken: every step is idempotent and safe to run in several workers at
 
 `StatsFold` folds statistics deltas every second (one worker at a time does it).
 
+`CompletionTimeouts` ends `timed_out` every second the accepted runs whose workflow neither
+reported nor sent a heartbeat by their deadline (issue 11). Any number of workers sweep at
+once (SKIP LOCKED); a report that arrives after the deadline applies the same rule itself, so
+how late a sweep comes changes nothing about how a run ends.
+
 Both are supervised services (worker/service.py): a pass that fails, e.g. on Procrastinate's
 pool timeout after a database outage longer than 30 s, is logged and tried again; the loop
 does not end (H2: it used to, and the next crash's runs then stayed `running` for good).
@@ -24,6 +29,7 @@ from procrastinate import App
 from procrastinate.exceptions import ConnectorException
 
 from app.services.executions import recover_orphans
+from app.services.outcomes import SWEEP_LIMIT, time_out_due
 from app.services.stats import fold_deltas
 from db.types import Pool
 from worker.service import Service, ServiceConfig
@@ -38,6 +44,7 @@ class MaintenanceConfig:
     stalled_after: float = 30.0  # Procrastinate marks a worker stalled after 30 s (3 heartbeats)
     orphan_min_age: float = 5.0
     fold_interval: float = 1.0
+    timeout_interval: float = 1.0
     stale_floor: float = 30.0
 
 
@@ -116,3 +123,32 @@ class StatsFold(Service[int]):
                 folded += moved
             folded += moved or 0
         return folded
+
+
+class CompletionTimeouts(Service[int]):
+    def __init__(self, pool: Pool, config: MaintenanceConfig | None = None) -> None:
+        options = config or MaintenanceConfig()
+        super().__init__(
+            ServiceConfig(
+                "outcomes.timeouts",
+                period=options.timeout_interval,
+                jitter=0.2,
+                max_backoff=5.0,
+                stale_floor=options.stale_floor,
+            )
+        )
+        self.pool = pool
+
+    async def run_once(self, now: datetime | None) -> int:
+        """Time out what is due, a round at a time; returns how many runs timed out."""
+        total = 0
+        async with self.pool.connection() as conn:
+            while (ended := await time_out_due(conn, now=now)) >= SWEEP_LIMIT:
+                total += ended
+            total += ended
+        if total:
+            log.info(
+                "accepted runs timed out",
+                extra={"event": "outcomes.timed_out", "runs": total},
+            )
+        return total

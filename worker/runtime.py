@@ -27,7 +27,7 @@ from worker.executor import BatchExecutor
 from worker.health import HealthReporter
 from worker.http_target import HttpTarget
 from worker.local import LocalRunner
-from worker.maintenance import MaintenanceConfig, Recovery, StatsFold
+from worker.maintenance import CompletionTimeouts, MaintenanceConfig, Recovery, StatsFold
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.runtime")
@@ -88,6 +88,7 @@ class WorkerRuntime:
         )
         self.recovery = Recovery(app, self.pool, maintenance)
         self.stats_fold = StatsFold(self.pool, maintenance)
+        self.timeouts = CompletionTimeouts(self.pool, maintenance)
         self.clock_sampler = DbClockSampler(
             self.clock,
             self.pool,
@@ -104,6 +105,7 @@ class WorkerRuntime:
             self.listener,
             self.recovery,
             self.stats_fold,
+            self.timeouts,
             self.clock_sampler,
             self.local.heartbeat,  # run by the local runner itself
             self.reporter,

@@ -20,6 +20,7 @@ from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
     authenticate_before_body,
     provide_conn,
+    provide_outcomes,
     provide_runs,
     provide_schedules,
     provide_stats,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             "schedules": Provide(provide_schedules),
             "runs": Provide(provide_runs),
             "stats": Provide(provide_stats),
+            "outcomes": Provide(provide_outcomes),
         },
         security=[{"bearer": []}],
     )
@@ -131,6 +133,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
                 "run_limiter": TokenBucket(
                     settings.scheduler_trigger_rate, settings.scheduler_trigger_burst
                 ),
+                "report_limiter": TokenBucket(
+                    settings.scheduler_report_rate, settings.scheduler_report_burst
+                ),
+                "callback_key": None,
             }
         ),
         debug=False,

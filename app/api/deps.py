@@ -12,8 +12,10 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException, SerializationException
 from psycopg import AsyncConnection
 
+from app.domain.callbacks import TOKEN_PREFIX
 from app.errors import Unauthorized
 from app.services import tokens
+from app.services.outcomes import OutcomeService, callback_tenant, load_callback_key
 from app.services.quotas import quotas_of
 from app.services.runs import RunService
 from app.services.schedules import ScheduleService
@@ -26,6 +28,11 @@ Tenant = NamedDependency[str]
 Schedules = NamedDependency[ScheduleService]
 Runs = NamedDependency[RunService]
 StatsDep = NamedDependency[StatsService]
+Outcomes = NamedDependency[OutcomeService]
+
+CALLBACK_AUTH = "callback_auth"
+"""A route handler `opt` flag: the route also takes the callback token of the execution in its
+path (a workflow's report and heartbeat, issue 11), besides the tenant's API tokens."""
 
 
 def pooled_connection(state: State) -> AbstractAsyncContextManager[Conn]:
@@ -72,7 +79,21 @@ async def provide_tenant(request: Request[Any, Any, Any], conn: DbConn) -> str:
     known: str | None = getattr(request.state, AUTHENTICATED_TENANT, None)
     if known is not None:
         return known
-    return await tokens.authenticate(conn, bearer_token(request))
+    return await authenticate(request, conn)
+
+
+async def authenticate(request: Request[Any, Any, Any], conn: Conn) -> str:
+    """The request's tenant: from an API token, or, on a route that takes them, from the
+    callback token of the execution in its path (the run's own tenant)."""
+    token = bearer_token(request)
+    if token.startswith(TOKEN_PREFIX) and request.route_handler.opt.get(CALLBACK_AUTH):
+        state = request.app.state
+        if state.get("callback_key") is None:  # once per process; it never changes
+            state.callback_key = await load_callback_key(conn)
+        return await callback_tenant(
+            conn, state.callback_key, request.path_params["execution_id"], token
+        )
+    return await tokens.authenticate(conn, token)
 
 
 async def provide_schedules(state: State, conn: DbConn, tenant: Tenant) -> ScheduleService:
@@ -91,6 +112,10 @@ async def provide_runs(state: State, conn: DbConn, tenant: Tenant) -> RunService
 
 async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:
     return StatsService(conn, tenant)
+
+
+async def provide_outcomes(conn: DbConn, tenant: Tenant) -> OutcomeService:
+    return OutcomeService(conn, tenant)
 
 
 MAX_JSON_DEPTH = 64
@@ -133,9 +158,9 @@ async def authenticate_before_body(request: Request[Any, Any, Any]) -> None:
     """
     if not _has_body(request):
         return
-    token = bearer_token(request)
+    bearer_token(request)  # a request without any token is refused before any query
     async with pooled_connection(request.app.state) as conn:
-        tenant = await tokens.authenticate(conn, token)
+        tenant = await authenticate(request, conn)
     setattr(request.state, AUTHENTICATED_TENANT, tenant)
     await require_json_body(request)
 

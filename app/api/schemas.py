@@ -5,6 +5,7 @@ Inputs forbid unknown fields: a typo such as `cronExpresion` is an error, not a 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
@@ -20,6 +21,14 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from app.domain.callbacks import (
+    DEFAULT_COMPLETION_TIMEOUT_SECONDS,
+    MAX_COMPLETION_TIMEOUT_SECONDS,
+    MAX_OUTPUT_BYTES,
+    MAX_REPORT_ERROR_BYTES,
+    Report,
+)
+from app.domain.execution import Status
 from app.domain.schedule import Schedule
 
 
@@ -126,6 +135,9 @@ class ScheduleFields(CamelModel):
     max_attempts: int = Field(default=3, ge=1, le=100)
     retry_backoff_seconds: float = Field(default=10, ge=MIN_RETRY_BACKOFF_SECONDS, le=3_600)
     timeout_seconds: float = Field(default=30, ge=MIN_TIMEOUT_SECONDS, le=3_600)
+    completion_timeout_seconds: int = Field(
+        default=DEFAULT_COMPLETION_TIMEOUT_SECONDS, ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
+    )
     jitter_seconds: int = Field(default=0, ge=0, le=86_400)
     start_at: InstantIn | None = None
     end_at: InstantIn | None = None
@@ -156,6 +168,9 @@ class SchedulePatch(CamelModel):
         default=None, ge=MIN_RETRY_BACKOFF_SECONDS, le=3_600
     )
     timeout_seconds: float | None = Field(default=None, ge=MIN_TIMEOUT_SECONDS, le=3_600)
+    completion_timeout_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
+    )
     jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
     start_at: InstantIn | None = None
     end_at: InstantIn | None = None
@@ -177,6 +192,7 @@ class SchedulePatch(CamelModel):
         "max_attempts",
         "retry_backoff_seconds",
         "timeout_seconds",
+        "completion_timeout_seconds",
         "jitter_seconds",
         "input",
     )
@@ -215,6 +231,7 @@ class ScheduleOut(CamelOut):
     max_attempts: int
     retry_backoff_seconds: float
     timeout_seconds: float
+    completion_timeout_seconds: int
     jitter_seconds: int
     start_at: Instant | None
     end_at: Instant | None
@@ -238,12 +255,16 @@ class StatsOut(CamelOut):
     pending: int
     running: int
     retrying: int
+    accepted: int = Field(description="runs awaiting their workflow's result")
     succeeded: int
     failed: int
+    timed_out: int
     skipped: int
     missed: int
     cancelled: int
-    success_rate: float | None = Field(description="succeeded / (succeeded + failed), percent")
+    success_rate: float | None = Field(
+        description="succeeded / (succeeded + failed + timed_out), percent"
+    )
     avg_duration_ms: float | None
     p95_duration_ms: float | None = Field(description="within ±12 % (log-scale buckets)")
 
@@ -315,9 +336,7 @@ class ExecutionOut(CamelOut):
     trigger_id: UUID
     workflow_id: str
     scheduled_at: Instant
-    status: Literal[
-        "pending", "running", "retrying", "succeeded", "failed", "skipped", "missed", "cancelled"
-    ]
+    status: Status
     trigger: str
     attempts: int
     executed_at: Instant | None
@@ -328,6 +347,42 @@ class ExecutionOut(CamelOut):
     workflow_run_id: str | None
     error: str | None
     next_attempt_at: Instant | None
+    accepted_at: Instant | None = Field(
+        default=None, description="when the target answered 202 Accepted"
+    )
+    completion_deadline: Instant | None = Field(
+        default=None,
+        description="an accepted run with no result or heartbeat by then ends timed_out",
+    )
+    output: dict[str, Any] | None = Field(default=None, description="what the workflow reported")
+
+
+def _error_size(value: str) -> str:
+    size = len(value.encode())
+    if size > MAX_REPORT_ERROR_BYTES:
+        raise ValueError(f"{size} bytes is over the limit of {MAX_REPORT_ERROR_BYTES}")
+    return value
+
+
+def _output_size(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_OUTPUT_BYTES:
+        raise ValueError(f"{size} bytes of JSON is over the limit of {MAX_OUTPUT_BYTES}")
+    return value
+
+
+class ResultReport(CamelModel):
+    """A workflow's report of how it ended (`POST /api/executions/{id}/result`)."""
+
+    status: Literal["succeeded", "failed"]
+    error: Annotated[str, AfterValidator(_no_nul), AfterValidator(_error_size)] | None = None
+    output: Annotated[JsonObject, AfterValidator(_output_size)] | None = None
+    retryable: bool = Field(
+        default=False, description="a failure worth another delivery (maxAttempts, backoff)"
+    )
+
+    def to_domain(self) -> Report:
+        return Report(self.status, self.error, self.output, self.retryable)
 
 
 class ExecutionList(CamelOut):

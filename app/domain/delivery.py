@@ -9,7 +9,8 @@ Contract:
   base64-decoded rest of a `whsec_...` secret. `verify_signature` is the reference published in
   docs/webhooks.md (a test keeps the two identical), so it uses nothing but the stdlib.
 - `classify_response` / `classify_exception` turn an answer or a transport failure into an
-  `Outcome`: 2xx succeeded; 408, 425, 429, 5xx, timeouts and connection errors retry; everything
+  `Outcome`: 202 accepted (the target started a workflow that reports later, issue 11), any
+  other 2xx succeeded; 408, 425, 429, 5xx, timeouts and connection errors retry; everything
   else fails at once (redirects are not followed). Error texts keep at most 2 KiB of the answer.
 - `retry_delay_seconds` is `Retry-After` when the answer carried one, else exponential backoff
   with ±20 % jitter; both are capped at one hour.
@@ -33,6 +34,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
+from app.domain.callbacks import CALLBACK_TOKEN_HEADER
 from app.errors import ConfigError
 
 DEFAULT_TARGET_URL = "http://localhost:3000/api/workflows/{workflowId}/execute"
@@ -52,7 +54,7 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 _PERMANENT_EXCEPTIONS = frozenset({"InvalidURL", "UnsupportedProtocol", "LocalProtocolError"})
 _DELTA_SECONDS = re.compile(r"\d{1,30}(\.\d{1,9})?")
 
-Kind = Literal["succeeded", "retry", "failed"]
+Kind = Literal["succeeded", "accepted", "retry", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ def build_delivery(
     secret: str,
     timestamp: int,
     tenant_keys: Sequence[str] | None = None,
+    callback_url: str | None = None,
+    callback_token: str | None = None,
 ) -> Delivery:
     """The request of attempt number `attempt` (1-based) of one execution.
 
@@ -132,6 +136,8 @@ def build_delivery(
     With nothing to sign with (an empty `secret`, or no tenant key) neither `Authorization`
     nor `webhook-signature` is sent; `webhook-id` and `webhook-timestamp` are sent regardless.
     `User-Agent` is the HTTP client's business (worker.http_target), not part of the delivery.
+    `callback_url` goes into the body as `callbackUrl`, `callback_token` into the header
+    `X-Scheduler-Callback-Token` (app/domain/callbacks.py); both are left out when None.
     """
     if attempt < 1:
         raise ValueError(f"attempt numbers start at 1, got {attempt}")
@@ -145,6 +151,8 @@ def build_delivery(
         "trigger": trigger,
         "input": input,
     }
+    if callback_url is not None:
+        payload["callbackUrl"] = callback_url
     # Compact and UTF-8: the signature covers these exact bytes, so they are built once here.
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     message_id = str(execution_id)
@@ -160,6 +168,8 @@ def build_delivery(
     headers["Idempotency-Key"] = f"{trigger_id}:{scheduled}"
     headers["X-Scheduler-Attempt"] = str(attempt)
     headers["X-Scheduler-Scheduled-At"] = scheduled
+    if callback_token is not None:
+        headers[CALLBACK_TOKEN_HEADER] = callback_token
     return Delivery(url=url, headers=headers, body=body)
 
 
@@ -233,11 +243,13 @@ def classify_response(
 ) -> Outcome:
     """What an HTTP answer means. `body` may be a prefix of the answer; `now` dates Retry-After.
 
-    2xx succeeded (with the answer's `runId` or `id`); 408, 425, 429 and 5xx retry (with the
-    answer's Retry-After, if any); anything else, redirects included, failed.
+    202 accepted and any other 2xx succeeded (with the answer's `runId` or `id`); 408, 425,
+    429 and 5xx retry (with the answer's Retry-After, if any); anything else, redirects
+    included, failed.
     """
     if 200 <= status <= 299:
-        return Outcome("succeeded", status, None, _run_id(body), None, duration_ms)
+        kind: Kind = "accepted" if status == 202 else "succeeded"
+        return Outcome(kind, status, None, _run_id(body), None, duration_ms)
     if 300 <= status <= 399:
         location = _header(headers, "location") or "none given"
         reason = f"redirects are not followed (Location: {location})"

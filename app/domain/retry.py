@@ -9,7 +9,7 @@ from app.domain.delivery import Outcome, retry_delay_seconds
 
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
-    status: str  # succeeded | failed | retrying
+    status: str  # succeeded | accepted | failed | retrying
     retry_delay_seconds: float | None  # from now, on the database clock
 
 
@@ -22,8 +22,8 @@ def decide(
     random_unit: float,
 ) -> AttemptResult:
     """`random_unit` in [0, 1) picks the ±20 % jitter of the backoff (injected for tests)."""
-    if outcome.kind == "succeeded":
-        return AttemptResult("succeeded", None)
+    if outcome.kind in ("succeeded", "accepted"):
+        return AttemptResult(outcome.kind, None)
     if outcome.kind == "failed" or attempt >= max_attempts:
         return AttemptResult("failed", None)
     return AttemptResult(

@@ -55,6 +55,7 @@ class Schedule:
     max_attempts: int = 3
     retry_backoff_seconds: float = 10.0
     timeout_seconds: float = 30.0
+    completion_timeout_seconds: int = 3600  # an accepted run's wait for its result (issue 11)
     jitter_seconds: int = 0
     start_at: datetime | None = None
     end_at: datetime | None = None

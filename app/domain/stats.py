@@ -11,16 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-STATUSES = (
-    "pending",
-    "running",
-    "retrying",
-    "succeeded",
-    "failed",
-    "skipped",
-    "missed",
-    "cancelled",
-)
+from app.domain.execution import STATUSES
+
 BUCKET_GROWTH = 1.25
 
 Metrics = dict[tuple[str, str], int]
@@ -56,11 +48,14 @@ def quantile_from_buckets(buckets: dict[int, int], q: float) -> float | None:
 
 
 def success_rate(succeeded: int, failed: int) -> float | None:
+    """Percent of ended runs that succeeded; `failed` counts every failure (timed_out too)."""
     return round(100.0 * succeeded / (succeeded + failed), 2) if succeeded + failed else None
 
 
 def from_metrics(metrics: Metrics) -> Stats:
-    counts = {status: max(0, metrics.get(("status", status), 0)) for status in STATUSES}
+    counts: dict[str, int] = {
+        status: max(0, metrics.get(("status", status), 0)) for status in STATUSES
+    }
     duration_count = metrics.get(("duration_count", ""), 0)
     buckets = {
         int(key): value for (metric, key), value in metrics.items() if metric == "duration_bucket"
@@ -68,7 +63,7 @@ def from_metrics(metrics: Metrics) -> Stats:
     return Stats(
         counts=counts,
         total=sum(counts.values()),
-        success_rate=success_rate(counts["succeeded"], counts["failed"]),
+        success_rate=success_rate(counts["succeeded"], counts["failed"] + counts["timed_out"]),
         avg_duration_ms=(
             round(metrics.get(("duration_sum_ms", ""), 0) / duration_count, 1)
             if duration_count > 0

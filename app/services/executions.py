@@ -11,11 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from app.domain.delivery import Outcome
+from app.domain.callbacks import Report
+from app.domain.delivery import Kind, Outcome
+from app.domain.execution import FINISHED
 from app.domain.retry import decide
 from db import jobs
 from db.repositories import executions as repo
+from db.repositories import outcomes as outcomes_repo
 from db.repositories import quotas as quotas_repo
+from db.repositories.outcomes import Conclusion
 from db.types import Conn
 
 
@@ -40,6 +44,7 @@ class Attempt:
     retry_backoff_seconds: float
     started_at: datetime  # database clock when the attempt was claimed
     tenant_keys: tuple[str, ...] | None = None
+    completion_timeout_seconds: int = 3600  # how long an accepted run may await its report
 
 
 HELD_RUN_DELAY = timedelta(seconds=1)
@@ -54,19 +59,24 @@ starts a batch without the per-tenant lock."""
 
 
 async def start_batch(
-    conn: Conn, execution_ids: Sequence[UUID], *, max_in_flight: int | None = None
+    conn: Conn,
+    execution_ids: Sequence[UUID],
+    *,
+    max_in_flight: int | None = None,
+    now: datetime | None = None,
 ) -> list[Attempt]:
     """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`.
 
     With `max_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT), a tenant never has more runs
     `running` than that: its runs beyond the cap stay pending, untouched (no attempt counted,
     no overlap decision), and get a new job, in this transaction, `HELD_RUN_DELAY` later
-    (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all).
+    (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all). `now` (tests) replaces
+    the database clock for the start instants.
     """
     async with conn.transaction():
         await repo.cancel_orphans(conn, execution_ids)
         held = await _hold_over_cap(conn, execution_ids, max_in_flight)
-        rows = await repo.start_attempts(conn, [i for i in execution_ids if i not in held])
+        rows = await repo.start_attempts(conn, [i for i in execution_ids if i not in held], now)
     return [
         Attempt(
             execution_id=r["id"],
@@ -83,6 +93,7 @@ async def start_batch(
             retry_backoff_seconds=r["retry_backoff_seconds"],
             started_at=r["db_now"],
             tenant_keys=None if r["tenant_keys"] is None else tuple(r["tenant_keys"]),
+            completion_timeout_seconds=r["completion_timeout_seconds"],
         )
         for r in rows
     ]
@@ -133,15 +144,29 @@ def _streaks(finished: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(summary.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One attempt's outcome and when its answer arrived (the database clock as the worker
+    reads it): `finishedAt` is that moment, not when the coalesced write happens."""
+
+    attempt: Attempt
+    outcome: Outcome
+    answered_at: datetime | None = None
+
+
 async def finish_batch(
     conn: Conn,
-    results: Sequence[tuple[Attempt, Outcome]],
+    results: Sequence[Answer],
     rng: random.Random | None = None,
 ) -> list[UUID]:
-    """Record every outcome in one transaction; returns the schedules auto-paused."""
+    """Record every outcome in one transaction; returns the schedules auto-paused.
+
+    A run answered 202 becomes `accepted`; a report its workflow sent before this (a workflow
+    faster than the recording) is applied here, in the same transaction."""
     rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
     outcomes = []
-    for attempt, outcome in results:
+    for answer in results:
+        attempt, outcome = answer.attempt, answer.outcome
         decision = decide(
             outcome,
             attempt=attempt.attempt,
@@ -159,14 +184,65 @@ async def finish_batch(
                 "duration_ms": outcome.duration_ms,
                 "retry_delay_seconds": decision.retry_delay_seconds,
                 "attempt": attempt.attempt,
+                "answered_at": answer.answered_at,
+                "completion_timeout": attempt.completion_timeout_seconds,
             }
         )
+    attempts = {answer.attempt.execution_id: answer.attempt for answer in results}
     async with conn.transaction():
         updated = await repo.finish_many(conn, outcomes)
-        await _defer_retries(conn, [r for r in updated if r["status"] == "retrying"])
-        finished = [r for r in updated if r["status"] in ("succeeded", "failed")]
-        paused = await repo.record_outcomes(conn, _streaks(finished))
-        await release_buffered(conn, sorted({r["trigger_id"] for r in finished}))
+        accepted = [(r["id"], r["attempts"]) for r in updated if r["status"] == "accepted"]
+        for early in await outcomes_repo.waiting_reports(conn, accepted):
+            attempt = attempts[early.execution_id]
+            end = conclusion_of(
+                early.report,
+                attempt=attempt.attempt,
+                max_attempts=attempt.max_attempts,
+                backoff_seconds=attempt.retry_backoff_seconds,
+                random_unit=rng.random(),
+                at=early.reported_at,
+            )
+            row = await outcomes_repo.conclude(conn, early.execution_id, end)
+            await outcomes_repo.mark_applied(conn, early.execution_id, early.attempt, end.at)
+            if row is not None:
+                updated.append(row)
+        return await after_runs_end(conn, updated)
+
+
+def conclusion_of(
+    report: Report,
+    *,
+    attempt: int,
+    max_attempts: int,
+    backoff_seconds: float,
+    random_unit: float,
+    at: datetime,
+) -> Conclusion:
+    """What a workflow's report makes of its accepted run: succeeded; failed; or, for a
+    `retryable` failure with attempts left, retrying after the schedule's backoff, exactly
+    like a 5xx answer (the next attempt is a new delivery with the same Idempotency-Key)."""
+    succeeded = report.status == "succeeded"
+    kind: Kind = "succeeded" if succeeded else "retry" if report.retryable else "failed"
+    error = None if succeeded else report.error or "the workflow reported failure"
+    decision = decide(
+        Outcome(kind, None, error, None, None, 0),
+        attempt=attempt,
+        max_attempts=max_attempts,
+        backoff_seconds=backoff_seconds,
+        random_unit=random_unit,
+    )
+    return Conclusion(decision.status, error, report.output, at, decision.retry_delay_seconds)
+
+
+async def after_runs_end(conn: Conn, updated: Sequence[dict[str, Any]]) -> list[UUID]:
+    """What follows runs changing state, in the caller's transaction: retries get their jobs,
+    ended runs update their schedules' last status and failure streak (a timed_out run is a
+    failure), and buffered runs of schedules with nothing unfinished start. Returns the
+    schedules auto-paused by pauseAfterFailures."""
+    await _defer_retries(conn, [r for r in updated if r["status"] == "retrying"])
+    finished = [r for r in updated if r["status"] in FINISHED]
+    paused = await repo.record_outcomes(conn, _streaks(finished))
+    await release_buffered(conn, sorted({r["trigger_id"] for r in finished}))
     return paused
 
 

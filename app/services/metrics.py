@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from app.domain.stats import STATUSES, bucket_upper_ms
+from app.domain.execution import STATUSES
+from app.domain.stats import bucket_upper_ms
 from app.services.health import loop_metrics
 from db.repositories import health as health_repo
 from db.repositories import metrics as repo
+from db.repositories import outcomes as outcomes_repo
 from db.repositories import stats as stats_repo
 from db.types import Conn
 
-FINAL = ("succeeded", "failed", "skipped", "missed", "cancelled")
+FINAL = ("succeeded", "failed", "timed_out", "skipped", "missed", "cancelled")
 COUNT_CAP = 10_000
 """Queue depth and due backlog count at most this many rows: past it, "at least this many"."""
 EXACT_SCHEDULE_COUNT_MAX_BYTES = 8 * 1024 * 1024
@@ -60,6 +62,7 @@ async def render(conn: Conn) -> str:
     metrics = await stats_repo.global_metrics(conn)
     depth = await repo.queue_depth(conn, COUNT_CAP)
     backlog = await repo.due_backlog(conn, COUNT_CAP)
+    awaiting = await outcomes_repo.awaiting_result(conn, COUNT_CAP)
     states = await schedules_by_state(conn)
     loops = await health_repo.list_loops(conn)  # every worker's loops (H2), a few rows each
     lines = [
@@ -89,6 +92,18 @@ async def render(conn: Conn) -> str:
             metrics.get(("duration_total_count", ""), 0),
             metrics.get(("duration_total_sum_ms", ""), 0),
         ),
+        *_histogram(
+            "scheduler_result_wait_seconds",
+            "Accepted runs (target answered 202): from acceptance to the workflow's report,"
+            " or to the timeout.",
+            _buckets(metrics, "result_bucket"),
+            metrics.get(("result_count", ""), 0),
+            metrics.get(("result_sum_ms", ""), 0),
+        ),
+        "# HELP scheduler_runs_awaiting_result Runs whose workflow has not reported yet"
+        f" (status accepted); counted up to {COUNT_CAP}.",
+        "# TYPE scheduler_runs_awaiting_result gauge",
+        f"scheduler_runs_awaiting_result {awaiting}",
         "# HELP scheduler_queue_depth Procrastinate jobs waiting (todo) or running (doing);"
         f" {COUNT_CAP} at most are counted.",
         "# TYPE scheduler_queue_depth gauge",

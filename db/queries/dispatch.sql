@@ -3,13 +3,15 @@
 -- fire instant first (their runs wait for the exact instant in the executor). SKIP
 -- LOCKED lets any number of dispatchers run at once without waiting on each other: a row
 -- another dispatcher holds is simply not seen. The database clock decides what is due.
--- The unfinished-run counts feed the overlap policy (allow_all does not need them).
+-- The unfinished-run counts feed the overlap policy (allow_all does not need them); a run
+-- `accepted` by its target is unfinished until its workflow reports (issue 11).
 SELECT s.*,
        clock_timestamp() AS db_now,
        CASE WHEN s.overlap_policy = 'allow_all' THEN 0 ELSE (
            SELECT count(*) FROM workflow_schedule_executions e
            WHERE e.trigger_id = s.id AND e.tenant = s.tenant
-             AND e.status IN ('pending', 'running', 'retrying') AND NOT e.buffered) END
+             AND e.status IN ('pending', 'running', 'retrying', 'accepted')
+             AND NOT e.buffered) END
            AS active_runs,
        CASE WHEN s.overlap_policy <> 'buffer_one' THEN 0 ELSE (
            SELECT count(*) FROM workflow_schedule_executions e
@@ -30,7 +32,8 @@ WHERE s.state = 'active'
        OR s.overlap_policy = 'allow_all'
        OR NOT EXISTS (
            SELECT 1 FROM workflow_schedule_executions e
-           WHERE e.trigger_id = s.id AND e.status IN ('pending', 'running', 'retrying')))
+           WHERE e.trigger_id = s.id
+             AND e.status IN ('pending', 'running', 'retrying', 'accepted')))
 ORDER BY s.next_fire_at
 LIMIT %(limit)s
 FOR UPDATE OF s SKIP LOCKED;
@@ -59,7 +62,8 @@ SELECT first.at AS next_fire_at,
              AND (s.overlap_policy = 'allow_all' OR NOT EXISTS (
                  SELECT 1 FROM workflow_schedule_executions e
                  WHERE e.trigger_id = s.id
-                   AND e.status IN ('pending', 'running', 'retrying')))) AS first_goes_ahead
+                   AND e.status IN ('pending', 'running', 'retrying', 'accepted'))))
+           AS first_goes_ahead
 FROM first, t;
 
 -- name: schedule_advance_many

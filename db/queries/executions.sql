@@ -47,8 +47,8 @@ UPDATE workflow_schedule_executions AS e SET
     status = 'running',
     attempts = e.attempts + 1,
     -- A run dispatched ahead of its instant starts at the instant (the executor waits for it).
-    started_at = coalesce(e.started_at, greatest(clock_timestamp(), e.fire_at)),
-    executed_at = coalesce(e.executed_at, greatest(clock_timestamp(), e.fire_at)),
+    started_at = coalesce(e.started_at, greatest(t.now, e.fire_at)),
+    executed_at = coalesce(e.executed_at, greatest(t.now, e.fire_at)),
     next_attempt_at = NULL
 FROM (
     SELECT x.id,
@@ -56,28 +56,31 @@ FROM (
            CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END AS target_url,
            coalesce(p.timeout_seconds, s.timeout_seconds) AS timeout_seconds,
            coalesce(p.max_attempts, s.max_attempts) AS max_attempts,
-           coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds
+           coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds,
+           coalesce(p.completion_timeout_seconds, s.completion_timeout_seconds)
+               AS completion_timeout_seconds
     FROM workflow_schedule_executions x
     JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
     LEFT JOIN workflow_run_specs p ON p.digest = x.spec_digest
     WHERE x.id = ANY(%(ids)s::uuid[])
-) AS r
+) AS r,
+    (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
 WHERE e.id = r.id
   AND NOT e.buffered
   AND (e.status = 'running'
        OR (e.status IN ('pending', 'retrying')
-           AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= clock_timestamp()
+           AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= t.now
                                               + interval '200 milliseconds')))
 RETURNING e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attempts, e.trigger,
           e.tenant, r.input, r.target_url, r.timeout_seconds, r.max_attempts,
-          r.retry_backoff_seconds,
+          r.retry_backoff_seconds, r.completion_timeout_seconds,
           CASE WHEN r.target_url IS NOT NULL THEN coalesce(
               (SELECT array_agg(k.secret ORDER BY k.created_at DESC)
                FROM tenant_signing_keys k
                WHERE k.tenant = e.tenant
-                 AND (k.expires_at IS NULL OR k.expires_at > clock_timestamp())),
+                 AND (k.expires_at IS NULL OR k.expires_at > t.now)),
               '{}'::text[]) END AS tenant_keys,
-          clock_timestamp() AS db_now;
+          t.now AS db_now;
 
 -- name: execution_cancel_orphans
 -- Runs of a deleted schedule end `cancelled`, not silently pending forever. A schedule of
@@ -145,26 +148,38 @@ WITH released AS (
 SELECT count(*) AS n FROM released;
 
 -- name: execution_finish_many
--- Records the outcome of one attempt for many runs at once. Terminal outcomes set finished_at;
--- a retry sets when the next attempt may start, on the database clock. Only the attempt that
--- is still the run's current one is recorded: a finish retried after a database outage must
--- not overwrite a run that recovery has meanwhile started again.
+-- Records the outcome of one attempt for many runs at once. Terminal outcomes set finished_at
+-- to when the answer arrived (`answered_at`, the worker's reading of the database clock), not
+-- to when the coalesced write happens; a retry sets when the next attempt may start, counted
+-- from the answer too. A 202 makes the run `accepted`: its workflow reports later, by
+-- `completion_deadline` (answer + the spec's completionTimeoutSeconds) at the latest, and its
+-- duration is known only then. Only the attempt that is still the run's current one is
+-- recorded: a finish retried after a database outage must not overwrite a run that recovery
+-- has meanwhile started again.
 UPDATE workflow_schedule_executions AS e SET
     status = u.status,
     http_status = u.http_status,
     error = u.error,
     workflow_run_id = coalesce(u.workflow_run_id, e.workflow_run_id),
-    duration_ms = u.duration_ms,
+    duration_ms = CASE WHEN u.status = 'accepted' THEN NULL ELSE u.duration_ms END,
     next_attempt_at = CASE WHEN u.retry_delay IS NOT NULL
-        THEN clock_timestamp() + make_interval(secs => u.retry_delay) END,
-    finished_at = CASE WHEN u.status IN ('succeeded', 'failed') THEN clock_timestamp() END
+        THEN a.at + make_interval(secs => u.retry_delay) END,
+    finished_at = CASE WHEN u.status IN ('succeeded', 'failed') THEN a.at END,
+    accepted_at = CASE WHEN u.status = 'accepted' THEN a.at ELSE e.accepted_at END,
+    completion_deadline = CASE WHEN u.status = 'accepted'
+        THEN a.at + make_interval(secs => u.completion_timeout) END
 FROM unnest(
     %(ids)s::uuid[], %(statuses)s::text[], %(http_statuses)s::integer[], %(errors)s::text[],
     %(workflow_run_ids)s::text[], %(durations)s::integer[], %(retry_delays)s::float8[],
-    %(attempts)s::integer[]
-) AS u(id, status, http_status, error, workflow_run_id, duration_ms, retry_delay, attempt)
+    %(attempts)s::integer[], %(answered_ats)s::timestamptz[],
+    %(completion_timeouts)s::integer[]
+) AS u(id, status, http_status, error, workflow_run_id, duration_ms, retry_delay, attempt,
+       answered_at, completion_timeout),
+    -- The worker's reading of the database clock (it keeps it from going before the
+    -- attempt's start, executor.Answer); the database's own now when it has none.
+    LATERAL (SELECT coalesce(u.answered_at, clock_timestamp()) AS at) AS a
 WHERE e.id = u.id AND e.status = 'running' AND e.attempts = u.attempt
-RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at;
+RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts;
 
 -- name: schedule_lock_many
 -- Row locks on several schedules, taken in id order. Finishers that record outcomes of
@@ -221,7 +236,7 @@ WHERE e.id IN (
       AND NOT EXISTS (
           SELECT 1 FROM workflow_schedule_executions a
           WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant
-            AND a.status IN ('pending', 'running', 'retrying') AND NOT a.buffered)
+            AND a.status IN ('pending', 'running', 'retrying', 'accepted') AND NOT a.buffered)
       -- only the oldest waiting run of a schedule
       AND NOT EXISTS (
           SELECT 1 FROM workflow_schedule_executions o
@@ -233,7 +248,8 @@ RETURNING e.id;
 
 -- name: execution_find_orphans
 -- The safety net of the recovery sweep: unfinished runs whose job is gone or has ended
--- (a cancelled task, a bug, a job deleted by hand). Their job is deferred again.
+-- (a cancelled task, a bug, a job deleted by hand). Their job is deferred again. An `accepted`
+-- run has no work left for a job (its workflow reports, or it times out): not an orphan.
 SELECT e.id, e.next_attempt_at
 FROM workflow_schedule_executions e
 LEFT JOIN procrastinate_jobs j ON j.id = e.job_id
@@ -254,7 +270,7 @@ WHERE b.status = 'pending' AND b.buffered
   AND NOT EXISTS (
       SELECT 1 FROM workflow_schedule_executions a
       WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant
-        AND a.status IN ('pending', 'running', 'retrying') AND NOT a.buffered)
+        AND a.status IN ('pending', 'running', 'retrying', 'accepted') AND NOT a.buffered)
 LIMIT %(limit)s;
 
 -- name: execution_get

@@ -49,10 +49,12 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
 
 -- name: stats_summaries
 -- Total and success rate of a page of schedules (the list view), in one round trip.
+-- `failed` counts every failure: failed and timed_out runs.
 SELECT trigger_id,
        sum(value) FILTER (WHERE metric = 'status')::bigint AS total,
        sum(value) FILTER (WHERE metric = 'status' AND key = 'succeeded')::bigint AS succeeded,
-       sum(value) FILTER (WHERE metric = 'status' AND key = 'failed')::bigint AS failed
+       sum(value) FILTER (WHERE metric = 'status'
+                          AND key IN ('failed', 'timed_out'))::bigint AS failed
 FROM (
     SELECT substr(scope, 3)::uuid AS trigger_id, metric, key, value
     FROM workflow_schedule_stat_values

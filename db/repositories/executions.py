@@ -128,8 +128,10 @@ async def set_jobs(conn: Conn, pairs: Sequence[tuple[UUID, int]]) -> None:
         )
 
 
-async def start_attempts(conn: Conn, ids: Sequence[UUID]) -> list[dict[str, Any]]:
-    return await _all(conn, "execution_start_attempts", {"ids": list(ids)})
+async def start_attempts(
+    conn: Conn, ids: Sequence[UUID], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    return await _all(conn, "execution_start_attempts", {"ids": list(ids), "now": now})
 
 
 async def cancel_waiting(conn: Conn, tenant: str, trigger_id: UUID) -> None:
@@ -159,6 +161,8 @@ async def finish_many(conn: Conn, outcomes: Sequence[dict[str, Any]]) -> list[di
             "durations": [o["duration_ms"] for o in outcomes],
             "retry_delays": [o["retry_delay_seconds"] for o in outcomes],
             "attempts": [o["attempt"] for o in outcomes],
+            "answered_ats": [o["answered_at"] for o in outcomes],
+            "completion_timeouts": [o["completion_timeout"] for o in outcomes],
         },
     )
 

@@ -332,3 +332,35 @@ def test_more_button_pages_through_the_list_and_delete_asks_first(
     expect(page.locator("#schedule-rows tr", has_text="wf-00")).to_have_count(0)
     assert client.get(f"/api/schedules/{ids[0]}").status_code == 404
     page_log.assert_clean(api_url)
+
+
+def test_a_run_awaiting_its_workflows_result_and_how_it_ended(
+    logged_in: Page,
+    api_url: str,
+    client: httpx.Client,
+    page_log: PageLog,
+    start_worker: Callable[[], WorkerProcess],
+    target: RecordingTarget,
+) -> None:
+    """A target that answers 202 Accepted: the run shows "awaiting result" until its workflow
+    reports, then the outcome and the workflow's duration (issue 11)."""
+    page = logged_in
+    start_worker()
+    target.script("long-etl", [Response(202)])
+    etl = create(client, workflowId="long-etl", cronExpression="0 4 * * *")
+    run = client.post(f"/api/schedules/{etl['id']}/trigger").json()
+    page.goto(f"{api_url}/schedules/{etl['id']}")
+    row = page.locator(f"#execution-rows tr[data-execution-id='{run['id']}']")
+    expect(row.locator(".badge")).to_have_text("awaiting result", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#chart svg .mark.status-accepted")).to_have_count(1)
+
+    page.wait_for_timeout(300)  # the workflow runs a little while (its duration is the chart's)
+    answer = client.post(f"/api/executions/{run['id']}/result", json={"status": "succeeded"})
+    assert answer.status_code == 200, answer.text
+    expect(row.locator(".badge")).to_have_text("succeeded", timeout=RUN_TIMEOUT_MS)
+    duration = answer.json()["durationMs"]
+    assert duration >= 300
+    expect(page.locator("#chart svg .mark.status-succeeded title")).to_contain_text(
+        re.compile(r"\d")
+    )
+    page_log.assert_clean(api_url)

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 
 from app.domain.delivery import Outcome
 from app.services.dispatch import dispatch_once
-from app.services.executions import finish_batch, start_batch
+from app.services.executions import Answer, finish_batch, start_batch
 from app.services.schedules import ScheduleService
 from tests.faults.conftest import scaled
 
@@ -31,7 +31,7 @@ OK = Outcome("succeeded", 200, None, None, None, 12)
 async def _finish(conn: Any, attempts: list[Any]) -> int:
     """1 if the outcome transaction was chosen as a deadlock victim, else 0."""
     try:
-        await finish_batch(conn, [(attempt, OK) for attempt in attempts])
+        await finish_batch(conn, [Answer(attempt, OK) for attempt in attempts])
     except psycopg.errors.DeadlockDetected:
         return 1
     return 0

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.domain.delivery import Outcome
 from app.services.dispatch import dispatch_once
-from app.services.executions import finish_batch, start_batch
+from app.services.executions import Answer, finish_batch, start_batch
 from app.services.schedules import ScheduleService
 from db.types import Conn
 
@@ -31,7 +31,7 @@ async def test_a_late_finish_of_an_earlier_attempt_is_ignored(conn: Conn) -> Non
     assert (first.attempt, second.attempt) == (1, 2)
 
     # The first worker's finish finally gets through: it changes nothing.
-    await finish_batch(conn, [(first, FAILED)])
+    await finish_batch(conn, [Answer(first, FAILED)])
     row = await (
         await conn.execute(
             "SELECT status, attempts, http_status FROM workflow_schedule_executions WHERE id = %s",
@@ -40,7 +40,7 @@ async def test_a_late_finish_of_an_earlier_attempt_is_ignored(conn: Conn) -> Non
     ).fetchone()
     assert row == {"status": "running", "attempts": 2, "http_status": None}
 
-    await finish_batch(conn, [(second, OK)])
+    await finish_batch(conn, [Answer(second, OK)])
     row = await (
         await conn.execute(
             "SELECT status, attempts, http_status, workflow_run_id "

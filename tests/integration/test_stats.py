@@ -7,7 +7,7 @@ from typing import Any
 
 from app.domain.delivery import Outcome
 from app.services.dispatch import dispatch_once
-from app.services.executions import finish_batch, start_batch
+from app.services.executions import Answer, finish_batch, start_batch
 from app.services.retention import prune
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService, fold_deltas
@@ -44,7 +44,9 @@ async def _run_slots(conn: Conn, seconds: int, kinds: list[tuple[str, int | None
     )
     ids = [r["id"] for r in await cursor.fetchall()]
     attempts = await start_batch(conn, ids)
-    await finish_batch(conn, [(a, outcome(*kinds[i % len(kinds)])) for i, a in enumerate(attempts)])
+    await finish_batch(
+        conn, [Answer(a, outcome(*kinds[i % len(kinds)])) for i, a in enumerate(attempts)]
+    )
     return schedule
 
 

@@ -119,10 +119,14 @@ def test_nesting_up_to_the_limit_is_accepted_and_stored(client: httpx.Client) ->
 
 def api_writes(client: httpx.Client, schedule_id: str) -> list[tuple[str, str]]:
     """(method, path) of every API operation that takes a body, from the OpenAPI document, with
-    a real schedule id in the path."""
+    a real schedule id in the path (and any execution id: the body is checked first)."""
     paths = client.get("/schema/openapi.json").json()["paths"]
+    execution_id = "00000000-0000-4000-8000-000000000001"
     found = [
-        (method.upper(), path.replace("{schedule_id}", schedule_id))
+        (
+            method.upper(),
+            path.replace("{schedule_id}", schedule_id).replace("{execution_id}", execution_id),
+        )
         for path, operations in paths.items()
         for method, operation in operations.items()
         if "requestBody" in operation

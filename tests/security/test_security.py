@@ -71,6 +71,7 @@ BODIES = {
         "start": "2026-01-01T00:00:00Z",
         "end": "2026-01-03T00:00:00Z",
     },
+    ("POST", "/api/executions/{execution_id}/result"): {"status": "succeeded"},
 }
 
 

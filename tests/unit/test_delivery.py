@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import inspect
+import json
 import re
 import textwrap
 from datetime import UTC, datetime, timedelta, timezone
@@ -298,10 +299,16 @@ def classify(status: int, body: bytes = b"", headers: dict[str, str] | None = No
     return classify_response(status, headers or {}, body, 12, NOW)
 
 
-@pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
+@pytest.mark.parametrize("status", [200, 201, 204, 299])
 def test_2xx_succeeds(status: int):
     outcome = classify(status)
     assert outcome == Outcome("succeeded", status, None, None, None, 12)
+
+
+def test_202_is_accepted_and_keeps_the_run_id():
+    """A 202 starts a workflow that reports later (issue 11): the run awaits its result."""
+    outcome = classify_response(202, {}, b'{"runId": "wf-7"}', 12, NOW)
+    assert outcome == Outcome("accepted", 202, None, "wf-7", None, 12)
 
 
 @pytest.mark.parametrize(
@@ -492,3 +499,13 @@ def test_retry_delay_prefers_retry_after_and_caps_it():
     assert retry_delay_seconds(huge, 1, 10, 0.5) == 3600.0
     plain = Outcome("retry", None, "ConnectError: refused", None, None, 1)
     assert retry_delay_seconds(plain, 3, 10, 0.5) == 40.0
+
+
+def test_the_callback_url_is_in_the_signed_body_and_the_token_in_a_header():
+    d = delivery(callback_url="https://s/api/executions/x/result", callback_token="wfcb_abc")
+    assert json.loads(d.body)["callbackUrl"] == "https://s/api/executions/x/result"
+    assert d.headers["X-Scheduler-Callback-Token"] == "wfcb_abc"
+    assert verify_signature(SECRET, d.headers, d.body, now=TS)
+    plain = delivery()
+    assert "callbackUrl" not in json.loads(plain.body)
+    assert "X-Scheduler-Callback-Token" not in plain.headers

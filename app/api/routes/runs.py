@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from app.api.caching import STATS_TTL_SECONDS, cached
-from app.api.deps import Runs, StatsDep, Tenant
+from app.api.deps import CALLBACK_AUTH, Outcomes, Runs, StatsDep, Tenant
 from app.api.errors import error_responses
 from app.api.present import execution_out, stats_fields
 from app.api.ratelimit import enforce
@@ -21,11 +21,9 @@ from app.api.schemas import (
     ExecutionList,
     ExecutionOut,
     OverallStatsOut,
+    ResultReport,
 )
-
-StatusFilter = Literal[
-    "pending", "running", "retrying", "succeeded", "failed", "skipped", "missed", "cancelled"
-]
+from app.domain.execution import Status
 
 
 class ScheduleRunsController(Controller):
@@ -69,7 +67,7 @@ class ScheduleRunsController(Controller):
         runs: Runs,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
-        status: FromQuery[StatusFilter | None] = None,
+        status: FromQuery[Status | None] = None,
     ) -> ExecutionList:
         page = await runs.history(schedule_id, limit=limit, cursor=cursor, status=status)
         return ExecutionList(
@@ -84,6 +82,52 @@ class ExecutionController(Controller):
     @get("/{execution_id:uuid}", summary="One execution")
     async def get_execution(self, execution_id: FromPath[UUID], runs: Runs) -> ExecutionOut:
         return execution_out(await runs.get(execution_id))
+
+    @post(
+        "/{execution_id:uuid}/result",
+        summary="A workflow reports how it ended (after its target answered 202 Accepted)",
+        description=(
+            "Authorization: the delivery's `X-Scheduler-Callback-Token` (this execution only),"
+            " or an API token of the execution's tenant. 200: recorded (or the same report"
+            " again). 202: the report came before the scheduler recorded the target's 202; it"
+            " is kept and applied then. 409: the execution is not awaiting a result, or a"
+            " different result was reported first; the message names its status."
+        ),
+        status_code=HTTP_200_OK,
+        opt={CALLBACK_AUTH: True},
+        responses=error_responses(401, 404, 409, 429),
+    )
+    async def report_result(
+        self,
+        execution_id: FromPath[UUID],
+        data: JSONBody[ResultReport],
+        outcomes: Outcomes,
+        tenant: Tenant,
+        state: State,
+    ) -> Response[ExecutionOut]:
+        enforce(state.report_limiter, tenant)
+        reported = await outcomes.report(execution_id, data.to_domain())
+        return Response(
+            execution_out(reported.execution),
+            status_code=HTTP_202_ACCEPTED if reported.early else HTTP_200_OK,
+        )
+
+    @post(
+        "/{execution_id:uuid}/heartbeat",
+        summary="A long workflow is alive: its completion deadline moves",
+        description=(
+            "The deadline becomes now + completionTimeoutSeconds. Same authorization as"
+            " /result. 409 when the execution is not awaiting a result (timed_out included)."
+        ),
+        status_code=HTTP_200_OK,
+        opt={CALLBACK_AUTH: True},
+        responses=error_responses(401, 404, 409, 429),
+    )
+    async def heartbeat(
+        self, execution_id: FromPath[UUID], outcomes: Outcomes, tenant: Tenant, state: State
+    ) -> ExecutionOut:
+        enforce(state.report_limiter, tenant)
+        return execution_out(await outcomes.heartbeat(execution_id))
 
 
 @get("/api/stats", tags=["runs"], summary="Statistics of all your schedules")

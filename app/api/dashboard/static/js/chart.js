@@ -2,6 +2,7 @@
 // oldest on the left; a bar's height is its duration, its colour its status. Executions
 // without a duration (skipped, missed, not finished) are a dot on the baseline.
 
+import { statusLabel } from './dom.js';
 import { formatDuration, formatIn } from './time.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -25,7 +26,8 @@ function niceMax(value) {
 }
 
 export const STATUSES = [
-  'succeeded', 'failed', 'running', 'retrying', 'pending', 'skipped', 'missed', 'cancelled',
+  'succeeded', 'failed', 'timed_out', 'accepted', 'running', 'retrying', 'pending', 'skipped',
+  'missed', 'cancelled',
 ];
 
 // Drawn at the container's pixel width (and again when it changes), so that text keeps its
@@ -77,7 +79,7 @@ export function drawChart(container, executions, zone) {
   ordered.forEach((execution, index) => {
     const cx = PAD.left + band * (index + 0.5);
     const label =
-      `${execution.status} · ${formatIn(execution.scheduledAt, zone)} · ` +
+      `${statusLabel(execution.status)} · ${formatIn(execution.scheduledAt, zone)} · ` +
       `${formatDuration(execution.durationMs)}`;
     let mark;
     if (execution.durationMs === null || execution.durationMs === undefined) {

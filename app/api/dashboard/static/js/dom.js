@@ -35,8 +35,16 @@ export function scheduleStatus(schedule) {
   return schedule.state;
 }
 
+// A run `accepted` by its target is a workflow still going: "awaiting result" says what it
+// waits for (issue 11).
+const STATUS_LABELS = { accepted: 'awaiting result', timed_out: 'timed out' };
+
+export function statusLabel(status) {
+  return STATUS_LABELS[status] ?? status.replace('_', ' ');
+}
+
 export function badge(status) {
-  return el('span', { class: `badge badge-${status}`, text: status.replace('_', ' ') });
+  return el('span', { class: `badge badge-${status}`, text: statusLabel(status) });
 }
 
 export function showError(node, error) {

@@ -17,6 +17,7 @@ export const FIELDS = [
   { name: 'maxAttempts', kind: 'int' },
   { name: 'retryBackoffSeconds', kind: 'number' },
   { name: 'timeoutSeconds', kind: 'number' },
+  { name: 'completionTimeoutSeconds', kind: 'number' },
   { name: 'jitterSeconds', kind: 'int' },
   { name: 'startAt', kind: 'instant', optional: true },
   { name: 'endAt', kind: 'instant', optional: true },

@@ -3,7 +3,9 @@
 
 import { ApiError, schedulesApi } from './api.js';
 import { STATUSES, drawChart } from './chart.js';
-import { badge, byId, el, scheduleStatus, setText, show, showError } from './dom.js';
+import {
+  badge, byId, el, scheduleStatus, setText, show, showError, statusLabel,
+} from './dom.js';
 import { bothZones, formatDuration, formatIn, relativeNode, startRelativeTicker } from './time.js';
 
 const root = byId('schedule-root');
@@ -12,7 +14,7 @@ const EXECUTIONS_SHOWN = 50;
 const ERROR_PREVIEW_CHARS = 80;
 const FAST_POLL_MS = 1500; // while a run is in flight or just after an action
 const SLOW_POLL_MS = 10000;
-const UNFINISHED = new Set(['pending', 'running', 'retrying']);
+const UNFINISHED = new Set(['pending', 'running', 'retrying', 'accepted']);
 
 let schedule = null;
 let executions = [];
@@ -112,6 +114,7 @@ function renderFields() {
     ['Max attempts', String(s.maxAttempts)],
     ['Retry backoff', `${s.retryBackoffSeconds} s`],
     ['Timeout', `${s.timeoutSeconds} s`],
+    ['Completion timeout', `${s.completionTimeoutSeconds} s (after a 202 Accepted)`],
     ['Jitter', `${s.jitterSeconds} s`],
     ['Start at', instantNodes(s.startAt, zone)],
     ['End at', instantNodes(s.endAt, zone)],
@@ -171,8 +174,10 @@ function renderExecutions() {
 
 function renderLegend() {
   byId('chart-legend').replaceChildren(
-    ...['succeeded', 'failed', 'running', 'retrying', 'pending', 'skipped', 'missed'].map((s) =>
-      el('li', {}, el('span', { class: `swatch status-${s}`, 'aria-hidden': 'true' }), s),
+    ...['succeeded', 'failed', 'timed_out', 'accepted', 'running', 'retrying', 'pending',
+      'skipped', 'missed'].map((s) =>
+      el('li', {}, el('span', { class: `swatch status-${s}`, 'aria-hidden': 'true' }),
+        statusLabel(s)),
     ),
   );
 }
