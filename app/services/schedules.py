@@ -64,6 +64,23 @@ def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> N
         raise ValidationFailed(f"targetUrl: not allowed: {reason}", field="targetUrl")
 
 
+def planned(schedule: Schedule, now: datetime) -> Schedule:
+    """`schedule` with the state and next slot `plan` gives it as of `now`."""
+    result = plan(schedule, now)
+    return dataclasses.replace(
+        schedule,
+        state=result.state,
+        next_run_at=result.next_run_at,
+        next_fire_at=result.next_fire_at,
+    )
+
+
+def replanned(current: Schedule, changed: Schedule, now: datetime) -> Schedule:
+    """`changed`, planned again only when a timing field moved (other changes keep the slot)."""
+    moved = any(getattr(current, name) != getattr(changed, name) for name in TIMING_FIELDS)
+    return planned(changed, now) if moved else changed
+
+
 class ScheduleService:
     """A tenant's schedules, on one connection."""
 
@@ -86,13 +103,7 @@ class ScheduleService:
         return self.clock() if self.clock else await repo.db_now(self.conn)
 
     def _planned(self, schedule: Schedule, now: datetime) -> Schedule:
-        planned = plan(schedule, now)
-        return dataclasses.replace(
-            schedule,
-            state=planned.state,
-            next_run_at=planned.next_run_at,
-            next_fire_at=planned.next_fire_at,
-        )
+        return planned(schedule, now)
 
     async def create(self, fields: dict[str, Any]) -> Schedule:
         """Create a schedule from snake_case fields (defaults fill the rest)."""
@@ -155,10 +166,7 @@ class ScheduleService:
         return current
 
     async def _write(self, current: Schedule, changed: Schedule, now: datetime) -> Schedule:
-        moved = any(getattr(current, name) != getattr(changed, name) for name in TIMING_FIELDS)
-        if moved:
-            changed = self._planned(changed, now)
-        written = await repo.update(self.conn, changed, now)
+        written = await repo.update(self.conn, replanned(current, changed, now), now)
         assert written is not None  # the row is locked, so its version cannot have moved
         return written
 
