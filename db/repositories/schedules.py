@@ -143,7 +143,8 @@ async def get_many_for_update(
     """The tenant's schedules among `schedule_ids`, locked (in id order) until the transaction
     ends; ids of no schedule of the tenant are absent, and nothing of theirs is locked."""
     cursor = await conn.execute(
-        query("schedule_get_many_for_update"), {"tenant": tenant, "ids": list(schedule_ids)}
+        query("schedule_get_many_for_update"),
+        {"tenant": tenant, "ids": sorted(set(schedule_ids))},
     )
     return [_from_row(row) for row in await cursor.fetchall()]
 
