@@ -36,7 +36,7 @@ def _batch(client: httpx.Client, items: list[Any]) -> dict[str, Any]:
     return answer.json()  # type: ignore[no-any-return]
 
 
-def test_limit_is_the_services(client: httpx.Client) -> None:
+def test_limit_is_the_services() -> None:
     assert BATCH_MAX_ITEMS == MAX_BATCH == 1_000
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from uuid import UUID, uuid4
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from app.domain.quotas import TenantQuotas
 from app.errors import QuotaExceeded
@@ -108,3 +112,28 @@ async def test_quota_counts_only_creates(service: ScheduleService) -> None:
             limited, [*again[:1], Draft(9, {"workflow_id": "new", "cron_expression": "@daily"})]
         )
     assert (await limited.get(made[0].id)).workflow_id == "x"  # type: ignore[arg-type]
+
+
+async def test_concurrent_batches_naming_the_same_ids(database_url: str) -> None:
+    """Two batches of one tenant over the same 200 ids, in opposite orders, at once: no deadlock
+    (rows are inserted and locked in id order), every id ends up created exactly once, and each
+    item of the batch that lost a race says so (conflict) or updated the winner's row."""
+    ids = [uuid4() for _ in range(200)]
+
+    async def run(order: list[UUID], workflow: str) -> list[str]:
+        async with await psycopg.AsyncConnection.connect(
+            database_url, autocommit=True, row_factory=dict_row
+        ) as conn:
+            service = ScheduleService(conn, "acme", clock=lambda: NOW)
+            drafts = [
+                Draft(i, {"id": sid, "workflow_id": workflow, "cron_expression": "@hourly"})
+                for i, sid in enumerate(order)
+            ]
+            return [r.outcome for r in await upsert_batch(service, drafts)]
+
+    first, second = await asyncio.gather(run(ids, "one"), run(ids[::-1], "two"))
+    assert first.count("created") + second.count("created") == 200
+    assert set(first) | set(second) <= {"created", "updated", "error"}
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute("SELECT count(*) FROM workflow_schedules")
+        assert await cursor.fetchone() == (200,)
