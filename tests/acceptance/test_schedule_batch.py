@@ -164,3 +164,13 @@ def test_quota_applies_to_the_whole_batch(small_quota_client: httpx.Client) -> N
     assert "this request creates 5" in refused.json()["message"]
     assert len(client.get("/api/schedules").json()["items"]) == 1  # nothing written
     assert _batch(client, [GOOD] * 4)["created"] == 4
+
+
+def test_a_batch_may_be_bigger_than_other_bodies(client: httpx.Client) -> None:
+    """1,000 schedules with 2 KiB of input each (2 MiB: over the 1 MiB of other requests) are
+    one batch; past 8 MiB the request is refused before the body is read whole (413)."""
+    items = [{**GOOD, "input": {"pad": "x" * 2_048}} for _ in range(1_000)]
+    assert _batch(client, items)["created"] == 1_000
+    huge = [{**GOOD, "input": {"pad": "x" * 60_000}} for _ in range(150)]  # ~9 MB
+    answer = client.post("/api/schedules/batch", json={"items": huge})
+    assert answer.status_code == 413, answer.text
