@@ -8,6 +8,10 @@ scheduler key show --tenant T          the tenant's signing keys (current key: l
 scheduler key rotate --tenant T [--grace SECONDS]   new key; old ones sign for the grace
 scheduler check [--host [HOST]]        exit 0 if the database is ready and no worker loop is
                                        stale (of HOST only, this host if no name is given)
+scheduler import bullmq --redis-url URL [--prefix bull] --queue NAME --tenant T [--dry-run]
+                       [--paused]      BullMQ job schedulers and repeatable jobs -> schedules
+scheduler import table --database-url URL --tenant T [--dry-run] [--paused]
+                                       the replaced system's workflow_triggers -> schedules
 scheduler api                          serve the API (API_HOST / API_PORT)
 scheduler up                           everything, locally (what `make up` runs)
 
@@ -195,6 +199,42 @@ def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_conn(settings.database_url, action))
 
 
+def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Create or update the old system's schedules (docs/migrating-from-bullmq.md); exit 0 when
+    every one was imported (created, updated or unchanged), 1 when some were skipped."""
+    from app.services import importing
+    from app.services.quotas import quotas_of
+    from app.terminal import import_table
+
+    async def action(conn: Any) -> int:
+        if args.source == "bullmq":
+            entries = await importing.read_bullmq(args.redis_url, args.prefix, args.queue)
+            mapped = importing.map_all_bullmq(entries, args.queue, paused=args.paused)
+        else:
+            rows = await importing.read_triggers(args.database_url)
+            mapped = importing.map_all_triggers(rows, paused=args.paused)
+        report = await importing.import_schedules(
+            conn,
+            args.tenant,
+            mapped,
+            quotas=quotas_of(settings),
+            target_allowlist=settings.target_allowlist,
+            dry_run=args.dry_run,
+        )
+        if report:
+            print(import_table(report))
+        counts = {s: sum(1 for r in report if r.status == s) for s in _IMPORT_STATUSES}
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+        suffix = " (dry run: nothing was written)" if args.dry_run else ""
+        print(f"{len(report)} found for tenant {args.tenant!r}: {summary}{suffix}")
+        return 1 if counts["skipped"] else 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
+_IMPORT_STATUSES = ("created", "updated", "unchanged", "skipped")
+
+
 def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
@@ -257,6 +297,23 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id")
     revoke.set_defaults(run=_cmd_token_revoke)
+
+    importer = commands.add_parser(
+        "import", help="create the schedules of the replaced system (BullMQ, workflow_triggers)"
+    ).add_subparsers(dest="source", required=True)
+    bullmq = importer.add_parser("bullmq", help="a BullMQ queue's job schedulers in Redis")
+    bullmq.add_argument("--redis-url", required=True)
+    bullmq.add_argument("--prefix", default="bull", help="BullMQ's key prefix (default: bull)")
+    bullmq.add_argument("--queue", required=True)
+    table = importer.add_parser("table", help="the replaced system's workflow_triggers table")
+    table.add_argument("--database-url", required=True, help="the replaced system's database")
+    for source in (bullmq, table):
+        source.add_argument("--tenant", required=True, help="whose schedules they become")
+        source.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+        source.add_argument(
+            "--paused", action="store_true", help="import them paused (for the switch-over)"
+        )
+        source.set_defaults(run=_cmd_import)
 
     key = commands.add_parser("key", help="tenants' signing keys").add_subparsers(
         dest="key_command", required=True

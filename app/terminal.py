@@ -15,6 +15,7 @@ from app.domain.cron import parse_cron
 from app.domain.describe import describe
 from app.domain.execution import Execution
 from app.services.admin import StatusRow
+from app.services.importing import ReportRow as ImportRow
 
 
 def relative(moment: datetime | None, now: datetime) -> str:
@@ -116,3 +117,21 @@ def history_table(executions: Sequence[Execution]) -> str:
 def history_heading(workflow_id: str, tenant: str, cron: str, zone: str, state: str) -> str:
     """The line above `scheduler history`'s table (tenant-chosen texts escaped as in cells)."""
     return printable(f"{workflow_id} ({tenant}) · {cron} {zone} · {state}")
+
+
+def import_table(rows: Sequence[ImportRow]) -> str:
+    """`scheduler import`'s report: one line per schedule found in the old system."""
+    return table(
+        ["result", "id", "workflow", "cron", "source", "reason"],
+        [
+            [
+                r.status,
+                str(r.id) if r.id else "—",
+                r.workflow_id or "—",
+                r.cron or "—",
+                r.source,
+                r.reason or "",
+            ]
+            for r in rows
+        ],
+    )

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only steady,burst,scale,api,stats] [--no-peers] [--set SIZE=N]`
+"""`python -m bench [--quick] [--only steady,...] [--no-peers] [--set SIZE=N]` (SCENARIOS below)
 
 Starts its own PostgreSQL cluster and a loopback target, runs the scenarios (ours, then each peer
 in its own phase, on the same cluster and target), prints a table per scenario and writes
@@ -34,7 +34,7 @@ from bench.scenarios.common import FULL, QUICK, Context, TargetLog
 from bench.service import ForeignLoad, Processes, busy_cpu_seconds, python
 from bench.target import measure_capacity
 
-SCENARIOS = ["steady", "burst", "scale", "api", "stats"]
+SCENARIOS = ["steady", "burst", "scale", "api", "api-batch", "stats"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen:
             began = time.monotonic()
             foreign.start()
-            module = importlib.import_module(f"bench.scenarios.{name}")
+            module = importlib.import_module(f"bench.scenarios.{name.replace('-', '_')}")
             try:
                 result = module.run(ctx)
             except Exception as exc:

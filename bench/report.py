@@ -263,7 +263,35 @@ def stats_table(result: dict[str, Any]) -> str:
     return head + "\n" + table(headers, rows)
 
 
+def api_batch_table(result: dict[str, Any]) -> str:
+    latency = result["batch_latency"]
+    rows = [
+        [
+            f"{result['schedules']:,}",
+            f"{result['batch']:,} x {result['clients']} clients",
+            fmt(result["seconds"], 1),
+            fmt(result["per_second"]),
+            fmt(latency["p50_ms"]),
+            fmt(latency["p99_ms"]),
+            f"{result['stored']:,}",
+            "≤ 30 s",
+        ]
+    ]
+    headers = [
+        "schedules",
+        "batches",
+        "seconds",
+        "per second",
+        "batch p50 (ms)",
+        "batch p99 (ms)",
+        "stored after",
+        "target",
+    ]
+    return "api-batch: POST /api/schedules/batch\n" + table(headers, rows)
+
+
 TABLES = {
+    "api-batch": api_batch_table,
     "steady": steady_table,
     "burst": burst_table,
     "scale": scale_table,

@@ -28,6 +28,7 @@ from app.api.deps import (
 )
 from app.api.errors import EXCEPTION_HANDLERS, document_errors
 from app.api.ratelimit import TokenBucket
+from app.api.routes.batch import schedule_batch
 from app.api.routes.compat import CompatController
 from app.api.routes.health import READY_CACHE_SECONDS, health, metrics, ready
 from app.api.routes.runs import ExecutionController, ScheduleRunsController, overall_stats
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         path="/",
         route_handlers=[
             ScheduleController,
+            schedule_batch,
             ScheduleRunsController,
             ExecutionController,
             CompatController,

@@ -63,18 +63,28 @@ def error_response(
     )
 
 
-def _scheduler_error(_: Request[Any, Any, Any], exc: SchedulerError) -> Response[dict[str, Any]]:
+def error_parts(exc: SchedulerError) -> tuple[int, str, str, list[dict[str, Any]]] | None:
+    """(status, code, message, errors) of the answer to `exc`; None for an unmapped kind.
+    Also the per-item errors of a batch (POST /api/schedules/batch)."""
     for kind, status, code in _STATUS:
         if isinstance(exc, kind):
             errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
             message = exc.message
             if exc.field and not message.startswith(exc.field):
                 message = f"{exc.field}: {message}"
-            headers = {"WWW-Authenticate": "Bearer"} if status == HTTP_401_UNAUTHORIZED else None
-            if isinstance(exc, QuotaExceeded):
-                headers = {"Retry-After": str(exc.retry_after)}
-            return error_response(status, code, message, errors, headers)
-    return _unexpected(_, exc)
+            return status, code, message, errors
+    return None
+
+
+def _scheduler_error(_: Request[Any, Any, Any], exc: SchedulerError) -> Response[dict[str, Any]]:
+    parts = error_parts(exc)
+    if parts is None:
+        return _unexpected(_, exc)
+    status, code, message, errors = parts
+    headers = {"WWW-Authenticate": "Bearer"} if status == HTTP_401_UNAUTHORIZED else None
+    if isinstance(exc, QuotaExceeded):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return error_response(status, code, message, errors, headers)
 
 
 def _field_of(request: Request[Any, Any, Any], item: dict[str, Any]) -> str | None:
@@ -103,10 +113,16 @@ def _validation_error(
     if not errors:
         # Not a field problem: the body is not JSON at all, for example.
         return error_response(400, "bad_request", str(exc.detail))
-    message = "; ".join(
+    return error_response(
+        HTTP_422_UNPROCESSABLE_ENTITY, "validation_failed", joined_message(errors), errors
+    )
+
+
+def joined_message(errors: list[dict[str, Any]]) -> str:
+    """One line naming every field's problem: "workflowId: Field required; ..."."""
+    return "; ".join(
         f"{e['field']}: {e['message']}" if e["field"] else str(e["message"]) for e in errors
     )
-    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, "validation_failed", message, errors)
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

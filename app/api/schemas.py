@@ -415,3 +415,39 @@ class HistoryOut(CamelOut):
 
     executions: list[ExecutionOut]
     stats: ScheduleStatsOut
+
+
+BATCH_MAX_ITEMS = 1_000  # app.services.batch.MAX_BATCH (a test keeps them equal)
+
+
+class ScheduleBatch(CamelModel):
+    """Up to 1,000 schedules, each a `POST /api/schedules` body (`id` optional: a schedule of
+    yours with that id is updated with the fields sent)."""
+
+    # Not `schedules`: Litestar reads a body error on a field named like a dependency of the
+    # handler (`schedules`, the service) as a failure of that dependency, and answers 500.
+    items: list[Any] = Field(
+        max_length=BATCH_MAX_ITEMS,
+        description="each item is validated on its own (a ScheduleCreate body)",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/ScheduleCreate"}},
+    )
+
+
+class BatchItemOut(CamelOut):
+    """What became of one item: `error`, `message` and `errors` are what `POST
+    /api/schedules` would have answered for it (its 4xx body)."""
+
+    index: int
+    id: UUID | None
+    status: Literal["created", "updated", "unchanged", "error"]
+    error: str | None = None
+    message: str | None = None
+    errors: list[ErrorDetail] = Field(default_factory=list)
+
+
+class BatchOut(CamelOut):
+    items: list[BatchItemOut]
+    created: int
+    updated: int
+    unchanged: int
+    failed: int

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -35,6 +36,14 @@ class Page:
     next_cursor: str | None
 
 
+@lru_cache(maxsize=1_024)
+def _ensure_fires(expression: str, timezone: str, now: datetime) -> bool:
+    """ensure_fires, remembered (only the answers that pass): the items of a batch share `now`,
+    and most share a cron and a zone with another item (app/services/batch.py)."""
+    ensure_fires(parse_cron(expression), load_zone(timezone), now)
+    return True
+
+
 def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> None:
     """Everything about a schedule that a type cannot say; raises ValidationFailed (422)."""
     if schedule.workflow_id in (".", ".."):
@@ -44,9 +53,9 @@ def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> N
             f"workflowId: {schedule.workflow_id!r} is not allowed (it is a relative path)",
             field="workflowId",
         )
-    spec = parse_cron(schedule.cron_expression)
-    zone = load_zone(schedule.timezone)
-    ensure_fires(spec, zone, now)
+    parse_cron(schedule.cron_expression)
+    load_zone(schedule.timezone)
+    _ensure_fires(schedule.cron_expression, schedule.timezone, now)
     if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
         raise ValidationFailed("endAt: must be after startAt", field="endAt")
     size = len(json.dumps(schedule.input, separators=(",", ":")).encode())
@@ -62,6 +71,23 @@ def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> N
             else "it does not match any prefix in SCHEDULER_TARGET_ALLOWLIST"
         )
         raise ValidationFailed(f"targetUrl: not allowed: {reason}", field="targetUrl")
+
+
+def planned(schedule: Schedule, now: datetime) -> Schedule:
+    """`schedule` with the state and next slot `plan` gives it as of `now`."""
+    result = plan(schedule, now)
+    return dataclasses.replace(
+        schedule,
+        state=result.state,
+        next_run_at=result.next_run_at,
+        next_fire_at=result.next_fire_at,
+    )
+
+
+def replanned(current: Schedule, changed: Schedule, now: datetime) -> Schedule:
+    """`changed`, planned again only when a timing field moved (other changes keep the slot)."""
+    moved = any(getattr(current, name) != getattr(changed, name) for name in TIMING_FIELDS)
+    return planned(changed, now) if moved else changed
 
 
 class ScheduleService:
@@ -86,13 +112,7 @@ class ScheduleService:
         return self.clock() if self.clock else await repo.db_now(self.conn)
 
     def _planned(self, schedule: Schedule, now: datetime) -> Schedule:
-        planned = plan(schedule, now)
-        return dataclasses.replace(
-            schedule,
-            state=planned.state,
-            next_run_at=planned.next_run_at,
-            next_fire_at=planned.next_fire_at,
-        )
+        return planned(schedule, now)
 
     async def create(self, fields: dict[str, Any]) -> Schedule:
         """Create a schedule from snake_case fields (defaults fill the rest)."""
@@ -155,10 +175,7 @@ class ScheduleService:
         return current
 
     async def _write(self, current: Schedule, changed: Schedule, now: datetime) -> Schedule:
-        moved = any(getattr(current, name) != getattr(changed, name) for name in TIMING_FIELDS)
-        if moved:
-            changed = self._planned(changed, now)
-        written = await repo.update(self.conn, changed, now)
+        written = await repo.update(self.conn, replanned(current, changed, now), now)
         assert written is not None  # the row is locked, so its version cannot have moved
         return written
 

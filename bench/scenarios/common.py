@@ -37,10 +37,12 @@ class Sizes:
     api_seconds: int
     stats_rows: int
     drain_seconds: int
+    batch_schedules: int = 100_000  # api-batch: created through POST /api/schedules/batch
+    batch_clients: int = 2  # ... by this many clients at once (2 cores here)
 
 
 FULL = Sizes(1000, 300, 60, 10_000, 1_000_000, 10_000, 1000, 60, 200, 30, 1_000_000, 30)
-QUICK = Sizes(200, 5, 3, 1_000, 50_000, 10_000, 200, 3, 200, 2, 50_000, 5)
+QUICK = Sizes(200, 5, 3, 1_000, 50_000, 10_000, 200, 3, 200, 2, 50_000, 5, batch_schedules=10_000)
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,54 @@ LIMIT %(limit)s;
 
 -- name: schedule_get_any
 SELECT * FROM workflow_schedules WHERE id = %(id)s;
+
+-- name: schedule_get_many_for_update
+-- The tenant's schedules among %(ids)s, locked until the transaction ends. One primary-key
+-- lookup per id (LATERAL): with `id = ANY(...) AND tenant = ...` the planner may walk the
+-- tenant's listing index instead, which a tenant bulk-loading its schedules makes longer with
+-- every batch (seconds per batch at 50,000 rows before ANALYZE). The caller passes the ids
+-- sorted, so two batches naming the same schedules lock them in the same order (no deadlock).
+-- As in schedule_get_for_update, another tenant's row is filtered out before the lock.
+SELECT s.*
+FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS wanted(id, n)
+CROSS JOIN LATERAL (
+    SELECT * FROM workflow_schedules w
+    WHERE w.id = wanted.id AND w.tenant = %(tenant)s
+    FOR UPDATE
+) AS s
+ORDER BY wanted.n;
+
+-- name: schedule_ids_owned_elsewhere
+-- Which of %(ids)s another tenant owns (a live schedule or its history, migration 0005): a
+-- create with such an id would insert nothing.
+SELECT id FROM workflow_schedule_owners
+WHERE id = ANY(%(ids)s::uuid[]) AND tenant <> %(tenant)s;
+
+-- name: schedule_insert_many
+-- schedule_insert for many rows in one statement (a batch: one round trip, and the statement
+-- triggers, run specs and NOTIFY, run once). Callers pass the rows in id order, so concurrent
+-- batches that insert the same new ids wait on each other in the same order. An id already
+-- taken, or owned by another tenant (the claim trigger drops the row), inserts nothing and is
+-- missing from the ids returned.
+INSERT INTO workflow_schedules (
+    id, tenant, workflow_id, cron_expression, timezone, enabled, state, pause_note,
+    overlap_policy, misfire_policy, misfire_grace_seconds, catchup_window_seconds, max_attempts,
+    retry_backoff_seconds, timeout_seconds, jitter_seconds, start_at, end_at, remaining_runs,
+    pause_after_failures, input, target_url, next_run_at, next_fire_at,
+    completion_timeout_seconds, created_at, updated_at
+)
+SELECT r.*, %(now)s::timestamptz, %(now)s::timestamptz
+FROM unnest(
+    %(id)s::uuid[], %(tenant)s::text[], %(workflow_id)s::text[], %(cron_expression)s::text[],
+    %(timezone)s::text[], %(enabled)s::boolean[], %(state)s::text[], %(pause_note)s::text[],
+    %(overlap_policy)s::text[], %(misfire_policy)s::text[],
+    %(misfire_grace_seconds)s::integer[], %(catchup_window_seconds)s::integer[],
+    %(max_attempts)s::integer[], %(retry_backoff_seconds)s::double precision[],
+    %(timeout_seconds)s::double precision[], %(jitter_seconds)s::integer[],
+    %(start_at)s::timestamptz[], %(end_at)s::timestamptz[], %(remaining_runs)s::integer[],
+    %(pause_after_failures)s::integer[], %(input)s::jsonb[], %(target_url)s::text[],
+    %(next_run_at)s::timestamptz[], %(next_fire_at)s::timestamptz[],
+    %(completion_timeout_seconds)s::integer[]
+) AS r
+ON CONFLICT (id) DO NOTHING
+RETURNING id;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -103,3 +104,77 @@ async def list_admin(conn: Conn, tenant: str | None, limit: int) -> list[Schedul
 async def get_any(conn: Conn, schedule_id: UUID) -> Schedule | None:
     row = await _one(conn, "schedule_get_any", {"id": schedule_id})
     return _from_row(row) if row else None
+
+
+# Batches (POST /api/schedules/batch, `scheduler import`): the statements above, for many rows.
+
+_INSERT_MANY_ARRAYS = (
+    "id",
+    "tenant",
+    "workflow_id",
+    "cron_expression",
+    "timezone",
+    "enabled",
+    "state",
+    "pause_note",
+    "overlap_policy",
+    "misfire_policy",
+    "misfire_grace_seconds",
+    "catchup_window_seconds",
+    "max_attempts",
+    "retry_backoff_seconds",
+    "timeout_seconds",
+    "jitter_seconds",
+    "start_at",
+    "end_at",
+    "remaining_runs",
+    "pause_after_failures",
+    "input",
+    "target_url",
+    "next_run_at",
+    "next_fire_at",
+    "completion_timeout_seconds",
+)
+"""The columns schedule_insert_many takes as arrays (one element per row), in its order."""
+
+
+async def get_many_for_update(
+    conn: Conn, tenant: str, schedule_ids: Sequence[UUID]
+) -> list[Schedule]:
+    """The tenant's schedules among `schedule_ids`, locked (in id order) until the transaction
+    ends; ids of no schedule of the tenant are absent, and nothing of theirs is locked."""
+    cursor = await conn.execute(
+        query("schedule_get_many_for_update"),
+        {"tenant": tenant, "ids": sorted(set(schedule_ids))},
+    )
+    return [_from_row(row) for row in await cursor.fetchall()]
+
+
+async def ids_owned_elsewhere(conn: Conn, tenant: str, schedule_ids: Sequence[UUID]) -> set[UUID]:
+    """The ids among `schedule_ids` that another tenant owns (no lock taken)."""
+    cursor = await conn.execute(
+        query("schedule_ids_owned_elsewhere"), {"tenant": tenant, "ids": list(schedule_ids)}
+    )
+    return {row["id"] for row in await cursor.fetchall()}
+
+
+async def insert_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) -> set[UUID]:
+    """Insert in one statement (in id order); returns the ids inserted, without those taken."""
+    rows = sorted(schedules, key=lambda s: s.id)
+    params: dict[str, Any] = {
+        name: [getattr(s, name) for s in rows] for name in _INSERT_MANY_ARRAYS
+    }
+    params["input"] = [Jsonb(s.input) for s in rows]
+    params["now"] = now
+    cursor = await conn.execute(query("schedule_insert_many"), params)
+    return {row["id"] for row in await cursor.fetchall()}
+
+
+async def update_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) -> int:
+    """schedule_update for each of `schedules`, pipelined (one round trip, not one per row);
+    returns how many rows were written (a stale `version` writes nothing)."""
+    if not schedules:
+        return 0
+    async with conn.cursor() as cursor:
+        await cursor.executemany(query("schedule_update"), [_params(s, now) for s in schedules])
+        return cursor.rowcount
