@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException, SerializationException
 from psycopg import AsyncConnection
 
+from app import tracing
 from app.errors import Unauthorized
 from app.services import tokens
 from app.services.quotas import quotas_of
@@ -69,10 +70,11 @@ AUTHENTICATED_TENANT = "authenticated_tenant"
 
 async def provide_tenant(request: Request[Any, Any, Any], conn: DbConn) -> str:
     """The tenant of the request's bearer token; 401 without a valid one."""
-    known: str | None = getattr(request.state, AUTHENTICATED_TENANT, None)
-    if known is not None:
-        return known
-    return await tokens.authenticate(conn, bearer_token(request))
+    tenant: str | None = getattr(request.state, AUTHENTICATED_TENANT, None)
+    if tenant is None:
+        tenant = await tokens.authenticate(conn, bearer_token(request))
+    tracing.annotate(tenant=tenant)
+    return tenant
 
 
 async def provide_schedules(state: State, conn: DbConn, tenant: Tenant) -> ScheduleService:

@@ -40,6 +40,7 @@ class Attempt:
     retry_backoff_seconds: float
     started_at: datetime  # database clock when the attempt was claimed
     tenant_keys: tuple[str, ...] | None = None
+    tenant: str | None = None
 
 
 HELD_RUN_DELAY = timedelta(seconds=1)
@@ -83,6 +84,7 @@ async def start_batch(
             retry_backoff_seconds=r["retry_backoff_seconds"],
             started_at=r["db_now"],
             tenant_keys=None if r["tenant_keys"] is None else tuple(r["tenant_keys"]),
+            tenant=r["tenant"],
         )
         for r in rows
     ]
