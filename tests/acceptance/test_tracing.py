@@ -213,3 +213,26 @@ def test_opentelemetry_is_imported_only_when_the_endpoint_is_set(
         assert "app.otel" in loaded and "opentelemetry.sdk.trace" in loaded
     else:
         assert loaded == []
+
+
+def test_tracing_asked_for_without_the_extra_refuses_to_start(
+    database_url: str, tmp_path: Any
+) -> None:
+    """A worker told to export spans, on an install without the `otel` extra, stops at once
+    and says what to install, rather than run without the traces it was asked for."""
+    missing = tmp_path / "opentelemetry"
+    missing.mkdir()  # shadows the installed package: `import opentelemetry.trace` fails
+    (missing / "__init__.py").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env |= {
+        "DATABASE_URL": database_url,
+        "INTERNAL_API_SECRET": TEST_SECRET,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+        "PYTHONPATH": str(tmp_path),
+    }
+    worker = subprocess.run(
+        [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert worker.returncode == 2, worker.stderr
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in worker.stderr
+    assert "workflow-scheduler[otel]" in worker.stderr
