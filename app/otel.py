@@ -29,7 +29,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from app.domain.delivery import Outcome
 from app.domain.trace_context import span_id, trace_id
-from app.tracing import ASGIApp, Attributes, PassStats, RunRef, Scope, run_attributes
+from app.tracing import ASGIApp, Attributes, DispatchPass, RunRef, Scope, run_attributes
 
 INSTRUMENTATION = "workflow-scheduler"
 MAX_STATUS_CHARS = 256
@@ -113,7 +113,7 @@ class OtelTracer:
             )
         return _Attempt(span)
 
-    def record_pass(self, stats: PassStats) -> None:
+    def record_pass(self, stats: DispatchPass) -> None:
         span = self.tracer.start_span(
             "dispatch.pass",
             context=Context(),

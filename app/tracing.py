@@ -48,7 +48,7 @@ class RunRef:
 
 
 @dataclass(frozen=True, slots=True)
-class PassStats:
+class DispatchPass:
     """What a dispatcher pass did (its span is recorded afterwards, only if it claimed any)."""
 
     start_ns: int
@@ -66,7 +66,7 @@ class AttemptSpan(Protocol):
 class Tracer(Protocol):
     def start_delivery(self, run: RunRef) -> AttemptSpan: ...
 
-    def record_pass(self, stats: PassStats) -> None: ...
+    def record_pass(self, stats: DispatchPass) -> None: ...
 
     def asgi(self, app: ASGIApp) -> ASGIApp: ...
 

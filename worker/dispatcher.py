@@ -108,7 +108,7 @@ class Dispatcher(Service[float]):
             claimed += stats.claimed
             if tracing.TRACER is not None and stats.claimed:  # an idle pass is no span
                 tracing.TRACER.record_pass(
-                    tracing.PassStats(
+                    tracing.DispatchPass(
                         started_ns, time.time_ns(), stats.claimed, stats.fired, stats.jobs
                     )
                 )
