@@ -6,7 +6,9 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY worker ./worker
 COPY db ./db
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 scheduler
+# `--build-arg EXTRAS=otel` adds what exporting traces needs (docs/operations.md, "Traces").
+ARG EXTRAS=
+RUN pip install --no-cache-dir ".${EXTRAS:+[${EXTRAS}]}" && useradd --system --uid 10001 scheduler
 USER scheduler
 EXPOSE 8000
 CMD ["scheduler", "api"]

@@ -238,12 +238,14 @@ _IMPORT_STATUSES = ("created", "updated", "unchanged", "skipped")
 def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
+    from app import tracing
     from app.api.app import create_app
     from app.api.server import server_options
     from app.logging import configure_logging
 
     settings.require_signing_secret()
     configure_logging(settings)
+    tracing.setup("workflow-scheduler-api")
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,

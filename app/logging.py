@@ -1,5 +1,9 @@
 """Structured logs: JSON in production, readable lines in a terminal, a stable `event` key.
 
+In a terminal, Procrastinate's records about jobs are one short line each (`job 12
+executions.run_batch succeeded in 0.031 s`): their extras are whole job dictionaries (a batch
+job's arguments are 100 execution ids) and their message repeats them. JSON keeps every field.
+
 A redacting filter removes bearer tokens, API tokens and the configured secret from every record
 before any handler sees it, so a secret cannot reach a log by accident (SPEC §8): the message,
 every extra field (also inside lists and dicts, and objects by their text), the stack and the
@@ -98,12 +102,70 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, default=str)
 
 
+_JOB_STATUSES = {
+    "start_job": "started",
+    "job_success": "succeeded",
+    "job_error": "failed",
+    "job_error_retry": "failed, to retry",
+    "job_aborted": "aborted",
+    "job_aborted_retry": "aborted, to retry",
+    "finish_task": "acknowledged",
+    "abort_job": "aborting",
+    "periodic_task_deferred": "deferred (periodic)",
+}
+_ENDED = {"job_success", "job_error", "job_error_retry", "job_aborted", "job_aborted_retry"}
+# Procrastinate's extras that the console line leaves out: the job (or worker) dictionaries,
+# and what the short line already says.
+_PROCRASTINATE_FIELDS = {
+    "action",
+    "worker",
+    "queues",
+    "job",
+    "jobs",
+    "status",
+    "task_name",
+    "kwargs",
+    "defer_timestamp",
+    "start_timestamp",
+    "end_timestamp",
+    "duration",
+    "result",
+}
+MAX_JOB_IDS = 5
+"""A `Deferred N jobs` line names this many ids, then says how many more."""
+
+
+def _job_summary(extras: dict[str, Any]) -> str | None:
+    """One of Procrastinate's job records as a short text: id, task, status (and duration);
+    None for its other records."""
+    job, jobs = extras.get("job"), extras.get("jobs")
+    if isinstance(job, dict):
+        action = str(extras.get("action", ""))
+        status = _JOB_STATUSES.get(action) or action or str(job.get("status"))
+        text = f"job {job.get('id')} {job.get('task_name')} {status}"
+        duration = extras.get("duration")
+        if action in _ENDED and isinstance(duration, int | float):
+            text += f" in {duration:.3f} s"
+        return text
+    if isinstance(jobs, list) and all(isinstance(j, dict) for j in jobs):
+        ids = ", ".join(str(j["id"]) for j in jobs[:MAX_JOB_IDS] if j.get("id") is not None)
+        more = f" and {len(jobs) - MAX_JOB_IDS} more" if len(jobs) > MAX_JOB_IDS else ""
+        tasks = ", ".join(sorted({str(j.get("task_name")) for j in jobs}))
+        verb = "deferred" if extras.get("action") == "jobs_deferred" else "about to defer"
+        return f"{verb} {len(jobs)} {tasks}: {ids or 'no ids yet'}{more}"
+    return None
+
+
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")  # noqa: DTZ006 - local time for people
-        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items() if k != "event")
+        fields, message = _extras(record), record.getMessage()
+        if record.name.startswith("procrastinate"):
+            message = _job_summary(fields) or message
+            fields = {k: v for k, v in fields.items() if k not in _PROCRASTINATE_FIELDS}
+        extras = " ".join(f"{k}={v}" for k, v in fields.items() if k != "event")
         event = getattr(record, "event", record.name)
-        line = f"{when} {record.levelname:<7} {event:<28} {record.getMessage()} {extras}".rstrip()
+        line = f"{when} {record.levelname:<7} {event:<28} {message} {extras}".rstrip()
         if exception := _exception_text(self, record):
             line += "\n" + exception
         if record.stack_info:

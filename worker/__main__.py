@@ -13,6 +13,7 @@ import sys
 
 from procrastinate.cli import main as procrastinate_main
 
+from app import tracing
 from app.errors import ConfigError
 from app.settings import load_settings
 
@@ -20,6 +21,7 @@ from app.settings import load_settings
 def main(argv: list[str] | None = None) -> None:
     try:  # refuse a configuration that cannot work before anything starts (SPEC §8)
         load_settings().require_signing_secret()
+        tracing.setup("workflow-scheduler-worker")  # asked for but not installed: refused
     except ConfigError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(2)

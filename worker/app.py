@@ -18,6 +18,7 @@ from typing import Any
 
 from procrastinate import App, PsycopgConnector
 
+from app import tracing
 from app.logging import configure_logging
 from app.settings import Settings, load_settings
 from db.jobs import EXECUTIONS_QUEUE, MAINTENANCE_QUEUE
@@ -38,6 +39,7 @@ class SchedulerApp(App):
     async def run_worker_async(self, **kwargs: Any) -> None:
         self.settings.require_signing_secret()  # also on `procrastinate --app=worker.app worker`
         configure_logging(self.settings)
+        tracing.setup("workflow-scheduler-worker")
         options: dict[str, Any] = {
             "queues": [EXECUTIONS_QUEUE, MAINTENANCE_QUEUE],
             "concurrency": self.settings.scheduler_worker_concurrency,
@@ -78,6 +80,9 @@ class SchedulerApp(App):
                 loop.add_signal_handler(signum, on_signal)
             runtime.start_loops(queue_worker)
             await queue_worker.run()
+        # The spans still queued are exported before the process ends (up to the exporter's
+        # timeout), off the event loop.
+        await asyncio.to_thread(tracing.shutdown)
 
 
 def build_app() -> SchedulerApp:

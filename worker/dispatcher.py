@@ -13,12 +13,14 @@ job insert refused, anything else) is logged as `dispatch.error` and tried again
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
 
+from app import tracing
 from app.services.dispatch import Lookahead, dispatch_once, next_wake
 from db.types import Conn, Pool
 from worker.local import LocalRunner
@@ -93,6 +95,7 @@ class Dispatcher(Service[float]):
     async def _dispatch_until_done(self, conn: Conn, now: datetime | None) -> int:
         claimed = 0
         while not self.stopping:
+            started_ns = time.time_ns()
             stats = await dispatch_once(
                 conn,
                 limit=self.options.batch_limit,
@@ -103,6 +106,12 @@ class Dispatcher(Service[float]):
                 max_runs_per_minute=self.options.max_runs_per_minute,
             )
             claimed += stats.claimed
+            if tracing.TRACER is not None and stats.claimed:  # an idle pass is no span
+                tracing.TRACER.record_pass(
+                    tracing.DispatchPass(
+                        started_ns, time.time_ns(), stats.claimed, stats.fired, stats.jobs
+                    )
+                )
             if self.local and stats.local_jobs:
                 self.local.start(stats.local_jobs)  # committed: run them here, now
             if stats.claimed:

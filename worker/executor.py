@@ -25,6 +25,7 @@ from uuid import UUID
 import psycopg
 from procrastinate.exceptions import ConnectorException
 
+from app import tracing
 from app.domain.callbacks import callback_token, result_url
 from app.domain.delivery import Delivery, Outcome, build_delivery, target_url_for
 from app.domain.policies import url_allowed
@@ -155,7 +156,10 @@ class BatchExecutor:
 
     async def _attempt(self, attempt: Attempt, prepared: Prepared, batch: Batch) -> None:
         try:
-            outcome = await self._send(attempt, prepared)
+            if tracing.TRACER is None:
+                outcome = await self._send(attempt, prepared)
+            else:
+                outcome = await self._traced_send(tracing.TRACER, attempt, prepared)
         except Exception as exc:  # a bug, not the target: still a recorded attempt, not a loop
             log.exception(
                 "sending a run failed",
@@ -173,6 +177,27 @@ class BatchExecutor:
             self._flush = asyncio.create_task(self._flush_soon(), name="record-outcomes")
             self._flushes.add(self._flush)
             self._flush.add_done_callback(self._flushes.discard)
+
+    async def _traced_send(
+        self, tracer: tracing.Tracer, attempt: Attempt, prepared: Prepared
+    ) -> Outcome:
+        """`_send` inside the attempt's span (same trace and span ids as its traceparent)."""
+        span = tracer.start_delivery(
+            tracing.RunRef(
+                execution_id=attempt.execution_id,
+                schedule_id=attempt.trigger_id,
+                tenant=attempt.tenant,
+                scheduled_at=attempt.scheduled_at,
+                workflow_id=attempt.workflow_id,
+                attempt=attempt.attempt,
+            )
+        )
+        outcome = self._unsendable("the attempt was interrupted")
+        try:
+            outcome = await self._send(attempt, prepared)
+        finally:  # cancelled (a worker stopping): the span still ends
+            span.finish(outcome)
+        return outcome
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
         """Wait (up to `timeout`) for the outcomes already in to be recorded: a worker that

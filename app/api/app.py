@@ -16,6 +16,7 @@ from litestar.plugins.pydantic import PydanticPlugin
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
+from app import tracing
 from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
     authenticate_before_body,
@@ -94,6 +95,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         dependencies={"conn": Provide(provide_conn)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        # A span per request only while tracing is on (app/tracing.py): off, no middleware.
+        middleware=[tracing.TRACER.asgi] if tracing.TRACER is not None else [],
         # Logging is configured once per process by `app.logging.configure_logging` (JSON, and a
         # filter that redacts secrets). Litestar's default config would replace the root
         # logger's handlers when the app is built, silently dropping that filter.

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException, SerializationException
 from psycopg import AsyncConnection
 
+from app import tracing
 from app.domain.callbacks import TOKEN_PREFIX
 from app.errors import Unauthorized
 from app.services import tokens
@@ -76,10 +77,11 @@ AUTHENTICATED_TENANT = "authenticated_tenant"
 
 async def provide_tenant(request: Request[Any, Any, Any], conn: DbConn) -> str:
     """The tenant of the request's bearer token; 401 without a valid one."""
-    known: str | None = getattr(request.state, AUTHENTICATED_TENANT, None)
-    if known is not None:
-        return known
-    return await authenticate(request, conn)
+    tenant: str | None = getattr(request.state, AUTHENTICATED_TENANT, None)
+    if tenant is None:
+        tenant = await authenticate(request, conn)
+    tracing.annotate(tenant=tenant)
+    return tenant
 
 
 async def authenticate(request: Request[Any, Any, Any], conn: Conn) -> str:

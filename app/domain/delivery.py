@@ -2,8 +2,9 @@
 
 Contract:
 - `build_delivery` makes the exact request of one attempt: the URL, the headers (bearer secret,
-  Standard Webhooks signature, an `Idempotency-Key` that is identical across attempts) and a
-  compact JSON body. The caller passes the unix `timestamp` it read from its clock.
+  Standard Webhooks signature, an `Idempotency-Key` that is identical across attempts, a W3C
+  `traceparent`: the run's trace, the attempt's span) and a compact JSON body. The caller
+  passes the unix `timestamp` it read from its clock.
 - `sign` / `verify_signature` implement Standard Webhooks `v1` signatures: base64 HMAC-SHA256 of
   `"{webhook-id}.{webhook-timestamp}." + body`, keyed with the secret's UTF-8 bytes, or with the
   base64-decoded rest of a `whsec_...` secret. `verify_signature` is the reference published in
@@ -35,6 +36,7 @@ from urllib.parse import quote
 from uuid import UUID
 
 from app.domain.callbacks import CALLBACK_TOKEN_HEADER
+from app.domain.trace_context import traceparent
 from app.errors import ConfigError
 
 DEFAULT_TARGET_URL = "http://localhost:3000/api/workflows/{workflowId}/execute"
@@ -170,6 +172,9 @@ def build_delivery(
     headers["X-Scheduler-Scheduled-At"] = scheduled
     if callback_token is not None:
         headers[CALLBACK_TOKEN_HEADER] = callback_token
+
+    # W3C Trace Context: one trace per run, one span per attempt (app/domain/trace_context.py).
+    headers["traceparent"] = traceparent(execution_id, attempt)
     return Delivery(url=url, headers=headers, body=body)
 
 

@@ -45,6 +45,7 @@ class Attempt:
     started_at: datetime  # database clock when the attempt was claimed
     tenant_keys: tuple[str, ...] | None = None
     completion_timeout_seconds: int = 3600  # how long an accepted run may await its report
+    tenant: str | None = None
 
 
 HELD_RUN_DELAY = timedelta(seconds=1)
@@ -94,6 +95,7 @@ async def start_batch(
             started_at=r["db_now"],
             tenant_keys=None if r["tenant_keys"] is None else tuple(r["tenant_keys"]),
             completion_timeout_seconds=r["completion_timeout_seconds"],
+            tenant=r["tenant"],
         )
         for r in rows
     ]

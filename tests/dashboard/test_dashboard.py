@@ -163,6 +163,20 @@ def test_create_pause_resume_and_run_a_schedule(
     page_log.assert_clean(api_url, frozenset({(422, "/api/schedules/preview")}))
 
 
+def test_the_chart_of_a_schedule_without_runs_says_so(
+    logged_in: Page, api_url: str, client: httpx.Client, page_log: PageLog
+) -> None:
+    """No runs, no scale: the axis once read "1 ms, 1 ms, 0 ms" for durations never measured."""
+    page = logged_in
+    schedule = create(client, workflowId="never-ran", cronExpression="0 0 1 1 *")
+    page.goto(f"{api_url}/schedules/{schedule['id']}")
+    chart = page.locator("#chart svg")
+    expect(chart.locator(".chart-empty")).to_have_text("No runs yet")
+    expect(chart.locator(".axis-label")).to_have_count(0)
+    expect(chart).not_to_contain_text(" ms")
+    page_log.assert_clean(api_url)
+
+
 def test_history_chart_and_list_of_many_schedules(
     logged_in: Page,
     api_url: str,

@@ -81,6 +81,7 @@ def test_headers_are_exact():
         "Idempotency-Key": f"{TRIGGER}:2026-03-08T08:00:00Z",
         "X-Scheduler-Attempt": "2",
         "X-Scheduler-Scheduled-At": "2026-03-08T08:00:00Z",
+        "traceparent": "00-11111111222233334444555555555555-1160615889252350-01",
     }
 
 

@@ -23,7 +23,8 @@ from app.api.schemas import (
     OverallStatsOut,
     ResultReport,
 )
-from app.domain.execution import Status
+from app import tracing
+from app.domain.execution import Execution, Status
 
 
 class ScheduleRunsController(Controller):
@@ -107,6 +108,7 @@ class ExecutionController(Controller):
     ) -> Response[ExecutionOut]:
         enforce(state.report_limiter, tenant)
         reported = await outcomes.report(execution_id, data.to_domain())
+        _annotate(reported.execution)
         return Response(
             execution_out(reported.execution),
             status_code=HTTP_202_ACCEPTED if reported.early else HTTP_200_OK,
@@ -127,7 +129,18 @@ class ExecutionController(Controller):
         self, execution_id: FromPath[UUID], outcomes: Outcomes, tenant: Tenant, state: State
     ) -> ExecutionOut:
         enforce(state.report_limiter, tenant)
-        return execution_out(await outcomes.heartbeat(execution_id))
+        execution = await outcomes.heartbeat(execution_id)
+        _annotate(execution)
+        return execution_out(execution)
+
+
+def _annotate(execution: Execution) -> None:
+    """A report's span names the run it is about (nothing when tracing is off)."""
+    tracing.annotate(
+        schedule_id=execution.trigger_id,
+        scheduled_at=execution.scheduled_at,
+        execution_id=execution.id,
+    )
 
 
 @get("/api/stats", tags=["runs"], summary="Statistics of all your schedules")

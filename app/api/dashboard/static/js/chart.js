@@ -50,28 +50,32 @@ export function drawChart(container, executions, zone) {
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const baseY = PAD.top + plotH;
-  const max = niceMax(Math.max(0, ...ordered.map((e) => e.durationMs || 0)));
-
-  // Y axis: grid lines and labels at 0, half and max.
-  for (const fraction of [0, 0.5, 1]) {
-    const y = baseY - fraction * plotH;
-    svg.append(node('line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: y, y2: y, class: 'grid' }));
-    svg.append(
-      node('text', { x: PAD.left - 8, y: y + 4, class: 'axis-label', 'text-anchor': 'end' },
-        formatDuration(max * fraction)),
-    );
-  }
-  svg.append(node('text', {
-    x: 14, y: PAD.top + plotH / 2, class: 'axis-title', 'text-anchor': 'middle',
-    transform: `rotate(-90 14 ${PAD.top + plotH / 2})`,
-  }, 'duration'));
-
   if (ordered.length === 0) {
+    // No scale at all: an axis of "1 ms, 1 ms, 0 ms" would invent durations nobody measured.
     svg.append(node('text', {
-      x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, class: 'axis-label', 'text-anchor': 'middle',
-    }, 'No executions yet'));
+      x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, class: 'chart-empty', 'text-anchor': 'middle',
+    }, 'No runs yet'));
     container.replaceChildren(svg);
     return;
+  }
+  const longest = Math.max(0, ...ordered.map((e) => e.durationMs || 0));
+  const max = niceMax(longest);
+
+  // Y axis: grid lines and labels at 0, half and max, once some run has a duration (runs that
+  // were skipped, missed or are still running are dots on the baseline, and need no scale).
+  if (longest > 0) {
+    for (const fraction of [0, 0.5, 1]) {
+      const y = baseY - fraction * plotH;
+      svg.append(node('line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: y, y2: y, class: 'grid' }));
+      svg.append(
+        node('text', { x: PAD.left - 8, y: y + 4, class: 'axis-label', 'text-anchor': 'end' },
+          formatDuration(max * fraction)),
+      );
+    }
+    svg.append(node('text', {
+      x: 14, y: PAD.top + plotH / 2, class: 'axis-title', 'text-anchor': 'middle',
+      transform: `rotate(-90 14 ${PAD.top + plotH / 2})`,
+    }, 'duration'));
   }
 
   const band = plotW / ordered.length;
