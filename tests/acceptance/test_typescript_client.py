@@ -26,6 +26,7 @@ import pytest
 
 from app.domain.delivery import build_delivery, verify_signature
 from app.settings import Settings
+from tests.support.db import wait_until
 from tests.support.target import RecordingTarget, Response
 from tests.support.workers import WorkerProcess
 
@@ -186,14 +187,16 @@ def _webhook_vectors() -> list[dict[str, Any]]:
 
 
 def _accepted_callback(
+    api_url: str,
     client: httpx.Client,
     target: RecordingTarget,
     start_worker: Callable[..., WorkerProcess],
 ) -> dict[str, str]:
-    """A run the target answered 202: its callbackUrl and callback token, as delivered."""
+    """A run the target answered 202 and the scheduler recorded as `accepted`: its
+    callbackUrl and callback token, as delivered."""
     workflow = f"ts-accepted-{uuid4().hex[:8]}"
     target.script(workflow, [Response(202)])
-    start_worker()
+    start_worker(SCHEDULER_PUBLIC_URL=api_url)
     created = client.post(
         "/api/schedules",
         json={"workflowId": workflow, "cronExpression": "0 0 1 1 *", "enabled": False},
@@ -201,8 +204,13 @@ def _accepted_callback(
     assert created.status_code == 201, created.text
     run = client.post(f"/api/schedules/{created.json()['id']}/trigger")
     assert run.status_code == 202, run.text
-    got = target.wait_for(lambda received: len(received) >= 1, timeout=20)
-    delivered = [r for r in got if r.workflow_id == workflow][0]
+    execution = f"/api/executions/{run.json()['id']}"
+    wait_until(
+        lambda: client.get(execution).json()["status"] == "accepted",
+        timeout=20,
+        what="the run to be accepted",
+    )
+    delivered = target.requests(workflow)[0]
     return {
         "url": delivered.json()["callbackUrl"],
         "token": delivered.headers["x-scheduler-callback-token"],
@@ -229,7 +237,7 @@ def test_the_client_against_the_api(
     }
     # The result endpoints arrive with the workflow-outcomes work: tested once they exist.
     if RESULT_PATH in served["paths"]:
-        env["CALLBACK"] = json.dumps(_accepted_callback(client, target, start_worker))
+        env["CALLBACK"] = json.dumps(_accepted_callback(api_url, client, target, start_worker))
     # Tests of endpoints this API does not have yet skip themselves: no more than those.
     absent = [path for path in (BATCH_PATH, RESULT_PATH) if path not in served["paths"]]
     output = _run("node", "--test", "--test-reporter=tap", "test/", env=env)

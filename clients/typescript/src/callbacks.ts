@@ -7,7 +7,10 @@ export const CALLBACK_TOKEN_HEADER = "x-scheduler-callback-token";
 /**
  * Report the outcome of a run the target accepted (answered 202): `callbackUrl` is the
  * delivery body's `callbackUrl`, `callbackToken` its `X-Scheduler-Callback-Token` header.
- * Resolves with the execution as recorded; rejects with a `SchedulerError` otherwise.
+ * Resolves with the execution (200: recorded, or the same report again; 202: it came before
+ * the scheduler recorded the target's 202 and is applied then). Rejects with a
+ * `SchedulerError` otherwise: 401 for a wrong token, 409 when the run is not awaiting a result
+ * or a different result came first.
  */
 export function reportResult(
   callbackUrl: string,
@@ -19,15 +22,16 @@ export function reportResult(
 }
 
 /**
- * Tell the scheduler that an accepted run is still working, so it is not timed out.
+ * Tell the scheduler that an accepted run is still working: its completion deadline moves to
+ * now + the schedule's `completionTimeoutSeconds`. Resolves with the execution.
  * The heartbeat URL is `callbackUrl` with its final `/result` replaced by `/heartbeat`.
  */
-export async function heartbeat(
+export function heartbeat(
   callbackUrl: string,
   callbackToken: string,
   options: TransportOptions = {},
-): Promise<void> {
-  await call<unknown>({ method: "POST", url: heartbeatUrl(callbackUrl), token: callbackToken }, options);
+): Promise<Execution> {
+  return call<Execution>({ method: "POST", url: heartbeatUrl(callbackUrl), token: callbackToken }, options);
 }
 
 /** The heartbeat URL of a result URL; throws for a URL that does not end in `/result`. */

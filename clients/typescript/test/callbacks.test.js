@@ -23,7 +23,8 @@ test("heartbeat, then reportResult records the outcome", { skip: !callback && "n
   assert.ok(wrong instanceof SchedulerError);
   assert.ok(wrong.status >= 400 && wrong.status < 500, String(wrong.status));
 
-  await heartbeat(callback.url, callback.token);
+  const alive = await heartbeat(callback.url, callback.token);
+  assert.equal(alive.status, "accepted");
   const execution = await reportResult(callback.url, callback.token, { status: "succeeded", output: { rows: 3 } });
   assert.equal(execution.id, callback.executionId);
   assert.equal(execution.status, "succeeded");
