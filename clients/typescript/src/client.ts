@@ -81,11 +81,12 @@ export class SchedulerClient {
   }
 
   /**
-   * Create or update (by `id`) up to 1,000 schedules in one request and one transaction; each
-   * is validated on its own and answered with its own result, in the order sent.
+   * Create, or update by `id`, up to 1,000 schedules in one request and one transaction. Each
+   * is validated on its own: a bad one is answered `status: "error"` with its `errors`, and
+   * does not stop the others. More than 1,000 is a 422: split larger lists yourself.
    */
   createSchedules(schedules: ScheduleCreate[]): Promise<BatchResult> {
-    return this.send("POST", "/api/schedules/batch", { body: { schedules } });
+    return this.send("POST", "/api/schedules/batch", { body: { items: schedules } });
   }
 
   /** A schedule with its next runs and statistics. */

@@ -1,7 +1,7 @@
 /**
  * Friendly names for the API's shapes. Everything here comes from `openapi.ts`, which is
- * generated from the API's OpenAPI document (`npm run generate`); only the batch shapes and
- * the workflow-handler shapes are written by hand (see the notes on each).
+ * generated from the API's OpenAPI document (`npm run generate`); the batch shapes until the
+ * document has them, and the delivery payload (not part of the API), are written by hand.
  */
 import type { components } from "./openapi.js";
 
@@ -25,27 +25,33 @@ export type ExecutionStatus = Execution["status"];
 export type Instant = Date | string;
 
 /**
- * One item of the answer of `POST /api/schedules/batch`, in the order sent.
- * Written by hand against the announced shape while that endpoint was being built; once it is
- * in the OpenAPI document these become aliases of the generated types.
+ * The generated schema `K` once the OpenAPI document has it, else `Fallback`. The batch
+ * endpoint was built in parallel with this client: its shapes are written by hand below, and
+ * the generated ones take over by themselves when `npm run generate` sees the endpoint.
  */
-export interface BatchItemResult {
-  /** The position of the schedule in the request. */
-  index: number;
-  /** `created` or `updated` when stored; anything else means it was not. */
-  status: string;
-  id?: string | null;
-  schedule?: Schedule | null;
-  /** What is wrong with this item (empty when it was stored). */
-  errors?: ErrorDetail[];
-  [key: string]: unknown;
-}
+type Generated<K extends string, Fallback> = Schemas extends Record<K, infer T> ? T : Fallback;
 
-/** The answer of `POST /api/schedules/batch`: one result per schedule sent. */
-export interface BatchResult {
-  items: BatchItemResult[];
-  [key: string]: unknown;
-}
+/**
+ * What became of one schedule of a batch, in the order sent: `error`, `message` and `errors`
+ * are what `POST /api/schedules` would have answered for it.
+ */
+export type BatchItemResult = Generated<
+  "BatchItemOut",
+  {
+    index: number;
+    id: string | null;
+    status: "created" | "updated" | "unchanged" | "error";
+    error?: string | null;
+    message?: string | null;
+    errors?: ErrorDetail[];
+  }
+>;
+
+/** The answer of `POST /api/schedules/batch`: one result per schedule, and the counts. */
+export type BatchResult = Generated<
+  "BatchOut",
+  { items: BatchItemResult[]; created: number; updated: number; unchanged: number; failed: number }
+>;
 
 /** The JSON body of a delivery (SPEC §5); `callbackUrl` is where the result is reported. */
 export interface DeliveryPayload {

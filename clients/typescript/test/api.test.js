@@ -116,10 +116,12 @@ describe("schedules", () => {
     const good = { id: randomUUID(), workflowId: workflow("batch"), cronExpression: "0 * * * *" };
     const bad = { workflowId: workflow("batch"), cronExpression: "not cron" };
     const result = await client.createSchedules([good, bad]);
-    assert.equal(result.items.length, 2);
-    const stored = await client.getSchedule(good.id);
-    assert.equal(stored.workflowId, workflow("batch"));
-    assert.ok((result.items[1].errors ?? []).length > 0, JSON.stringify(result.items[1]));
+    assert.deepEqual(result.items.map((item) => [item.index, item.status]), [[0, "created"], [1, "error"]]);
+    assert.equal(result.items[0].id, good.id);
+    assert.ok(result.items[1].errors.some((e) => e.field === "cronExpression"), JSON.stringify(result.items[1]));
+    assert.equal((await client.getSchedule(good.id)).workflowId, workflow("batch"));
+    const again = await client.createSchedules([{ ...good, cronExpression: "30 * * * *" }]);
+    assert.deepEqual([again.items[0].status, again.updated], ["updated", 1]);
   });
 });
 
