@@ -180,6 +180,27 @@ def _webhook_vectors() -> list[dict[str, Any]]:
         _vector(
             "a whsec_ secret that is not base64", "whsec_not base64!", headers, body, timestamp
         ),
+        _vector(
+            "a whsec_ secret that is not base64, a stale request",
+            "whsec_not base64!",
+            headers,
+            body,
+            timestamp + 301,
+        ),
+        _vector(
+            "webhook-id spelled twice: the last one counts",
+            plain,
+            {"Webhook-Id": "someone-else", **headers},
+            body,
+            timestamp,
+        ),
+        _vector(
+            "webhook-id spelled twice, a wrong one last",
+            plain,
+            {**headers, "WEBHOOK-ID": "someone-else"},
+            body,
+            timestamp,
+        ),
     ]
     answers = [v["expected"] for v in vectors]
     assert answers.count(True) >= 5 and answers.count(False) >= 5, answers

@@ -17,20 +17,21 @@ const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]
  * Whether a delivery carries a valid Standard Webhooks (v1) signature made with `secret`:
  * the same rules as `verify_signature` in the scheduler (app/domain/delivery.py).
  *
- * - `body` must be the raw body as received (a string is taken as its UTF-8 bytes).
+ * - `body` must be the raw body as received (`await request.text()` or `.arrayBuffer()` in a
+ *   fetch handler; a string is taken as its UTF-8 bytes), not JSON parsed and serialized again.
  * - A `webhook-timestamp` further than `toleranceSeconds` from `now` is rejected (replay).
  * - `webhook-signature` may hold several space-separated signatures (during a secret
  *   rotation); one valid `v1` is enough. The comparison takes constant time.
  * - A `whsec_` secret is the base64 of the key; one whose rest is not base64 throws an Error
- *   (a configuration mistake, not a bad request). Any other secret is used as its UTF-8 bytes.
+ *   (a configuration mistake, not a bad request) once a request gets as far as the signature.
+ *   Any other secret is used as its UTF-8 bytes.
  */
 export function verifyDelivery(
   secret: string,
   headers: HeadersLike,
-  body: string | Uint8Array,
+  body: string | Uint8Array | ArrayBuffer,
   options: VerifyOptions = {},
 ): boolean {
-  const key = signingKey(secret);
   const messageId = header(headers, "webhook-id");
   const timestamp = header(headers, "webhook-timestamp");
   if (!secret || !messageId || !/^[0-9]+$/.test(timestamp)) return false;
@@ -39,9 +40,11 @@ export function verifyDelivery(
   if (Math.abs(now - Number(timestamp)) > (options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS)) {
     return false;
   }
-  const expected = createHmac("sha256", key)
+  // The key is read only now, as verify_signature does: a malformed `whsec_` secret throws for
+  // a request that would otherwise be checked, and is not reached for one refused before.
+  const expected = createHmac("sha256", signingKey(secret))
     .update(`${messageId}.${timestamp}.`)
-    .update(typeof body === "string" ? Buffer.from(body, "utf8") : body)
+    .update(bytes(body))
     .digest("base64");
   const expectedBytes = Buffer.from(expected);
   for (const candidate of header(headers, "webhook-signature").split(/\s+/)) {
@@ -67,14 +70,21 @@ function signingKey(secret: string): Buffer {
   return Buffer.from(rest, "base64");
 }
 
+function bytes(body: string | Uint8Array | ArrayBuffer): Uint8Array {
+  if (typeof body === "string") return Buffer.from(body, "utf8");
+  return body instanceof Uint8Array ? body : new Uint8Array(body);
+}
+
 function header(headers: HeadersLike, name: string): string {
   if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? "";
+  let found = "";
+  // Every spelling of the name is looked at and the last one wins, as in verify_signature.
   for (const [key, value] of Object.entries(headers)) {
     if (key.toLowerCase() !== name || value === undefined) continue;
     // A header sent twice: joined so that it can only fail (or offer both signatures).
-    return Array.isArray(value) ? value.join(" ") : value;
+    found = Array.isArray(value) ? value.join(" ") : value;
   }
-  return "";
+  return found;
 }
 
 function nowSeconds(now: number | Date | undefined): number {
