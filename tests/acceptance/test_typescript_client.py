@@ -96,6 +96,27 @@ def test_generated_types_match_the_openapi_document(npm: str, tmp_path: Path) ->
     assert not diff, f"run `npm run generate` in clients/typescript, then build:\n{diff[:4000]}"
 
 
+def test_the_readme_example_compiles(npm: str, tmp_path: Path) -> None:
+    """The README's TypeScript lines type-check against the built package."""
+    readme = (CLIENT.parents[1] / "README.md").read_text()
+    blocks = re.findall(r"^```ts\n(.*?)^```$", readme, re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1, "README.md should show one ```ts block"
+    (tmp_path / "readme.mts").write_text(blocks[0])  # .mts: an ES module, top-level await
+    options = {
+        "module": "NodeNext",
+        "moduleResolution": "NodeNext",
+        "target": "ES2022",
+        "strict": True,
+        "noEmit": True,
+        "types": ["node"],
+        "typeRoots": [str(CLIENT / "node_modules" / "@types")],
+        "paths": {"@workflow-scheduler/client": [str(CLIENT / "dist" / "index.d.ts")]},
+    }
+    config = {"compilerOptions": options, "files": ["readme.mts"]}
+    (tmp_path / "tsconfig.json").write_text(json.dumps(config))
+    _run(str(CLIENT / "node_modules" / ".bin" / "tsc"), "-p", str(tmp_path / "tsconfig.json"))
+
+
 def _vector(
     name: str,
     secret: str,
