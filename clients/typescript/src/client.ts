@@ -98,7 +98,8 @@ export class SchedulerClient {
   listSchedules(options: ListSchedulesOptions = {}): Paginated<ScheduleListItem> {
     const { cursor, ...filters } = options;
     return new Paginated(
-      (next) => this.send<Page<ScheduleListItem>>("GET", "/api/schedules", { query: { ...filters, cursor: next } }),
+      (next) =>
+        this.send<Page<ScheduleListItem>>("GET", "/api/schedules", { query: { ...filters, cursor: next } }),
       cursor,
     );
   }
@@ -178,7 +179,10 @@ export class SchedulerClient {
     parts: { body?: unknown; headers?: Record<string, string>; query?: Query } = {},
   ): Promise<T> {
     const url = this.baseUrl + path + queryString(parts.query);
-    return call<T>({ method, url, token: this.token, body: parts.body, headers: parts.headers }, this.transport);
+    return call<T>(
+      { method, url, token: this.token, body: parts.body, headers: parts.headers },
+      this.transport,
+    );
   }
 }
 

@@ -45,10 +45,17 @@ describe("schedules", () => {
     const got = await client.getSchedule(created.id);
     assert.deepEqual(got.input, { report: "daily" });
 
-    const updated = await client.updateSchedule(created.id, { cronExpression: "30 9 * * 1-5" }, { version: got.version });
+    const updated = await client.updateSchedule(
+      created.id,
+      { cronExpression: "30 9 * * 1-5" },
+      { version: got.version },
+    );
     assert.equal(updated.cronExpression, "30 9 * * 1-5");
     assert.equal(updated.version, got.version + 1);
-    const stale = await rejectsWith(client.updateSchedule(created.id, { enabled: false }, { version: got.version }), 412);
+    const stale = await rejectsWith(
+      client.updateSchedule(created.id, { enabled: false }, { version: got.version }),
+      412,
+    );
     assert.equal(stale.code, "version_mismatch");
 
     const paused = await client.pause(created.id, { note: "maintenance" });
@@ -81,20 +88,28 @@ describe("schedules", () => {
   test("listSchedules walks every page", async () => {
     const ids = [];
     for (let i = 0; i < 5; i++) {
-      ids.push((await client.createSchedule({ workflowId: workflow("list"), cronExpression: `${i} * * * *` })).id);
+      ids.push(
+        (await client.createSchedule({ workflowId: workflow("list"), cronExpression: `${i} * * * *` })).id,
+      );
     }
     const pages = [];
     for await (const page of client.listSchedules({ workflowId: workflow("list"), limit: 2 }).pages()) {
       pages.push(page.items.map((s) => s.id));
     }
-    assert.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [2, 2, 1],
+    );
     const seen = [];
     for await (const schedule of client.listSchedules({ workflowId: workflow("list"), limit: 2 })) {
       seen.push(schedule.id);
     }
     assert.deepEqual([...seen].sort(), [...ids].sort());
     assert.deepEqual(seen, pages.flat());
-    assert.equal((await client.listSchedules({ workflowId: workflow("list"), state: "paused" }).toArray()).length, 0);
+    assert.equal(
+      (await client.listSchedules({ workflowId: workflow("list"), state: "paused" }).toArray()).length,
+      0,
+    );
   });
 
   test("preview", async () => {
@@ -104,7 +119,11 @@ describe("schedules", () => {
       after: new Date("2026-01-01T00:00:00Z"),
       count: 3,
     });
-    assert.deepEqual(preview.nextRuns, ["2026-01-01T08:00:00Z", "2026-01-02T08:00:00Z", "2026-01-03T08:00:00Z"]);
+    assert.deepEqual(preview.nextRuns, [
+      "2026-01-01T08:00:00Z",
+      "2026-01-02T08:00:00Z",
+      "2026-01-03T08:00:00Z",
+    ]);
     assert.ok(preview.description.length > 0);
   });
 
@@ -116,9 +135,18 @@ describe("schedules", () => {
     const good = { id: randomUUID(), workflowId: workflow("batch"), cronExpression: "0 * * * *" };
     const bad = { workflowId: workflow("batch"), cronExpression: "not cron" };
     const result = await client.createSchedules([good, bad]);
-    assert.deepEqual(result.items.map((item) => [item.index, item.status]), [[0, "created"], [1, "error"]]);
+    assert.deepEqual(
+      result.items.map((item) => [item.index, item.status]),
+      [
+        [0, "created"],
+        [1, "error"],
+      ],
+    );
     assert.equal(result.items[0].id, good.id);
-    assert.ok(result.items[1].errors.some((e) => e.field === "cronExpression"), JSON.stringify(result.items[1]));
+    assert.ok(
+      result.items[1].errors.some((e) => e.field === "cronExpression"),
+      JSON.stringify(result.items[1]),
+    );
     assert.equal((await client.getSchedule(good.id)).workflowId, workflow("batch"));
     const again = await client.createSchedules([{ ...good, cronExpression: "30 * * * *" }]);
     assert.deepEqual([again.items[0].status, again.updated], ["updated", 1]);
@@ -127,7 +155,10 @@ describe("schedules", () => {
 
 describe("runs", () => {
   test("trigger, getExecution, backfill, listExecutions over pages, stats", async () => {
-    const schedule = await client.createSchedule({ workflowId: workflow("runs"), cronExpression: "0 * * * *" });
+    const schedule = await client.createSchedule({
+      workflowId: workflow("runs"),
+      cronExpression: "0 * * * *",
+    });
     const run = await client.trigger(schedule.id);
     assert.equal(run.triggerId, schedule.id);
     assert.equal(run.trigger, "manual");
@@ -142,7 +173,10 @@ describe("runs", () => {
 
     const pages = [];
     for await (const page of client.listExecutions(schedule.id, { limit: 2 }).pages()) pages.push(page.items);
-    assert.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [2, 2, 1],
+    );
     const all = await client.listExecutions(schedule.id, { limit: 2 }).toArray();
     assert.equal(new Set(all.map((e) => e.id)).size, 5);
     assert.ok(all.some((e) => e.id === run.id));
@@ -153,10 +187,16 @@ describe("runs", () => {
   });
 
   test("a 429 carries Retry-After (the API under test allows a small burst of runs)", async () => {
-    const schedule = await client.createSchedule({ workflowId: workflow("limit"), cronExpression: "0 * * * *" });
+    const schedule = await client.createSchedule({
+      workflowId: workflow("limit"),
+      cronExpression: "0 * * * *",
+    });
     let error;
     for (let i = 0; i < 50 && !error; i++) {
-      error = await client.trigger(schedule.id).then(() => undefined, (e) => e);
+      error = await client.trigger(schedule.id).then(
+        () => undefined,
+        (e) => e,
+      );
     }
     assert.ok(error instanceof SchedulerError, `no 429 after 50 runs: ${error}`);
     assert.equal(error.status, 429);
