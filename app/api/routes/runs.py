@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
+from app import tracing
 from app.api.caching import STATS_TTL_SECONDS, cached
 from app.api.deps import CALLBACK_AUTH, Outcomes, Runs, StatsDep, Tenant
 from app.api.errors import error_responses
@@ -23,7 +24,6 @@ from app.api.schemas import (
     OverallStatsOut,
     ResultReport,
 )
-from app import tracing
 from app.domain.execution import Execution, Status
 
 
