@@ -56,6 +56,7 @@ class Schedule:
     retry_backoff_seconds: float = 10.0
     timeout_seconds: float = 30.0
     completion_timeout_seconds: int = 3600  # an accepted run's wait for its result (issue 11)
+    late_after_seconds: int = 60  # a due slot not started by then is late (issue 12)
     jitter_seconds: int = 0
     start_at: datetime | None = None
     end_at: datetime | None = None
