@@ -61,6 +61,7 @@ LISTS_AND_CREATES = {
     "GET /api/schedules",
     "GET /api/stats",
     "POST /api/schedules",
+    "POST /api/schedules/batch",  # another tenant's id: a per-item conflict (test_schedule_batch)
     "POST /api/scheduler/register",
 }
 BODIES = {
