@@ -19,6 +19,7 @@ import yaml
 from app.settings import Settings
 from db.jobs import EXECUTIONS_QUEUE, RUN_BATCH_TASK
 from tests.support.db import wait_until
+from tests.support.prometheus_server import running_prometheus
 from tests.support.promql import Sample, samples, selectors, unmatched
 from tests.support.server import running_api
 from tests.support.workers import WorkerProcess
@@ -182,3 +183,36 @@ def test_every_series_named_is_emitted_by_a_running_api(
         for problem in unmatched(selector, emitted)
     ]
     assert problems == []
+
+
+def test_a_real_prometheus_scrapes_the_api_and_evaluates_the_rules(
+    metrics_api: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """Prometheus itself scrapes the running API and evaluates every rule on what it got, without
+    an error; with no worker yet the no-dispatcher alert is pending, and a worker clears it."""
+
+    with running_prometheus(tmp_path, metrics_api, [RULES]) as prometheus:
+
+        def state(alert: str) -> str:
+            return next(r["state"] for r in prometheus.rules() if r["name"] == alert)
+
+        def evaluated() -> bool:
+            rules = prometheus.rules()
+            return len(rules) == len(rule_expressions()) and all(
+                r["health"] == "ok" and not r["lastEvaluation"].startswith("0001") for r in rules
+            )
+
+        wait_until(
+            lambda: [t["health"] for t in prometheus.targets()] == ["up"], 30, "the API scraped"
+        )
+        wait_until(lambda: state("SchedulerMetricsAbsent") == "inactive", 30, "a scrape evaluated")
+        wait_until(evaluated, 30, "every rule evaluated without an error")
+        # Evaluated after the scrape: pending until its `for`, as no worker has reported yet.
+        assert state("SchedulerNoHealthyDispatcher") == "pending"
+        assert state("SchedulerDueBacklog") == "inactive"
+
+        start_worker()
+        wait_until(
+            lambda: state("SchedulerNoHealthyDispatcher") == "inactive", 30, "the dispatcher seen"
+        )
+        assert state("SchedulerLoopStale") == "inactive"
