@@ -105,6 +105,7 @@ async def provide_schedules(state: State, conn: DbConn, tenant: Tenant) -> Sched
         target_allowlist=state.settings.target_allowlist,
         clock=state.clock,
         quotas=quotas_of(state.settings),
+        alerts=state.settings.alert_policy,
     )
 
 
@@ -116,8 +117,8 @@ async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:
     return StatsService(conn, tenant)
 
 
-async def provide_outcomes(conn: DbConn, tenant: Tenant) -> OutcomeService:
-    return OutcomeService(conn, tenant)
+async def provide_outcomes(state: State, conn: DbConn, tenant: Tenant) -> OutcomeService:
+    return OutcomeService(conn, tenant, alerts=state.settings.alert_policy)
 
 
 MAX_JSON_DEPTH = 64

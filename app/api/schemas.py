@@ -29,7 +29,7 @@ from app.domain.callbacks import (
     Report,
 )
 from app.domain.execution import Status
-from app.domain.schedule import Schedule
+from app.domain.schedule import DEFAULT_LATE_AFTER_SECONDS, MAX_LATE_AFTER_SECONDS, Schedule
 
 
 def _format_instant(value: datetime) -> str:
@@ -138,6 +138,9 @@ class ScheduleFields(CamelModel):
     completion_timeout_seconds: int = Field(
         default=DEFAULT_COMPLETION_TIMEOUT_SECONDS, ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
     )
+    late_after_seconds: int = Field(
+        default=DEFAULT_LATE_AFTER_SECONDS, ge=1, le=MAX_LATE_AFTER_SECONDS
+    )
     jitter_seconds: int = Field(default=0, ge=0, le=86_400)
     start_at: InstantIn | None = None
     end_at: InstantIn | None = None
@@ -171,6 +174,7 @@ class SchedulePatch(CamelModel):
     completion_timeout_seconds: int | None = Field(
         default=None, ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
     )
+    late_after_seconds: int | None = Field(default=None, ge=1, le=MAX_LATE_AFTER_SECONDS)
     jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
     start_at: InstantIn | None = None
     end_at: InstantIn | None = None
@@ -193,6 +197,7 @@ class SchedulePatch(CamelModel):
         "retry_backoff_seconds",
         "timeout_seconds",
         "completion_timeout_seconds",
+        "late_after_seconds",
         "jitter_seconds",
         "input",
     )
@@ -232,6 +237,7 @@ class ScheduleOut(CamelOut):
     retry_backoff_seconds: float
     timeout_seconds: float
     completion_timeout_seconds: int
+    late_after_seconds: int
     jitter_seconds: int
     start_at: Instant | None
     end_at: Instant | None
