@@ -29,6 +29,8 @@ from app.domain.callbacks import (
     Report,
 )
 from app.domain.execution import Status
+from app.domain.incidents import Kind as IncidentKind
+from app.domain.incidents import State as IncidentState
 from app.domain.schedule import DEFAULT_LATE_AFTER_SECONDS, MAX_LATE_AFTER_SECONDS, Schedule
 
 
@@ -361,6 +363,27 @@ class ExecutionOut(CamelOut):
         description="an accepted run with no result or heartbeat by then ends timed_out",
     )
     output: dict[str, Any] | None = Field(default=None, description="what the workflow reported")
+
+
+class IncidentOut(CamelOut):
+    """An incident (issue 12): one (schedule, kind) condition, open or resolved."""
+
+    id: UUID
+    kind: IncidentKind
+    state: IncidentState
+    schedule_id: UUID
+    workflow_id: str
+    opened_at: Instant = Field(description="when it opened (or last reopened)")
+    resolved_at: Instant | None
+    occurrences: int = Field(description="occurrences while open (failed runs, missed slots...)")
+    last_execution_id: UUID | None
+    summary: str
+    updated_at: Instant
+
+
+class IncidentList(CamelOut):
+    items: list[IncidentOut]
+    next_cursor: str | None
 
 
 def _error_size(value: str) -> str:

@@ -238,16 +238,8 @@ def reopen(
 ) -> Transition:
     """A resolved incident whose condition came back within the flapping bound: the same
     incident, open again from `now`; not announced until the interval has passed."""
-    reopened = replace(
-        incident,
-        state="open",
-        opened_at=now,
-        resolved_at=None,
-        occurrences=incident.occurrences + opens,
-        last_execution_id=last_execution_id or incident.last_execution_id,
-        updated_at=now,
-    )
-    return _announce_if_due(reopened, now, min_interval)
+    reopened = replace(incident, state="open", opened_at=now, resolved_at=None)
+    return note(reopened, opens, last_execution_id, now, min_interval)
 
 
 def resolve(incident: Incident, now: datetime) -> Transition:

@@ -155,25 +155,25 @@ async def watch_once(
     async with conn.transaction():
         if not await repo.try_watch_lock(conn):
             return Watched(ran=False)
-        # A writer stopped in the middle of its transaction (a frozen worker) must not hang
-        # the watcher: it fails the pass, which is tried again.
-        await conn.execute("SET LOCAL lock_timeout = '5s'")
         now = now or await schedules_repo.db_now(conn)
         late = await repo.find_late(conn, now, limit)
-        late_ids = {slot.trigger_id for slot in late}
         open_late = await repo.list_open_of_kind(conn, "run.late", limit)
+        # record_events' contract: the schedules locked (in id order) before their incidents.
+        # Those another transaction holds (a frozen worker's pass) wait for the next pass.
+        locked = await repo.try_lock_schedules(
+            conn, [s.trigger_id for s in late] + [i.trigger_id for i in open_late]
+        )
+        late_ids = {slot.trigger_id for slot in late}
         already = {i.trigger_id for i in open_late}
         events = [
             IncidentEvent(slot.trigger_id, "run.late", "open", slot.execution_id)
             for slot in late
-            if slot.trigger_id not in already  # one late stretch is one occurrence
+            if slot.trigger_id in locked and slot.trigger_id not in already
         ] + [
             IncidentEvent(i.trigger_id, "run.late", "resolve")
             for i in open_late
-            if i.trigger_id not in late_ids
+            if i.trigger_id in locked and i.trigger_id not in late_ids
         ]
-        # record_events' contract: the schedules locked (in id order) before their incidents.
-        await repo.lock_schedules(conn, [e.trigger_id for e in events])
         recorded = await record_events(conn, events, policy, now=now)
         held = await _announce_held(conn, policy, now, limit)
     return Watched(True, len(late), recorded, held)

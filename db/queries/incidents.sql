@@ -15,6 +15,16 @@ WHERE id = ANY(%(ids)s::uuid[])
 ORDER BY id
 FOR NO KEY UPDATE;
 
+-- name: schedule_try_lock_for_incidents
+-- The watcher's variant: the schedules among these that no other transaction holds, locked
+-- (SKIP LOCKED). A worker frozen (SIGSTOP) in the middle of a dispatch pass holds its
+-- schedules' locks until it continues; the watcher goes on with every other schedule.
+SELECT id, tenant, workflow_id, late_after_seconds
+FROM workflow_schedules
+WHERE id = ANY(%(ids)s::uuid[])
+ORDER BY id
+FOR NO KEY UPDATE SKIP LOCKED;
+
 -- name: incident_lock_open
 -- The open incidents of these (schedule, kind) pairs, locked until the transaction ends.
 SELECT i.*
@@ -135,6 +145,11 @@ FOR UPDATE OF i SKIP LOCKED;
 -- One watcher at a time among the API processes (the key is arbitrary, fixed: 'alerts' in
 -- ASCII); released when the pass's transaction ends.
 SELECT pg_try_advisory_xact_lock(1634493810) AS taken;
+
+-- name: incident_watch_lock_timeout
+-- The watcher waits at most this long for a row lock, then its pass fails and is tried again
+-- (a writer frozen in the middle of its transaction must not hang it).
+SET LOCAL lock_timeout = '5s';
 
 -- name: incident_list
 -- GET /api/incidents: a tenant's incidents, newest opening first, keyset-paginated.

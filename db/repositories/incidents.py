@@ -85,6 +85,12 @@ async def lock_schedules(conn: Conn, ids: Sequence[UUID]) -> dict[UUID, Schedule
     return {r["id"]: ScheduleRef(**r) for r in rows}
 
 
+async def try_lock_schedules(conn: Conn, ids: Sequence[UUID]) -> set[UUID]:
+    """The ids among `ids` whose schedules this transaction could lock without waiting."""
+    rows = await _all(conn, "schedule_try_lock_for_incidents", {"ids": sorted(set(ids))})
+    return {r["id"] for r in rows}
+
+
 async def lock_open(conn: Conn, pairs: Sequence[tuple[UUID, str]]) -> list[Incident]:
     if not pairs:
         return []
@@ -179,7 +185,10 @@ async def lock_unannounced(
 
 
 async def try_watch_lock(conn: Conn) -> bool:
+    """The watcher's turn (transaction-scoped), with a bounded wait for row locks."""
     rows = await _all(conn, "incident_watch_lock", {})
+    if rows[0]["taken"]:
+        await conn.execute(query("incident_watch_lock_timeout"))
     return bool(rows[0]["taken"])
 
 
