@@ -4,7 +4,10 @@ flapping bound; the watcher's run.late. Time is injected wherever the services t
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -294,3 +297,36 @@ async def test_incidents_are_read_per_tenant_and_paginated(conn: Conn) -> None:
     [their_incident] = (await IncidentService(conn, "globex").list()).items
     with pytest.raises(IncidentNotFound):
         await service.get(their_incident.id)
+
+
+async def test_scheduler_incidents_prints_them(conn: Conn, database_url: str) -> None:
+    ours = await _schedule(conn, workflow_id="nightly-report")
+    theirs = await _schedule(conn, tenant="globex", workflow_id="their-job")
+    async with conn.transaction():
+        await record_events(
+            conn,
+            [
+                IncidentEvent(ours, "run.failed", "open"),
+                IncidentEvent(theirs, "slot.missed", "open", count=3),
+            ],
+            POLICY,
+            now=T0,
+        )
+    every = _cli(database_url, "incidents")
+    assert every.returncode == 0, every.stderr
+    assert "nightly-report" in every.stdout and "their-job" in every.stdout
+    assert "slot.missed" in every.stdout and "2026-05-04 12:00:00Z" in every.stdout
+    acme = _cli(database_url, "incidents", "--tenant", "acme", "--state", "open")
+    assert "nightly-report" in acme.stdout and "their-job" not in acme.stdout
+    assert _cli(database_url, "incidents", "--state", "resolved").stdout.strip() == "no incidents"
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
