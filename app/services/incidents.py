@@ -9,7 +9,7 @@ one that was (the workers' senders deliver them, at least once).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -61,6 +61,7 @@ async def record_events(
     current = {(i.trigger_id, i.kind): i for i in await repo.lock_open(conn, pairs)}
     if not opening and not current:
         return Recorded()
+    before = {i.id: i.state for i in current.values()}
     now = now or await schedules_repo.db_now(conn)
     interval = policy.min_interval
     announced: list[tuple[Incident, EventType]] = []
@@ -90,16 +91,33 @@ async def record_events(
             )
         elif change.trigger_id in schedules:
             new.append(_new_incident(change, schedules[change.trigger_id], now))
+    new_ids: set[UUID] = set()
     for incident in await repo.insert_many(conn, new):
         current[(incident.trigger_id, incident.kind)] = incident
         announced.append((incident, "incident.opened"))
+        new_ids.add(incident.id)
     for change in changes:
         key = (change.trigger_id, change.kind)
         if change.resolves and key in current and current[key].state == "open":
             apply(key, rules.resolve(current[key], now))
     await repo.write_many(conn, list(changed.values()))
+    await repo.insert_stat_deltas(conn, _counted(before, list(current.values()), new_ids))
     deliveries = await _announce(conn, announced, policy)
     return Recorded(len(new), len(announced), deliveries)
+
+
+def _counted(
+    before: Mapping[UUID, str], after: Sequence[Incident], new_ids: set[UUID]
+) -> list[tuple[Incident, str, int]]:
+    """The /metrics deltas of one call: incidents opened, and the change of open ones."""
+    deltas: list[tuple[Incident, str, int]] = []
+    for incident in after:
+        if incident.id in new_ids:
+            deltas.append((incident, "incident_opened", 1))
+        was_open = before.get(incident.id, "resolved") == "open"
+        if was_open != (incident.state == "open"):
+            deltas.append((incident, "incident_open", 1 if incident.state == "open" else -1))
+    return deltas
 
 
 def _new_incident(change: Change, schedule: repo.ScheduleRef, now: datetime) -> NewIncident:

@@ -95,6 +95,16 @@ JOIN alert_channels c
 ORDER BY u.incident_id, c.id
 RETURNING id;
 
+-- name: incident_stat_deltas_insert
+-- /metrics' incident counters, through the statistics deltas (folded like the runs' counts):
+-- `incident_opened` per kind (+1 per new incident), `incident_open` per kind (+1 on opening or
+-- reopening, -1 on resolving). /metrics then reads a few folded rows, not the incidents table.
+INSERT INTO workflow_schedule_stat_deltas (trigger_id, tenant, metric, key, value)
+SELECT * FROM unnest(
+    %(trigger_ids)s::uuid[], %(tenants)s::text[], %(metrics)s::text[], %(keys)s::text[],
+    %(values)s::bigint[]
+);
+
 -- name: incident_find_late
 -- run.late, from the database alone (the API's watcher: it must see it with every worker
 -- stopped): schedules whose next fire instant is more than their late_after_seconds ago (the

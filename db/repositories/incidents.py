@@ -163,6 +163,22 @@ async def insert_deliveries(conn: Conn, rows: Sequence[OutboxRow]) -> int:
     return len(written)
 
 
+async def insert_stat_deltas(conn: Conn, deltas: Sequence[tuple[Incident, str, int]]) -> None:
+    """(incident, metric, value) deltas of /metrics' incident counters (key: the kind)."""
+    if not deltas:
+        return
+    await conn.execute(
+        query("incident_stat_deltas_insert"),
+        {
+            "trigger_ids": [i.trigger_id for i, _, _ in deltas],
+            "tenants": [i.tenant for i, _, _ in deltas],
+            "metrics": [metric for _, metric, _ in deltas],
+            "keys": [i.kind for i, _, _ in deltas],
+            "values": [value for _, _, value in deltas],
+        },
+    )
+
+
 async def find_late(conn: Conn, now: datetime | None, limit: int) -> list[LateSlot]:
     rows = await _all(conn, "incident_find_late", {"now": now, "limit": limit})
     return [LateSlot(r["trigger_id"], r["execution_id"]) for r in rows]

@@ -20,7 +20,9 @@ from app.errors import IncidentNotFound
 from app.services.dispatch import dispatch_once
 from app.services.executions import Answer, finish_batch, start_batch
 from app.services.incidents import IncidentService, record_events, watch_once
+from app.services.metrics import render
 from app.services.schedules import ScheduleService
+from app.services.stats import fold_deltas
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -330,3 +332,26 @@ def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+async def test_metrics_count_incidents_opened_and_open_by_kind(conn: Conn) -> None:
+    first, second = await _schedule(conn), await _schedule(conn, workflow_id="b")
+
+    async def at(minutes: float, events: list[IncidentEvent]) -> None:
+        async with conn.transaction():
+            await record_events(conn, events, POLICY, now=T0 + timedelta(minutes=minutes))
+
+    await at(
+        0, [IncidentEvent(first, "run.failed", "open"), IncidentEvent(second, "run.failed", "open")]
+    )
+    await at(1, [IncidentEvent(first, "run.failed", "resolve")])
+    await at(2, [IncidentEvent(first, "run.failed", "open")])  # reopened: not a new one
+    await at(3, [IncidentEvent(second, "slot.missed", "open", count=5)])
+    await at(4, [IncidentEvent(second, "run.failed", "resolve")])
+    await fold_deltas(conn)
+    text = await render(conn)
+    assert 'scheduler_incidents_opened_total{kind="run.failed"} 2' in text
+    assert 'scheduler_incidents_opened_total{kind="slot.missed"} 1' in text
+    assert 'scheduler_incidents_opened_total{kind="run.late"} 0' in text
+    assert 'scheduler_incidents_open{kind="run.failed"} 1' in text
+    assert 'scheduler_incidents_open{kind="slot.missed"} 1' in text
