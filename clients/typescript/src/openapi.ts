@@ -21,6 +21,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/executions/{execution_id}/heartbeat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A long workflow is alive: its completion deadline moves
+         * @description The deadline becomes now + completionTimeoutSeconds. Same authorization as /result. 409 when the execution is not awaiting a result (timed_out included).
+         */
+        post: operations["ApiExecutionsExecutionIdHeartbeatHeartbeat"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/executions/{execution_id}/result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A workflow reports how it ended (after its target answered 202 Accepted)
+         * @description Authorization: the delivery's `X-Scheduler-Callback-Token` (this execution only), or an API token of the execution's tenant. 200: recorded (or the same report again). 202: the report came before the scheduler recorded the target's 202; it is kept and applied then. 409: the execution is not awaiting a result, or a different result was reported first; the message names its status.
+         */
+        post: operations["ApiExecutionsExecutionIdResultReportResult"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/incidents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List incidents, newest first */
+        get: operations["ApiIncidentsListIncidents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/incidents/{incident_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an incident */
+        get: operations["ApiIncidentsIncidentIdGetIncident"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/scheduler/history": {
         parameters: {
             query?: never;
@@ -67,6 +141,23 @@ export interface paths {
         put?: never;
         /** Create a schedule */
         post: operations["ApiSchedulesCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedules/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create or update up to 1,000 schedules in one transaction */
+        post: operations["ApiSchedulesBatchScheduleBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -301,6 +392,24 @@ export interface components {
             created: number;
             existing: number;
         };
+        /** BatchItemOut */
+        BatchItemOut: {
+            error?: string | null;
+            errors?: components["schemas"]["ErrorDetail"][];
+            id: string | null;
+            index: number;
+            message?: string | null;
+            /** @enum {string} */
+            status: "created" | "updated" | "unchanged" | "error";
+        };
+        /** BatchOut */
+        BatchOut: {
+            created: number;
+            failed: number;
+            items: components["schemas"]["BatchItemOut"][];
+            unchanged: number;
+            updated: number;
+        };
         /** ErrorBody */
         ErrorBody: {
             /** @description a stable code: validation_failed, not_found, ... */
@@ -320,7 +429,11 @@ export interface components {
         };
         /** ExecutionOut */
         ExecutionOut: {
+            /** @description when the target answered 202 Accepted */
+            acceptedAt?: string | null;
             attempts: number;
+            /** @description an accepted run with no result or heartbeat by then ends timed_out */
+            completionDeadline?: string | null;
             durationMs: number | null;
             error: string | null;
             executedAt: string | null;
@@ -329,11 +442,15 @@ export interface components {
             /** Format: uuid */
             id: string;
             nextAttemptAt: string | null;
+            /** @description what the workflow reported */
+            output?: {
+                [key: string]: unknown;
+            } | null;
             /** Format: date-time */
             scheduledAt: string;
             startedAt: string | null;
             /** @enum {string} */
-            status: "pending" | "running" | "retrying" | "succeeded" | "failed" | "skipped" | "missed" | "cancelled";
+            status: "pending" | "running" | "retrying" | "accepted" | "succeeded" | "failed" | "timed_out" | "skipped" | "missed" | "cancelled";
             trigger: string;
             /** Format: uuid */
             triggerId: string;
@@ -345,8 +462,39 @@ export interface components {
             executions: components["schemas"]["ExecutionOut"][];
             stats: components["schemas"]["ScheduleStatsOut"];
         };
+        /** IncidentList */
+        IncidentList: {
+            items: components["schemas"]["IncidentOut"][];
+            nextCursor: string | null;
+        };
+        /** IncidentOut */
+        IncidentOut: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "run.failed" | "schedule.paused" | "slot.missed" | "run.late";
+            lastExecutionId: string | null;
+            /** @description occurrences while open (failed runs, missed slots...) */
+            occurrences: number;
+            /**
+             * Format: date-time
+             * @description when it opened (or last reopened)
+             */
+            openedAt: string;
+            resolvedAt: string | null;
+            /** Format: uuid */
+            scheduleId: string;
+            /** @enum {string} */
+            state: "open" | "resolved";
+            summary: string;
+            /** Format: date-time */
+            updatedAt: string;
+            workflowId: string;
+        };
         /** OverallStatsOut */
         OverallStatsOut: {
+            /** @description runs awaiting their workflow's result */
+            accepted: number;
             avgDurationMs: number | null;
             cancelled: number;
             failed: number;
@@ -362,8 +510,9 @@ export interface components {
             };
             skipped: number;
             succeeded: number;
-            /** @description succeeded / (succeeded + failed), percent */
+            /** @description succeeded / (succeeded + failed + timed_out), percent */
             successRate: number | null;
+            timedOut: number;
             total: number;
         };
         /** PauseBody */
@@ -403,10 +552,31 @@ export interface components {
             /** Format: uuid */
             triggerId: string;
         };
+        /** ResultReport */
+        ResultReport: {
+            error?: string | null;
+            output?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description a failure worth another delivery (maxAttempts, backoff)
+             * @default false
+             */
+            retryable?: boolean;
+            /** @enum {string} */
+            status: "succeeded" | "failed";
+        };
+        /** ScheduleBatch */
+        ScheduleBatch: {
+            /** @description each item is validated on its own (a ScheduleCreate body) */
+            items: components["schemas"]["ScheduleCreate"][];
+        };
         /** ScheduleCreate */
         ScheduleCreate: {
             /** @default 86400 */
             catchupWindowSeconds?: number;
+            /** @default 3600 */
+            completionTimeoutSeconds?: number;
             cronExpression: string;
             /** @default true */
             enabled?: boolean;
@@ -417,6 +587,8 @@ export interface components {
             };
             /** @default 0 */
             jitterSeconds?: number;
+            /** @default 60 */
+            lateAfterSeconds?: number;
             /** @default 3 */
             maxAttempts?: number;
             /** @default 60 */
@@ -447,6 +619,7 @@ export interface components {
         /** ScheduleDetail */
         ScheduleDetail: {
             catchupWindowSeconds: number;
+            completionTimeoutSeconds: number;
             /** Format: date-time */
             createdAt: string;
             cronExpression: string;
@@ -462,6 +635,7 @@ export interface components {
             lastExecution?: components["schemas"]["ExecutionOut"] | null;
             lastRunAt: string | null;
             lastStatus: string | null;
+            lateAfterSeconds: number;
             maxAttempts: number;
             misfireGraceSeconds: number;
             misfirePolicy: string;
@@ -492,6 +666,7 @@ export interface components {
         /** ScheduleListItem */
         ScheduleListItem: {
             catchupWindowSeconds: number;
+            completionTimeoutSeconds: number;
             /** Format: date-time */
             createdAt: string;
             cronExpression: string;
@@ -506,6 +681,7 @@ export interface components {
             jitterSeconds: number;
             lastRunAt: string | null;
             lastStatus: string | null;
+            lateAfterSeconds: number;
             maxAttempts: number;
             misfireGraceSeconds: number;
             misfirePolicy: string;
@@ -530,6 +706,7 @@ export interface components {
         /** ScheduleOut */
         ScheduleOut: {
             catchupWindowSeconds: number;
+            completionTimeoutSeconds: number;
             /** Format: date-time */
             createdAt: string;
             cronExpression: string;
@@ -544,6 +721,7 @@ export interface components {
             jitterSeconds: number;
             lastRunAt: string | null;
             lastStatus: string | null;
+            lateAfterSeconds: number;
             maxAttempts: number;
             misfireGraceSeconds: number;
             misfirePolicy: string;
@@ -567,6 +745,7 @@ export interface components {
         /** SchedulePatch */
         SchedulePatch: {
             catchupWindowSeconds?: number | null;
+            completionTimeoutSeconds?: number | null;
             cronExpression?: string | null;
             enabled?: boolean | null;
             endAt?: string | null;
@@ -574,6 +753,7 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             jitterSeconds?: number | null;
+            lateAfterSeconds?: number | null;
             maxAttempts?: number | null;
             misfireGraceSeconds?: number | null;
             /** @enum {null|string} */
@@ -592,6 +772,8 @@ export interface components {
         };
         /** ScheduleStatsOut */
         ScheduleStatsOut: {
+            /** @description runs awaiting their workflow's result */
+            accepted: number;
             avgDurationMs: number | null;
             cancelled: number;
             consecutiveFailures: number;
@@ -607,8 +789,9 @@ export interface components {
             running: number;
             skipped: number;
             succeeded: number;
-            /** @description succeeded / (succeeded + failed), percent */
+            /** @description succeeded / (succeeded + failed + timed_out), percent */
             successRate: number | null;
+            timedOut: number;
             total: number;
         };
         /** SummaryStatsOut */
@@ -643,6 +826,344 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExecutionOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule or execution for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiExecutionsExecutionIdHeartbeatHeartbeat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule or execution for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiExecutionsExecutionIdResultReportResult: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResultReport"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule or execution for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiIncidentsListIncidents: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+                state?: "open" | "resolved" | null;
+                scheduleId?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentList"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiIncidentsIncidentIdGetIncident: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                incident_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentOut"];
                 };
             };
             /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
@@ -937,6 +1458,102 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ScheduleDetail"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiSchedulesBatchScheduleBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleBatch"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
                 };
             };
             /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
@@ -1448,7 +2065,7 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
-                status?: "pending" | "running" | "retrying" | "succeeded" | "failed" | "skipped" | "missed" | "cancelled" | null;
+                status?: "pending" | "running" | "retrying" | "accepted" | "succeeded" | "failed" | "timed_out" | "skipped" | "missed" | "cancelled" | null;
             };
             header?: never;
             path: {
