@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from app.domain.schedule import Schedule
 from app.settings import Settings
 from tests.support.db import create_schedule, wait_until
 from tests.support.server import make_token, running_api
@@ -117,22 +118,31 @@ def _auth(database_url: str, tenant: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_token(database_url, tenant)}"}
 
 
+def _ticking(
+    database_url: str,
+    target: RecordingTarget,
+    start_worker: Callable[..., WorkerProcess],
+    **fields: Any,
+) -> tuple[Schedule, WorkerProcess]:
+    """A channel, a schedule firing every second, and a worker that has sent two of its runs."""
+    _channel(database_url)
+    schedule = create_schedule(
+        database_url, cron_expression="* * * * * *", overlap_policy="allow_all", **fields
+    )
+    worker = start_worker()
+    target.wait_for(lambda got: len(got) >= 2, timeout=20)
+    return schedule, worker
+
+
 def test_run_late_is_noticed_with_every_worker_frozen(
     database_url: str,
     watched_api: str,
     target: RecordingTarget,
     start_worker: Callable[..., WorkerProcess],
 ) -> None:
-    _channel(database_url)
-    schedule = create_schedule(
-        database_url,
-        workflow_id="ticking",
-        cron_expression="* * * * * *",
-        late_after_seconds=2,
-        overlap_policy="allow_all",
+    schedule, worker = _ticking(
+        database_url, target, start_worker, workflow_id="ticking", late_after_seconds=2
     )
-    worker = start_worker()
-    target.wait_for(lambda got: len(got) >= 2, timeout=20)
     assert _events(database_url, schedule.id, "run.late") == []
     worker.signal(signal.SIGSTOP)
     try:
@@ -163,17 +173,14 @@ def test_slots_missed_in_a_downtime_open_slot_missed(
     target: RecordingTarget,
     start_worker: Callable[..., WorkerProcess],
 ) -> None:
-    _channel(database_url)
-    schedule = create_schedule(
+    schedule, worker = _ticking(
         database_url,
+        target,
+        start_worker,
         workflow_id="skipper",
-        cron_expression="* * * * * *",
         misfire_policy="skip",
         misfire_grace_seconds=1,
-        overlap_policy="allow_all",
     )
-    worker = start_worker()
-    target.wait_for(lambda got: len(got) >= 2, timeout=20)
     assert worker.stop() == 0
     time.sleep(4)  # slots pass with no worker: the downtime under test
     start_worker()

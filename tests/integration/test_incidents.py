@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from uuid import UUID
 
 import pytest
 
+from app.domain import incidents as rules
 from app.domain.delivery import Outcome
 from app.domain.incidents import AlertPolicy, IncidentEvent
 from app.errors import IncidentNotFound
@@ -355,3 +357,44 @@ async def test_metrics_count_incidents_opened_and_open_by_kind(conn: Conn) -> No
     assert 'scheduler_incidents_opened_total{kind="run.late"} 0' in text
     assert 'scheduler_incidents_open{kind="run.failed"} 1' in text
     assert 'scheduler_incidents_open{kind="slot.missed"} 1' in text
+
+
+async def test_deleting_a_schedule_resolves_its_incidents_and_a_patch_resume_too(
+    conn: Conn,
+) -> None:
+    deleted, patched = await _schedule(conn), await _schedule(conn, workflow_id="p")
+    await _channel(conn)
+    async with conn.transaction():
+        await record_events(
+            conn,
+            [
+                IncidentEvent(deleted, "run.failed", "open"),
+                IncidentEvent(deleted, "slot.missed", "open"),
+                IncidentEvent(patched, "schedule.paused", "open"),
+            ],
+            POLICY,
+            now=T0,
+        )
+    service = ScheduleService(conn, "acme", clock=lambda: T0 + timedelta(minutes=1), alerts=POLICY)
+    await service.pause(patched, "by hand")
+    await service.delete(deleted)
+    assert {i["state"] for i in await _incidents(conn, deleted)} == {"resolved"}
+    assert (await _incidents(conn, patched))[0]["state"] == "open"  # paused by hand: still
+    await service.update(patched, {"enabled": True})
+    assert (await _incidents(conn, patched))[0]["state"] == "resolved"
+    assert sorted(d["event_type"] for d in await _deliveries(conn)) == [
+        *["incident.opened"] * 3,
+        *["incident.resolved"] * 3,
+    ]
+
+
+async def test_the_tables_allow_exactly_the_domains_kinds_and_states(conn: Conn) -> None:
+    cursor = await conn.execute(
+        "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint "
+        "WHERE conrelid = 'alert_incidents'::regclass AND contype = 'c'"
+    )
+    checks = " ".join(r["def"] for r in await cursor.fetchall())
+    for value in [*rules.KINDS, *rules.STATES]:
+        assert f"'{value}'" in checks
+    allowed = set(re.findall(r"'([a-z.]+)'::text", checks))
+    assert allowed == {*rules.KINDS, *rules.STATES}
