@@ -4,6 +4,7 @@ flapping bound; the watcher's run.late. Time is injected wherever the services t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import re
@@ -13,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from app.domain import incidents as rules
 from app.domain.delivery import Outcome
@@ -398,3 +401,30 @@ async def test_the_tables_allow_exactly_the_domains_kinds_and_states(conn: Conn)
         assert f"'{value}'" in checks
     allowed = set(re.findall(r"'([a-z.]+)'::text", checks))
     assert allowed == {*rules.KINDS, *rules.STATES}
+
+
+async def test_concurrent_writers_open_one_incident_per_schedule(
+    conn: Conn, database_url: str
+) -> None:
+    schedules = [await _schedule(conn, workflow_id=f"wf-{n}") for n in range(20)]
+    await _channel(conn)
+
+    async def writer(seed: int) -> None:
+        order = random.Random(seed).sample(schedules, len(schedules))
+        async with await psycopg.AsyncConnection.connect(
+            database_url, autocommit=True, row_factory=dict_row
+        ) as own:
+            for start in range(0, len(order), 5):  # several transactions, overlapping sets
+                async with own.transaction():
+                    events = [IncidentEvent(s, "run.failed", "open") for s in order[start:]]
+                    await record_events(own, events, POLICY)
+
+    await asyncio.gather(*(writer(seed) for seed in range(8)))
+    cursor = await conn.execute(
+        "SELECT trigger_id, count(*) AS n, sum(occurrences) AS occurrences "
+        "FROM alert_incidents GROUP BY trigger_id"
+    )
+    rows = await cursor.fetchall()
+    assert len(rows) == 20 and all(r["n"] == 1 for r in rows)
+    assert sum(r["occurrences"] for r in rows) == 8 * (20 + 15 + 10 + 5)
+    assert [d["event_type"] for d in await _deliveries(conn)] == ["incident.opened"] * 20
