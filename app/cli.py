@@ -8,6 +8,9 @@ scheduler key show --tenant T          the tenant's signing keys (current key: l
 scheduler key rotate --tenant T [--grace SECONDS]   new key; old ones sign for the grace
 scheduler check [--host [HOST]]        exit 0 if the database is ready and no worker loop is
                                        stale (of HOST only, this host if no name is given)
+scheduler incidents [--tenant T] [--state open|resolved] [--limit N]
+                                       alert incidents, newest first (every tenant's without
+                                       --tenant)
 scheduler import bullmq --redis-url URL [--prefix bull] --queue NAME --tenant T [--dry-run]
                        [--paused]      BullMQ job schedulers and repeatable jobs -> schedules
 scheduler import table --database-url URL --tenant T [--dry-run] [--paused]
@@ -199,6 +202,18 @@ def _cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_conn(settings.database_url, action))
 
 
+def _cmd_incidents(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services.incidents import list_admin
+    from app.terminal import incidents_table
+
+    async def action(conn: Any) -> int:
+        found = await list_admin(conn, tenant=args.tenant, state=args.state, limit=args.limit)
+        print(incidents_table(found) if found else "no incidents")
+        return 0
+
+    return asyncio.run(_with_conn(settings.database_url, action))
+
+
 def _cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Create or update the old system's schedules (docs/migrating-from-bullmq.md); exit 0 when
     every one was imported (created, updated or unchanged), 1 when some were skipped."""
@@ -286,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     history_parser.add_argument("--limit", type=int, default=20)
     history_parser.set_defaults(run=_cmd_history)
 
+    incidents = commands.add_parser("incidents", help="alert incidents, newest first")
+    incidents.add_argument("--tenant")
+    incidents.add_argument("--state", choices=["open", "resolved"])
+    incidents.add_argument("--limit", type=int, default=100)
+    incidents.set_defaults(run=_cmd_incidents)
     token = commands.add_parser("token", help="API tokens").add_subparsers(
         dest="token_command", required=True
     )

@@ -50,6 +50,10 @@ class ExecutionNotFound(NotFound):
     """No execution with that id."""
 
 
+class IncidentNotFound(NotFound):
+    """No such incident (of this tenant)."""
+
+
 class Conflict(SchedulerError):
     """The request conflicts with the current state of the resource."""
 

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.delivery import signing_key
+from app.domain.incidents import DEFAULT_MIN_INTERVAL_SECONDS, AlertPolicy
 from app.errors import ConfigError
 
 # Values that are published (our own old compose default and the usual stand-ins): a secret
@@ -87,6 +88,14 @@ class Settings(BaseSettings):
     # The API's address as the workflows reach it: each delivery's `callbackUrl` is built from
     # it. Unset: http://localhost:<API_PORT>, the API's own address on one machine (`make up`).
     scheduler_public_url: str | None = Field(default=None, max_length=1_000)
+    # Alerts (issue 12): at most one opened/resolved pair announced per incident per this many
+    # seconds; an incident that comes back within it is the same one, announced once it has
+    # passed (app/domain/incidents.py).
+    scheduler_alert_min_interval: float = Field(
+        default=DEFAULT_MIN_INTERVAL_SECONDS, ge=0, le=86_400
+    )
+    # How often the API's watcher looks for late runs (run.late) and held announcements.
+    scheduler_alert_watch_interval: float = Field(default=5.0, gt=0, le=3_600)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65_535)
     log_format: Literal["json", "console", "auto"] = "auto"
@@ -147,6 +156,11 @@ class Settings(BaseSettings):
     def public_url(self) -> str:
         """Where workflows reach the API (SCHEDULER_PUBLIC_URL, else this machine's API)."""
         return self.scheduler_public_url or f"http://localhost:{self.api_port}"
+
+    @property
+    def alert_policy(self) -> AlertPolicy:
+        """What the writers of incidents need: the flapping bound, the dashboard's address."""
+        return AlertPolicy(self.scheduler_alert_min_interval, self.public_url)
 
     @field_validator("scheduler_target_url")
     @classmethod

@@ -14,6 +14,7 @@ from datetime import datetime
 from app.domain.cron import parse_cron
 from app.domain.describe import describe
 from app.domain.execution import Execution
+from app.domain.incidents import Incident
 from app.services.admin import StatusRow
 from app.services.importing import ReportRow as ImportRow
 
@@ -110,6 +111,27 @@ def history_table(executions: Sequence[Execution]) -> str:
                 (e.error or "")[:60].replace("\n", " "),
             ]
             for e in executions
+        ],
+    )
+
+
+def incidents_table(incidents: Sequence[Incident]) -> str:
+    """`scheduler incidents`: newest opening first."""
+    return table(
+        ["id", "tenant", "workflow", "kind", "state", "opened", "resolved", "count", "summary"],
+        [
+            [
+                str(i.id),
+                i.tenant,
+                i.workflow_id,
+                i.kind,
+                i.state,
+                _instant(i.opened_at),
+                _instant(i.resolved_at),
+                str(i.occurrences),
+                i.summary[:80],
+            ]
+            for i in incidents
         ],
     )
 

@@ -21,6 +21,7 @@ from datetime import datetime
 import psycopg
 
 from app import tracing
+from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.services.dispatch import Lookahead, dispatch_once, next_wake
 from db.types import Conn, Pool
 from worker.local import LocalRunner
@@ -47,6 +48,7 @@ class DispatcherConfig:
     stale_floor: float = 30.0
     # SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE: catch-up fires beyond it are recorded `missed`.
     max_runs_per_minute: int | None = None
+    alerts: AlertPolicy = DEFAULT_ALERTS  # slot.missed incidents (issue 12)
 
     def service(self) -> ServiceConfig:
         return ServiceConfig(
@@ -104,6 +106,7 @@ class Dispatcher(Service[float]):
                 local_capacity=self.local.free if self.local else 0,
                 lookahead=self._ahead,
                 max_runs_per_minute=self.options.max_runs_per_minute,
+                alerts=self.options.alerts,
             )
             claimed += stats.claimed
             if tracing.TRACER is not None and stats.claimed:  # an idle pass is no span

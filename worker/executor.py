@@ -242,7 +242,7 @@ class BatchExecutor:
             try:
                 # A short wait per try: the pool's own 30 s would spend the whole budget.
                 async with self.pool.connection(timeout=FINISH_CONNECT_TIMEOUT) as conn:
-                    return await finish_batch(conn, results)
+                    return await finish_batch(conn, results, alerts=self.settings.alert_policy)
             except (psycopg.OperationalError, ConnectorException) as exc:
                 if not _transient(exc) or time.monotonic() + delay >= deadline:
                     raise

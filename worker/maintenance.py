@@ -28,6 +28,7 @@ import psycopg
 from procrastinate import App
 from procrastinate.exceptions import ConnectorException
 
+from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.services.executions import recover_orphans
 from app.services.outcomes import SWEEP_LIMIT, time_out_due
 from app.services.stats import fold_deltas
@@ -46,6 +47,7 @@ class MaintenanceConfig:
     fold_interval: float = 1.0
     timeout_interval: float = 1.0
     stale_floor: float = 30.0
+    alerts: AlertPolicy = DEFAULT_ALERTS  # run.failed of runs that time out (issue 12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +140,13 @@ class CompletionTimeouts(Service[int]):
             )
         )
         self.pool = pool
+        self.alerts = options.alerts
 
     async def run_once(self, now: datetime | None) -> int:
         """Time out what is due, a round at a time; returns how many runs timed out."""
         total = 0
         async with self.pool.connection() as conn:
-            while (ended := await time_out_due(conn, now=now)) >= SWEEP_LIMIT:
+            while (ended := await time_out_due(conn, now=now, alerts=self.alerts)) >= SWEEP_LIMIT:
                 total += ended
             total += ended
         if total:

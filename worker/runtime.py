@@ -73,6 +73,7 @@ class WorkerRuntime:
                 max_sleep=settings.scheduler_dispatch_max_sleep,
                 stale_floor=floor,
                 max_runs_per_minute=settings.scheduler_tenant_max_runs_per_minute,
+                alerts=settings.alert_policy,
             ),
             local=self.local,
         )
@@ -85,6 +86,7 @@ class WorkerRuntime:
             interval=settings.scheduler_maintenance_interval,
             stalled_after=settings.scheduler_stalled_after,
             stale_floor=floor,
+            alerts=settings.alert_policy,
         )
         self.recovery = Recovery(app, self.pool, maintenance)
         self.stats_fold = StatsFold(self.pool, maintenance)

@@ -21,6 +21,7 @@ from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
     authenticate_before_body,
     provide_conn,
+    provide_incidents,
     provide_outcomes,
     provide_runs,
     provide_schedules,
@@ -32,9 +33,11 @@ from app.api.ratelimit import TokenBucket
 from app.api.routes.batch import schedule_batch
 from app.api.routes.compat import CompatController
 from app.api.routes.health import READY_CACHE_SECONDS, health, metrics, ready
+from app.api.routes.incidents import IncidentController
 from app.api.routes.runs import ExecutionController, ScheduleRunsController, overall_stats
 from app.api.routes.schedules import ScheduleController, list_timezones
 from app.api.snapshots import Snapshot
+from app.api.watcher import AlertsWatcher, running
 from app.clock import Clock
 from app.services.cache import create_cache
 from app.settings import Settings
@@ -53,8 +56,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.cache = create_cache(settings.redis_url)
+        watcher = AlertsWatcher(
+            pool, settings.alert_policy, settings.scheduler_alert_watch_interval, clock
+        )
+        app.state.alerts_watcher = watcher
         try:
-            yield
+            async with running(watcher):
+                yield
         finally:
             await app.state.cache.close()
             await pool.close()
@@ -69,6 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             CompatController,
             list_timezones,
             overall_stats,
+            IncidentController,
         ],
         before_request=authenticate_before_body,
         dependencies={
@@ -77,6 +86,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             "runs": Provide(provide_runs),
             "stats": Provide(provide_stats),
             "outcomes": Provide(provide_outcomes),
+            "incidents": Provide(provide_incidents),
         },
         security=[{"bearer": []}],
     )

@@ -16,6 +16,7 @@ from app import tracing
 from app.domain.callbacks import TOKEN_PREFIX
 from app.errors import Unauthorized
 from app.services import tokens
+from app.services.incidents import IncidentService
 from app.services.outcomes import OutcomeService, callback_tenant, load_callback_key
 from app.services.quotas import quotas_of
 from app.services.runs import RunService
@@ -30,6 +31,7 @@ Schedules = NamedDependency[ScheduleService]
 Runs = NamedDependency[RunService]
 StatsDep = NamedDependency[StatsService]
 Outcomes = NamedDependency[OutcomeService]
+Incidents = NamedDependency[IncidentService]
 
 CALLBACK_AUTH = "callback_auth"
 """A route handler `opt` flag: the route also takes the callback token of the execution in its
@@ -105,6 +107,7 @@ async def provide_schedules(state: State, conn: DbConn, tenant: Tenant) -> Sched
         target_allowlist=state.settings.target_allowlist,
         clock=state.clock,
         quotas=quotas_of(state.settings),
+        alerts=state.settings.alert_policy,
     )
 
 
@@ -116,8 +119,12 @@ async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:
     return StatsService(conn, tenant)
 
 
-async def provide_outcomes(conn: DbConn, tenant: Tenant) -> OutcomeService:
-    return OutcomeService(conn, tenant)
+async def provide_incidents(conn: DbConn, tenant: Tenant) -> IncidentService:
+    return IncidentService(conn, tenant)
+
+
+async def provide_outcomes(state: State, conn: DbConn, tenant: Tenant) -> OutcomeService:
+    return OutcomeService(conn, tenant, alerts=state.settings.alert_policy)
 
 
 MAX_JSON_DEPTH = 64

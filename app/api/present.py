@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from app.api.schemas import (
     ExecutionOut,
+    IncidentOut,
     ScheduleDetail,
     ScheduleListItem,
     ScheduleOut,
@@ -18,6 +19,7 @@ from app.api.schemas import (
 from app.domain.cron import parse_cron
 from app.domain.describe import describe
 from app.domain.execution import Execution
+from app.domain.incidents import Incident
 from app.domain.schedule import Schedule, upcoming
 from app.domain.stats import Stats
 from app.services.stats import StatsService, Summary
@@ -50,6 +52,22 @@ def list_item(schedule: Schedule, summary: Summary) -> ScheduleListItem:
 
 def execution_out(execution: Execution) -> ExecutionOut:
     return ExecutionOut.model_validate(asdict(execution))
+
+
+def incident_out(incident: Incident) -> IncidentOut:
+    return IncidentOut(
+        id=incident.id,
+        kind=incident.kind,
+        state=incident.state,
+        schedule_id=incident.trigger_id,
+        workflow_id=incident.workflow_id,
+        opened_at=incident.opened_at,
+        resolved_at=incident.resolved_at,
+        occurrences=incident.occurrences,
+        last_execution_id=incident.last_execution_id,
+        summary=incident.summary,
+        updated_at=incident.updated_at,
+    )
 
 
 def stats_fields(stats: Stats) -> dict[str, object]:

@@ -29,7 +29,9 @@ from app.domain.callbacks import (
     Report,
 )
 from app.domain.execution import Status
-from app.domain.schedule import Schedule
+from app.domain.incidents import Kind as IncidentKind
+from app.domain.incidents import State as IncidentState
+from app.domain.schedule import DEFAULT_LATE_AFTER_SECONDS, MAX_LATE_AFTER_SECONDS, Schedule
 
 
 def _format_instant(value: datetime) -> str:
@@ -138,6 +140,9 @@ class ScheduleFields(CamelModel):
     completion_timeout_seconds: int = Field(
         default=DEFAULT_COMPLETION_TIMEOUT_SECONDS, ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
     )
+    late_after_seconds: int = Field(
+        default=DEFAULT_LATE_AFTER_SECONDS, ge=1, le=MAX_LATE_AFTER_SECONDS
+    )
     jitter_seconds: int = Field(default=0, ge=0, le=86_400)
     start_at: InstantIn | None = None
     end_at: InstantIn | None = None
@@ -171,6 +176,7 @@ class SchedulePatch(CamelModel):
     completion_timeout_seconds: int | None = Field(
         default=None, ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
     )
+    late_after_seconds: int | None = Field(default=None, ge=1, le=MAX_LATE_AFTER_SECONDS)
     jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
     start_at: InstantIn | None = None
     end_at: InstantIn | None = None
@@ -193,6 +199,7 @@ class SchedulePatch(CamelModel):
         "retry_backoff_seconds",
         "timeout_seconds",
         "completion_timeout_seconds",
+        "late_after_seconds",
         "jitter_seconds",
         "input",
     )
@@ -232,6 +239,7 @@ class ScheduleOut(CamelOut):
     retry_backoff_seconds: float
     timeout_seconds: float
     completion_timeout_seconds: int
+    late_after_seconds: int
     jitter_seconds: int
     start_at: Instant | None
     end_at: Instant | None
@@ -355,6 +363,27 @@ class ExecutionOut(CamelOut):
         description="an accepted run with no result or heartbeat by then ends timed_out",
     )
     output: dict[str, Any] | None = Field(default=None, description="what the workflow reported")
+
+
+class IncidentOut(CamelOut):
+    """An incident (issue 12): one (schedule, kind) condition, open or resolved."""
+
+    id: UUID
+    kind: IncidentKind
+    state: IncidentState
+    schedule_id: UUID
+    workflow_id: str
+    opened_at: Instant = Field(description="when it opened (or last reopened)")
+    resolved_at: Instant | None
+    occurrences: int = Field(description="occurrences while open (failed runs, missed slots...)")
+    last_execution_id: UUID | None
+    summary: str
+    updated_at: Instant
+
+
+class IncidentList(CamelOut):
+    items: list[IncidentOut]
+    next_cursor: str | None
 
 
 def _error_size(value: str) -> str:

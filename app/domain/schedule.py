@@ -22,6 +22,9 @@ State = Literal["active", "paused", "ended"]
 OverlapPolicy = Literal["skip", "buffer_one", "allow_all"]
 MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 
+DEFAULT_LATE_AFTER_SECONDS = 60
+MAX_LATE_AFTER_SECONDS = 86_400
+
 # Fields whose change moves the next slot; other changes (input, retries...) keep it.
 TIMING_FIELDS = frozenset(
     {
@@ -56,7 +59,8 @@ class Schedule:
     retry_backoff_seconds: float = 10.0
     timeout_seconds: float = 30.0
     completion_timeout_seconds: int = 3600  # an accepted run's wait for its result (issue 11)
-    late_after_seconds: int = 60  # a due slot not started by then is late (issue 12)
+    # A due slot with no started attempt this long after its instant opens run.late (issue 12).
+    late_after_seconds: int = DEFAULT_LATE_AFTER_SECONDS
     jitter_seconds: int = 0
     start_at: datetime | None = None
     end_at: datetime | None = None

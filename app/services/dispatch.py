@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from app.domain.firing import PassResult, plan_pass, unusable_note
+from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
+from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
 from db.repositories import executions as repo
@@ -50,6 +53,7 @@ async def dispatch_once(
     local_capacity: int = 0,
     lookahead: float = 0.0,
     max_runs_per_minute: int | None = None,
+    alerts: AlertPolicy = DEFAULT_ALERTS,
 ) -> PassStats:
     """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests).
 
@@ -62,6 +66,9 @@ async def dispatch_once(
 
     Catch-up fires count against each tenant's `max_runs_per_minute`
     (SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE); beyond it they are recorded `missed`.
+
+    Slots recorded `missed` open (or add to) their schedule's slot.missed incident; a slot
+    fired on time resolves it (app/services/incidents.py), in this transaction.
     """
     async with conn.transaction():
         claimed = await repo.claim_due(conn, limit, now, lookahead)
@@ -129,6 +136,7 @@ async def dispatch_once(
             )
             local = [(job, runs) for job, runs in wanted if job in taken]
         await repo.advance_schedules(conn, updates)
+        await record_events(conn, _incident_events(rows, inserted), alerts)
         await repo.pause_unusable(conn, unusable)
         await catchup.charge(conn, pass_now)  # last: the tenants' buckets stay locked to commit
     dispatched_at = claimed[0][1] if now is None else now
@@ -147,6 +155,28 @@ async def dispatch_once(
             if r["status"] == "pending"
         ],
     )
+
+
+def _incident_events(
+    rows: Sequence[dict[str, Any]], inserted: Sequence[dict[str, Any]]
+) -> list[IncidentEvent]:
+    """slot.missed: each slot recorded `missed` is an occurrence; a later slot fired on time
+    (not a catch-up) clears it, at the schedule's next pass without misses (the on-time slot
+    right after a downtime's misses does not announce a resolution with the opening). Rows
+    of slots already recorded (a lost race) are not events."""
+    trigger_of = {(r["trigger_id"], r["scheduled_at"]): r["trigger"] for r in rows}
+    missed = [r for r in inserted if r["status"] == "missed"]
+    with_misses = {r["trigger_id"] for r in missed}
+    on_time = {
+        r["trigger_id"]
+        for r in inserted
+        if r["status"] == "pending"
+        and trigger_of[(r["trigger_id"], r["scheduled_at"])] == "schedule"
+        and r["trigger_id"] not in with_misses
+    }
+    return [IncidentEvent(r["trigger_id"], "slot.missed", "open", r["id"]) for r in missed] + [
+        IncidentEvent(trigger, "slot.missed", "resolve") for trigger in sorted(on_time)
+    ]
 
 
 def _plan_or_note(

@@ -13,8 +13,10 @@ from uuid import UUID
 
 from app.domain.callbacks import Report
 from app.domain.delivery import Kind, Outcome
-from app.domain.execution import FINISHED
+from app.domain.execution import FAILURES, FINISHED
+from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.retry import decide
+from app.services.incidents import record_events
 from db import jobs
 from db.repositories import executions as repo
 from db.repositories import outcomes as outcomes_repo
@@ -160,6 +162,7 @@ async def finish_batch(
     conn: Conn,
     results: Sequence[Answer],
     rng: random.Random | None = None,
+    alerts: AlertPolicy = DEFAULT_ALERTS,
 ) -> list[UUID]:
     """Record every outcome in one transaction; returns the schedules auto-paused.
 
@@ -208,7 +211,7 @@ async def finish_batch(
             await outcomes_repo.mark_applied(conn, early.execution_id, early.attempt, end.at)
             if row is not None:
                 updated.append(row)
-        return await after_runs_end(conn, updated)
+        return await after_runs_end(conn, updated, alerts)
 
 
 def conclusion_of(
@@ -236,16 +239,39 @@ def conclusion_of(
     return Conclusion(decision.status, error, report.output, at, decision.retry_delay_seconds)
 
 
-async def after_runs_end(conn: Conn, updated: Sequence[dict[str, Any]]) -> list[UUID]:
+async def after_runs_end(
+    conn: Conn, updated: Sequence[dict[str, Any]], alerts: AlertPolicy = DEFAULT_ALERTS
+) -> list[UUID]:
     """What follows runs changing state, in the caller's transaction: retries get their jobs,
     ended runs update their schedules' last status and failure streak (a timed_out run is a
-    failure), and buffered runs of schedules with nothing unfinished start. Returns the
-    schedules auto-paused by pauseAfterFailures."""
+    failure), and buffered runs of schedules with nothing unfinished start. Incidents follow
+    (run.failed, schedule.paused: app/services/incidents.py), with their outbox rows. Returns
+    the schedules auto-paused by pauseAfterFailures."""
     await _defer_retries(conn, [r for r in updated if r["status"] == "retrying"])
     finished = [r for r in updated if r["status"] in FINISHED]
-    paused = await repo.record_outcomes(conn, _streaks(finished))
+    paused = await repo.record_outcomes(conn, _streaks(finished))  # locks the schedules
+    await record_events(conn, _incident_events(finished, paused), alerts)
     await release_buffered(conn, sorted({r["trigger_id"] for r in finished}))
     return paused
+
+
+def _incident_events(
+    finished: Sequence[dict[str, Any]], paused: Sequence[UUID]
+) -> list[IncidentEvent]:
+    """run.failed opens on a failed or timed_out run and resolves on a success (in the order
+    the runs ended); schedule.paused opens for the schedules pauseAfterFailures paused."""
+    events = [
+        IncidentEvent(r["trigger_id"], "run.failed", "open", r["id"])
+        if r["status"] in FAILURES
+        else IncidentEvent(r["trigger_id"], "run.failed", "resolve")
+        for r in finished
+        if r["status"] in FAILURES or r["status"] == "succeeded"
+    ]
+    last_failure = {e.trigger_id: e.execution_id for e in events if e.action == "open"}
+    return events + [
+        IncidentEvent(trigger, "schedule.paused", "open", last_failure.get(trigger))
+        for trigger in paused
+    ]
 
 
 async def defer_runs(

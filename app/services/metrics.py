@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from app.domain.execution import STATUSES
+from app.domain.incidents import KINDS
 from app.domain.stats import bucket_upper_ms
 from app.services.health import loop_metrics
 from db.repositories import health as health_repo
@@ -56,6 +57,20 @@ async def schedules_by_state(conn: Conn) -> dict[str, int]:
     if await repo.schedules_bytes(conn) <= EXACT_SCHEDULE_COUNT_MAX_BYTES:
         return await repo.schedules_by_state(conn)
     return await repo.schedules_by_state_estimate(conn)
+
+
+def _incident_metrics(metrics: dict[tuple[str, str], int]) -> Iterable[str]:
+    """Alert incidents (issue 12), from the folded statistics like the runs' counters."""
+    yield "# HELP scheduler_incidents_opened_total Alert incidents opened, by kind."
+    yield "# TYPE scheduler_incidents_opened_total counter"
+    for kind in KINDS:
+        opened = metrics.get(("incident_opened", kind), 0)
+        yield f'scheduler_incidents_opened_total{{kind="{kind}"}} {opened}'
+    yield "# HELP scheduler_incidents_open Alert incidents open now, by kind."
+    yield "# TYPE scheduler_incidents_open gauge"
+    for kind in KINDS:
+        still_open = max(0, metrics.get(("incident_open", kind), 0))
+        yield f'scheduler_incidents_open{{kind="{kind}"}} {still_open}'
 
 
 async def render(conn: Conn) -> str:
@@ -122,6 +137,7 @@ async def render(conn: Conn) -> str:
             f'scheduler_schedules{{state="{s}"}} {states.get(s, 0)}'
             for s in ("active", "paused", "ended")
         ),
+        *_incident_metrics(metrics),
         *loop_metrics(loops),
     ]
     return "\n".join(lines) + "\n"

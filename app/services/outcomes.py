@@ -18,6 +18,7 @@ from uuid import UUID
 from app.domain.callbacks import Report, callback_token_valid, same_report
 from app.domain.delivery import format_instant
 from app.domain.execution import Execution
+from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.errors import Conflict, ExecutionNotFound, Unauthorized
 from app.services.executions import after_runs_end, conclusion_of
 from db.repositories import executions as executions_repo
@@ -45,8 +46,16 @@ class OutcomeService:
     """Reports and heartbeats of one tenant's runs (the tenant a callback token's run belongs
     to, or the API token's): another tenant's run is not found (404)."""
 
-    def __init__(self, conn: Conn, tenant: str, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        conn: Conn,
+        tenant: str,
+        *,
+        rng: random.Random | None = None,
+        alerts: AlertPolicy = DEFAULT_ALERTS,
+    ) -> None:
         self.conn, self.tenant = conn, tenant
+        self.alerts = alerts
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
 
     async def report(
@@ -125,14 +134,14 @@ class OutcomeService:
             at=run.now,
         )
         row = await repo.conclude(self.conn, run.execution.id, end)
-        await after_runs_end(self.conn, [row] if row else [])
+        await after_runs_end(self.conn, [row] if row else [], self.alerts)
 
     async def _time_out(self, run: LockedRun) -> None:
         deadline = run.execution.completion_deadline
         assert deadline is not None  # an accepted run always has one
         end = Conclusion("timed_out", TIMED_OUT_ERROR, None, deadline)
         row = await repo.conclude(self.conn, run.execution.id, end)
-        await after_runs_end(self.conn, [row] if row else [])
+        await after_runs_end(self.conn, [row] if row else [], self.alerts)
 
 
 async def load_callback_key(conn: Conn) -> str:
@@ -152,12 +161,18 @@ async def callback_tenant(conn: Conn, key: str, execution_id: UUID, token: str) 
     return tenant
 
 
-async def time_out_due(conn: Conn, *, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> int:
+async def time_out_due(
+    conn: Conn,
+    *,
+    now: datetime | None = None,
+    limit: int = SWEEP_LIMIT,
+    alerts: AlertPolicy = DEFAULT_ALERTS,
+) -> int:
     """The sweep: accepted runs past their deadline end `timed_out` (a failure: streaks,
     pauseAfterFailures and buffered runs follow, in the same transaction). Returns how many."""
     async with conn.transaction():
         rows = await repo.time_out_due(conn, now=now, limit=limit, error=TIMED_OUT_ERROR)
-        await after_runs_end(conn, rows)
+        await after_runs_end(conn, rows, alerts)
     return len(rows)
 
 

@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 
 from app.clock import Clock
 from app.domain.cron import parse_cron
+from app.domain.incidents import DEFAULT_ALERTS, KINDS, AlertPolicy, IncidentEvent, Kind
 from app.domain.policies import url_allowed
 from app.domain.quotas import TenantQuotas
 from app.domain.schedule import TIMING_FIELDS, Schedule, plan
@@ -23,6 +24,7 @@ from app.domain.slots import ensure_fires
 from app.domain.timezones import load_zone
 from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMismatch
 from app.services.cursors import decode_cursor, encode_cursor
+from app.services.incidents import record_events
 from app.services.quotas import reserve_schedule
 from db.repositories import executions as executions_repo
 from db.repositories import schedules as repo
@@ -101,8 +103,10 @@ class ScheduleService:
         target_allowlist: tuple[str, ...] = (),
         clock: Clock | None = None,
         quotas: TenantQuotas | None = None,
+        alerts: AlertPolicy = DEFAULT_ALERTS,
     ) -> None:
         self.conn = conn
+        self.alerts = alerts
         self.tenant = tenant
         self.allowlist = target_allowlist
         self.clock = clock
@@ -177,7 +181,16 @@ class ScheduleService:
     async def _write(self, current: Schedule, changed: Schedule, now: datetime) -> Schedule:
         written = await repo.update(self.conn, replanned(current, changed, now), now)
         assert written is not None  # the row is locked, so its version cannot have moved
+        if written.enabled and not current.enabled:
+            # Resumed (by resume, or a PATCH of `enabled`): its schedule.paused incident ends.
+            await self._resolve(current.id, ("schedule.paused",))
         return written
+
+    async def _resolve(self, schedule_id: UUID, kinds: tuple[Kind, ...]) -> None:
+        events = [IncidentEvent(schedule_id, kind, "resolve") for kind in kinds]
+        await record_events(
+            self.conn, events, self.alerts, now=self.clock() if self.clock else None
+        )
 
     async def update(
         self, schedule_id: UUID, changes: dict[str, Any], expected_version: int | None = None
@@ -217,6 +230,8 @@ class ScheduleService:
     async def delete(self, schedule_id: UUID, expected_version: int | None = None) -> None:
         async with self.conn.transaction():
             await self._locked(schedule_id, expected_version)
+            # Nothing of a deleted schedule stays open (its incidents are kept, resolved).
+            await self._resolve(schedule_id, KINDS)
             await repo.delete(self.conn, self.tenant, schedule_id)
             # Nothing of it is sent after the delete (M1: its runs were the id's, not the
             # next owner's); a run in the middle of an attempt finishes that attempt.

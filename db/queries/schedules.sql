@@ -8,14 +8,15 @@ INSERT INTO workflow_schedules (
     overlap_policy, misfire_policy, misfire_grace_seconds, catchup_window_seconds, max_attempts,
     retry_backoff_seconds, timeout_seconds, jitter_seconds, start_at, end_at, remaining_runs,
     pause_after_failures, input, target_url, next_run_at, next_fire_at, created_at, updated_at,
-    completion_timeout_seconds
+    completion_timeout_seconds, late_after_seconds
 ) VALUES (
     %(id)s, %(tenant)s, %(workflow_id)s, %(cron_expression)s, %(timezone)s, %(enabled)s,
     %(state)s, %(pause_note)s, %(overlap_policy)s, %(misfire_policy)s,
     %(misfire_grace_seconds)s, %(catchup_window_seconds)s, %(max_attempts)s,
     %(retry_backoff_seconds)s, %(timeout_seconds)s, %(jitter_seconds)s, %(start_at)s,
     %(end_at)s, %(remaining_runs)s, %(pause_after_failures)s, %(input)s, %(target_url)s,
-    %(next_run_at)s, %(next_fire_at)s, %(now)s, %(now)s, %(completion_timeout_seconds)s
+    %(next_run_at)s, %(next_fire_at)s, %(now)s, %(now)s, %(completion_timeout_seconds)s,
+    %(late_after_seconds)s
 )
 -- A client-chosen id already taken (by anyone) inserts nothing; the service answers 409.
 ON CONFLICT (id) DO NOTHING
@@ -54,6 +55,7 @@ UPDATE workflow_schedules SET
     retry_backoff_seconds = %(retry_backoff_seconds)s,
     timeout_seconds = %(timeout_seconds)s,
     completion_timeout_seconds = %(completion_timeout_seconds)s,
+    late_after_seconds = %(late_after_seconds)s,
     jitter_seconds = %(jitter_seconds)s,
     start_at = %(start_at)s,
     end_at = %(end_at)s,
@@ -125,7 +127,7 @@ INSERT INTO workflow_schedules (
     overlap_policy, misfire_policy, misfire_grace_seconds, catchup_window_seconds, max_attempts,
     retry_backoff_seconds, timeout_seconds, jitter_seconds, start_at, end_at, remaining_runs,
     pause_after_failures, input, target_url, next_run_at, next_fire_at,
-    completion_timeout_seconds, created_at, updated_at
+    completion_timeout_seconds, late_after_seconds, created_at, updated_at
 )
 SELECT r.*, %(now)s::timestamptz, %(now)s::timestamptz
 FROM unnest(
@@ -138,7 +140,7 @@ FROM unnest(
     %(start_at)s::timestamptz[], %(end_at)s::timestamptz[], %(remaining_runs)s::integer[],
     %(pause_after_failures)s::integer[], %(input)s::jsonb[], %(target_url)s::text[],
     %(next_run_at)s::timestamptz[], %(next_fire_at)s::timestamptz[],
-    %(completion_timeout_seconds)s::integer[]
+    %(completion_timeout_seconds)s::integer[], %(late_after_seconds)s::integer[]
 ) AS r
 ON CONFLICT (id) DO NOTHING
 RETURNING id;

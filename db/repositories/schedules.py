@@ -134,6 +134,7 @@ _INSERT_MANY_ARRAYS = (
     "next_run_at",
     "next_fire_at",
     "completion_timeout_seconds",
+    "late_after_seconds",
 )
 """The columns schedule_insert_many takes as arrays (one element per row), in its order."""
 

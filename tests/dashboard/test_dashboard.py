@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.dashboard.conftest import PageLog
+from tests.support.db import wait_until
 from tests.support.target import RecordingTarget, Response
 from tests.support.workers import WorkerProcess
 
@@ -377,4 +378,36 @@ def test_a_run_awaiting_its_workflows_result_and_how_it_ended(
     expect(page.locator("#chart svg .mark.status-succeeded title")).to_contain_text(
         re.compile(r"\d")
     )
+    page_log.assert_clean(api_url)
+
+
+def test_open_incidents_show_in_the_header_and_on_their_page(
+    logged_in: Page,
+    api_url: str,
+    client: httpx.Client,
+    target: RecordingTarget,
+    start_worker: Callable[[], WorkerProcess],
+    page_log: PageLog,
+) -> None:
+    page = logged_in
+    target.script("broken", [Response(500)] * 1000)
+    create(client, workflowId="broken", cronExpression="* * * * * *", maxAttempts=1)
+    expect(page.get_by_test_id("open-incidents")).to_be_hidden()
+    start_worker()
+    wait_until(
+        lambda: client.get("/api/incidents", params={"state": "open"}).json()["items"],
+        RUN_TIMEOUT_MS / 1000,
+        "the failing schedule's incident",
+    )
+    page.reload()  # the badge refreshes every 30 s; a page load shows the count at once
+    expect(page.get_by_test_id("open-incidents")).to_have_text("1")
+    nav(page, "Incidents 1").click()
+    expect(page).to_have_url(f"{api_url}/incidents")
+    row = page.locator("#incident-rows tr")
+    expect(row).to_have_count(1)
+    expect(row).to_have_attribute("data-kind", "run.failed")
+    expect(row.get_by_role("link", name="broken")).to_have_attribute("href", SCHEDULE_URL)
+    expect(row).to_contain_text("Runs of workflow 'broken' are failing")
+    page.get_by_role("search", name="Filter incidents").get_by_text("Resolved").click()
+    expect(page.locator("#list-empty")).to_be_visible()
     page_log.assert_clean(api_url)

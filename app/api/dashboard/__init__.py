@@ -14,6 +14,7 @@ from litestar.static_files import create_static_files_router
 
 from app.api.dashboard.pages import (
     edit_schedule,
+    incidents_page,
     login_page,
     login_submit,
     logout,
@@ -34,6 +35,7 @@ _pages = Router(
         new_schedule,
         schedule_page,
         edit_schedule,
+        incidents_page,
     ],
     dependencies={"session": Provide(provide_session), "login": Provide(provide_login)},
     include_in_schema=False,

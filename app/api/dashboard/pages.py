@@ -93,6 +93,15 @@ async def schedule_list(session: CurrentSession) -> Response[Any]:
     return render_page("list.html", title="Schedules", tenant=session.tenant, script="list.js")
 
 
+@get("/incidents", name="dashboard:incidents", include_in_schema=False)
+async def incidents_page(session: CurrentSession) -> Response[Any]:
+    if session.tenant is None:
+        return _redirect("/login")
+    return render_page(
+        "incidents.html", title="Incidents", tenant=session.tenant, script="incidents.js"
+    )
+
+
 @get("/schedules/new", name="dashboard:new", include_in_schema=False)
 async def new_schedule(session: CurrentSession) -> Response[Any]:
     if session.tenant is None:

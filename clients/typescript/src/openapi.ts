@@ -61,6 +61,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/incidents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List incidents, newest first */
+        get: operations["ApiIncidentsListIncidents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/incidents/{incident_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an incident */
+        get: operations["ApiIncidentsIncidentIdGetIncident"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/scheduler/history": {
         parameters: {
             query?: never;
@@ -428,6 +462,35 @@ export interface components {
             executions: components["schemas"]["ExecutionOut"][];
             stats: components["schemas"]["ScheduleStatsOut"];
         };
+        /** IncidentList */
+        IncidentList: {
+            items: components["schemas"]["IncidentOut"][];
+            nextCursor: string | null;
+        };
+        /** IncidentOut */
+        IncidentOut: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "run.failed" | "schedule.paused" | "slot.missed" | "run.late";
+            lastExecutionId: string | null;
+            /** @description occurrences while open (failed runs, missed slots...) */
+            occurrences: number;
+            /**
+             * Format: date-time
+             * @description when it opened (or last reopened)
+             */
+            openedAt: string;
+            resolvedAt: string | null;
+            /** Format: uuid */
+            scheduleId: string;
+            /** @enum {string} */
+            state: "open" | "resolved";
+            summary: string;
+            /** Format: date-time */
+            updatedAt: string;
+            workflowId: string;
+        };
         /** OverallStatsOut */
         OverallStatsOut: {
             /** @description runs awaiting their workflow's result */
@@ -524,6 +587,8 @@ export interface components {
             };
             /** @default 0 */
             jitterSeconds?: number;
+            /** @default 60 */
+            lateAfterSeconds?: number;
             /** @default 3 */
             maxAttempts?: number;
             /** @default 60 */
@@ -570,6 +635,7 @@ export interface components {
             lastExecution?: components["schemas"]["ExecutionOut"] | null;
             lastRunAt: string | null;
             lastStatus: string | null;
+            lateAfterSeconds: number;
             maxAttempts: number;
             misfireGraceSeconds: number;
             misfirePolicy: string;
@@ -615,6 +681,7 @@ export interface components {
             jitterSeconds: number;
             lastRunAt: string | null;
             lastStatus: string | null;
+            lateAfterSeconds: number;
             maxAttempts: number;
             misfireGraceSeconds: number;
             misfirePolicy: string;
@@ -654,6 +721,7 @@ export interface components {
             jitterSeconds: number;
             lastRunAt: string | null;
             lastStatus: string | null;
+            lateAfterSeconds: number;
             maxAttempts: number;
             misfireGraceSeconds: number;
             misfirePolicy: string;
@@ -685,6 +753,7 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             jitterSeconds?: number | null;
+            lateAfterSeconds?: number | null;
             maxAttempts?: number | null;
             misfireGraceSeconds?: number | null;
             /** @enum {null|string} */
@@ -998,6 +1067,134 @@ export interface operations {
             };
             /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiIncidentsListIncidents: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+                state?: "open" | "resolved" | null;
+                scheduleId?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentList"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiIncidentsIncidentIdGetIncident: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                incident_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule or execution for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -66,3 +66,7 @@ export const schedulesApi = {
   preview: (body, signal) => api('/api/schedules/preview', { method: 'POST', body, signal }),
   timezones: () => api('/api/timezones'),
 };
+
+export const incidentsApi = {
+  list: (params) => api(`/api/incidents?${new URLSearchParams(params)}`),
+};

@@ -18,6 +18,7 @@ export const FIELDS = [
   { name: 'retryBackoffSeconds', kind: 'number' },
   { name: 'timeoutSeconds', kind: 'number' },
   { name: 'completionTimeoutSeconds', kind: 'number' },
+  { name: 'lateAfterSeconds', kind: 'int' },
   { name: 'jitterSeconds', kind: 'int' },
   { name: 'startAt', kind: 'instant', optional: true },
   { name: 'endAt', kind: 'instant', optional: true },

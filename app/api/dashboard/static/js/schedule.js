@@ -115,6 +115,7 @@ function renderFields() {
     ['Retry backoff', `${s.retryBackoffSeconds} s`],
     ['Timeout', `${s.timeoutSeconds} s`],
     ['Completion timeout', `${s.completionTimeoutSeconds} s (after a 202 Accepted)`],
+    ['Late after', `${s.lateAfterSeconds} s (then a run.late incident)`],
     ['Jitter', `${s.jitterSeconds} s`],
     ['Start at', instantNodes(s.startAt, zone)],
     ['End at', instantNodes(s.endAt, zone)],
