@@ -50,6 +50,10 @@ class ExecutionNotFound(NotFound):
     """No execution with that id."""
 
 
+class AlertChannelNotFound(NotFound):
+    """No alert channel with that id."""
+
+
 class Conflict(SchedulerError):
     """The request conflicts with the current state of the resource."""
 
