@@ -324,8 +324,12 @@ def next_attempt(
         return NextAttempt("failed", None, error)
     at = now + timedelta(seconds=backoff_seconds(attempts, base_seconds, random_unit))
     if at > created_at + timedelta(seconds=give_up_after_seconds):
-        hours = give_up_after_seconds / 3600
-        reason = f"gave up after {attempts} attempts over {hours:g} h; last error: {error}"
+        span = (
+            f"{give_up_after_seconds / 3600:g} h"
+            if give_up_after_seconds >= 3600
+            else f"{give_up_after_seconds:g} s"
+        )
+        reason = f"gave up after {attempts} attempts over {span}; last error: {error}"
         return NextAttempt("failed", None, reason[:2048])
     return NextAttempt("retry", at, error)
 

@@ -33,7 +33,15 @@ class Mail:
 
 
 class MailServer:
-    def __init__(self, *, username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        refuse: frozenset[str] = frozenset(),
+    ) -> None:
+        """`refuse`: recipients answered `550 no such user` (a permanent refusal)."""
+        self._refuse = refuse
         self._username = username
         self._password = password
         self._lock = threading.Lock()
@@ -49,6 +57,14 @@ class MailServer:
         return f"smtp://{auth}127.0.0.1:{self.port}"
 
     # --- aiosmtpd's handler hooks ------------------------------------------------------------
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self._refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         content = envelope.original_content or b""
@@ -99,9 +115,10 @@ class MailServer:
         async def serve() -> None:
             self._server = await loop.create_server(factory, sock=sock)
 
-        loop.run_until_complete(serve())
         self._thread = threading.Thread(target=loop.run_forever, daemon=True, name="smtp")
         self._thread.start()
+        # Started from the thread's own loop: the caller may be inside a running loop itself.
+        asyncio.run_coroutine_threadsafe(serve(), loop).result(timeout=10)
         return self
 
     def stop(self) -> None:
