@@ -3,8 +3,12 @@ real receivers, the real database; time moves by passing `now` to its passes, no
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -13,7 +17,7 @@ from app.settings import Settings
 from db.pool import create_pool
 from db.types import Pool
 from tests.support.alerts import deliveries, incident_payload, insert_channel, insert_delivery
-from tests.support.mail_server import MailServer
+from tests.support.mail_server import Mail, MailServer
 from tests.support.target import RecordingTarget, Response
 from worker.alerts import AlertSender
 from worker.http_target import HttpTarget
@@ -143,3 +147,80 @@ async def test_a_delivery_gives_up_after_its_bound(
     status, attempts, error = deliveries(db)[delivery]
     assert (status, attempts) == ("failed", 2)
     assert str(error).startswith("gave up after 2 attempts over 150 s; last error: HTTP 500")
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl), and its key."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+async def mail_through_starttls(
+    db: Db, pool: Pool, server_tls: ssl.SSLContext
+) -> tuple[UUID, list[Mail]]:
+    """One e-mail delivery, one pass of a sender, a server that requires STARTTLS; returns the
+    delivery's id and what the server received."""
+    channel = insert_channel(db, "acme", "email", address="ops@example.com")
+    delivery = insert_delivery(db, channel, incident_payload("acme"))
+    target = HttpTarget()
+    with MailServer(username="alerts", password="s3cret-pw", starttls=server_tls) as mail:
+        try:
+            await sender(pool, target, smtp_url=mail.url).run_once(None)
+        finally:
+            await target.aclose()
+        return delivery, mail.mails
+
+
+async def test_mail_goes_over_starttls_when_the_server_offers_it(
+    db: Db,
+    pool: Pool,
+    certificate: tuple[Path, Path],
+    server_tls: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The sender checks certificates against the system's store: this test's CA is added the
+    # way an operator would add a private CA, through SSL_CERT_FILE.
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    delivery, [got] = await mail_through_starttls(db, pool, server_tls)
+    assert got.tls and got.authenticated_as == "alerts"  # STARTTLS before AUTH and the mail
+    assert deliveries(db)[delivery] == ("delivered", 1, None)
+
+
+async def test_an_untrusted_certificate_is_not_sent_to(
+    db: Db, pool: Pool, server_tls: ssl.SSLContext
+) -> None:
+    delivery, got = await mail_through_starttls(db, pool, server_tls)
+    assert got == []
+    status, _, error = deliveries(db)[delivery]
+    assert status == "pending" and "CERTIFICATE_VERIFY_FAILED" in str(error)  # retried later
+    assert "s3cret-pw" not in str(error)

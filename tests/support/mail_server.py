@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ class Mail:
     rcpt_tos: list[str]
     message: EmailMessage
     authenticated_as: str | None
+    tls: bool
 
 
 class MailServer:
@@ -39,9 +41,12 @@ class MailServer:
         username: str | None = None,
         password: str | None = None,
         refuse: frozenset[str] = frozenset(),
+        starttls: ssl.SSLContext | None = None,
     ) -> None:
-        """`refuse`: recipients answered `550 no such user` (a permanent refusal)."""
+        """`refuse`: recipients answered `550 no such user` (a permanent refusal).
+        `starttls`: the server's TLS context; STARTTLS is then offered and required."""
         self._refuse = refuse
+        self._starttls = starttls
         self._username = username
         self._password = password
         self._lock = threading.Lock()
@@ -78,6 +83,7 @@ class MailServer:
                     list(envelope.rcpt_tos),
                     parsed,
                     login.decode() if login else None,
+                    session.ssl is not None,
                 )
             )
         return "250 Message accepted"
@@ -110,6 +116,8 @@ class MailServer:
                 authenticator=self._authenticate if auth else None,
                 auth_require_tls=False,
                 auth_required=False,  # offered, not required: aiosmtpd warns otherwise
+                tls_context=self._starttls,
+                require_starttls=self._starttls is not None,
             )
 
         async def serve() -> None:

@@ -27,7 +27,9 @@ from app.domain.alerts import (
     smtp_url_problem,
     webhook_request,
 )
+from app.errors import ConfigError
 from app.services.alert_channels import new_webhook_secret
+from app.settings import load_settings
 
 MIGRATION = Path(__file__).parents[2] / "db/migrations/sql/0009_alerts_up.sql"
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -190,3 +192,11 @@ def test_a_permanent_error_fails_at_once() -> None:
     decision = _next(1, NOW, retryable=False)
     assert decision.status == "failed"
     assert decision.error == "ConnectionRefusedError: nobody listens"
+
+
+def test_a_bad_smtp_url_stops_the_start_naming_the_variable_not_the_password() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(smtp_url="smtp://alerts:topsecret@mail.example.com:99999")
+    assert "SMTP_URL" in raised.value.message and "topsecret" not in raised.value.message
+    settings = load_settings(smtp_url="smtp://alerts:topsecret@mail.example.com:587")
+    assert "topsecret" not in repr(settings)

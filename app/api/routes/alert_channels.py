@@ -19,6 +19,7 @@ from app.api.alert_schemas import (
     TestQueued,
 )
 from app.api.deps import DbConn, Tenant
+from app.api.errors import error_responses
 from app.domain.alerts import ChannelFields
 from app.errors import ValidationFailed
 from app.services.alert_channels import ChannelService
@@ -38,7 +39,11 @@ class AlertChannelController(Controller):
     tags = ["alerts"]
     dependencies = {"channels": provide_channels}
 
-    @post("/", summary="Create an alert channel (a webhook channel's secret is shown once)")
+    @post(
+        "/",
+        summary="Create an alert channel (a webhook channel's secret is shown once)",
+        responses=error_responses(409),  # the limit on channels per tenant
+    )
     async def create(self, data: JSONBody[ChannelCreate], channels: Channels) -> ChannelCreated:
         created = await channels.create(
             ChannelFields(

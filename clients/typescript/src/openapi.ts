@@ -4,6 +4,60 @@
  */
 
 export interface paths {
+    "/api/alert-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your alert channels */
+        get: operations["ApiAlertChannelsListChannels"];
+        put?: never;
+        /** Create an alert channel (a webhook channel's secret is shown once) */
+        post: operations["ApiAlertChannelsCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alert-channels/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an alert channel */
+        get: operations["ApiAlertChannelsChannelIdGetChannel"];
+        put?: never;
+        post?: never;
+        /** Delete an alert channel */
+        delete: operations["ApiAlertChannelsChannelIdDeleteChannel"];
+        options?: never;
+        head?: never;
+        /** Change an alert channel */
+        patch: operations["ApiAlertChannelsChannelIdUpdate"];
+        trace?: never;
+    };
+    "/api/alert-channels/{channel_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a test alert (channel.test) through the outbox */
+        post: operations["ApiAlertChannelsChannelIdTestSendTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/executions/{execution_id}": {
         parameters: {
             query?: never;
@@ -15,6 +69,46 @@ export interface paths {
         get: operations["ApiExecutionsExecutionIdGetExecution"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/executions/{execution_id}/heartbeat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A long workflow is alive: its completion deadline moves
+         * @description The deadline becomes now + completionTimeoutSeconds. Same authorization as /result. 409 when the execution is not awaiting a result (timed_out included).
+         */
+        post: operations["ApiExecutionsExecutionIdHeartbeatHeartbeat"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/executions/{execution_id}/result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A workflow reports how it ended (after its target answered 202 Accepted)
+         * @description Authorization: the delivery's `X-Scheduler-Callback-Token` (this execution only), or an API token of the execution's tenant. 200: recorded (or the same report again). 202: the report came before the scheduler recorded the target's 202; it is kept and applied then. 409: the execution is not awaiting a result, or a different result was reported first; the message names its status.
+         */
+        post: operations["ApiExecutionsExecutionIdResultReportResult"];
         delete?: never;
         options?: never;
         head?: never;
@@ -67,6 +161,23 @@ export interface paths {
         put?: never;
         /** Create a schedule */
         post: operations["ApiSchedulesCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedules/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create or update up to 1,000 schedules in one transaction */
+        post: operations["ApiSchedulesBatchScheduleBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -301,6 +412,82 @@ export interface components {
             created: number;
             existing: number;
         };
+        /** BatchItemOut */
+        BatchItemOut: {
+            error?: string | null;
+            errors?: components["schemas"]["ErrorDetail"][];
+            id: string | null;
+            index: number;
+            message?: string | null;
+            /** @enum {string} */
+            status: "created" | "updated" | "unchanged" | "error";
+        };
+        /** BatchOut */
+        BatchOut: {
+            created: number;
+            failed: number;
+            items: components["schemas"]["BatchItemOut"][];
+            unchanged: number;
+            updated: number;
+        };
+        /** ChannelCreate */
+        ChannelCreate: {
+            address?: string | null;
+            events: ("run.failed" | "schedule.paused" | "slot.missed" | "run.late")[];
+            /** @enum {string} */
+            kind: "webhook" | "slack" | "email";
+            name: string;
+            scheduleIds?: string[] | null;
+            url?: string | null;
+        };
+        /** ChannelCreated */
+        ChannelCreated: {
+            address: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            events: ("run.failed" | "schedule.paused" | "slot.missed" | "run.late")[];
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "webhook" | "slack" | "email";
+            name: string;
+            scheduleIds: string[] | null;
+            /** @description A webhook channel's signing key (whsec_…): shown here once, never again */
+            secret: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description A Slack URL (its own credential) is shown with its token replaced by … */
+            url: string | null;
+        };
+        /** ChannelList */
+        ChannelList: {
+            items: components["schemas"]["ChannelOut"][];
+        };
+        /** ChannelOut */
+        ChannelOut: {
+            address: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            events: ("run.failed" | "schedule.paused" | "slot.missed" | "run.late")[];
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "webhook" | "slack" | "email";
+            name: string;
+            scheduleIds: string[] | null;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description A Slack URL (its own credential) is shown with its token replaced by … */
+            url: string | null;
+        };
+        /** ChannelPatch */
+        ChannelPatch: {
+            address?: string | null;
+            events?: ("run.failed" | "schedule.paused" | "slot.missed" | "run.late")[] | null;
+            name?: string | null;
+            scheduleIds?: string[] | null;
+            url?: string | null;
+        };
         /** ErrorBody */
         ErrorBody: {
             /** @description a stable code: validation_failed, not_found, ... */
@@ -320,7 +507,11 @@ export interface components {
         };
         /** ExecutionOut */
         ExecutionOut: {
+            /** @description when the target answered 202 Accepted */
+            acceptedAt?: string | null;
             attempts: number;
+            /** @description an accepted run with no result or heartbeat by then ends timed_out */
+            completionDeadline?: string | null;
             durationMs: number | null;
             error: string | null;
             executedAt: string | null;
@@ -329,11 +520,15 @@ export interface components {
             /** Format: uuid */
             id: string;
             nextAttemptAt: string | null;
+            /** @description what the workflow reported */
+            output?: {
+                [key: string]: unknown;
+            } | null;
             /** Format: date-time */
             scheduledAt: string;
             startedAt: string | null;
             /** @enum {string} */
-            status: "pending" | "running" | "retrying" | "succeeded" | "failed" | "skipped" | "missed" | "cancelled";
+            status: "pending" | "running" | "retrying" | "accepted" | "succeeded" | "failed" | "timed_out" | "skipped" | "missed" | "cancelled";
             trigger: string;
             /** Format: uuid */
             triggerId: string;
@@ -347,6 +542,8 @@ export interface components {
         };
         /** OverallStatsOut */
         OverallStatsOut: {
+            /** @description runs awaiting their workflow's result */
+            accepted: number;
             avgDurationMs: number | null;
             cancelled: number;
             failed: number;
@@ -362,8 +559,9 @@ export interface components {
             };
             skipped: number;
             succeeded: number;
-            /** @description succeeded / (succeeded + failed), percent */
+            /** @description succeeded / (succeeded + failed + timed_out), percent */
             successRate: number | null;
+            timedOut: number;
             total: number;
         };
         /** PauseBody */
@@ -403,10 +601,31 @@ export interface components {
             /** Format: uuid */
             triggerId: string;
         };
+        /** ResultReport */
+        ResultReport: {
+            error?: string | null;
+            output?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description a failure worth another delivery (maxAttempts, backoff)
+             * @default false
+             */
+            retryable?: boolean;
+            /** @enum {string} */
+            status: "succeeded" | "failed";
+        };
+        /** ScheduleBatch */
+        ScheduleBatch: {
+            /** @description each item is validated on its own (a ScheduleCreate body) */
+            items: components["schemas"]["ScheduleCreate"][];
+        };
         /** ScheduleCreate */
         ScheduleCreate: {
             /** @default 86400 */
             catchupWindowSeconds?: number;
+            /** @default 3600 */
+            completionTimeoutSeconds?: number;
             cronExpression: string;
             /** @default true */
             enabled?: boolean;
@@ -447,6 +666,7 @@ export interface components {
         /** ScheduleDetail */
         ScheduleDetail: {
             catchupWindowSeconds: number;
+            completionTimeoutSeconds: number;
             /** Format: date-time */
             createdAt: string;
             cronExpression: string;
@@ -492,6 +712,7 @@ export interface components {
         /** ScheduleListItem */
         ScheduleListItem: {
             catchupWindowSeconds: number;
+            completionTimeoutSeconds: number;
             /** Format: date-time */
             createdAt: string;
             cronExpression: string;
@@ -530,6 +751,7 @@ export interface components {
         /** ScheduleOut */
         ScheduleOut: {
             catchupWindowSeconds: number;
+            completionTimeoutSeconds: number;
             /** Format: date-time */
             createdAt: string;
             cronExpression: string;
@@ -567,6 +789,7 @@ export interface components {
         /** SchedulePatch */
         SchedulePatch: {
             catchupWindowSeconds?: number | null;
+            completionTimeoutSeconds?: number | null;
             cronExpression?: string | null;
             enabled?: boolean | null;
             endAt?: string | null;
@@ -592,6 +815,8 @@ export interface components {
         };
         /** ScheduleStatsOut */
         ScheduleStatsOut: {
+            /** @description runs awaiting their workflow's result */
+            accepted: number;
             avgDurationMs: number | null;
             cancelled: number;
             consecutiveFailures: number;
@@ -607,14 +832,23 @@ export interface components {
             running: number;
             skipped: number;
             succeeded: number;
-            /** @description succeeded / (succeeded + failed), percent */
+            /** @description succeeded / (succeeded + failed + timed_out), percent */
             successRate: number | null;
+            timedOut: number;
             total: number;
         };
         /** SummaryStatsOut */
         SummaryStatsOut: {
             successRate: number | null;
             total: number;
+        };
+        /** TestQueued */
+        TestQueued: {
+            /**
+             * Format: uuid
+             * @description The delivery's id: its webhook-id header
+             */
+            deliveryId: string;
         };
     };
     responses: never;
@@ -625,6 +859,455 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    ApiAlertChannelsListChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelList"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelCreate"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelCreated"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsChannelIdGetChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsChannelIdDeleteChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsChannelIdUpdate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelPatch"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsChannelIdTestSendTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestQueued"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     ApiExecutionsExecutionIdGetExecution: {
         parameters: {
             query?: never;
@@ -663,7 +1346,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -674,6 +1357,216 @@ export interface operations {
             };
             /** @description Invalid input: `errors` names each field and what is wrong with it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiExecutionsExecutionIdHeartbeatHeartbeat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiExecutionsExecutionIdResultReportResult: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResultReport"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -731,7 +1624,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -800,7 +1693,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -957,7 +1850,103 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiSchedulesBatchScheduleBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleBatch"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1129,7 +2118,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1197,7 +2186,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1280,7 +2269,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1289,7 +2278,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1387,7 +2376,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1448,7 +2437,7 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
-                status?: "pending" | "running" | "retrying" | "succeeded" | "failed" | "skipped" | "missed" | "cancelled" | null;
+                status?: "pending" | "running" | "retrying" | "accepted" | "succeeded" | "failed" | "timed_out" | "skipped" | "missed" | "cancelled" | null;
             };
             header?: never;
             path: {
@@ -1485,7 +2474,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1559,7 +2548,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1568,7 +2557,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1678,7 +2667,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1687,7 +2676,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1790,7 +2779,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
