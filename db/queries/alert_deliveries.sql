@@ -57,3 +57,17 @@ SELECT id, tenant, channel_id, incident_id, event_type, payload, status, attempt
        next_attempt_at, last_error, created_at, delivered_at
 FROM alert_deliveries
 WHERE tenant = %(tenant)s AND id = %(id)s;
+
+-- name: alert_delivery_metrics
+-- /metrics: pending deliveries (at most `cap` counted, a range of the partial index
+-- alert_deliveries_due_idx) and how far the most overdue one is past its next attempt (one
+-- entry of that index): 0 while the senders keep up; it grows when no worker sends (all down,
+-- or the sender loop failing), not while a receiver is down (those wait for their backoff).
+SELECT
+    (SELECT count(*) FROM (
+        SELECT 1 FROM alert_deliveries WHERE status = 'pending' LIMIT %(cap)s
+    ) AS pending)::bigint AS pending,
+    coalesce(extract(epoch FROM coalesce(%(now)s::timestamptz, clock_timestamp()) - (
+        SELECT next_attempt_at FROM alert_deliveries
+        WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1
+    )), 0)::float8 AS overdue_seconds;

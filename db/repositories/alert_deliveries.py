@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -57,3 +58,16 @@ async def record(
         },
     )
     return await cursor.fetchone() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxGauges:
+    pending: int  # counted up to the cap
+    overdue_seconds: float  # > 0: the most overdue pending delivery is that late
+
+
+async def gauges(conn: Conn, *, cap: int, now: datetime | None = None) -> OutboxGauges:
+    cursor = await conn.execute(query("alert_delivery_metrics"), {"cap": cap, "now": now})
+    row = await cursor.fetchone()
+    assert row is not None
+    return OutboxGauges(int(row["pending"]), max(0.0, float(row["overdue_seconds"])))

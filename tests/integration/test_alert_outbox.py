@@ -7,8 +7,9 @@ from typing import Any
 
 import psycopg
 
-from app.services import alert_outbox
+from app.services import alert_outbox, metrics
 from app.services.alert_outbox import RetryPolicy
+from db.repositories import alert_deliveries
 from db.types import Conn
 from tests.support.alerts import deliveries, incident_payload, insert_channel, insert_delivery
 
@@ -50,3 +51,26 @@ async def test_claims_are_oldest_first_and_bounded(conn: Conn, db: psycopg.Conne
     claimed = await alert_outbox.claim(conn, limit=3, lease_seconds=60)
     assert [d.id for d in claimed] == ids[:3]
     assert [d.id for d in await alert_outbox.claim(conn, limit=3, lease_seconds=60)] == ids[3:]
+
+
+async def test_metrics_show_the_pending_deliveries_and_how_overdue_they_are(
+    conn: Conn, db: psycopg.Connection[Any]
+) -> None:
+    empty = await metrics.render(conn)
+    assert "scheduler_alert_deliveries_pending 0\n" in empty
+    assert "scheduler_alert_delivery_overdue_seconds 0.000\n" in empty
+
+    channel = insert_channel(db, "acme", "email", address="ops@example.com")
+    for _ in range(3):
+        insert_delivery(db, channel, incident_payload("acme"))
+    row = db.execute("SELECT min(next_attempt_at) FROM alert_deliveries").fetchone()
+    assert row is not None
+    later = row[0] + timedelta(seconds=30)
+    gauges = await alert_deliveries.gauges(conn, cap=2, now=later)
+    assert gauges.pending == 2  # the cap
+    assert 29.9 <= gauges.overdue_seconds <= 30.1  # nobody sends: the oldest is 30 s late
+    await alert_outbox.claim(conn, limit=10, lease_seconds=120, now=later)
+    claimed = await alert_deliveries.gauges(conn, cap=10, now=later)
+    assert (claimed.pending, claimed.overdue_seconds) == (3, 0.0)  # being sent: not overdue
+    text = await metrics.render(conn)
+    assert "scheduler_alert_deliveries_pending 3\n" in text
