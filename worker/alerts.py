@@ -44,10 +44,12 @@ log = logging.getLogger("worker.alerts")
 
 BATCH = 50
 HTTP_TIMEOUT_SECONDS = 10.0
-SMTP_TIMEOUT_SECONDS = 30.0
+SMTP_TIMEOUT_SECONDS = 10.0  # per socket operation: connect, EHLO, STARTTLS, AUTH, MAIL, DATA…
 LEASE_SECONDS = 120.0
-"""Longer than any one send can take (the timeouts above): a claim is never taken over while
-its sender is still at work, only after it died."""
+"""Longer than a send normally takes (the timeouts above), so a claim is taken over after its
+sender died, not while it works. Honestly bounded only for HTTP: a mail server that stalls on
+every step, with many mails queued for the executor's threads, can make a mail outlive its
+lease; it is then sent twice, with the same Message-ID (at least once, never lost)."""
 
 
 @dataclass(frozen=True, slots=True)

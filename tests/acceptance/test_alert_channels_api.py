@@ -9,8 +9,9 @@ import httpx
 import psycopg
 import pytest
 
+from app.services.alert_channels import MAX_CHANNELS_PER_TENANT
 from app.settings import Settings
-from tests.support.alerts import insert_schedule
+from tests.support.alerts import insert_channel, insert_schedule
 
 HOOKS = "https://hooks.example.com/alerts"
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXTOKEN"
@@ -173,3 +174,14 @@ def test_a_test_alert_is_queued_in_the_outbox(
 def test_anonymous_is_401(anonymous: httpx.Client) -> None:
     assert anonymous.get("/api/alert-channels").status_code == 401
     assert anonymous.post("/api/alert-channels", json=WEBHOOK).status_code == 401
+
+
+def test_a_tenant_has_at_most_100_channels(
+    client: httpx.Client, other_client: httpx.Client, db: psycopg.Connection[Any]
+) -> None:
+    for _ in range(MAX_CHANNELS_PER_TENANT - 1):
+        insert_channel(db, "acme", "email", address="ops@example.com")
+    assert client.post("/api/alert-channels", json=WEBHOOK).status_code == 201
+    message = _error(client.post("/api/alert-channels", json=WEBHOOK), 409, None)
+    assert f"at most {MAX_CHANNELS_PER_TENANT} alert channels" in message
+    assert other_client.post("/api/alert-channels", json=WEBHOOK).status_code == 201  # per tenant
