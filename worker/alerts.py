@@ -27,6 +27,7 @@ from app.domain.alerts import (
     ClaimedDelivery,
     email_message,
     parse_smtp_url,
+    shown_url,
     slack_request,
     webhook_request,
 )
@@ -172,7 +173,11 @@ class AlertSender(Service[SendResult]):
         outcome = await self.target.send(request, HTTP_TIMEOUT_SECONDS)
         if outcome.kind in ("succeeded", "accepted"):
             return Sent(True)
-        return Sent(False, outcome.error, retryable=outcome.kind == "retry")
+        error = outcome.error or ""
+        shown = shown_url(delivery.kind, url)
+        if shown != url:  # a Slack URL is a credential: never in last_error or the logs
+            error = error.replace(url, shown or "")
+        return Sent(False, error, retryable=outcome.kind == "retry")
 
     async def _send_mail(self, delivery: ClaimedDelivery) -> Sent:
         if self.smtp is None:
