@@ -54,6 +54,10 @@ class IncidentNotFound(NotFound):
     """No such incident (of this tenant)."""
 
 
+class AlertChannelNotFound(NotFound):
+    """No alert channel with that id."""
+
+
 class Conflict(SchedulerError):
     """The request conflicts with the current state of the resource."""
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.alerts import smtp_url_problem
 from app.domain.delivery import signing_key
 from app.domain.incidents import DEFAULT_MIN_INTERVAL_SECONDS, AlertPolicy
 from app.errors import ConfigError
@@ -137,6 +138,27 @@ class Settings(BaseSettings):
     # (concurrency × 100 requests); requests beyond it wait for their origin's slot, within
     # their attempt's timeout. The default target (SCHEDULER_TARGET_URL) is not capped.
     scheduler_origin_connections: int = Field(default=100, ge=1, le=100_000)
+
+    # Alerts (issue 12, docs/alerts.md). E-mail channels send through SMTP_URL
+    # (smtp://user:password@host:port, STARTTLS when the server offers it; smtps:// for TLS
+    # from the first byte); unset, their deliveries wait (retried) until it is set.
+    smtp_url: SecretStr = Field(default=SecretStr(""))
+    smtp_from: str = Field(default="workflow-scheduler@localhost", max_length=254)
+    # A failed delivery is tried again after base × 2^(attempt-1) seconds (±20 %, at most an
+    # hour) until it is older than `give_up`; then it is `failed`. The senders look for due
+    # deliveries every `send_interval` seconds. Lower them only in tests.
+    scheduler_alert_retry_base_seconds: float = Field(default=10.0, gt=0, le=3_600)
+    scheduler_alert_give_up_seconds: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
+    scheduler_alert_send_interval: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            problem = smtp_url_problem(value.get_secret_value())
+            if problem:
+                raise ValueError(problem)  # the problem never quotes the URL (a password)
+        return value
 
     @field_validator("database_url")
     @classmethod

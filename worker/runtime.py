@@ -4,9 +4,10 @@ Created when the worker starts (never at import), closed when it stops. Tasks re
 `current()`, because Procrastinate calls task functions with their job's arguments only.
 
 Every long-running task of the process is a supervised service (worker/service.py): the
-dispatcher and its LISTEN, recovery, the statistics fold, the database clock, the local
-runner's heartbeat, Procrastinate's worker (worker/app.py) and the health reporter that writes
-their state for `scheduler check` and /metrics.
+dispatcher and its LISTEN, recovery, the statistics fold, the completion timeouts, the alert
+sender, the database clock, the local runner's heartbeat, Procrastinate's worker
+(worker/app.py) and the health reporter that writes their state for `scheduler check` and
+/metrics.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from procrastinate import App
 
 from app.settings import Settings
 from db.pool import create_pool
+from worker.alerts import AlertSender
 from worker.db_clock import DbClock, DbClockSampler
 from worker.dispatcher import ChangeListener, Dispatcher, DispatcherConfig
 from worker.executor import BatchExecutor
@@ -91,6 +93,7 @@ class WorkerRuntime:
         self.recovery = Recovery(app, self.pool, maintenance)
         self.stats_fold = StatsFold(self.pool, maintenance)
         self.timeouts = CompletionTimeouts(self.pool, maintenance)
+        self.alerts = AlertSender(self.pool, self.target, settings, stale_floor=floor)
         self.clock_sampler = DbClockSampler(
             self.clock,
             self.pool,
@@ -108,6 +111,7 @@ class WorkerRuntime:
             self.recovery,
             self.stats_fold,
             self.timeouts,
+            self.alerts,
             self.clock_sampler,
             self.local.heartbeat,  # run by the local runner itself
             self.reporter,

@@ -30,6 +30,7 @@ from app.api.deps import (
 )
 from app.api.errors import EXCEPTION_HANDLERS, document_errors
 from app.api.ratelimit import TokenBucket
+from app.api.routes.alert_channels import AlertChannelController
 from app.api.routes.batch import schedule_batch
 from app.api.routes.compat import CompatController
 from app.api.routes.health import READY_CACHE_SECONDS, health, metrics, ready
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             list_timezones,
             overall_stats,
             IncidentController,
+            AlertChannelController,
         ],
         before_request=authenticate_before_body,
         dependencies={

@@ -199,8 +199,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request: a body that is not JSON, not UTF-8, or nested too deeply",
     401: "No valid bearer token (missing, unknown or revoked)",
-    404: "No such schedule or execution for your tenant",
-    409: "Conflicts with the current state (an id in use, an ended schedule)",
+    404: "No such schedule, execution or alert channel for your tenant",
+    409: "Conflicts with the current state (an id in use, an ended schedule, the limit on "
+    "alert channels reached)",
     412: "If-Match names a version that is no longer current",
     413: "Body over 1 MiB",
     415: "The body is not application/json",

@@ -69,3 +69,13 @@ def url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
         if not prefix or path == prefix or path.startswith(prefix + "/"):
             return True
     return False
+
+
+def allowlist_refusal(url: str, allowlist: tuple[str, ...]) -> str | None:
+    """Why `url` is refused under SCHEDULER_TARGET_ALLOWLIST (a sentence that says what to
+    change), or None when `url_allowed` admits it."""
+    if url_allowed(url, allowlist):
+        return None
+    if not allowlist:
+        return "not allowed: SCHEDULER_TARGET_ALLOWLIST is empty, so no outbound URL is allowed"
+    return "not allowed: it does not match any prefix in SCHEDULER_TARGET_ALLOWLIST"

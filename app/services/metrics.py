@@ -19,6 +19,7 @@ from app.domain.execution import STATUSES
 from app.domain.incidents import KINDS
 from app.domain.stats import bucket_upper_ms
 from app.services.health import loop_metrics
+from db.repositories import alert_deliveries as alerts_repo
 from db.repositories import health as health_repo
 from db.repositories import metrics as repo
 from db.repositories import outcomes as outcomes_repo
@@ -80,6 +81,7 @@ async def render(conn: Conn) -> str:
     awaiting = await outcomes_repo.awaiting_result(conn, COUNT_CAP)
     states = await schedules_by_state(conn)
     loops = await health_repo.list_loops(conn)  # every worker's loops (H2), a few rows each
+    outbox = await alerts_repo.gauges(conn, cap=COUNT_CAP)
     lines = [
         "# HELP scheduler_executions_finished_total Runs that reached a final status.",
         "# TYPE scheduler_executions_finished_total counter",
@@ -138,6 +140,14 @@ async def render(conn: Conn) -> str:
             for s in ("active", "paused", "ended")
         ),
         *_incident_metrics(metrics),
+        "# HELP scheduler_alert_deliveries_pending Alert deliveries not delivered yet (due or"
+        f" waiting for a retry); counted up to {COUNT_CAP}.",
+        "# TYPE scheduler_alert_deliveries_pending gauge",
+        f"scheduler_alert_deliveries_pending {outbox.pending}",
+        "# HELP scheduler_alert_delivery_overdue_seconds How long the most overdue pending alert"
+        " delivery is past its next attempt: 0 while the workers' senders keep up.",
+        "# TYPE scheduler_alert_delivery_overdue_seconds gauge",
+        f"scheduler_alert_delivery_overdue_seconds {outbox.overdue_seconds:.3f}",
         *loop_metrics(loops),
     ]
     return "\n".join(lines) + "\n"

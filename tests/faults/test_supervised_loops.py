@@ -85,9 +85,9 @@ def test_firing_resumes_after_job_inserts_fail_and_check_reports_the_loop(
     worker = workers.start(SCHEDULER_LOOP_STALE_AFTER="2", SCHEDULER_DISPATCH_MAX_SLEEP="1")
     target.wait_for(lambda got: len(got) >= 20, timeout=20)
     code, out = _check(monkeypatch, capsys, database_url)
-    # dispatch, dispatch.listen, recovery, stats.fold, db_clock, local.heartbeat,
-    # procrastinate, health.report
-    assert code == 0 and "1 processes, 9 loops, 0 problems" in out, out
+    # dispatch, dispatch.listen, recovery, stats.fold, outcomes.timeouts, alerts.send,
+    # db_clock, local.heartbeat, procrastinate, health.report
+    assert code == 0 and "1 processes, 10 loops, 0 problems" in out, out
 
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute(REFUSE_INSERTS)

@@ -68,7 +68,11 @@ class Received:
 class RecordingTarget:
     """Real HTTP/1.1 server on 127.0.0.1:<free port>, in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """`port` 0: a free one. A given port lets a test stop the target and start another
+        on the same address (a receiver that was down for a while)."""
+        self._port = port
+        self._check: Callable[[dict[str, str], bytes], bool] | None = None
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._scripts: dict[str, list[Response]] = {}
@@ -86,7 +90,7 @@ class RecordingTarget:
     def start(self) -> RecordingTarget:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self._port))
         sock.listen(2048)
         self._sock = sock
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -154,6 +158,12 @@ class RecordingTarget:
         machine's clock (None: accept everything)."""
         with self._lock:
             self._verify_secret = secret
+
+    def verify_requests(self, check: Callable[[dict[str, str], bytes], bool] | None) -> None:
+        """Answer 401 to a request for which `check(headers, body)` is false (None: no check);
+        e.g. a verifier from another library than ours."""
+        with self._lock:
+            self._check = check
 
     def reset(self) -> None:
         """Forget requests, scripts and delays."""
@@ -259,6 +269,8 @@ class RecordingTarget:
             secret = self._verify_secret
             if secret and not verify_signature(secret, headers, body, now=int(arrived)):
                 answer = Response(401, body={"error": "missing, stale or invalid signature"})
+            if self._check is not None and not self._check(headers, body):
+                answer = Response(401, body={"error": "refused by the test's check"})
             delay = self._delays.get(workflow_id or "", 0.0)
             self._received.append(
                 Received(arrived, scope["path"], headers, body, workflow_id, answer.status)

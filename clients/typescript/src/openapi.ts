@@ -4,6 +4,60 @@
  */
 
 export interface paths {
+    "/api/alert-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your alert channels */
+        get: operations["ApiAlertChannelsListChannels"];
+        put?: never;
+        /** Create an alert channel (a webhook channel's secret is shown once) */
+        post: operations["ApiAlertChannelsCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alert-channels/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an alert channel */
+        get: operations["ApiAlertChannelsChannelIdGetChannel"];
+        put?: never;
+        post?: never;
+        /** Delete an alert channel */
+        delete: operations["ApiAlertChannelsChannelIdDeleteChannel"];
+        options?: never;
+        head?: never;
+        /** Change an alert channel */
+        patch: operations["ApiAlertChannelsChannelIdUpdate"];
+        trace?: never;
+    };
+    "/api/alert-channels/{channel_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a test alert (channel.test) through the outbox */
+        post: operations["ApiAlertChannelsChannelIdTestSendTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/executions/{execution_id}": {
         parameters: {
             query?: never;
@@ -410,6 +464,64 @@ export interface components {
             unchanged: number;
             updated: number;
         };
+        /** ChannelCreate */
+        ChannelCreate: {
+            address?: string | null;
+            events: ("run.failed" | "schedule.paused" | "slot.missed" | "run.late")[];
+            /** @enum {string} */
+            kind: "webhook" | "slack" | "email";
+            name: string;
+            scheduleIds?: string[] | null;
+            url?: string | null;
+        };
+        /** ChannelCreated */
+        ChannelCreated: {
+            address: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            events: ("run.failed" | "schedule.paused" | "slot.missed" | "run.late")[];
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "webhook" | "slack" | "email";
+            name: string;
+            scheduleIds: string[] | null;
+            /** @description A webhook channel's signing key (whsec_…): shown here once, never again */
+            secret: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description A Slack URL (its own credential) is shown with its token replaced by … */
+            url: string | null;
+        };
+        /** ChannelList */
+        ChannelList: {
+            items: components["schemas"]["ChannelOut"][];
+        };
+        /** ChannelOut */
+        ChannelOut: {
+            address: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            events: ("run.failed" | "schedule.paused" | "slot.missed" | "run.late")[];
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "webhook" | "slack" | "email";
+            name: string;
+            scheduleIds: string[] | null;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description A Slack URL (its own credential) is shown with its token replaced by … */
+            url: string | null;
+        };
+        /** ChannelPatch */
+        ChannelPatch: {
+            address?: string | null;
+            events?: ("run.failed" | "schedule.paused" | "slot.missed" | "run.late")[] | null;
+            name?: string | null;
+            scheduleIds?: string[] | null;
+            url?: string | null;
+        };
         /** ErrorBody */
         ErrorBody: {
             /** @description a stable code: validation_failed, not_found, ... */
@@ -799,6 +911,14 @@ export interface components {
             successRate: number | null;
             total: number;
         };
+        /** TestQueued */
+        TestQueued: {
+            /**
+             * Format: uuid
+             * @description The delivery's id: its webhook-id header
+             */
+            deliveryId: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -808,6 +928,455 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    ApiAlertChannelsListChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelList"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelCreate"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelCreated"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsChannelIdGetChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsChannelIdDeleteChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsChannelIdUpdate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelPatch"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAlertChannelsChannelIdTestSendTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestQueued"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, not UTF-8, or nested too deeply */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid bearer token (missing, unknown or revoked) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, execution or alert channel for your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `errors` names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     ApiExecutionsExecutionIdGetExecution: {
         parameters: {
             query?: never;
@@ -846,7 +1415,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -913,7 +1482,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -922,7 +1491,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1020,7 +1589,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1029,7 +1598,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1184,7 +1753,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1252,7 +1821,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1321,7 +1890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1478,7 +2047,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1574,7 +2143,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1746,7 +2315,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1814,7 +2383,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1897,7 +2466,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1906,7 +2475,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2004,7 +2573,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2102,7 +2671,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2176,7 +2745,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2185,7 +2754,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2295,7 +2864,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2873,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflicts with the current state (an id in use, an ended schedule) */
+            /** @description Conflicts with the current state (an id in use, an ended schedule, the limit on alert channels reached) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2407,7 +2976,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such schedule or execution for your tenant */
+            /** @description No such schedule, execution or alert channel for your tenant */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,73 @@
+"""The alerts outbox as the senders see it: db/queries/alert_deliveries.sql."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from app.domain.alerts import ClaimedDelivery
+from db.queries import query
+from db.types import Conn
+
+
+async def insert_test(
+    conn: Conn, tenant: str, channel_id: UUID, payload: dict[str, Any], now: datetime | None
+) -> UUID:
+    cursor = await conn.execute(
+        query("alert_delivery_insert_test"),
+        {"tenant": tenant, "channel_id": channel_id, "payload": Jsonb(payload), "now": now},
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def claim_due(
+    conn: Conn, *, limit: int, lease_seconds: float, now: datetime | None
+) -> list[ClaimedDelivery]:
+    cursor = await conn.execute(
+        query("alert_delivery_claim_due"),
+        {"limit": limit, "lease_seconds": lease_seconds, "now": now},
+    )
+    return [ClaimedDelivery.from_row(row) for row in await cursor.fetchall()]
+
+
+async def record(
+    conn: Conn,
+    delivery: ClaimedDelivery,
+    *,
+    status: Literal["pending", "delivered", "failed"],
+    error: str | None,
+    delay_seconds: float | None,
+    now: datetime | None,
+) -> bool:
+    """Whether the claim was still current (False: another sender has claimed it since)."""
+    cursor = await conn.execute(
+        query("alert_delivery_record"),
+        {
+            "id": delivery.id,
+            "attempts": delivery.attempts,
+            "status": status,
+            "error": error,
+            "delay_seconds": delay_seconds,
+            "now": now,
+        },
+    )
+    return await cursor.fetchone() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxGauges:
+    pending: int  # counted up to the cap
+    overdue_seconds: float  # > 0: the most overdue pending delivery is that late
+
+
+async def gauges(conn: Conn, *, cap: int, now: datetime | None = None) -> OutboxGauges:
+    cursor = await conn.execute(query("alert_delivery_metrics"), {"cap": cap, "now": now})
+    row = await cursor.fetchone()
+    assert row is not None
+    return OutboxGauges(int(row["pending"]), max(0.0, float(row["overdue_seconds"])))
