@@ -1,13 +1,16 @@
 """Liveness, readiness and metrics: no API token needed (an optional one for /metrics).
 
-`/ready` and `/metrics` are served from per-process snapshots (app/api/snapshots.py): however
-many anonymous requests arrive, each costs the database at most one computation per interval.
+`/ready` also fails (503, `alertsWatcher` says why) when the API's alerts watcher has had no
+successful pass for its stale time. `/ready` and `/metrics` are served from per-process
+snapshots (app/api/snapshots.py): however many anonymous requests arrive, each costs the
+database at most one computation per interval.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from typing import Any
 
 from litestar import Request, Response, get
@@ -17,6 +20,7 @@ from app.api.deps import pooled_connection
 from app.errors import Unauthorized
 from app.services.health import readiness
 from app.services.metrics import render
+from app.supervised import Health
 
 READY_CACHE_SECONDS = 1.0
 """A readiness answer is reused for a second: fresh enough for any probe."""
@@ -27,19 +31,36 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def watcher_problem(health: Health | None, now: float) -> str | None:
+    """Why the API's alerts watcher (app/api/watcher.py) counts as dead, or None: no
+    successful pass for its `stale_after` (since it started, when it never had one). A dead
+    loop fails the health check (no silent death): run.late would go unnoticed."""
+    if health is None:  # not started (an app built without its lifespan, e.g. the docs)
+        return None
+    since = health.last_success_at or health.started_at
+    if now - since <= health.stale_after:
+        return None
+    error = f", last error {health.last_error}" if health.last_error else ""
+    return f"stale: no successful pass for {now - since:.0f} s{error}"
+
+
 async def _readiness_answer(state: State) -> tuple[dict[str, Any], int]:
+    watcher = state.get("alerts_watcher")
+    problem = watcher_problem(watcher.health() if watcher else None, time.monotonic())
     try:
         async with asyncio.timeout(5):
             async with pooled_connection(state) as conn:
                 result = await readiness(conn)
     except Exception as exc:  # any failure to reach the database means "not ready"
         return {"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, 503
+    ready = result.ready and problem is None
     body = {
-        "status": "ready" if result.ready else "unavailable",
+        "status": "ready" if ready else "unavailable",
         "database": result.database,
         "migrations": result.migrations,
+        "alertsWatcher": problem or "ok",
     }
-    return body, 200 if result.ready else 503
+    return body, 200 if ready else 503
 
 
 @get("/ready", tags=["operations"], summary="Database reachable and migrations at head")
