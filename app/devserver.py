@@ -1,7 +1,8 @@
 """`make up`: the whole service on this machine, no Docker.
 
 Starts (or reuses) a PostgreSQL cluster under `.localdata/` in the project folder, applies the
-migrations, makes a development token, then runs the API, one worker and (unless
+migrations, makes a development token, then runs the API, one worker per core
+(`SCHEDULER_WORKERS` to choose another number) and (unless
 SCHEDULER_TARGET_URL points elsewhere) a demo workflow target as child processes, restarting
 any that die (a worker that loses the database for good exits non-zero and comes back here).
 Stays in the foreground; Ctrl-C or SIGTERM stops everything it started. With DATABASE_URL set,
@@ -189,11 +190,24 @@ def _port(preferred: int) -> int:
     return preferred
 
 
+def worker_count(env: dict[str, str]) -> int:
+    """`SCHEDULER_WORKERS`, else one worker process per core: a worker is one Python process,
+    one core at most, and a crowded instant needs every core (issue 13)."""
+    text = env.get("SCHEDULER_WORKERS", "").strip()
+    if not text:
+        return max(1, os.cpu_count() or 1)
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise SystemExit(f"SCHEDULER_WORKERS must be a whole number from 1 to 64, not {text!r}")
+    return int(text)
+
+
 def _children(env: dict[str, str]) -> list[Child]:
     python = sys.executable
-    children = [
-        Child("api", [python, "-m", "app.cli", "api"], env),
-        Child("worker", [python, "-m", "worker"], env),
+    workers = worker_count(env)
+    children = [Child("api", [python, "-m", "app.cli", "api"], env)]
+    children += [
+        Child("worker" if workers == 1 else f"worker-{n}", [python, "-m", "worker"], env)
+        for n in range(1, workers + 1)
     ]
     if "DEMO_TARGET_PORT" in env:
         children.append(
@@ -241,6 +255,7 @@ def run_up() -> int:
         f"[up] try:       curl -H 'Authorization: Bearer {token}' "
         f"http://{host}:{port}/api/schedules\n"
         f"[up] target:    {env['SCHEDULER_TARGET_URL']}\n"
+        f"[up] workers:   {worker_count(env)} (SCHEDULER_WORKERS)\n"
         f"[up] database:  {url}\n"
         + ("[up] scheduler: this checkout's CLI uses it while this runs\n" if record else "")
         + "[up] Ctrl-C stops everything.\n",
