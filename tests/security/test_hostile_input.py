@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 from typing import Any
 
 import httpx
@@ -121,11 +122,11 @@ def api_writes(client: httpx.Client, schedule_id: str) -> list[tuple[str, str]]:
     """(method, path) of every API operation that takes a body, from the OpenAPI document, with
     a real schedule id in the path (and any execution id: the body is checked first)."""
     paths = client.get("/schema/openapi.json").json()["paths"]
-    execution_id = "00000000-0000-4000-8000-000000000001"
+    any_id = "00000000-0000-4000-8000-000000000001"
     found = [
         (
             method.upper(),
-            path.replace("{schedule_id}", schedule_id).replace("{execution_id}", execution_id),
+            re.sub(r"\{\w+_id\}", any_id, path.replace("{schedule_id}", schedule_id)),
         )
         for path, operations in paths.items()
         for method, operation in operations.items()

@@ -62,8 +62,12 @@ LISTS_AND_CREATES = {
     "GET /api/stats",
     "POST /api/schedules",
     "POST /api/schedules/batch",  # another tenant's id: a per-item conflict (test_schedule_batch)
+    "GET /api/alert-channels",  # isolation: tests/acceptance/test_alert_channels_api.py
+    "POST /api/alert-channels",
     "POST /api/scheduler/register",
 }
+LIST_FILTERS = {"GET /api/incidents"}
+"""Lists whose uuid query parameter filters the tenant's own rows (`scheduleId`)."""
 BODIES = {
     ("PATCH", "/api/schedules/{schedule_id}"): {"pauseNote": "mine now", "enabled": True},
     ("POST", "/api/schedules/{schedule_id}/pause"): {"note": "mine now"},
@@ -73,6 +77,7 @@ BODIES = {
         "end": "2026-01-03T00:00:00Z",
     },
     ("POST", "/api/executions/{execution_id}/result"): {"status": "succeeded"},
+    ("PATCH", "/api/alert-channels/{channel_id}"): {"name": "mine now"},
 }
 
 
@@ -121,6 +126,11 @@ def test_every_operation_hides_other_tenants_ids(
                 continue
             foreign = _foreign_call(other_client, method.upper(), path, operation, theirs)
             missing = _foreign_call(other_client, method.upper(), path, operation, nobody)
+            if label in LIST_FILTERS:  # filtering by another tenant's id finds nothing
+                assert foreign.status_code == missing.status_code == 200, label
+                assert foreign.json() == missing.json() == {"items": [], "nextCursor": None}
+                checked.add(label)
+                continue
             body = error_body(foreign, 404)
             # Indistinguishable from an id that does not exist at all.
             assert missing.status_code == 404, (label, missing.text)
