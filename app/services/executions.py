@@ -259,7 +259,10 @@ def _incident_events(
     finished: Sequence[dict[str, Any]], paused: Sequence[UUID]
 ) -> list[IncidentEvent]:
     """run.failed opens on a failed or timed_out run and resolves on a success (in the order
-    the runs ended); schedule.paused opens for the schedules pauseAfterFailures paused."""
+    the runs ended); schedule.paused opens for the schedules pauseAfterFailures paused;
+    slot.missed resolves when a run its schedule fired on time (not a catch-up, a manual run
+    or a backfill) ends: the schedule fires on time again."""
+    on_time = sorted({r["trigger_id"] for r in finished if r.get("trigger") == "schedule"})
     events = [
         IncidentEvent(r["trigger_id"], "run.failed", "open", r["id"])
         if r["status"] in FAILURES
@@ -268,10 +271,14 @@ def _incident_events(
         if r["status"] in FAILURES or r["status"] == "succeeded"
     ]
     last_failure = {e.trigger_id: e.execution_id for e in events if e.action == "open"}
-    return events + [
-        IncidentEvent(trigger, "schedule.paused", "open", last_failure.get(trigger))
-        for trigger in paused
-    ]
+    return (
+        events
+        + [
+            IncidentEvent(trigger, "schedule.paused", "open", last_failure.get(trigger))
+            for trigger in paused
+        ]
+        + [IncidentEvent(trigger, "slot.missed", "resolve") for trigger in on_time]
+    )
 
 
 async def defer_runs(

@@ -179,7 +179,7 @@ FROM unnest(
     -- attempt's start, executor.Answer); the database's own now when it has none.
     LATERAL (SELECT coalesce(u.answered_at, clock_timestamp()) AS at) AS a
 WHERE e.id = u.id AND e.status = 'running' AND e.attempts = u.attempt
-RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts;
+RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts, e.trigger;
 
 -- name: schedule_lock_many
 -- Row locks on several schedules, taken in id order. Finishers that record outcomes of

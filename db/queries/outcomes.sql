@@ -70,7 +70,8 @@ UPDATE workflow_schedule_executions AS e SET
         THEN %(at)s::timestamptz + make_interval(secs => %(retry_delay)s) END,
     completion_deadline = NULL
 WHERE e.id = %(id)s AND e.status = 'accepted'
-RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts;
+RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts,
+          e.trigger;
 
 -- name: execution_extend_deadline
 -- A heartbeat: the workflow is alive, its deadline moves to now + completionTimeoutSeconds.
@@ -95,7 +96,8 @@ WHERE e.id IN (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts;
+RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts,
+          e.trigger;
 
 -- name: executions_awaiting_result
 -- /metrics: runs awaiting their workflow's report, counted up to `cap` (the partial index on

@@ -173,6 +173,19 @@ async def test_missed_slots_open_slot_missed_and_an_on_time_fire_resolves_it(con
     assert incident["occurrences"] >= 10
     await dispatch_once(conn, now=T0 + timedelta(minutes=11, milliseconds=5), alerts=POLICY)
     [incident] = await _incidents(conn, schedule_id)
+    assert incident["state"] == "open", "resolved when the on-time run ends, not when it fires"
+    cursor = await conn.execute(
+        "SELECT id FROM workflow_schedule_executions WHERE trigger_id = %s AND status = 'pending'"
+        " AND trigger = 'schedule'",
+        (schedule_id,),
+    )
+    on_time = [r["id"] for r in await cursor.fetchall()]
+    attempts = await start_batch(conn, on_time, now=T0 + timedelta(minutes=11, seconds=1))
+    ok = Outcome("succeeded", 200, None, None, None, 3)
+    await finish_batch(
+        conn, [Answer(a, ok, T0 + timedelta(minutes=11, seconds=2)) for a in attempts]
+    )
+    [incident] = await _incidents(conn, schedule_id)
     assert incident["state"] == "resolved"
     assert [d["event_type"] for d in await _deliveries(conn)] == [
         "incident.opened",
