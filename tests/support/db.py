@@ -30,6 +30,16 @@ def create_schedule(
     return asyncio.run(create())
 
 
+def get_schedule(database_url: str, schedule_id: UUID | str, tenant: str = "acme") -> Schedule:
+    async def load() -> Schedule:
+        async with await psycopg.AsyncConnection.connect(
+            database_url, autocommit=True, row_factory=dict_row
+        ) as conn:
+            return await ScheduleService(conn, tenant).get(UUID(str(schedule_id)))
+
+    return asyncio.run(load())
+
+
 def executions(database_url: str, trigger_id: UUID | None = None) -> list[dict[str, Any]]:
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         if trigger_id is None:
