@@ -34,6 +34,14 @@ class Settings(BaseSettings):
         default="postgresql://postgres@127.0.0.1:5432/scheduler",
         description="PostgreSQL URL (the only store).",
     )
+    # A streaming replica of DATABASE_URL for the reads that tolerate lag (execution history,
+    # statistics, the dashboard's lists, /metrics): used while it is at most
+    # SCHEDULER_READ_MAX_LAG_SECONDS behind the primary, the primary otherwise (app/api/
+    # read_routing.py). Writes, firing and every read that must see a write stay on the primary.
+    database_read_url: str | None = Field(
+        default=None, description="Optional streaming replica for lag-tolerant reads."
+    )
+    scheduler_read_max_lag_seconds: float = Field(default=2.0, gt=0, le=3_600)
     redis_url: str | None = Field(default=None, description="Optional cache; never required.")
     internal_api_secret: SecretStr = Field(
         default=SecretStr(""),
@@ -166,6 +174,12 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _read_url(cls, value: str | None) -> str | None:
+        """Empty is unset (a compose file's `DATABASE_READ_URL=`)."""
+        return cls._postgres_url(value) if value else None
 
     @field_validator("scheduler_public_url")
     @classmethod

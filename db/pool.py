@@ -6,6 +6,8 @@ from psycopg.rows import dict_row
 
 from db.types import Conn, Pool
 
+APPLICATION = "workflow-scheduler"
+
 
 async def _configure(conn: Conn) -> None:
     # autocommit: services open explicit `conn.transaction()` blocks, one per change.
@@ -17,7 +19,9 @@ async def _configure(conn: Conn) -> None:
 def create_pool(
     url: str, *, min_size: int = 1, max_size: int = 10, name: str = "scheduler"
 ) -> Pool:
-    """An unopened pool of autocommit connections returning dict rows."""
+    """An unopened pool of autocommit connections returning dict rows. Its connections carry
+    `workflow-scheduler <name>` as their application_name, so pg_stat_activity on either the
+    primary or a replica tells whose they are (a URL's own application_name wins)."""
     return Pool(
         url,
         min_size=min_size,
@@ -26,7 +30,11 @@ def create_pool(
         open=False,
         connection_class=Conn,
         configure=_configure,
-        kwargs={"row_factory": dict_row, "autocommit": True},
+        kwargs={
+            "row_factory": dict_row,
+            "autocommit": True,
+            "fallback_application_name": f"{APPLICATION} {name}",
+        },
         # A connection broken by a database restart is noticed and replaced, not handed out.
         check=Pool.check_connection,
     )

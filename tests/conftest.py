@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from app.localpg import LocalCluster, free_port
+from tests.support.replica import StreamingPair, streaming_pair
 
 TEMPLATE_DB = "scheduler_template"
 _db_numbers = itertools.count()
@@ -59,3 +60,28 @@ def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A plain autocommit connection to the test's database, to look at what the code did."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def replication() -> Iterator[StreamingPair]:
+    """A primary cluster with a migrated template and a hot standby streaming from it
+    (tests/support/replica.py says why not the suite's cluster). Made at most once per run, by
+    the first test that asks; a few seconds."""
+    from db.migrate import upgrade
+
+    base = Path(tempfile.mkdtemp(prefix="wfs-replica-"))
+    base.chmod(0o755)
+    with streaming_pair(base) as pair:
+        upgrade(pair.primary.create_database(TEMPLATE_DB))
+        yield pair
+
+
+@pytest.fixture
+def replicated_database(replication: StreamingPair) -> Iterator[tuple[str, str]]:
+    """A fresh migrated database on the primary, present on the standby: (primary URL,
+    standby URL). The standby is running and replaying again after the test, whatever it did."""
+    name = f"replicated_{os.getpid()}_{next(_db_numbers)}"
+    try:
+        yield replication.create_database(name, template=TEMPLATE_DB)
+    finally:
+        replication.heal()

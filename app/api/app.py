@@ -30,6 +30,7 @@ from app.api.deps import (
 )
 from app.api.errors import EXCEPTION_HANDLERS, document_errors
 from app.api.ratelimit import TokenBucket
+from app.api.read_routing import ReadRouter
 from app.api.routes.alert_channels import AlertChannelController
 from app.api.routes.batch import schedule_batch
 from app.api.routes.compat import CompatController
@@ -43,9 +44,21 @@ from app.clock import Clock
 from app.services.cache import create_cache
 from app.settings import Settings
 from db.pool import create_pool
+from db.types import Pool
 
 MAX_BODY_BYTES = 1024 * 1024  # SPEC: bodies over 1 MiB get 413
 DOCS_ASSETS = "/schema-assets"
+POOL_SIZE = 10
+
+
+def read_router(settings: Settings, primary: Pool) -> ReadRouter | None:
+    """The router of lag-tolerant reads when DATABASE_READ_URL is set (else every read uses
+    the primary's pool)."""
+    if settings.database_read_url is None:
+        return None
+    return ReadRouter(
+        primary, settings.database_read_url, settings.scheduler_read_max_lag_seconds, POOL_SIZE
+    )
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
@@ -53,7 +66,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-        pool = create_pool(settings.database_url, min_size=1, max_size=10, name="api")
+        pool = create_pool(settings.database_url, min_size=1, max_size=POOL_SIZE, name="api")
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.cache = create_cache(settings.redis_url)
@@ -61,11 +74,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             pool, settings.alert_policy, settings.scheduler_alert_watch_interval, clock
         )
         app.state.alerts_watcher = watcher
+        router = read_router(settings, pool)
+        app.state.read_router = router
         try:
-            async with running(watcher):
+            async with running(watcher), running(router):
                 yield
         finally:
             await app.state.cache.close()
+            if router is not None:
+                await router.close()
             await pool.close()
 
     api = Router(

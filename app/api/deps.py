@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, HTTPException, SerializationException
 from psycopg import AsyncConnection
 
 from app import tracing
 from app.domain.callbacks import TOKEN_PREFIX
-from app.errors import Unauthorized
+from app.errors import NotFound, Unauthorized
 from app.services import tokens
 from app.services.incidents import IncidentService
 from app.services.outcomes import OutcomeService, callback_tenant, load_callback_key
@@ -52,6 +52,59 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
         yield conn
 
 
+@asynccontextmanager
+async def _lag_tolerant(state: State) -> AsyncIterator[tuple[Conn, bool]]:
+    """A connection for a read that tolerates lag, and whether it is the replica's: from the
+    replica while the API's read router (app/api/read_routing.py, DATABASE_READ_URL) says it
+    is fresh enough, else from the primary's pool, as `pooled_connection`."""
+    router = state.get("read_router")
+    lease = await router.lease() if router is not None else None
+    if lease is None:
+        async with pooled_connection(state) as conn:
+            yield conn, False
+        return
+    pool, conn = lease
+    try:
+        yield conn, True
+    finally:
+        await pool.putconn(conn)
+
+
+@asynccontextmanager
+async def read_connection(state: State) -> AsyncIterator[Conn]:
+    """See `_lag_tolerant`."""
+    async with _lag_tolerant(state) as (conn, _):
+        yield conn
+
+
+READ_FROM_REPLICA = "read_from_replica"
+"""Set in a request's state when its lag-tolerant connection is the replica's."""
+T = TypeVar("T")
+
+
+async def provide_read_conn(
+    request: Request[Any, Any, Any], state: State
+) -> AsyncGenerator[Conn, None]:
+    async with _lag_tolerant(state) as (conn, from_replica):
+        setattr(request.state, READ_FROM_REPLICA, from_replica)
+        yield conn
+
+
+async def confirm_missing(
+    request: Request[Any, Any, Any], read: Callable[[Conn], Awaitable[T]], conn: Conn
+) -> T:
+    """`read(conn)` on the request's lag-tolerant connection; when that answers "not found"
+    from the replica, `read` once more on the primary: a replica may not have what was created
+    a moment ago, and only the primary may say that something does not exist."""
+    try:
+        return await read(conn)
+    except NotFound:
+        if not getattr(request.state, READ_FROM_REPLICA, False):
+            raise
+    async with pooled_connection(request.app.state) as primary:
+        return await read(primary)
+
+
 SESSION_COOKIE = "wfs_session"
 DASHBOARD_HEADER = "x-dashboard"
 
@@ -77,13 +130,35 @@ AUTHENTICATED_TENANT = "authenticated_tenant"
 `provide_tenant`, so a request with a body is not authenticated twice."""
 
 
+def _authenticated_before(request: Request[Any, Any, Any]) -> str | None:
+    tenant: str | None = getattr(request.state, AUTHENTICATED_TENANT, None)
+    return tenant
+
+
 async def provide_tenant(request: Request[Any, Any, Any], conn: DbConn) -> str:
     """The tenant of the request's bearer token; 401 without a valid one."""
-    tenant: str | None = getattr(request.state, AUTHENTICATED_TENANT, None)
-    if tenant is None:
-        tenant = await authenticate(request, conn)
+    tenant = _authenticated_before(request) or await authenticate(request, conn)
     tracing.annotate(tenant=tenant)
     return tenant
+
+
+async def provide_tenant_briefly(request: Request[Any, Any, Any], state: State) -> str:
+    """`provide_tenant` on a primary connection held only while the token is checked: the
+    request's other queries read the replica. Tokens are always checked on the primary, so a
+    token works from its creation and stops at its revocation, with no lag."""
+    tenant = _authenticated_before(request)
+    if tenant is None:
+        async with pooled_connection(state) as conn:
+            tenant = await authenticate(request, conn)
+    tracing.annotate(tenant=tenant)
+    return tenant
+
+
+LAG_TOLERANT = {"conn": Provide(provide_read_conn), "tenant": Provide(provide_tenant_briefly)}
+"""A route handler's `dependencies` for reads that tolerate SCHEDULER_READ_MAX_LAG_SECONDS of
+lag (lists, history, statistics): its services get a replica connection when one is usable
+(docs/scaling.md says which routes and why). The services and their tenant scoping are the
+same as on the primary: only the connection differs."""
 
 
 async def authenticate(request: Request[Any, Any, Any], conn: Conn) -> str:

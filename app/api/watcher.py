@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 from app.clock import Clock
 from app.domain.incidents import AlertPolicy
@@ -53,13 +54,17 @@ class AlertsWatcher(Service[Watched]):
 
 
 @contextlib.asynccontextmanager
-async def running(watcher: AlertsWatcher) -> AsyncIterator[AlertsWatcher]:
-    """The watcher's loop for the lifetime of the block (the API's lifespan)."""
-    task = asyncio.create_task(watcher.run(), name="alerts.watch")
+async def running(service: Service[Any] | None) -> AsyncIterator[None]:
+    """A loop of the API (the alerts watcher, the read router) for the lifetime of the block
+    (the API's lifespan); None: nothing to run."""
+    if service is None:
+        yield
+        return
+    task = asyncio.create_task(service.run(), name=service.config.name)
     try:
-        yield watcher
+        yield
     finally:
-        watcher.stop()
+        service.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

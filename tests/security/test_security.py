@@ -107,9 +107,22 @@ def _foreign_call(
 def test_every_operation_hides_other_tenants_ids(
     client: httpx.Client, other_client: httpx.Client, db: psycopg.Connection[Any]
 ) -> None:
+    sweep_operations(client, other_client, db)
+
+
+def sweep_operations(
+    client: httpx.Client,
+    other_client: httpx.Client,
+    db: psycopg.Connection[Any],
+    settle: Callable[[], None] = lambda: None,
+) -> None:
+    """Every operation of the API, called by `other_client` with `client`'s ids and with ids
+    nobody has. `settle` runs after `client`'s writes: with a read replica, it waits until the
+    replica has them (so that a 404 there is the tenancy's, not the lag's)."""
     schedule = client.post("/api/schedules", json=PAUSED).json()
     run = client.post(f"/api/schedules/{schedule['id']}/trigger")
     assert run.status_code == 202, run.text
+    settle()
     theirs = {"schedule": schedule["id"], "execution": run.json()["id"]}
     nobody = {"schedule": str(uuid.uuid4()), "execution": str(uuid.uuid4())}
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app.api.caching import HISTORY_TTL_SECONDS, cached, schedule_marker
-from app.api.deps import Runs, Schedules, StatsDep
+from app.api.deps import (
+    LAG_TOLERANT,
+    Conn,
+    DbConn,
+    Schedules,
+    Tenant,
+    confirm_missing,
+    provide_runs,
+    provide_schedules,
+    provide_stats,
+)
 from app.api.present import execution_out, schedule_out, schedule_stats_out
 from app.api.schemas import HistoryOut, RegisterRequest, RegisterResponse
 
@@ -41,24 +51,34 @@ class CompatController(Controller):
         )
         return Response(body, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/history", summary="Recent executions and statistics of one schedule")
+    @get(
+        "/history",
+        summary="Recent executions and statistics of one schedule",
+        dependencies=LAG_TOLERANT,
+    )
     async def history(
         self,
-        schedules: Schedules,
-        runs: Runs,
-        stats: StatsDep,
+        request: Request[Any, Any, Any],
         state: State,
+        conn: DbConn,
+        tenant: Tenant,
         trigger_id: Annotated[UUID, QueryParameter(name="triggerId")],
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 10,
     ) -> HistoryOut:
-        schedule = await schedules.get(trigger_id)  # also the tenant check, never cached
+        async def read(conn: Conn) -> HistoryOut:
+            schedules = await provide_schedules(state, conn, tenant)
+            schedule = await schedules.get(trigger_id)  # also the tenant check, never cached
 
-        async def compute() -> HistoryOut:
-            page = await runs.history(trigger_id, limit=limit)
-            return HistoryOut(
-                executions=[execution_out(e) for e in page.items],
-                stats=schedule_stats_out(schedule, await stats.of_schedule(schedule)),
-            )
+            async def compute() -> HistoryOut:
+                runs = await provide_runs(state, conn, tenant)
+                stats = await provide_stats(conn, tenant)
+                page = await runs.history(trigger_id, limit=limit)
+                return HistoryOut(
+                    executions=[execution_out(e) for e in page.items],
+                    stats=schedule_stats_out(schedule, await stats.of_schedule(schedule)),
+                )
 
-        key = f"history:{schedule.id}:{limit}:{schedule_marker(schedule)}"
-        return await cached(state.cache, key, HISTORY_TTL_SECONDS, HistoryOut, compute)
+            key = f"history:{schedule.id}:{limit}:{schedule_marker(schedule)}"
+            return await cached(state.cache, key, HISTORY_TTL_SECONDS, HistoryOut, compute)
+
+        return await confirm_missing(request, read, conn)

@@ -16,7 +16,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
-from app.api.deps import pooled_connection
+from app.api.deps import pooled_connection, read_connection
 from app.errors import Unauthorized
 from app.services.health import readiness
 from app.services.metrics import render
@@ -60,6 +60,11 @@ async def _readiness_answer(state: State) -> tuple[dict[str, Any], int]:
         "migrations": result.migrations,
         "alertsWatcher": problem or "ok",
     }
+    router = state.get("read_router")
+    if router is not None:
+        # Informational: a replica that is away or behind degrades reads to the primary, which
+        # serves them; it does not make the API unready.
+        body["readReplica"] = router.verdict.reason
     return body, 200 if ready else 503
 
 
@@ -82,7 +87,7 @@ def _require_metrics_token(request: Request[Any, Any, Any], state: State) -> Non
 
 
 async def _render(state: State) -> str:
-    async with pooled_connection(state) as conn:
+    async with read_connection(state) as conn:  # deployment-wide counts: a second of lag is fine
         return await render(conn)
 
 
@@ -95,4 +100,6 @@ async def _render(state: State) -> str:
 async def metrics(request: Request[Any, Any, Any], state: State) -> str:
     _require_metrics_token(request, state)
     text: str = await state.metrics_snapshot.get(lambda: _render(state))
-    return text
+    router = state.get("read_router")
+    # This process's own read routing: live, not from the shared snapshot.
+    return text if router is None else text + router.metrics()

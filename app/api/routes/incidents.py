@@ -9,7 +9,7 @@ from uuid import UUID
 from litestar import Controller, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from app.api.deps import Incidents
+from app.api.deps import LAG_TOLERANT, Incidents
 from app.api.present import incident_out
 from app.api.schemas import IncidentList, IncidentOut
 
@@ -18,7 +18,7 @@ class IncidentController(Controller):
     path = "/api/incidents"
     tags = ["incidents"]
 
-    @get("/", summary="List incidents, newest first")
+    @get("/", summary="List incidents, newest first", dependencies=LAG_TOLERANT)
     async def list_incidents(
         self,
         incidents: Incidents,

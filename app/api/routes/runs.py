@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from app import tracing
 from app.api.caching import STATS_TTL_SECONDS, cached
-from app.api.deps import CALLBACK_AUTH, Outcomes, Runs, StatsDep, Tenant
+from app.api.deps import (
+    CALLBACK_AUTH,
+    LAG_TOLERANT,
+    Conn,
+    DbConn,
+    Outcomes,
+    Runs,
+    StatsDep,
+    Tenant,
+    confirm_missing,
+    provide_runs,
+)
 from app.api.errors import error_responses
 from app.api.present import execution_out, stats_fields
 from app.api.ratelimit import enforce
@@ -25,6 +36,7 @@ from app.api.schemas import (
     ResultReport,
 )
 from app.domain.execution import Execution, Status
+from app.services.runs import ExecutionPage
 
 
 class ScheduleRunsController(Controller):
@@ -61,16 +73,27 @@ class ScheduleRunsController(Controller):
         result = await runs.backfill(schedule_id, data.start, data.end)
         return BackfillResponse(created=result.created, existing=result.existing)
 
-    @get("/executions", summary="The schedule's executions, newest first")
+    @get(
+        "/executions",
+        summary="The schedule's executions, newest first",
+        dependencies=LAG_TOLERANT,
+    )
     async def list_executions(
         self,
+        request: Request[Any, Any, Any],
+        state: State,
         schedule_id: FromPath[UUID],
-        runs: Runs,
+        conn: DbConn,
+        tenant: Tenant,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[Status | None] = None,
     ) -> ExecutionList:
-        page = await runs.history(schedule_id, limit=limit, cursor=cursor, status=status)
+        async def read(conn: Conn) -> ExecutionPage:
+            runs = await provide_runs(state, conn, tenant)
+            return await runs.history(schedule_id, limit=limit, cursor=cursor, status=status)
+
+        page = await confirm_missing(request, read, conn)
         return ExecutionList(
             items=[execution_out(e) for e in page.items], next_cursor=page.next_cursor
         )
@@ -143,7 +166,12 @@ def _annotate(execution: Execution) -> None:
     )
 
 
-@get("/api/stats", tags=["runs"], summary="Statistics of all your schedules")
+@get(
+    "/api/stats",
+    tags=["runs"],
+    summary="Statistics of all your schedules",
+    dependencies=LAG_TOLERANT,
+)
 async def overall_stats(stats: StatsDep, tenant: Tenant, state: State) -> OverallStatsOut:
     async def compute() -> OverallStatsOut:
         overall = await stats.overall()

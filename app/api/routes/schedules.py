@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from app.api.deps import Schedules, StatsDep, Tenant
+from app.api.deps import LAG_TOLERANT, Schedules, StatsDep, Tenant
 from app.api.present import etag, list_item, schedule_detail
 from app.api.schemas import (
     PauseBody,
@@ -65,7 +65,7 @@ class ScheduleController(Controller):
         created = await schedules.create(fields)
         return _with_etag(await schedule_detail(created, stats), etag(created), status=201)
 
-    @get("/", summary="List schedules")
+    @get("/", summary="List schedules", dependencies=LAG_TOLERANT)
     async def list_schedules(
         self,
         schedules: Schedules,
