@@ -11,6 +11,8 @@ from app.domain.replication import (
     keep_samples,
     staleness,
 )
+from app.errors import ConfigError
+from app.settings import load_settings
 
 MAX_LAG = 2.0
 
@@ -64,3 +66,13 @@ def test_paused_replay_unknown_primary_and_a_non_standby_are_not_usable() -> Non
 def test_samples_kept_cover_the_bound_and_one_older() -> None:
     samples = [PrimarySample(float(t), t) for t in range(10)]
     assert [s.at for s in keep_samples(samples, now=9.0, max_lag=MAX_LAG)] == [6.0, 7.0, 8.0, 9.0]
+
+
+def test_the_read_url_is_optional_and_must_be_postgresql() -> None:
+    assert load_settings(database_read_url="").database_read_url is None  # `DATABASE_READ_URL=`
+    url = "postgresql://reader@replica:5432/scheduler"
+    assert load_settings(database_read_url=url).database_read_url == url
+    with pytest.raises(ConfigError, match="DATABASE_READ_URL: .*postgresql://"):
+        load_settings(database_read_url="mysql://replica/scheduler")
+    with pytest.raises(ConfigError, match="SCHEDULER_READ_MAX_LAG_SECONDS"):
+        load_settings(scheduler_read_max_lag_seconds=0)
