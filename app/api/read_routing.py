@@ -29,6 +29,7 @@ from app.domain.replication import (
     NOT_PROBED,
     PrimarySample,
     ReadVerdict,
+    StandbyState,
     judge,
     keep_samples,
 )
@@ -71,8 +72,7 @@ class ReadRouter(Service[ReadVerdict]):
     async def run_once(self, now: datetime | None) -> ReadVerdict:
         await self._sample_primary()
         try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                state = await standby_state(await self._replica())
+            state = await self._probe_replica()
         except (psycopg.Error, OSError, TimeoutError) as exc:
             await self._forget_replica()
             verdict = ReadVerdict(False, f"unreachable: {type(exc).__name__}", None)
@@ -99,6 +99,21 @@ class ReadRouter(Service[ReadVerdict]):
         samples = (*self._samples, sample) if sample else self._samples
         self._samples = keep_samples(samples, now, self.max_lag)
 
+    async def _probe_replica(self) -> StandbyState:
+        """The replica's replay state, on the probe's own connection. A connection that was
+        open and fails is replaced once before the replica counts as unreachable: an idle
+        connection closed by a proxy or a network blip is not an outage."""
+        reused = self._probe_conn is not None and not self._probe_conn.closed
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                return await standby_state(await self._replica())
+        except (psycopg.OperationalError, OSError):
+            if not reused:
+                raise
+        await self._close_probe()
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            return await standby_state(await self._replica())
+
     async def _replica(self) -> Conn:
         if self._probe_conn is None or self._probe_conn.closed:
             self._probe_conn = await psycopg.AsyncConnection.connect(
@@ -122,12 +137,15 @@ class ReadRouter(Service[ReadVerdict]):
         self._pool = pool
         return True
 
-    async def _forget_replica(self) -> None:
+    async def _close_probe(self) -> None:
         conn, self._probe_conn = self._probe_conn, None
-        pool, self._pool = self._pool, None
         if conn is not None:
             with suppress(psycopg.Error, OSError):
                 await conn.close()
+
+    async def _forget_replica(self) -> None:
+        await self._close_probe()
+        pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close(timeout=1.0)
 
