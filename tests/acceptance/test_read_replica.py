@@ -6,7 +6,8 @@ primary; lists, history, statistics and /metrics go to the standby while it is a
 SCHEDULER_READ_MAX_LAG_SECONDS behind. Shown here: the reads run on the standby (its
 pg_stat_activity says so), a write becomes visible through them within the bound, and a
 standby that stops or whose replay is paused degrades those reads to the primary (they keep
-answering), logged once, visible in /ready and /metrics, and they return when it is back.
+answering), logged once, visible in /ready and /metrics, and they return when it is back; a
+standby that applies each commit 5 s late (recovery_min_apply_delay) counts as lagging.
 """
 
 from __future__ import annotations
@@ -171,3 +172,22 @@ def test_a_paused_replica_counts_as_lagging(
     degraded = _events(caplog, "read.degraded")
     assert len(degraded) == 1, [r.getMessage() for r in degraded]
     assert "paused" in degraded[0].getMessage() or "lagging" in degraded[0].getMessage()
+
+
+def test_a_replica_that_falls_behind_counts_as_lagging(
+    api: httpx.Client, replication: StreamingPair
+) -> None:
+    # Each commit is applied on the standby 5 s after the primary made it: it replays, late.
+    replication.delay_apply(5)
+    created = api.post("/api/schedules", json={"workflowId": "wf", "cronExpression": "0 6 * * *"})
+    assert created.status_code == 201, created.text
+    reason = wait_until(
+        lambda: _reads_from(api) != "replica" and _reads_from(api), 10, "the router to notice"
+    )
+    assert reason.startswith("lagging"), reason  # still replaying, not paused: behind
+    assert _metric(api, "scheduler_read_replica_lag_seconds") > MAX_LAG
+    # The lagging standby lacks the new schedule; the list has it: it came from the primary.
+    assert [s["id"] for s in api.get("/api/schedules").json()["items"]] == [created.json()["id"]]
+
+    replication.delay_apply(0)
+    wait_until(lambda: _reads_from(api) == "replica", 15, "reads back on the replica")

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from app.localpg import SERVER_USER, LocalCluster, free_port
 
@@ -136,11 +137,25 @@ class StreamingPair:
         with psycopg.connect(self.standby.url(), autocommit=True) as conn:
             conn.execute("SELECT pg_wal_replay_resume()")
 
+    def delay_apply(self, seconds: int) -> None:
+        """Make the standby apply each commit `seconds` after it was made on the primary
+        (`recovery_min_apply_delay`; 0: at once): a replica that falls behind."""
+        with psycopg.connect(self.standby.url(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET recovery_min_apply_delay = {}").format(
+                    sql.Literal(f"{seconds}s")
+                )
+            )
+            conn.execute("SELECT pg_reload_conf()")
+
     def heal(self) -> None:
         """The standby running, replaying and streaming again, whatever a test did to it."""
         if not self.standby.is_running():
             self.standby.start()
         with psycopg.connect(self.standby.url(), autocommit=True) as conn:
+            if conn.execute("SHOW recovery_min_apply_delay").fetchone() != ("0",):
+                conn.execute("ALTER SYSTEM RESET recovery_min_apply_delay")
+                conn.execute("SELECT pg_reload_conf()")
             if conn.execute("SELECT pg_is_wal_replay_paused()").fetchone() == (True,):
                 conn.execute("SELECT pg_wal_replay_resume()")
         self.wait_streaming()
