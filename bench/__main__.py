@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsafe", action="store_true", help="fsync off (not honest numbers)")
     parser.add_argument("--no-peers", action="store_true", help="ours only (engine work)")
     parser.add_argument(
+        "--wait",
+        type=float,
+        help="seconds to wait for a quiet machine before starting (default 900; quick: 60)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -130,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
     }
     try:
-        wait_for_quiet(patience=60.0 if args.quick else 900.0)
+        wait_for_quiet(
+            patience=args.wait if args.wait is not None else 60.0 if args.quick else 900.0
+        )
         cluster.start()
         data["machine"] = machine(cluster)
         port = free_port()

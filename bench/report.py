@@ -209,7 +209,7 @@ def burst_table(result: dict[str, Any]) -> str:
         parts.append(f"{head}\n{text}{failures([('ours', one['ours']), *peers])}")
     return "\n\n".join(parts) + (
         f"\n{STORE_NOTE}; Procrastinate periodic: n/a (no arbitrary one-off schedules); "
-        "DBOS and APScheduler at the first size only (DBOS's set-up grows with the square of N)"
+        "DBOS and APScheduler up to 10,000 only (DBOS's set-up grows with the square of N)"
     )
 
 

@@ -25,7 +25,7 @@ from bench.service import Child, Processes, cpu_seconds
 
 HERE = Path(__file__).resolve().parent / "bullmq"
 WORKER_PROCESSES = 2  # as ours: one per core
-CONCURRENCY = 50
+CONCURRENCY = int(os.environ.get("BENCH_BULLMQ_CONCURRENCY", "50"))
 """Jobs in flight per Worker. Each job is one POST to a loopback target (I/O bound), so BullMQ's
 advice for I/O-bound processors applies: a high concurrency. At 1,000 every-second schedules
 (2 processes, 12 s, a loaded machine) 20 / 50 / 100 / 200 gave lag p50 0.32-0.48 s, within noise

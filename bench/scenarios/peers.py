@@ -136,7 +136,7 @@ def dbos_setup_s(n: int) -> float:
     """A pessimistic guess of the seconds `DBOS.apply_schedules` takes for n schedules: it grows
     with the square of n (measured here: 1,000 in 1.8 s, 5,000 in 19 s; each schedule gets a
     thread, and the scheduler's poll compares every schedule every second while they are being
-    written), which is why the burst runs DBOS at its first size only (10,000: ~4 min)."""
+    written), which is why the burst runs DBOS up to 10,000 only (~4 min of set-up)."""
     return 2.5 * (n / 1000) ** 2 + 1
 
 
