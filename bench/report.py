@@ -205,11 +205,12 @@ def burst_table(result: dict[str, Any]) -> str:
             ("APScheduler grace 3600 s", one.get("apscheduler_grace")),
             ("APScheduler default (1 s)", one.get("apscheduler_default")),
         ]
-        text = comparison(one["ours"], peers, BURST, reference=False)
+        text = comparison(one["ours"], peers, BURST, reference=False) + breakdown_line(one["ours"])
         parts.append(f"{head}\n{text}{failures([('ours', one['ours']), *peers])}")
     return "\n\n".join(parts) + (
         f"\n{STORE_NOTE}; Procrastinate periodic: n/a (no arbitrary one-off schedules); "
-        "DBOS and APScheduler up to 10,000 only (DBOS's set-up grows with the square of N)"
+        "DBOS and APScheduler at the first size only, if ≤ 10,000 (DBOS's set-up grows with the "
+        "square of N)"
     )
 
 
