@@ -83,7 +83,7 @@ soak: $(STAMP) ## Long fault-injection runs (tests/faults with SOAK=1: kill -9 s
 	SOAK=1 $(BIN)/pytest tests/faults -q
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks side by side with peers, full sizes (~60 min; bench/results/)
+bench: $(STAMP) ## Benchmarks side by side with peers, full sizes (~70 min; bench/results/)
 	@$(BIN)/python -c 'import aiohttp, apscheduler, dbos, matplotlib, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
