@@ -83,13 +83,13 @@ soak: $(STAMP) ## Long fault-injection runs (tests/faults with SOAK=1: kill -9 s
 	SOAK=1 $(BIN)/pytest tests/faults -q
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks side by side with peers, full sizes (~30 min; bench/results/)
-	@$(BIN)/python -c 'import aiohttp, apscheduler, matplotlib, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
+bench: $(STAMP) ## Benchmarks side by side with peers, full sizes (~70 min; bench/results/)
+	@$(BIN)/python -c 'import aiohttp, apscheduler, dbos, matplotlib, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 .PHONY: bench-quick
-bench-quick: $(STAMP) ## The same benchmarks with small sizes (a ~1.5 min smoke run)
-	@$(BIN)/python -c 'import aiohttp, apscheduler, matplotlib, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
+bench-quick: $(STAMP) ## The same benchmarks with small sizes (a ~7 min smoke run)
+	@$(BIN)/python -c 'import aiohttp, apscheduler, dbos, matplotlib, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench --quick
 
 .PHONY: clean

@@ -30,11 +30,11 @@ import psutil
 from app.localpg import free_port
 from bench import report
 from bench.cluster import BenchCluster
-from bench.scenarios.common import FULL, QUICK, Context, TargetLog
+from bench.scenarios.common import FULL, QUICK, Context, Sizes, TargetLog
 from bench.service import ForeignLoad, Processes, busy_cpu_seconds, python
 from bench.target import measure_capacity
 
-SCENARIOS = ["steady", "burst", "scale", "api", "api-batch", "stats"]
+SCENARIOS = ["steady", "burst", "ramp", "limits", "scale", "api", "api-batch", "stats"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -79,6 +79,14 @@ def wait_for_quiet(limit: float = 0.3, patience: float = 300.0) -> None:
             print(f"waiting for a quiet machine: {cores:.1f} cores busy", flush=True)
 
 
+def size(sizes: Sizes, item: str) -> tuple[str, int | tuple[int, ...]]:
+    """`NAME=N` (or `NAME=N,M,...` for a list size) as a replacement for one field of `sizes`."""
+    name, _, value = item.partition("=")
+    if isinstance(getattr(sizes, name, None), tuple):
+        return name, tuple(int(v) for v in value.split(","))
+    return name, int(value)
+
+
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -90,11 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsafe", action="store_true", help="fsync off (not honest numbers)")
     parser.add_argument("--no-peers", action="store_true", help="ours only (engine work)")
     parser.add_argument(
+        "--wait",
+        type=float,
+        help="seconds to wait for a quiet machine before starting (default 900; quick: 60)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="SIZE=N",
-        help="override one size, e.g. --set steady_seconds=60 (engine work; repeatable)",
+        help="override one size, e.g. --set steady_seconds=60 or --set burst_sizes=100000 "
+        "(a list: comma-separated; repeatable)",
     )
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -105,9 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     sizes = QUICK if args.quick else FULL
     try:
-        sizes = dataclasses.replace(
-            sizes, **{k: int(v) for k, _, v in (item.partition("=") for item in args.set)}
-        )
+        sizes = dataclasses.replace(sizes, **dict(size(sizes, item) for item in args.set))
     except (TypeError, ValueError) as exc:
         parser.error(f"--set: {exc}")
     work = Path(tempfile.mkdtemp(prefix="wfs-bench-run-"))
@@ -123,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
     }
     try:
-        wait_for_quiet(patience=60.0 if args.quick else 900.0)
+        wait_for_quiet(
+            patience=args.wait if args.wait is not None else 60.0 if args.quick else 900.0
+        )
         cluster.start()
         data["machine"] = machine(cluster)
         port = free_port()

@@ -9,7 +9,7 @@ import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg.rows import dict_row
 
+from app.services.batch import MAX_BATCH, Draft, upsert_batch
 from app.services.schedules import ScheduleService
 from bench.cluster import BenchCluster
 from bench.service import Child, Processes, RssMonitor, cpu_seconds
@@ -28,7 +29,7 @@ class Sizes:
     steady_schedules: int
     steady_seconds: int
     aps_two_process_seconds: int
-    burst_schedules: int
+    burst_sizes: tuple[int, ...]  # burst: one instant of each size, ours and every peer
     scale_stored: int
     scale_small: int
     scale_due: int
@@ -39,10 +40,19 @@ class Sizes:
     drain_seconds: int
     batch_schedules: int = 100_000  # api-batch: created through POST /api/schedules/batch
     batch_clients: int = 2  # ... by this many clients at once (2 cores here)
+    ramp_steps: tuple[int, ...] = (1_000, 2_000, 5_000)  # ramp: every-second schedules a step
+    ramp_seconds: int = 60  # ... measured for this long each
+    limits_seconds: int = 10  # limits: each loop runs this long
+    claim_rows: int = 500_000  # ... rows of the synthetic table the bare claim empties
 
 
-FULL = Sizes(1000, 300, 60, 10_000, 1_000_000, 10_000, 1000, 60, 200, 30, 1_000_000, 30)
-QUICK = Sizes(200, 5, 3, 1_000, 50_000, 10_000, 200, 3, 200, 2, 50_000, 5, batch_schedules=10_000)
+FULL = Sizes(1000, 300, 60, (10_000, 50_000, 100_000), 1_000_000, 10_000, 1000, 60, 200, 30,
+             1_000_000, 30)  # fmt: skip
+QUICK = Sizes(
+    200, 5, 3, (1_000, 5_000), 50_000, 10_000, 200, 3, 200, 2, 50_000, 5,
+    batch_schedules=10_000, ramp_steps=(200, 500), ramp_seconds=5, limits_seconds=2,
+    claim_rows=20_000,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,17 @@ def attempt(phase: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> 
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def lead_margin(ctx: Context) -> float:
+    """Seconds of slack between the expected end of a burst's set-up and its instant."""
+    return 2.0 if ctx.quick else 5.0
+
+
+def cron_for(instant: float) -> str:
+    """The 6-field cron (seconds first) naming one second: `S M H D Mo *`."""
+    at = datetime.fromtimestamp(instant, UTC)
+    return f"{at.second} {at.minute} {at.hour} {at.day} {at.month} *"
+
+
 def sleep_until(instant: float) -> None:
     delay = instant - time.time()
     if delay > 0:
@@ -142,18 +163,26 @@ def sleep_until(instant: float) -> None:
 
 
 # -- creating our schedules ---------------------------------------------------------------
-async def _create(url: str, tenant: str, fields: list[dict[str, Any]]) -> list[UUID]:
+async def _create(url: str, tenant: str, batches: list[list[Draft]]) -> list[UUID]:
     async with await psycopg.AsyncConnection.connect(
         url, autocommit=True, row_factory=dict_row
     ) as conn:
         service = ScheduleService(conn, tenant)
-        return [(await service.create(f)).id for f in fields]
+        ids: list[UUID] = []
+        for drafts in batches:
+            for item in await upsert_batch(service, drafts):
+                if item.outcome != "created" or item.id is None:
+                    raise RuntimeError(f"batch item {item.index}: {item.outcome} {item.error}")
+                ids.append(item.id)
+        return ids
 
 
 async def _create_parallel(
     url: str, tenant: str, fields: list[dict[str, Any]], connections: int
 ) -> list[UUID]:
-    shares = [fields[i::connections] for i in range(connections)]
+    drafts = [Draft(i, f) for i, f in enumerate(fields)]
+    batches = [drafts[i : i + MAX_BATCH] for i in range(0, len(drafts), MAX_BATCH)]
+    shares = [batches[i::connections] for i in range(connections)]
     done = await asyncio.gather(*(_create(url, tenant, share) for share in shares if share))
     return [i for ids in done for i in ids]
 
@@ -165,11 +194,12 @@ def create_schedules(
     *,
     workflow_id: str = "wf",
     tenant: str = "bench",
-    connections: int = 4,
+    connections: int = 2,
     **extra: Any,
 ) -> list[UUID]:
-    """`count` schedules through the service layer (validation, next slot, one transaction each),
-    from a few connections at once."""
+    """`count` schedules through the service layer's batch create (`upsert_batch`, what
+    `POST /api/schedules/batch` runs: validation and next slot per schedule, one transaction
+    and one INSERT per 1,000), from a few connections at once: 100,000 in seconds."""
     fields = [
         {"id": uuid4(), "workflow_id": workflow_id, "cron_expression": cron, **extra}
         for _ in range(count)
@@ -186,21 +216,26 @@ def measure_steady(
     seconds: int,
     *,
     warmup: float = 3.0,
+    store_cpu: Callable[[], float] | None = None,
+    plot: bool = True,
 ) -> dict[str, Any]:
     """Every slot of `schedules` every-second schedules in a window of `seconds` seconds, starting
     `warmup` seconds from now on a whole second: lag of the first request per slot, slots never
     received (waiting up to `drain_seconds` after the window for late ones), repeated slots, and
-    the CPU the system's processes and PostgreSQL spent in the window."""
+    the CPU the system's processes and its store spent in the window (`store_cpu`: CPU seconds
+    so far of the store; PostgreSQL's by default, Redis's for BullMQ). `plot`: the lags go into
+    the steady plot."""
+    store_cpu = store_cpu or ctx.cluster.cpu_seconds
     start = math.ceil(time.time() + warmup)
     end = start + seconds
     sleep_until(start)
-    cpu_start, pg_start = cpu_seconds(children), ctx.cluster.cpu_seconds()
+    cpu_start, pg_start = cpu_seconds(children), store_cpu()
     with RssMonitor(children) as rss:
         while time.time() < end:
             time.sleep(min(1.0, max(0.0, end - time.time())))
             ctx.procs.check_alive(children)
     cpu = cpu_seconds(children) - cpu_start
-    pg_cpu = ctx.cluster.cpu_seconds() - pg_start
+    pg_cpu = store_cpu() - pg_start
     expected = schedules * seconds
     deadline = time.time() + ctx.sizes.drain_seconds
     while True:
@@ -216,7 +251,8 @@ def measure_steady(
             break
         time.sleep(1.0)
     lags = [h.received - h.scheduled for h in first.values()]
-    ctx.lag_samples[prefix] = (lags, expected)
+    if plot:
+        ctx.lag_samples[prefix] = (lags, expected)
     fired = len(first)
     return {
         "schedules": schedules,

@@ -1,4 +1,6 @@
-"""Steady: N schedules firing every second for D seconds; ours, then each peer in its own phase.
+"""Steady: N schedules firing every second for D seconds; ours, then each peer in its own phase
+(BullMQ, DBOS, Procrastinate periodic, APScheduler 1 and 2 processes; pg-boss: n/a, its cron is
+minute-granular).
 
 Lag = receive time at the target − the slot's instant. Missed = slots of the window the target
 never received (late ones are waited for, up to `drain_seconds` after the window). Duplicates =
@@ -19,6 +21,7 @@ from bench.scenarios.common import (
     engine_breakdown,
     measure_steady,
 )
+from bench.scenarios.peers import EVERY_SECOND, bullmq_steady, dbos_steady
 from bench.service import Child, python, service_env, start_workers, wait_for_workers
 
 WORKERS = 2
@@ -28,6 +31,8 @@ def run(ctx: Context) -> dict[str, Any]:
     n, seconds = ctx.sizes.steady_schedules, ctx.sizes.steady_seconds
     results = {"ours": attempt(ours, ctx, n, seconds)}
     if ctx.peers:
+        results["bullmq"] = attempt(bullmq_steady, ctx, n, seconds)
+        results["dbos"] = attempt(dbos_steady, ctx, n, seconds)
         two = ctx.sizes.aps_two_process_seconds
         results["procrastinate"] = attempt(procrastinate_periodic, ctx, n, seconds)
         results["apscheduler"] = attempt(apscheduler, ctx, n, seconds, processes=1)
@@ -35,17 +40,24 @@ def run(ctx: Context) -> dict[str, Any]:
     return results
 
 
-def ours(ctx: Context, n: int, seconds: int) -> dict[str, Any]:
-    url = ctx.cluster.migrated_database("ours_steady")
-    create_schedules(url, n, "* * * * * *", workflow_id="wf")
-    env = service_env(url, f"{ctx.target_url}/ours/steady/{{workflowId}}")
-    workers = start_workers(ctx.procs, WORKERS, env)
+def ours(
+    ctx: Context, n: int, seconds: int, phase: str = "steady", *, plot: bool = True
+) -> dict[str, Any]:
+    name = f"ours_{phase}"
+    url = ctx.cluster.migrated_database(name)
     try:
-        result = measure_steady(ctx, "/ours/steady", workers, n, seconds)
+        create_schedules(url, n, EVERY_SECOND, workflow_id="wf")
+        env = service_env(url, f"{ctx.target_url}/ours/{phase}/{{workflowId}}")
+        workers = start_workers(ctx.procs, WORKERS, env)
+        try:
+            result = measure_steady(ctx, f"/ours/{phase}", workers, n, seconds, plot=plot)
+        finally:
+            ctx.procs.stop(workers)
+        result["engine_breakdown"] = engine_breakdown(url, result["window"])
+        result["skipped_runs"] = result["engine_breakdown"].get("skipped", {}).get("runs", 0)
+        return result
     finally:
-        ctx.procs.stop(workers)
-    result["engine_breakdown"] = engine_breakdown(url, result["window"])
-    return result
+        ctx.cluster.drop_database(name)
 
 
 def procrastinate_periodic(ctx: Context, n: int, seconds: int) -> dict[str, Any]:
