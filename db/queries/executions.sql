@@ -8,15 +8,22 @@
 -- triggers on workflow_schedules, db/migrations/sql/0005_tenancy_up.sql); it keeps that spec
 -- whatever later happens to the schedule (SPEC §2). Skipped and missed rows send nothing and
 -- name no spec (H3). The spec must be of the row's own tenant (M1).
+-- A row inserted `running` is the first attempt of a run its dispatcher runs itself (its job
+-- is claimed `doing` in this transaction, app/services/dispatch.py): it is written started,
+-- like execution_start_attempts would, so that its start costs no second row version.
 INSERT INTO workflow_schedule_executions (
     id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error, buffered,
-    spec_digest, job_id, finished_at
+    spec_digest, job_id, finished_at, attempts, started_at, executed_at
 )
 SELECT coalesce(u.id, gen_random_uuid()), u.trigger_id, u.workflow_id, u.tenant,
        u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered,
        CASE WHEN u.status NOT IN ('missed', 'skipped') THEN p.digest END, u.job_id,
-       CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END
-FROM unnest(
+       CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END,
+       CASE WHEN u.status = 'running' THEN 1 ELSE 0 END,
+       CASE WHEN u.status = 'running' THEN greatest(t.now, u.fire_at) END,
+       CASE WHEN u.status = 'running' THEN greatest(t.now, u.fire_at) END
+FROM (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t,
+    unnest(
     %(ids)s::uuid[], %(trigger_ids)s::uuid[], %(workflow_ids)s::text[], %(tenants)s::text[],
     %(scheduled_ats)s::timestamptz[], %(fire_ats)s::timestamptz[], %(statuses)s::text[],
     %(triggers)s::text[], %(errors)s::text[], %(buffereds)s::boolean[], %(job_ids)s::bigint[]
@@ -81,6 +88,44 @@ RETURNING e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attemp
                  AND (k.expires_at IS NULL OR k.expires_at > t.now)),
               '{}'::text[]) END AS tenant_keys,
           t.now AS db_now;
+
+-- name: execution_read_started
+-- The attempts of runs inserted already started by their dispatcher for its own process
+-- (execution_insert_many): what execution_start_attempts returns, read without a write. Only
+-- runs still in that first attempt are returned: one cancelled meanwhile (its schedule deleted)
+-- is not sent.
+SELECT e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attempts, e.trigger,
+       e.tenant,
+       coalesce(p.input, s.input) AS input,
+       CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END AS target_url,
+       coalesce(p.timeout_seconds, s.timeout_seconds) AS timeout_seconds,
+       coalesce(p.max_attempts, s.max_attempts) AS max_attempts,
+       coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds,
+       coalesce(p.completion_timeout_seconds, s.completion_timeout_seconds)
+           AS completion_timeout_seconds,
+       CASE WHEN (CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END)
+                 IS NOT NULL THEN coalesce(
+           (SELECT array_agg(k.secret ORDER BY k.created_at DESC)
+            FROM tenant_signing_keys k
+            WHERE k.tenant = e.tenant
+              AND (k.expires_at IS NULL OR k.expires_at > t.now)),
+           '{}'::text[]) END AS tenant_keys,
+       t.now AS db_now
+FROM workflow_schedule_executions e
+JOIN workflow_schedules s ON s.id = e.trigger_id AND s.tenant = e.tenant
+LEFT JOIN workflow_run_specs p ON p.digest = e.spec_digest,
+    (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
+WHERE e.id = ANY(%(ids)s::uuid[]) AND e.status = 'running' AND e.attempts = 1;
+
+-- name: execution_running_by_tenant
+-- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running
+-- runs (more cannot change the dispatcher's answer, app/services/dispatch.py). No lock.
+SELECT t.tenant,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM workflow_schedule_executions r
+            WHERE r.tenant = t.tenant AND r.status = 'running'
+            LIMIT %(count_limit)s) AS c) AS running
+FROM unnest(%(tenants)s::text[]) AS t(tenant);
 
 -- name: execution_cancel_orphans
 -- Runs of a deleted schedule end `cancelled`, not silently pending forever. A schedule of
