@@ -12,6 +12,7 @@ from app.domain.delivery import Outcome
 from app.services.dispatch import dispatch_once
 from app.services.executions import STARTED_AHEAD, Answer, finish_batch, start_batch
 from app.services.schedules import ScheduleService
+from app.services.stats import fold_deltas
 from db import jobs
 from db.repositories import stats as stats_repo
 from db.types import Conn
@@ -65,9 +66,35 @@ async def test_a_run_dispatched_for_this_process_is_inserted_started(conn: Conn)
     await finish_batch(conn, [Answer(attempts[0], OK, run["started_at"])])
     metrics = await stats_repo.of_schedule(conn, schedule.id)
     assert metrics.get(("status", "running"), 0) == 0
-    assert metrics[("status", "succeeded")] == metrics[("finished", "succeeded")] == 1
-    assert metrics[("lag_count", "")] == 1  # sampled once, by the insert
-    assert metrics[("duration_count", "")] == 1
+    assert metrics[("status", "succeeded")] == metrics[("duration_count", "")] == 1
+    everything = await stats_repo.global_metrics(conn)
+    assert everything[("lag_count", "")] == 1  # sampled once, by the insert
+    assert everything[("finished", "succeeded")] == everything[("duration_total_count", "")] == 1
+
+
+async def test_deployment_wide_metrics_are_not_kept_per_schedule_and_fold_exactly(
+    conn: Conn,
+) -> None:
+    """/metrics' counters (finished, lag, lifetime durations) are summed per statement, not
+    written per schedule: a slot costs its schedule 6 statistics rows, not 15 (issue 13)."""
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn)
+    attempts = await start_batch(conn, ids)
+    await finish_batch(conn, [Answer(attempts[0], OK, None)])
+    per_schedule = await stats_repo.of_schedule(conn, schedule.id)
+    assert {m for m, _ in per_schedule} == {
+        "status", "duration_count", "duration_sum_ms", "duration_bucket"
+    }  # fmt: skip
+    before = await stats_repo.global_metrics(conn)
+    assert before[("duration_total_sum_ms", "")] == 12
+    cursor = await conn.execute(
+        "SELECT count(*) AS n FROM workflow_schedule_stat_deltas WHERE trigger_id = %s",
+        (schedule.id,),
+    )
+    assert await cursor.fetchone() == {"n": 6}
+    assert await fold_deltas(conn)
+    assert await stats_repo.global_metrics(conn) == before
+    assert await stats_repo.of_schedule(conn, schedule.id) == per_schedule
 
 
 async def test_a_tenant_near_its_cap_is_left_pending_for_the_start(conn: Conn) -> None:
