@@ -126,3 +126,19 @@ async def test_a_run_cancelled_before_its_start_is_not_sent(conn: Conn) -> None:
         "SELECT status FROM workflow_schedule_executions WHERE id = %s", (ids[0],)
     )
     assert await cursor.fetchone() == {"status": "cancelled"}
+
+
+async def test_an_update_that_changes_no_status_or_duration_writes_no_statistics(
+    conn: Conn,
+) -> None:
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn)
+    cursor = await conn.execute("SELECT count(*) AS n FROM workflow_schedule_stat_deltas")
+    before = await cursor.fetchone()
+    await conn.execute(
+        "UPDATE workflow_schedule_executions SET workflow_run_id = 'run-1' WHERE id = %s",
+        (ids[0],),
+    )
+    cursor = await conn.execute("SELECT count(*) AS n FROM workflow_schedule_stat_deltas")
+    assert await cursor.fetchone() == before
+    assert (await stats_repo.of_schedule(conn, schedule.id))[("status", "running")] == 1

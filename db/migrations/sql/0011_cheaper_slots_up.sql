@@ -11,6 +11,9 @@
 --    'g' scope and stats_global reads beside the other deltas (db/queries/stats.sql). A slot
 --    then costs 6 per-schedule delta rows instead of 15. Their per-schedule and per-tenant
 --    values written before this revision stay, unread; the global values stay exact.
+-- 3. The update's per-schedule statistics are the new rows' minus the old rows' (no join),
+--    and durations count for the runs that are succeeded or failed now, as the delete's
+--    trigger assumes when it takes them away.
 CREATE TABLE workflow_stat_global_deltas (
     id      bigserial PRIMARY KEY,
     metric  text NOT NULL,
@@ -66,25 +69,35 @@ $$;
 
 CREATE OR REPLACE FUNCTION wfs_stats_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    WITH changed AS (
-        SELECT n.trigger_id, n.tenant, o.status AS old_status, n.status AS new_status,
-               n.duration_ms,
-               (n.status IN ('succeeded', 'failed')
-                AND o.status NOT IN ('succeeded', 'failed')) AS completed
-        FROM old_rows o JOIN new_rows n ON n.id = o.id
-        WHERE o.status <> n.status
-    ), samples AS (
-        SELECT trigger_id, tenant, 'status' AS metric, old_status AS key, -1::bigint AS value
-        FROM changed
+    IF NOT EXISTS (SELECT FROM new_rows) THEN  -- an update that matched nothing
+        RETURN NULL;
+    END IF;
+    -- Per schedule: every old row's status and duration taken away, every new row's added;
+    -- what an update did not change sums to 0 and is not written. No join of the transition
+    -- tables: PL/pgSQL keeps the plan of a statement's first run for the session, and a join
+    -- planned for the few rows of an early statement became a nested loop, quadratic in the
+    -- rows of every later finish on that connection (measured: see the commit that added
+    -- this revision's update trigger).
+    WITH samples AS (
+        SELECT trigger_id, tenant, 'status' AS metric, status AS key, -1::bigint AS value
+        FROM old_rows
         UNION ALL
-        SELECT trigger_id, tenant, 'status', new_status, 1 FROM changed
+        SELECT trigger_id, tenant, 'status', status, 1 FROM new_rows
+        UNION ALL
+        SELECT trigger_id, tenant, m.metric, m.key, -m.value
+        FROM old_rows, LATERAL wfs_duration_samples(duration_ms, 1, false) AS m
+        WHERE status IN ('succeeded', 'failed') AND duration_ms IS NOT NULL
         UNION ALL
         SELECT trigger_id, tenant, m.metric, m.key, m.value
-        FROM changed, LATERAL wfs_duration_samples(duration_ms, 1, false) AS m
-        WHERE completed AND duration_ms IS NOT NULL
+        FROM new_rows, LATERAL wfs_duration_samples(duration_ms, 1, false) AS m
+        WHERE status IN ('succeeded', 'failed') AND duration_ms IS NOT NULL
     )
     INSERT INTO workflow_schedule_stat_deltas (trigger_id, tenant, metric, key, value)
-    SELECT trigger_id, tenant, metric, key, sum(value) FROM samples GROUP BY 1, 2, 3, 4;
+    SELECT trigger_id, tenant, metric, key, sum(value) FROM samples GROUP BY 1, 2, 3, 4
+    HAVING sum(value) <> 0;
+    -- Deployment-wide: what the update started or ended, which needs each row's old and new
+    -- state side by side. EXECUTE plans the join for the rows at hand, each time.
+    EXECUTE $q$
     WITH changed AS (
         SELECT o.status AS old_status, n.status AS new_status, n.duration_ms, n.fire_at,
                o.executed_at AS old_executed_at, n.executed_at AS new_executed_at,
@@ -120,7 +133,8 @@ BEGIN
           AND accepted_at IS NOT NULL AND finished_at IS NOT NULL
     )
     INSERT INTO workflow_stat_global_deltas (metric, key, value)
-    SELECT metric, key, sum(value) FROM samples GROUP BY 1, 2;
+    SELECT metric, key, sum(value) FROM samples GROUP BY 1, 2
+    $q$;
     RETURN NULL;
 END;
 $$;
