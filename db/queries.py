@@ -1,8 +1,10 @@
 """Named SQL queries, loaded once from db/queries/*.sql.
 
 A file holds blocks that start with `-- name: <query_name>`; the text up to the next such line is
-the query (psycopg `%(param)s` placeholders). Runtime code never builds SQL from strings: it asks
-for a query by name. Names are noun-first (`schedule_get`, `execution_insert_if_absent`).
+the query (psycopg `%(param)s` placeholders; `%(param)b` sends a value in binary, which the
+bulk statements of a fire use for their arrays: psycopg dumps arrays of uuids and timestamps
+as text in Python, an order of magnitude slower). Runtime code never builds SQL from strings:
+it asks for a query by name. Names are noun-first (`schedule_get`, `execution_insert_if_absent`).
 """
 
 from __future__ import annotations

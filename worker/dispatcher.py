@@ -48,6 +48,9 @@ class DispatcherConfig:
     stale_floor: float = 30.0
     # SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE: catch-up fires beyond it are recorded `missed`.
     max_runs_per_minute: int | None = None
+    # SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT: runs this process starts as it dispatches them stay
+    # within it (app/services/dispatch.py); None: no cap.
+    max_runs_in_flight: int | None = None
     alerts: AlertPolicy = DEFAULT_ALERTS  # slot.missed incidents (issue 12)
 
     def service(self) -> ServiceConfig:
@@ -107,6 +110,7 @@ class Dispatcher(Service[float]):
                 lookahead=self._ahead,
                 max_runs_per_minute=self.options.max_runs_per_minute,
                 alerts=self.options.alerts,
+                max_runs_in_flight=self.options.max_runs_in_flight,
             )
             claimed += stats.claimed
             if tracing.TRACER is not None and stats.claimed:  # an idle pass is no span

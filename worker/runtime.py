@@ -75,6 +75,7 @@ class WorkerRuntime:
                 max_sleep=settings.scheduler_dispatch_max_sleep,
                 stale_floor=floor,
                 max_runs_per_minute=settings.scheduler_tenant_max_runs_per_minute,
+                max_runs_in_flight=settings.scheduler_tenant_max_runs_in_flight,
                 alerts=settings.alert_policy,
             ),
             local=self.local,

@@ -21,6 +21,7 @@ from app.domain.firing import PassResult, plan_pass, unusable_note
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
+from app.services.executions import RACING_BATCHES, STARTED_AHEAD
 from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
@@ -41,7 +42,7 @@ class PassStats:
 
     @property
     def fired(self) -> int:
-        return self.statuses["pending"]
+        return self.statuses["pending"] + self.statuses["running"]
 
 
 async def dispatch_once(
@@ -54,6 +55,7 @@ async def dispatch_once(
     lookahead: float = 0.0,
     max_runs_per_minute: int | None = None,
     alerts: AlertPolicy = DEFAULT_ALERTS,
+    max_runs_in_flight: int | None = None,
 ) -> PassStats:
     """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests).
 
@@ -66,6 +68,12 @@ async def dispatch_once(
 
     Catch-up fires count against each tenant's `max_runs_per_minute`
     (SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE); beyond it they are recorded `missed`.
+
+    The runs of the jobs claimed for the calling process are inserted already `running` (their
+    first attempt started, as `start_batch` would write it), so their start is a read, not a
+    second row version (issue 13); `STARTED_AHEAD` tells this process's `start_batch` so. A
+    tenant near its `max_runs_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT) is not started
+    here: its runs are inserted `pending` and wait for the cap in `start_batch`, as before.
 
     Slots recorded `missed` open (or add to) their schedule's slot.missed incident, in this
     transaction (app/services/incidents.py); a run fired on time resolves it when it ends.
@@ -124,10 +132,6 @@ async def dispatch_once(
         # A slot that already has a row (a race lost to another dispatcher or a backfill) is
         # not inserted; its job then names an id that does not exist and does nothing.
         batches = await jobs.defer_run_batches(conn, [r["id"] for r in rows if r["id"]])
-        job_of = {run: job for job, runs in batches for run in runs}
-        for row in rows:
-            row["job_id"] = job_of.get(row["id"])
-        inserted = await repo.insert_many(conn, rows)
         local: list[tuple[int, list[UUID]]] = []
         if local_worker_id is not None and local_capacity > 0 and batches:
             wanted = batches[:local_capacity]
@@ -135,6 +139,13 @@ async def dispatch_once(
                 await jobs.claim_for_local_run(conn, [j for j, _ in wanted], local_worker_id)
             )
             local = [(job, runs) for job, runs in wanted if job in taken]
+        started = await _started_here(conn, rows, local, max_runs_in_flight)
+        job_of = {run: job for job, runs in batches for run in runs}
+        for row in rows:
+            row["job_id"] = job_of.get(row["id"])
+            if row["id"] in started:
+                row["status"] = "running"
+        inserted = await repo.insert_many(conn, rows, now=now)
         await repo.advance_schedules(conn, updates)
         if events := _incident_events(inserted):
             await record_events(conn, events, alerts)
@@ -144,6 +155,7 @@ async def dispatch_once(
     fire_ats = {(r["trigger_id"], r["scheduled_at"]): r["fire_at"] for r in rows}
     created = {r["id"] for r in inserted}
     local = [(job, [run for run in runs if run in created]) for job, runs in local]
+    STARTED_AHEAD.add(started & created)
     return PassStats(
         paused=[schedule_id for schedule_id, _ in unusable],
         claimed=len(claimed),
@@ -153,9 +165,38 @@ async def dispatch_once(
         lags_seconds=[
             (dispatched_at - fire_ats[(r["trigger_id"], r["scheduled_at"])]).total_seconds()
             for r in inserted
-            if r["status"] == "pending"
+            if r["status"] in ("pending", "running")
         ],
     )
+
+
+async def _started_here(
+    conn: Conn,
+    rows: Sequence[dict[str, Any]],
+    local: Sequence[tuple[int, list[UUID]]],
+    max_runs_in_flight: int | None,
+) -> set[UUID]:
+    """The runs of the jobs claimed for this process that are inserted `running`. A tenant's
+    runs are started here only where `start_batch` would start them without its per-tenant
+    lock: the tenant's runs in flight plus `RACING_BATCHES` times its runs in a batch stay within
+    the cap (app/services/executions.py `_hold_over_cap`); otherwise they stay `pending`."""
+    runs = {run for _, ids in local for run in ids}
+    if not runs:
+        return set()
+    tenant_of = {r["id"]: r["tenant"] for r in rows if r["id"] in runs}
+    if max_runs_in_flight is None:
+        return set(tenant_of)
+    here: Counter[str] = Counter()  # per tenant, its runs in its fullest batch here
+    for _, ids in local:
+        for tenant, count in Counter(tenant_of[i] for i in ids if i in tenant_of).items():
+            here[tenant] = max(here[tenant], count)
+    running = await repo.running_by_tenant(conn, sorted(here), max_runs_in_flight)
+    room = {
+        tenant
+        for tenant, count in here.items()
+        if running.get(tenant, 0) + count * RACING_BATCHES <= max_runs_in_flight
+    }
+    return {run for run, tenant in tenant_of.items() if tenant in room}
 
 
 def _incident_events(inserted: Sequence[dict[str, Any]]) -> list[IncidentEvent]:

@@ -5,7 +5,8 @@ retries, updates the schedules and releases buffered runs)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +62,33 @@ most `2 * concurrency + 4` connections): a tenant below its cap by that many bat
 starts a batch without the per-tenant lock."""
 
 
+class StartedAhead:
+    """The runs this process's dispatcher inserted already `running` for this process to run
+    (app/services/dispatch.py): their first attempt is started, so `start_batch` reads them
+    instead of starting them again. Process-wide on purpose: another process (after this one
+    died) does not know them and starts them again, counting a new attempt, exactly as for a
+    run whose worker died after its start. Entries are taken once; entries never taken (a
+    batch that failed before its start) are forgotten after `ttl` seconds, so that a run
+    recovered into this process later is started again, not read."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._added: dict[UUID, float] = {}
+
+    def add(self, execution_ids: Iterable[UUID]) -> None:
+        now = time.monotonic()
+        if self._added and next(iter(self._added.values())) < now - self.ttl:
+            self._added = {i: t for i, t in self._added.items() if t >= now - self.ttl}
+        self._added.update(dict.fromkeys(execution_ids, now))
+
+    def take(self, execution_ids: Iterable[UUID]) -> set[UUID]:
+        oldest = time.monotonic() - self.ttl
+        return {i for i in execution_ids if (added := self._added.pop(i, None)) and added >= oldest}
+
+
+STARTED_AHEAD = StartedAhead()
+
+
 async def start_batch(
     conn: Conn,
     execution_ids: Sequence[UUID],
@@ -75,11 +103,18 @@ async def start_batch(
     no overlap decision), and get a new job, in this transaction, `HELD_RUN_DELAY` later
     (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all). `now` (tests) replaces
     the database clock for the start instants.
+
+    Runs in `STARTED_AHEAD` were inserted started by this process's dispatcher, within the
+    cap: they are read, not written again.
     """
+    ahead = STARTED_AHEAD.take(execution_ids)
+    rest = [i for i in execution_ids if i not in ahead]
     async with conn.transaction():
         await repo.cancel_orphans(conn, execution_ids)
-        held = await _hold_over_cap(conn, execution_ids, max_in_flight)
-        rows = await repo.start_attempts(conn, [i for i in execution_ids if i not in held], now)
+        rows = await repo.read_started(conn, list(ahead), now) if ahead else []
+        if rest:
+            held = await _hold_over_cap(conn, rest, max_in_flight)
+            rows += await repo.start_attempts(conn, [i for i in rest if i not in held], now)
     return [
         Attempt(
             execution_id=r["id"],

@@ -77,9 +77,9 @@ UPDATE workflow_schedules AS s SET
     missed_uncounted = s.missed_uncounted + u.missed_uncounted,
     updated_at = clock_timestamp()
 FROM unnest(
-    %(ids)s::uuid[], %(states)s::text[], %(next_run_ats)s::timestamptz[],
-    %(next_fire_ats)s::timestamptz[], %(remaining_runs)s::integer[],
-    %(missed_uncounted)s::bigint[]
+    %(ids)b::uuid[], %(states)b::text[], %(next_run_ats)b::timestamptz[],
+    %(next_fire_ats)b::timestamptz[], %(remaining_runs)b::integer[],
+    %(missed_uncounted)b::bigint[]
 ) AS u(id, state, next_run_at, next_fire_at, remaining_runs, missed_uncounted)
 WHERE s.id = u.id;
 

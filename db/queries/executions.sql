@@ -8,18 +8,25 @@
 -- triggers on workflow_schedules, db/migrations/sql/0005_tenancy_up.sql); it keeps that spec
 -- whatever later happens to the schedule (SPEC §2). Skipped and missed rows send nothing and
 -- name no spec (H3). The spec must be of the row's own tenant (M1).
+-- A row inserted `running` is the first attempt of a run its dispatcher runs itself (its job
+-- is claimed `doing` in this transaction, app/services/dispatch.py): it is written started,
+-- like execution_start_attempts would, so that its start costs no second row version.
 INSERT INTO workflow_schedule_executions (
     id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error, buffered,
-    spec_digest, job_id, finished_at
+    spec_digest, job_id, finished_at, attempts, started_at, executed_at
 )
 SELECT coalesce(u.id, gen_random_uuid()), u.trigger_id, u.workflow_id, u.tenant,
        u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered,
        CASE WHEN u.status NOT IN ('missed', 'skipped') THEN p.digest END, u.job_id,
-       CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END
-FROM unnest(
-    %(ids)s::uuid[], %(trigger_ids)s::uuid[], %(workflow_ids)s::text[], %(tenants)s::text[],
-    %(scheduled_ats)s::timestamptz[], %(fire_ats)s::timestamptz[], %(statuses)s::text[],
-    %(triggers)s::text[], %(errors)s::text[], %(buffereds)s::boolean[], %(job_ids)s::bigint[]
+       CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END,
+       CASE WHEN u.status = 'running' THEN 1 ELSE 0 END,
+       CASE WHEN u.status = 'running' THEN greatest(t.now, u.fire_at) END,
+       CASE WHEN u.status = 'running' THEN greatest(t.now, u.fire_at) END
+FROM (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t,
+    unnest(
+    %(ids)b::uuid[], %(trigger_ids)b::uuid[], %(workflow_ids)b::text[], %(tenants)b::text[],
+    %(scheduled_ats)b::timestamptz[], %(fire_ats)b::timestamptz[], %(statuses)b::text[],
+    %(triggers)b::text[], %(errors)b::text[], %(buffereds)b::boolean[], %(job_ids)b::bigint[]
 ) AS u(id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error,
        buffered, job_id)
 LEFT JOIN workflow_run_specs p
@@ -62,7 +69,7 @@ FROM (
     FROM workflow_schedule_executions x
     JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
     LEFT JOIN workflow_run_specs p ON p.digest = x.spec_digest
-    WHERE x.id = ANY(%(ids)s::uuid[])
+    WHERE x.id = ANY(%(ids)b::uuid[])
 ) AS r,
     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
 WHERE e.id = r.id
@@ -82,13 +89,51 @@ RETURNING e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attemp
               '{}'::text[]) END AS tenant_keys,
           t.now AS db_now;
 
+-- name: execution_read_started
+-- The attempts of runs inserted already started by their dispatcher for its own process
+-- (execution_insert_many): what execution_start_attempts returns, read without a write. Only
+-- runs still in that first attempt are returned: one cancelled meanwhile (its schedule deleted)
+-- is not sent.
+SELECT e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attempts, e.trigger,
+       e.tenant,
+       coalesce(p.input, s.input) AS input,
+       CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END AS target_url,
+       coalesce(p.timeout_seconds, s.timeout_seconds) AS timeout_seconds,
+       coalesce(p.max_attempts, s.max_attempts) AS max_attempts,
+       coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds,
+       coalesce(p.completion_timeout_seconds, s.completion_timeout_seconds)
+           AS completion_timeout_seconds,
+       CASE WHEN (CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END)
+                 IS NOT NULL THEN coalesce(
+           (SELECT array_agg(k.secret ORDER BY k.created_at DESC)
+            FROM tenant_signing_keys k
+            WHERE k.tenant = e.tenant
+              AND (k.expires_at IS NULL OR k.expires_at > t.now)),
+           '{}'::text[]) END AS tenant_keys,
+       t.now AS db_now
+FROM workflow_schedule_executions e
+JOIN workflow_schedules s ON s.id = e.trigger_id AND s.tenant = e.tenant
+LEFT JOIN workflow_run_specs p ON p.digest = e.spec_digest,
+    (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
+WHERE e.id = ANY(%(ids)b::uuid[]) AND e.status = 'running' AND e.attempts = 1;
+
+-- name: execution_running_by_tenant
+-- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running
+-- runs (more cannot change the dispatcher's answer, app/services/dispatch.py). No lock.
+SELECT t.tenant,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM workflow_schedule_executions r
+            WHERE r.tenant = t.tenant AND r.status = 'running'
+            LIMIT %(count_limit)s) AS c) AS running
+FROM unnest(%(tenants)s::text[]) AS t(tenant);
+
 -- name: execution_cancel_orphans
 -- Runs of a deleted schedule end `cancelled`, not silently pending forever. A schedule of
 -- another tenant with the same id does not count (ids are owned, but never trust it here).
 UPDATE workflow_schedule_executions AS e SET
     status = 'cancelled', finished_at = clock_timestamp(),
     error = coalesce(e.error, 'cancelled: the schedule was deleted')
-WHERE e.id = ANY(%(ids)s::uuid[])
+WHERE e.id = ANY(%(ids)b::uuid[])
   AND e.status IN ('pending', 'running', 'retrying')
   AND NOT EXISTS (SELECT 1 FROM workflow_schedules s
                   WHERE s.id = e.trigger_id AND s.tenant = e.tenant)
@@ -169,10 +214,10 @@ UPDATE workflow_schedule_executions AS e SET
     completion_deadline = CASE WHEN u.status = 'accepted'
         THEN a.at + make_interval(secs => u.completion_timeout) END
 FROM unnest(
-    %(ids)s::uuid[], %(statuses)s::text[], %(http_statuses)s::integer[], %(errors)s::text[],
-    %(workflow_run_ids)s::text[], %(durations)s::integer[], %(retry_delays)s::float8[],
-    %(attempts)s::integer[], %(answered_ats)s::timestamptz[],
-    %(completion_timeouts)s::integer[]
+    %(ids)b::uuid[], %(statuses)b::text[], %(http_statuses)b::integer[], %(errors)b::text[],
+    %(workflow_run_ids)b::text[], %(durations)b::integer[], %(retry_delays)b::float8[],
+    %(attempts)b::integer[], %(answered_ats)b::timestamptz[],
+    %(completion_timeouts)b::integer[]
 ) AS u(id, status, http_status, error, workflow_run_id, duration_ms, retry_delay, attempt,
        answered_at, completion_timeout),
     -- The worker's reading of the database clock (it keeps it from going before the
@@ -187,7 +232,7 @@ RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attem
 -- then wait for each other instead of deadlocking, as they did when the UPDATE below took its
 -- locks in whatever order its plan visited the rows.
 SELECT id FROM workflow_schedules
-WHERE id = ANY(%(ids)s::uuid[])
+WHERE id = ANY(%(ids)b::uuid[])
 ORDER BY id
 FOR NO KEY UPDATE;
 
@@ -214,8 +259,8 @@ FROM (
            (cur.state = 'active' AND cur.pause_after_failures IS NOT NULL
             AND streaks.streak >= cur.pause_after_failures) AS pause
     FROM unnest(
-        %(trigger_ids)s::uuid[], %(last_statuses)s::text[], %(last_run_ats)s::timestamptz[],
-        %(trailing_failures)s::integer[], %(resets)s::boolean[]
+        %(trigger_ids)b::uuid[], %(last_statuses)b::text[], %(last_run_ats)b::timestamptz[],
+        %(trailing_failures)b::integer[], %(resets)b::boolean[]
     ) AS m(trigger_id, last_status, last_run_at, trailing_failures, reset)
     JOIN workflow_schedules cur ON cur.id = m.trigger_id
     CROSS JOIN LATERAL (

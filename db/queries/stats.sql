@@ -3,16 +3,26 @@
 SELECT pg_try_advisory_xact_lock(hashtext('workflow_schedule_stats_fold')) AS got;
 
 -- name: stats_fold
--- Moves up to `limit` deltas into the per-schedule, per-tenant and global values. Runs in the
--- same transaction as stats_fold_lock. ORDER BY keeps the upsert's row-lock order stable.
+-- Moves up to `limit` deltas into the per-schedule, per-tenant and global values, and up to
+-- `limit` global deltas (metrics kept for the whole deployment only, migration 0011) into the
+-- global values. Runs in the same transaction as stats_fold_lock. ORDER BY keeps the upsert's
+-- row-lock order stable.
 WITH moved AS (
     DELETE FROM workflow_schedule_stat_deltas
     WHERE id IN (SELECT id FROM workflow_schedule_stat_deltas ORDER BY id LIMIT %(limit)s)
     RETURNING trigger_id, tenant, metric, key, value
+), moved_global AS (
+    DELETE FROM workflow_stat_global_deltas
+    WHERE id IN (SELECT id FROM workflow_stat_global_deltas ORDER BY id LIMIT %(limit)s)
+    RETURNING metric, key, value
 ), folded AS (
-    SELECT scope, metric, key, sum(value) AS value
-    FROM moved,
-         LATERAL (VALUES ('s:' || trigger_id::text), ('t:' || tenant), ('g')) AS s(scope)
+    SELECT scope, metric, key, sum(value) AS value FROM (
+        SELECT s.scope, metric, key, value
+        FROM moved,
+             LATERAL (VALUES ('s:' || trigger_id::text), ('t:' || tenant), ('g')) AS s(scope)
+        UNION ALL
+        SELECT 'g', metric, key, value FROM moved_global
+    ) AS samples
     GROUP BY 1, 2, 3
 ), written AS (
     INSERT INTO workflow_schedule_stat_values (scope, metric, key, value)
@@ -21,7 +31,8 @@ WITH moved AS (
         DO UPDATE SET value = workflow_schedule_stat_values.value + excluded.value
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM written) AS written;
+SELECT greatest((SELECT count(*) FROM moved), (SELECT count(*) FROM moved_global)) AS moved,
+       (SELECT count(*) FROM written) AS written;
 
 -- name: stats_of_schedule
 SELECT metric, key, sum(value)::bigint AS value FROM (
@@ -45,6 +56,8 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     SELECT metric, key, value FROM workflow_schedule_stat_values WHERE scope = 'g'
     UNION ALL
     SELECT metric, key, value FROM workflow_schedule_stat_deltas
+    UNION ALL
+    SELECT metric, key, value FROM workflow_stat_global_deltas
 ) v GROUP BY metric, key;
 
 -- name: stats_summaries

@@ -94,11 +94,15 @@ async def pause_unusable(conn: Conn, notes: Sequence[tuple[UUID, str]]) -> None:
     )
 
 
-async def insert_many(conn: Conn, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+async def insert_many(
+    conn: Conn, rows: Sequence[dict[str, Any]], *, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """Insert execution rows; a slot that already has one is skipped. Returns what was new.
 
     A run to be sent names its schedule's current spec (input, target, retry limits), read
-    from the schedule row in the same statement; callers pass no input."""
+    from the schedule row in the same statement; callers pass no input. A row of status
+    `running` is written as its first attempt started at `now` (the database clock), or at
+    its fire instant if that is later."""
     if not rows:
         return []
     return await _all(
@@ -116,6 +120,7 @@ async def insert_many(conn: Conn, rows: Sequence[dict[str, Any]]) -> list[dict[s
             "triggers": [r["trigger"] for r in rows],
             "errors": [r.get("error") for r in rows],
             "buffereds": [r.get("buffered", False) for r in rows],
+            "now": now,
         },
     )
 
@@ -132,6 +137,21 @@ async def start_attempts(
     conn: Conn, ids: Sequence[UUID], now: datetime | None = None
 ) -> list[dict[str, Any]]:
     return await _all(conn, "execution_start_attempts", {"ids": list(ids), "now": now})
+
+
+async def read_started(
+    conn: Conn, ids: Sequence[UUID], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """What `start_attempts` returns, for runs inserted already started (no write)."""
+    return await _all(conn, "execution_read_started", {"ids": list(ids), "now": now})
+
+
+async def running_by_tenant(conn: Conn, tenants: Sequence[str], count_limit: int) -> dict[str, int]:
+    """Each tenant's runs `running`, counted up to `count_limit`. No lock."""
+    rows = await _all(
+        conn, "execution_running_by_tenant", {"tenants": list(tenants), "count_limit": count_limit}
+    )
+    return {r["tenant"]: int(r["running"]) for r in rows}
 
 
 async def cancel_waiting(conn: Conn, tenant: str, trigger_id: UUID) -> None:

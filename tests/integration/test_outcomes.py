@@ -21,6 +21,7 @@ from app.services.executions import Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import OutcomeService, time_out_due
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService, fold_deltas
+from db.repositories import stats as stats_repo
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -298,11 +299,8 @@ async def test_timed_out_counts_as_a_failure_in_statistics_and_streaks(conn: Con
 async def test_the_time_to_result_is_sampled_for_metrics(conn: Conn) -> None:
     attempt, _ = await _accepted_run(conn)
     await _service(conn).report(attempt.execution_id, DONE, now=T0 + timedelta(seconds=30))
-    cursor = await conn.execute(
-        "SELECT metric, sum(value)::bigint AS v FROM workflow_schedule_stat_deltas "
-        "WHERE metric IN ('result_count', 'result_sum_ms') GROUP BY metric"
-    )
-    got = {r["metric"]: r["v"] for r in await cursor.fetchall()}
+    metrics = await stats_repo.global_metrics(conn)
+    got = {m: metrics.get((m, ""), 0) for m in ("result_count", "result_sum_ms")}
     assert got == {"result_count": 1, "result_sum_ms": 30_000}
 
 

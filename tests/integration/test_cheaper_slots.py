@@ -1,0 +1,144 @@
+"""Runs the dispatcher runs itself are inserted already started (issue 13): their start is a
+read, the history and the statistics are what a start by UPDATE writes, a tenant near its cap
+is left to the start's lock, and a process that did not insert them starts them again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from app.domain.delivery import Outcome
+from app.services.dispatch import dispatch_once
+from app.services.executions import STARTED_AHEAD, Answer, finish_batch, start_batch
+from app.services.schedules import ScheduleService
+from app.services.stats import fold_deltas
+from db import jobs
+from db.repositories import stats as stats_repo
+from db.types import Conn
+
+T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+OK = Outcome("succeeded", 200, None, None, None, 12)
+
+
+async def _schedule(conn: Conn) -> Any:
+    return await ScheduleService(conn, "acme", clock=lambda: T0).create(
+        {"workflow_id": "wf", "cron_expression": "* * * * * *", "overlap_policy": "allow_all"}
+    )
+
+
+async def _run(conn: Conn, schedule_id: UUID) -> dict[str, Any]:
+    cursor = await conn.execute(
+        "SELECT e.*, e.xmin::text AS version, j.status AS job_status "
+        "FROM workflow_schedule_executions e JOIN procrastinate_jobs j ON j.id = e.job_id "
+        "WHERE e.trigger_id = %s",
+        (schedule_id,),
+    )
+    rows = await cursor.fetchall()
+    assert len(rows) == 1
+    return rows[0]
+
+
+async def _dispatch_here(conn: Conn, **options: Any) -> list[UUID]:
+    worker = await jobs.register_worker(conn)
+    stats = await dispatch_once(
+        conn,
+        now=T0 + timedelta(seconds=1),
+        local_worker_id=worker,
+        local_capacity=1,
+        **options,
+    )
+    assert stats.fired == 1
+    return [run for _, runs in stats.local_jobs for run in runs]
+
+
+async def test_a_run_dispatched_for_this_process_is_inserted_started(conn: Conn) -> None:
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn, max_runs_in_flight=1_000)
+    run = await _run(conn, schedule.id)
+    assert (run["status"], run["attempts"], run["job_status"]) == ("running", 1, "doing")
+    assert run["started_at"] == run["executed_at"] == T0 + timedelta(seconds=1)
+
+    attempts = await start_batch(conn, ids, max_in_flight=1_000)
+    assert [(a.execution_id, a.attempt) for a in attempts] == [(run["id"], 1)]
+    assert (await _run(conn, schedule.id))["version"] == run["version"]  # read, not written
+
+    await finish_batch(conn, [Answer(attempts[0], OK, run["started_at"])])
+    metrics = await stats_repo.of_schedule(conn, schedule.id)
+    assert metrics.get(("status", "running"), 0) == 0
+    assert metrics[("status", "succeeded")] == metrics[("duration_count", "")] == 1
+    everything = await stats_repo.global_metrics(conn)
+    assert everything[("lag_count", "")] == 1  # sampled once, by the insert
+    assert everything[("finished", "succeeded")] == everything[("duration_total_count", "")] == 1
+
+
+async def test_deployment_wide_metrics_are_not_kept_per_schedule_and_fold_exactly(
+    conn: Conn,
+) -> None:
+    """/metrics' counters (finished, lag, lifetime durations) are summed per statement, not
+    written per schedule: a slot costs its schedule 6 statistics rows, not 15 (issue 13)."""
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn)
+    attempts = await start_batch(conn, ids)
+    await finish_batch(conn, [Answer(attempts[0], OK, None)])
+    per_schedule = await stats_repo.of_schedule(conn, schedule.id)
+    assert {m for m, _ in per_schedule} == {
+        "status", "duration_count", "duration_sum_ms", "duration_bucket"
+    }  # fmt: skip
+    before = await stats_repo.global_metrics(conn)
+    assert before[("duration_total_sum_ms", "")] == 12
+    cursor = await conn.execute(
+        "SELECT count(*) AS n FROM workflow_schedule_stat_deltas WHERE trigger_id = %s",
+        (schedule.id,),
+    )
+    assert await cursor.fetchone() == {"n": 6}
+    assert await fold_deltas(conn)
+    assert await stats_repo.global_metrics(conn) == before
+    assert await stats_repo.of_schedule(conn, schedule.id) == per_schedule
+
+
+async def test_a_tenant_near_its_cap_is_left_pending_for_the_start(conn: Conn) -> None:
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn, max_runs_in_flight=10)  # 1 run x 64 racing batches > 10
+    assert (await _run(conn, schedule.id))["status"] == "pending"
+    attempts = await start_batch(conn, ids, max_in_flight=10)
+    assert [a.attempt for a in attempts] == [1]
+    assert (await _run(conn, schedule.id))["status"] == "running"
+
+
+async def test_another_process_starts_a_started_run_again(conn: Conn) -> None:
+    """What recovery does with the run of a worker that died after its dispatch committed:
+    its job is run again elsewhere, which counts a new attempt (same Idempotency-Key)."""
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn)
+    STARTED_AHEAD.take(ids)  # another process never had them
+    attempts = await start_batch(conn, ids)
+    assert [a.attempt for a in attempts] == [2]
+    assert (await _run(conn, schedule.id))["attempts"] == 2
+
+
+async def test_a_run_cancelled_before_its_start_is_not_sent(conn: Conn) -> None:
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn)
+    await conn.execute("DELETE FROM workflow_schedules WHERE id = %s", (schedule.id,))
+    assert await start_batch(conn, ids) == []
+    cursor = await conn.execute(
+        "SELECT status FROM workflow_schedule_executions WHERE id = %s", (ids[0],)
+    )
+    assert await cursor.fetchone() == {"status": "cancelled"}
+
+
+async def test_an_update_that_changes_no_status_or_duration_writes_no_statistics(
+    conn: Conn,
+) -> None:
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn)
+    cursor = await conn.execute("SELECT count(*) AS n FROM workflow_schedule_stat_deltas")
+    before = await cursor.fetchone()
+    await conn.execute(
+        "UPDATE workflow_schedule_executions SET workflow_run_id = 'run-1' WHERE id = %s",
+        (ids[0],),
+    )
+    cursor = await conn.execute("SELECT count(*) AS n FROM workflow_schedule_stat_deltas")
+    assert await cursor.fetchone() == before
+    assert (await stats_repo.of_schedule(conn, schedule.id))[("status", "running")] == 1
