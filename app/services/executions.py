@@ -182,6 +182,7 @@ async def finish_batch(
         outcomes.append(
             {
                 "id": attempt.execution_id,
+                "scheduled_at": attempt.scheduled_at,  # the partition key: one partition read
                 "status": decision.status,
                 "http_status": outcome.http_status,
                 "error": outcome.error,
