@@ -47,6 +47,8 @@ class HistoryPass:
     created: tuple[str, ...] = ()
     retired: Retired = field(default_factory=Retired)
     default_rows: int = 0  # counted up to DEFAULT_ROWS_CAP
+    floor_raised: bool = False  # False: in-flight writers held the floor past lock_timeout
+    unfinished_floor: datetime | None = None  # the oldest unfinished slot (None: none)
 
 
 DEFAULT_ROWS_CAP = 100_000
@@ -167,4 +169,18 @@ async def maintain(
     created = await ensure_ahead(conn, at, policy, lock_timeout)
     retired = await retire_expired(conn, at, retention_days, lock_timeout)
     default_rows = await repo.count_default_rows(conn, DEFAULT_ROWS_CAP)
-    return HistoryPass(created, retired, default_rows)
+    raised, floor = await raise_floor(conn, lock_timeout)
+    return HistoryPass(created, retired, default_rows, raised, floor)
+
+
+async def raise_floor(conn: Conn, lock_timeout: float) -> tuple[bool, datetime | None]:
+    """Raise the unfinished floor (migration 0010) to the oldest unfinished run's slot, so
+    that questions about unfinished runs read fewer partitions: (raised, the new floor, None
+    when no run is unfinished). Not raised when in-flight writers held it longer than
+    `lock_timeout`: tried again next pass (a floor that stays low only costs speed)."""
+    try:
+        async with conn.transaction():
+            await repo.set_lock_timeout(conn, lock_timeout)
+            return True, await repo.raise_floor(conn)
+    except psycopg.errors.LockNotAvailable:
+        return False, None

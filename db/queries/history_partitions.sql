@@ -97,3 +97,9 @@ SELECT pg_try_advisory_lock(hashtext('workflow_schedule_executions retirement'))
 
 -- name: history_retirement_unlock
 SELECT pg_advisory_unlock(hashtext('workflow_schedule_executions retirement')) AS unlocked;
+
+-- name: history_floor_raise
+-- The unfinished floor raised to the oldest unfinished slot (wfs_history_floor_raise: it waits,
+-- within lock_timeout, for the transactions that are making runs unfinished).
+-- NULL: no unfinished run at all (the floor is 'infinity').
+SELECT nullif(wfs_history_floor_raise(), 'infinity') AS floor;

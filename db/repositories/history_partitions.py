@@ -102,3 +102,10 @@ async def try_lock_retirement(conn: Conn) -> bool:
 
 async def unlock_retirement(conn: Conn) -> None:
     await _value(conn, "history_retirement_unlock", {})
+
+
+async def raise_floor(conn: Conn) -> datetime | None:
+    """The unfinished floor raised to the oldest unfinished run's slot; returns it (None:
+    there is no unfinished run)."""
+    floor: datetime | None = await _value(conn, "history_floor_raise", {})
+    return floor

@@ -71,6 +71,11 @@ END;
 $$;
 
 DROP TABLE workflow_schedule_executions_partitioned;  -- its partitions with it
+DROP FUNCTION wfs_history_floor_raise();
+DROP FUNCTION wfs_history_floor_on_reopen();
+DROP FUNCTION wfs_history_floor_on_insert();
+DROP FUNCTION wfs_history_floor_lower(timestamptz);
+DROP TABLE workflow_history_unfinished_floor;
 DROP FUNCTION wfs_history_partition_retire(text, timestamptz, uuid[]);
 DROP FUNCTION wfs_stats_delete_samples(uuid, text, text, integer);
 DROP TABLE workflow_history_retired_stats;

@@ -241,6 +241,71 @@ CREATE TRIGGER wfs_stats_update AFTER UPDATE ON workflow_schedule_executions
 CREATE TRIGGER wfs_stats_delete AFTER DELETE ON workflow_schedule_executions
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION wfs_stats_on_delete();
 
+-- The unfinished floor: an instant no unfinished run's slot is older than. Questions about
+-- unfinished runs of a schedule (the dispatcher's overlap counts) add `scheduled_at >= floor`,
+-- so that PostgreSQL reads the partitions from the floor on instead of every partition's
+-- index (unfinished runs may be anywhere in time: a backfill, an accepted run waiting days).
+-- Lowered by the statement that makes a run unfinished below it (triggers below), raised by
+-- the partition maintenance to the oldest unfinished slot (wfs_history_floor_raise). The
+-- shared advisory lock each lowering statement holds to its commit lets a raise wait for
+-- every transaction that may hold an unfinished row it cannot see yet.
+CREATE TABLE workflow_history_unfinished_floor (
+    only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    at        timestamptz NOT NULL
+);
+INSERT INTO workflow_history_unfinished_floor (at)
+SELECT coalesce(min(scheduled_at), 'infinity') FROM workflow_schedule_executions
+WHERE status IN ('pending', 'running', 'retrying', 'accepted');
+
+CREATE FUNCTION wfs_history_floor_lower(slot timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('workflow_schedule_executions floor'));
+    IF slot IS NOT NULL THEN
+        UPDATE workflow_history_unfinished_floor SET at = slot WHERE at > slot;
+    END IF;
+END;
+$$;
+CREATE FUNCTION wfs_history_floor_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM wfs_history_floor_lower((SELECT min(scheduled_at) FROM new_rows
+                                     WHERE status IN ('pending', 'running', 'retrying',
+                                                      'accepted')));
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION wfs_history_floor_on_reopen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM wfs_history_floor_lower(NEW.scheduled_at);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER wfs_history_floor_insert AFTER INSERT ON workflow_schedule_executions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION wfs_history_floor_on_insert();
+-- No statement of today makes a finished run unfinished again; should one come, the floor
+-- follows (a row trigger whose condition costs one comparison per updated row).
+CREATE TRIGGER wfs_history_floor_reopen AFTER UPDATE OF status ON workflow_schedule_executions
+    FOR EACH ROW
+    WHEN (OLD.status NOT IN ('pending', 'running', 'retrying', 'accepted')
+          AND NEW.status IN ('pending', 'running', 'retrying', 'accepted'))
+    EXECUTE FUNCTION wfs_history_floor_on_reopen();
+
+-- The floor raised to the oldest unfinished slot ('infinity' when none), once no transaction
+-- that may have made a run unfinished is in flight (it waits for them: the caller bounds the
+-- wait with lock_timeout). Returns the new floor.
+CREATE FUNCTION wfs_history_floor_raise() RETURNS timestamptz LANGUAGE plpgsql AS $$
+DECLARE
+    lowest timestamptz;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('workflow_schedule_executions floor'));
+    SELECT coalesce(min(scheduled_at), 'infinity') INTO lowest
+    FROM workflow_schedule_executions
+    WHERE status IN ('pending', 'running', 'retrying', 'accepted');
+    UPDATE workflow_history_unfinished_floor SET at = lowest;
+    RETURN lowest;
+END;
+$$;
+
 CREATE VIEW recent_executions AS
 SELECT e.id, e.trigger_id, e.workflow_id, e.tenant, e.scheduled_at, e.executed_at,
        e.finished_at, e.status, e.trigger, e.attempts, e.duration_ms, e.http_status,
