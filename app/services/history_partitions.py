@@ -33,6 +33,9 @@ from db.types import Conn
 
 log = logging.getLogger("app.history_partitions")
 MAX_KEEPERS = 10_000  # rows a retirement moves at most; with more, the partition waits
+FLOOR_LOCK_TIMEOUT = 0.05
+"""The floor's raise waits for in-flight writers; writers that come meanwhile queue behind it,
+so it waits briefly and tries again next pass rather than stall firing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +172,7 @@ async def maintain(
     created = await ensure_ahead(conn, at, policy, lock_timeout)
     retired = await retire_expired(conn, at, retention_days, lock_timeout)
     default_rows = await repo.count_default_rows(conn, DEFAULT_ROWS_CAP)
-    raised, floor = await raise_floor(conn, lock_timeout)
+    raised, floor = await raise_floor(conn, min(lock_timeout, FLOOR_LOCK_TIMEOUT))
     return HistoryPass(created, retired, default_rows, raised, floor)
 
 
