@@ -57,7 +57,7 @@ class MaintenanceConfig:
     history: PartitionPolicy = PartitionPolicy()
     history_interval: float = 60.0
     history_retention_days: int = 30
-    history_lock_timeout: float = 0.5
+    history_lock_timeout: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
