@@ -257,10 +257,11 @@ INSERT INTO workflow_history_unfinished_floor (at)
 SELECT coalesce(min(scheduled_at), 'infinity') FROM workflow_schedule_executions
 WHERE status IN ('pending', 'running', 'retrying', 'accepted');
 
+-- `slot`: the oldest slot the statement made unfinished (NULL: none, nothing to hold).
 CREATE FUNCTION wfs_history_floor_lower(slot timestamptz) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(hashtext('workflow_schedule_executions floor'));
     IF slot IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock_shared(hashtext('workflow_schedule_executions floor'));
         UPDATE workflow_history_unfinished_floor SET at = slot WHERE at > slot;
     END IF;
 END;
