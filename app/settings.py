@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         description="Comma-separated URL prefixes a schedule's targetUrl may start with.",
     )
     scheduler_history_retention_days: int = Field(default=30, ge=1, le=36_500)
+    # The history is partitioned by slot time (docs/history-partitions.md): partitions of this
+    # many hours (24: UTC days), made this many ahead of the current one; retention drops a
+    # partition whole once all its slots are older than the retention. Its DDL waits for a
+    # table lock at most `lock_timeout` seconds (firing queues behind a waiting DDL statement).
+    scheduler_history_partition_hours: int = Field(default=24, ge=1, le=24 * 31)
+    scheduler_history_partitions_ahead: int = Field(default=3, ge=1, le=366)
+    scheduler_history_lock_timeout: float = Field(default=0.1, gt=0, le=60)
     scheduler_shutdown_timeout: float = Field(default=25.0, ge=0, le=3_600)
     # Batch jobs a worker process runs at once through Procrastinate; each batch sends up to
     # 100 requests at once. The batches a worker dispatched itself (waiting for their instant)

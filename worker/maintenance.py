@@ -13,7 +13,11 @@ reported nor sent a heartbeat by their deadline (issue 11). Any number of worker
 once (SKIP LOCKED); a report that arrives after the deadline applies the same rule itself, so
 how late a sweep comes changes nothing about how a run ends.
 
-Both are supervised services (worker/service.py): a pass that fails, e.g. on Procrastinate's
+`HistoryPartitions` makes the history's partitions ahead and retires whole the partitions that
+retention has passed (docs/history-partitions.md), every minute. One worker at a time does
+the DDL (advisory locks); the others' passes find nothing to do.
+
+All are supervised services (worker/service.py): a pass that fails, e.g. on Procrastinate's
 pool timeout after a database outage longer than 30 s, is logged and tried again; the loop
 does not end (H2: it used to, and the next crash's runs then stayed `running` for good).
 """
@@ -22,14 +26,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from procrastinate import App
 from procrastinate.exceptions import ConnectorException
 
+from app.domain.history_partitions import PartitionPolicy
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.services.executions import recover_orphans
+from app.services.history_partitions import HistoryPass, maintain
 from app.services.outcomes import SWEEP_LIMIT, time_out_due
 from app.services.stats import fold_deltas
 from db.types import Pool
@@ -48,6 +54,10 @@ class MaintenanceConfig:
     timeout_interval: float = 1.0
     stale_floor: float = 30.0
     alerts: AlertPolicy = DEFAULT_ALERTS  # run.failed of runs that time out (issue 12)
+    history: PartitionPolicy = PartitionPolicy()
+    history_interval: float = 60.0
+    history_retention_days: int = 30
+    history_lock_timeout: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +165,36 @@ class CompletionTimeouts(Service[int]):
                 extra={"event": "outcomes.timed_out", "runs": total},
             )
         return total
+
+
+class HistoryPartitions(Service[HistoryPass]):
+    def __init__(self, pool: Pool, config: MaintenanceConfig | None = None) -> None:
+        self.options = config or MaintenanceConfig()
+        super().__init__(
+            ServiceConfig(
+                "history.partitions",
+                period=self.options.history_interval,
+                jitter=0.2,
+                max_backoff=self.options.history_interval,
+                stale_floor=self.options.stale_floor,
+            )
+        )
+        self.pool = pool
+
+    async def run_once(self, now: datetime | None) -> HistoryPass:
+        """Create ahead, retire what retention has passed. A retirement reads its partition
+        whole (minutes at 432 M rows a day): the pass counts as alive meanwhile."""
+        async with self.pool.connection() as conn:
+            return await self.keep_alive(
+                maintain(
+                    conn,
+                    now,
+                    self.options.history,
+                    self.options.history_retention_days,
+                    self.options.history_lock_timeout,
+                )
+            )
+
+
+def history_policy(partition_hours: int, ahead: int) -> PartitionPolicy:
+    return PartitionPolicy(width=timedelta(hours=partition_hours), ahead=ahead)

@@ -4,9 +4,9 @@ Created when the worker starts (never at import), closed when it stops. Tasks re
 `current()`, because Procrastinate calls task functions with their job's arguments only.
 
 Every long-running task of the process is a supervised service (worker/service.py): the
-dispatcher and its LISTEN, recovery, the statistics fold, the completion timeouts, the alert
-sender, the database clock, the local runner's heartbeat, Procrastinate's worker
-(worker/app.py) and the health reporter that writes their state for `scheduler check` and
+dispatcher and its LISTEN, recovery, the statistics fold, the completion timeouts, the history
+partitions, the alert sender, the database clock, the local runner's heartbeat, Procrastinate's
+worker (worker/app.py) and the health reporter that writes their state for `scheduler check` and
 /metrics.
 """
 
@@ -29,7 +29,14 @@ from worker.executor import BatchExecutor
 from worker.health import HealthReporter
 from worker.http_target import HttpTarget
 from worker.local import LocalRunner
-from worker.maintenance import CompletionTimeouts, MaintenanceConfig, Recovery, StatsFold
+from worker.maintenance import (
+    CompletionTimeouts,
+    HistoryPartitions,
+    MaintenanceConfig,
+    Recovery,
+    StatsFold,
+    history_policy,
+)
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.runtime")
@@ -90,8 +97,15 @@ class WorkerRuntime:
             stalled_after=settings.scheduler_stalled_after,
             stale_floor=floor,
             alerts=settings.alert_policy,
+            history=history_policy(
+                settings.scheduler_history_partition_hours,
+                settings.scheduler_history_partitions_ahead,
+            ),
+            history_retention_days=settings.scheduler_history_retention_days,
+            history_lock_timeout=settings.scheduler_history_lock_timeout,
         )
         self.recovery = Recovery(app, self.pool, maintenance)
+        self.history = HistoryPartitions(self.pool, maintenance)
         self.stats_fold = StatsFold(self.pool, maintenance)
         self.timeouts = CompletionTimeouts(self.pool, maintenance)
         self.alerts = AlertSender(self.pool, self.target, settings, stale_floor=floor)
@@ -112,6 +126,7 @@ class WorkerRuntime:
             self.recovery,
             self.stats_fold,
             self.timeouts,
+            self.history,
             self.alerts,
             self.clock_sampler,
             self.local.heartbeat,  # run by the local runner itself

@@ -155,7 +155,7 @@ async def dispatch_once(
     fire_ats = {(r["trigger_id"], r["scheduled_at"]): r["fire_at"] for r in rows}
     created = {r["id"] for r in inserted}
     local = [(job, [run for run in runs if run in created]) for job, runs in local]
-    STARTED_AHEAD.add(started & created)
+    STARTED_AHEAD.add({r["id"]: r["scheduled_at"] for r in inserted if r["id"] in started})
     return PassStats(
         paused=[schedule_id for schedule_id, _ in unusable],
         claimed=len(claimed),

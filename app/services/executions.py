@@ -64,26 +64,28 @@ starts a batch without the per-tenant lock."""
 
 class StartedAhead:
     """The runs this process's dispatcher inserted already `running` for this process to run
-    (app/services/dispatch.py): their first attempt is started, so `start_batch` reads them
-    instead of starting them again. Process-wide on purpose: another process (after this one
-    died) does not know them and starts them again, counting a new attempt, exactly as for a
-    run whose worker died after its start. Entries are taken once; entries never taken (a
-    batch that failed before its start) are forgotten after `ttl` seconds, so that a run
-    recovered into this process later is started again, not read."""
+    (app/services/dispatch.py), with their slots: their first attempt is started, so
+    `start_batch` reads them instead of starting them again. Process-wide on purpose: another
+    process (after this one died) does not know them and starts them again, counting a new
+    attempt, exactly as for a run whose worker died after its start. Entries are taken once;
+    entries never taken (a batch that failed before its start) are forgotten after `ttl`
+    seconds, so that a run recovered into this process later is started again, not read."""
 
     def __init__(self, ttl: float = 60.0) -> None:
         self.ttl = ttl
-        self._added: dict[UUID, float] = {}
+        self._added: dict[UUID, tuple[datetime, float]] = {}
 
-    def add(self, execution_ids: Iterable[UUID]) -> None:
+    def add(self, slots: dict[UUID, datetime]) -> None:
+        """`slots`: each run's id and its slot (`scheduled_at`, the history's partition key)."""
         now = time.monotonic()
-        if self._added and next(iter(self._added.values())) < now - self.ttl:
-            self._added = {i: t for i, t in self._added.items() if t >= now - self.ttl}
-        self._added.update(dict.fromkeys(execution_ids, now))
+        if self._added and next(iter(self._added.values()))[1] < now - self.ttl:
+            self._added = {i: v for i, v in self._added.items() if v[1] >= now - self.ttl}
+        self._added.update((i, (at, now)) for i, at in slots.items())
 
-    def take(self, execution_ids: Iterable[UUID]) -> set[UUID]:
+    def take(self, execution_ids: Iterable[UUID]) -> dict[UUID, datetime]:
         oldest = time.monotonic() - self.ttl
-        return {i for i in execution_ids if (added := self._added.pop(i, None)) and added >= oldest}
+        taken = ((i, self._added.pop(i, None)) for i in execution_ids)
+        return {i: v[0] for i, v in taken if v is not None and v[1] >= oldest}
 
 
 STARTED_AHEAD = StartedAhead()
@@ -110,11 +112,15 @@ async def start_batch(
     ahead = STARTED_AHEAD.take(execution_ids)
     rest = [i for i in execution_ids if i not in ahead]
     async with conn.transaction():
-        await repo.cancel_orphans(conn, execution_ids)
-        rows = await repo.read_started(conn, list(ahead), now) if ahead else []
+        # Every statement below names runs by their full key, so only their partitions are
+        # read (migration 0010); the dispatcher told us the slots of the runs it started.
+        slots = ahead | await repo.keys(conn, rest, now)
+        await repo.cancel_orphans(conn, slots)
+        rows = await repo.read_started(conn, ahead, now)
         if rest:
             held = await _hold_over_cap(conn, rest, max_in_flight)
-            rows += await repo.start_attempts(conn, [i for i in rest if i not in held], now)
+            to_start = {i: slots[i] for i in rest if i in slots and i not in held}
+            rows += await repo.start_attempts(conn, to_start, now)
     return [
         Attempt(
             execution_id=r["id"],
@@ -217,6 +223,7 @@ async def finish_batch(
         outcomes.append(
             {
                 "id": attempt.execution_id,
+                "scheduled_at": attempt.scheduled_at,  # the partition key: one partition read
                 "status": decision.status,
                 "http_status": outcome.http_status,
                 "error": outcome.error,

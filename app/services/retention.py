@@ -1,9 +1,15 @@
 """Retention (SPEC §6): history older than SCHEDULER_HISTORY_RETENTION_DAYS goes, and so do
-Procrastinate's finished jobs, in batches of `batch` rows, each its own short transaction."""
+Procrastinate's finished jobs, in batches of `batch` rows, each its own short transaction.
+
+The history's range partitions are retired whole by the partition maintenance
+(app/services/history_partitions.py); the batches here delete only the rows of the DEFAULT
+partition (slots no range partition covers) and what hangs off runs that are gone.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from db.repositories import retention as repo
 from db.types import Conn
@@ -17,9 +23,12 @@ class Pruned:
     jobs: int
 
 
-async def prune(conn: Conn, retention_days: int, batch: int = BATCH) -> Pruned:
+async def prune(
+    conn: Conn, retention_days: int, batch: int = BATCH, *, now: datetime | None = None
+) -> Pruned:
+    """`now`: the current instant (None: the database clock)."""
     executions = jobs = 0
-    while (n := await repo.prune_executions(conn, retention_days, batch)) > 0:
+    while (n := await repo.prune_executions(conn, retention_days, batch, now)) > 0:
         executions += n
         if n < batch:
             break

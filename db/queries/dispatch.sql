@@ -4,18 +4,22 @@
 -- LOCKED lets any number of dispatchers run at once without waiting on each other: a row
 -- another dispatcher holds is simply not seen. The database clock decides what is due.
 -- The unfinished-run counts feed the overlap policy (allow_all does not need them); a run
--- `accepted` by its target is unfinished until its workflow reports (issue 11).
+-- `accepted` by its target is unfinished until its workflow reports (issue 11). No unfinished
+-- run is older than the unfinished floor (migration 0010): with it, only the history's
+-- partitions from the floor on are read, not every partition's index.
 SELECT s.*,
        clock_timestamp() AS db_now,
        CASE WHEN s.overlap_policy = 'allow_all' THEN 0 ELSE (
            SELECT count(*) FROM workflow_schedule_executions e
            WHERE e.trigger_id = s.id AND e.tenant = s.tenant
              AND e.status IN ('pending', 'running', 'retrying', 'accepted')
+             AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
              AND NOT e.buffered) END
            AS active_runs,
        CASE WHEN s.overlap_policy <> 'buffer_one' THEN 0 ELSE (
            SELECT count(*) FROM workflow_schedule_executions e
            WHERE e.trigger_id = s.id AND e.tenant = s.tenant AND e.status = 'pending'
+             AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
              AND e.buffered) END
            AS buffered_runs
 FROM workflow_schedules s
@@ -33,7 +37,8 @@ WHERE s.state = 'active'
        OR NOT EXISTS (
            SELECT 1 FROM workflow_schedule_executions e
            WHERE e.trigger_id = s.id
-             AND e.status IN ('pending', 'running', 'retrying', 'accepted')))
+             AND e.status IN ('pending', 'running', 'retrying', 'accepted')
+             AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)))
 ORDER BY s.next_fire_at
 LIMIT %(limit)s
 FOR UPDATE OF s SKIP LOCKED;
@@ -62,7 +67,8 @@ SELECT first.at AS next_fire_at,
              AND (s.overlap_policy = 'allow_all' OR NOT EXISTS (
                  SELECT 1 FROM workflow_schedule_executions e
                  WHERE e.trigger_id = s.id
-                   AND e.status IN ('pending', 'running', 'retrying', 'accepted'))))
+                   AND e.status IN ('pending', 'running', 'retrying', 'accepted')
+                   AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor))))
            AS first_goes_ahead
 FROM first, t;
 

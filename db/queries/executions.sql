@@ -39,6 +39,19 @@ UPDATE workflow_schedule_executions AS e SET job_id = u.job_id
 FROM unnest(%(ids)s::uuid[], %(job_ids)s::bigint[]) AS u(id, job_id)
 WHERE e.id = u.id;
 
+-- name: execution_keys_near
+-- The full primary keys (id, scheduled_at) of runs known by id, looked for only in the
+-- partitions of [from, until): the history is partitioned by slot time (migration 0010), and
+-- a lookup by id alone reads every partition's index. The caller looks for the ids not found
+-- here with execution_keys_anywhere.
+SELECT id, scheduled_at FROM workflow_schedule_executions
+WHERE id = ANY(%(ids)s::uuid[])
+  AND scheduled_at >= %(from)s::timestamptz AND scheduled_at < %(until)s::timestamptz;
+
+-- name: execution_keys_anywhere
+-- The same in every partition (a run whose slot is far from now: a backfill, a late retry).
+SELECT id, scheduled_at FROM workflow_schedule_executions WHERE id = ANY(%(ids)s::uuid[]);
+
 -- name: execution_start_attempts
 -- Claims the runs of one batch job for an attempt. A run is taken when it waits (pending or
 -- retrying, and its next attempt is due) or when it is `running` but its job is being run again
@@ -69,10 +82,12 @@ FROM (
     FROM workflow_schedule_executions x
     JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
     LEFT JOIN workflow_run_specs p ON p.digest = x.spec_digest
-    WHERE x.id = ANY(%(ids)b::uuid[])
+    WHERE x.id = ANY(%(ids)b::uuid[]) AND x.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
 ) AS r,
     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
 WHERE e.id = r.id
+  -- The slots of the runs (execution_keys_*) keep both scans to their partitions.
+  AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND NOT e.buffered
   AND (e.status = 'running'
        OR (e.status IN ('pending', 'retrying')
@@ -115,7 +130,8 @@ FROM workflow_schedule_executions e
 JOIN workflow_schedules s ON s.id = e.trigger_id AND s.tenant = e.tenant
 LEFT JOIN workflow_run_specs p ON p.digest = e.spec_digest,
     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
-WHERE e.id = ANY(%(ids)b::uuid[]) AND e.status = 'running' AND e.attempts = 1;
+WHERE e.id = ANY(%(ids)b::uuid[]) AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+  AND e.status = 'running' AND e.attempts = 1;
 
 -- name: execution_running_by_tenant
 -- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running
@@ -133,7 +149,7 @@ FROM unnest(%(tenants)s::text[]) AS t(tenant);
 UPDATE workflow_schedule_executions AS e SET
     status = 'cancelled', finished_at = clock_timestamp(),
     error = coalesce(e.error, 'cancelled: the schedule was deleted')
-WHERE e.id = ANY(%(ids)b::uuid[])
+WHERE e.id = ANY(%(ids)b::uuid[]) AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND e.status IN ('pending', 'running', 'retrying')
   AND NOT EXISTS (SELECT 1 FROM workflow_schedules s
                   WHERE s.id = e.trigger_id AND s.tenant = e.tenant)
@@ -214,16 +230,20 @@ UPDATE workflow_schedule_executions AS e SET
     completion_deadline = CASE WHEN u.status = 'accepted'
         THEN a.at + make_interval(secs => u.completion_timeout) END
 FROM unnest(
-    %(ids)b::uuid[], %(statuses)b::text[], %(http_statuses)b::integer[], %(errors)b::text[],
+    %(ids)b::uuid[], %(scheduled_ats)b::timestamptz[], %(statuses)b::text[],
+    %(http_statuses)b::integer[], %(errors)b::text[],
     %(workflow_run_ids)b::text[], %(durations)b::integer[], %(retry_delays)b::float8[],
     %(attempts)b::integer[], %(answered_ats)b::timestamptz[],
     %(completion_timeouts)b::integer[]
-) AS u(id, status, http_status, error, workflow_run_id, duration_ms, retry_delay, attempt,
-       answered_at, completion_timeout),
+) AS u(id, scheduled_at, status, http_status, error, workflow_run_id, duration_ms,
+       retry_delay, attempt, answered_at, completion_timeout),
     -- The worker's reading of the database clock (it keeps it from going before the
     -- attempt's start, executor.Answer); the database's own now when it has none.
     LATERAL (SELECT coalesce(u.answered_at, clock_timestamp()) AS at) AS a
-WHERE e.id = u.id AND e.status = 'running' AND e.attempts = u.attempt
+WHERE e.id = u.id AND e.scheduled_at = u.scheduled_at
+  -- The runs' slots (the executor has them from the start) keep the scan to their partitions.
+  AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+  AND e.status = 'running' AND e.attempts = u.attempt
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts, e.trigger;
 
 -- name: schedule_lock_many

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -133,17 +133,53 @@ async def set_jobs(conn: Conn, pairs: Sequence[tuple[UUID, int]]) -> None:
         )
 
 
-async def start_attempts(
+KEYS_HINT = timedelta(days=1)
+"""A batch's slots are nearly always within this of now: their ids are looked for in those
+partitions first (execution_keys_near), then everywhere for the rest."""
+
+
+async def keys(
     conn: Conn, ids: Sequence[UUID], now: datetime | None = None
+) -> dict[UUID, datetime]:
+    """The slot (`scheduled_at`, the partition key) of each run of `ids` that exists.
+
+    Only a hint of the current instant is needed: the wall clock when `now` is not given
+    (a wrong hint costs a second statement, never a run)."""
+    if not ids:
+        return {}
+    around = now or datetime.now(UTC)
+    near = await _all(
+        conn,
+        "execution_keys_near",
+        {"ids": list(ids), "from": around - KEYS_HINT, "until": around + KEYS_HINT},
+    )
+    found = {r["id"]: r["scheduled_at"] for r in near}
+    if missing := [i for i in ids if i not in found]:
+        anywhere = await _all(conn, "execution_keys_anywhere", {"ids": missing})
+        found.update((r["id"], r["scheduled_at"]) for r in anywhere)
+    return found
+
+
+def _key_params(slots: dict[UUID, datetime]) -> dict[str, Any]:
+    return {"ids": list(slots), "scheduled_ats": sorted(set(slots.values()))}
+
+
+async def start_attempts(
+    conn: Conn, slots: dict[UUID, datetime], now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    return await _all(conn, "execution_start_attempts", {"ids": list(ids), "now": now})
+    """Start the runs named by their full keys (`keys`: id -> scheduled_at)."""
+    if not slots:
+        return []
+    return await _all(conn, "execution_start_attempts", _key_params(slots) | {"now": now})
 
 
 async def read_started(
-    conn: Conn, ids: Sequence[UUID], now: datetime | None = None
+    conn: Conn, slots: dict[UUID, datetime], now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """What `start_attempts` returns, for runs inserted already started (no write)."""
-    return await _all(conn, "execution_read_started", {"ids": list(ids), "now": now})
+    if not slots:
+        return []
+    return await _all(conn, "execution_read_started", _key_params(slots) | {"now": now})
 
 
 async def running_by_tenant(conn: Conn, tenants: Sequence[str], count_limit: int) -> dict[str, int]:
@@ -161,19 +197,28 @@ async def cancel_waiting(conn: Conn, tenant: str, trigger_id: UUID) -> None:
     )
 
 
-async def cancel_orphans(conn: Conn, ids: Sequence[UUID]) -> list[UUID]:
-    rows = await _all(conn, "execution_cancel_orphans", {"ids": list(ids)})
+async def cancel_orphans(conn: Conn, slots: dict[UUID, datetime]) -> list[UUID]:
+    """Cancel the runs (full keys) whose schedule is gone."""
+    if not slots:
+        return []
+    rows = await _all(conn, "execution_cancel_orphans", _key_params(slots))
     return [r["id"] for r in rows]
 
 
 async def finish_many(conn: Conn, outcomes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Record outcomes; each names its run by `id` and, so that only its partition is read,
+    its slot `scheduled_at` (looked up when missing)."""
     if not outcomes:
         return []
+    unknown = [o["id"] for o in outcomes if o.get("scheduled_at") is None]
+    slots = await keys(conn, unknown) if unknown else {}
+    scheduled_ats = [o.get("scheduled_at") or slots.get(o["id"]) for o in outcomes]
     return await _all(
         conn,
         "execution_finish_many",
         {
             "ids": [o["id"] for o in outcomes],
+            "scheduled_ats": scheduled_ats,
             "statuses": [o["status"] for o in outcomes],
             "http_statuses": [o["http_status"] for o in outcomes],
             "errors": [o["error"] for o in outcomes],

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
 from db.queries import query
 from db.types import Conn
 
 
-async def _count(conn: Conn, name: str, params: dict[str, int]) -> int:
+async def _count(conn: Conn, name: str, params: Mapping[str, object]) -> int:
     async with conn.transaction():
         cursor = await conn.execute(query(name), params)
         row = await cursor.fetchone()
     return int(row["n"]) if row else 0
 
 
-async def prune_executions(conn: Conn, days: int, limit: int) -> int:
-    return await _count(conn, "execution_prune_batch", {"days": days, "limit": limit})
+async def prune_executions(conn: Conn, days: int, limit: int, now: datetime | None = None) -> int:
+    """Delete up to `limit` expired finished runs of the DEFAULT partition."""
+    params = {"days": days, "limit": limit, "now": now}
+    return await _count(conn, "execution_prune_batch", params)
 
 
 async def prune_jobs(conn: Conn, limit: int) -> int:

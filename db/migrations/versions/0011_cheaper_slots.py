@@ -2,13 +2,13 @@
 insert's statistics trigger, fire lag included.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 """
 
 from db.migrate import run_sql_file
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
