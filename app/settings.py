@@ -66,8 +66,13 @@ class Settings(BaseSettings):
     scheduler_shutdown_timeout: float = Field(default=25.0, ge=0, le=3_600)
     # Batch jobs a worker process runs at once through Procrastinate; each batch sends up to
     # 100 requests at once. The batches a worker dispatched itself (waiting for their instant)
-    # may be 10 times as many; requests in flight stay within concurrency × 100.
+    # are bounded by memory (below); requests in flight stay within concurrency × 100.
     scheduler_worker_concurrency: int = Field(default=10, ge=1, le=1_000)
+    # Memory a worker process gives to runs dispatched ahead and waiting for their instant,
+    # every request built and signed (worker/local.py `BYTES_PER_PREPARED_RUN` each): how many
+    # runs of a crowded instant one worker holds ready. The rest wait as jobs in the queue and
+    # go out after the instant. The default keeps a worker under 300 MB RSS with 50,000 held.
+    scheduler_prepared_runs_memory_mb: int = Field(default=200, ge=1, le=1_000_000)
     # Crash detection: a worker heartbeats every interval; one silent for `stalled_after`
     # seconds is dead and its jobs are run again. Lower them only in tests.
     scheduler_heartbeat_interval: float = Field(default=10.0, gt=0, le=300)

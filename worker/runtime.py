@@ -33,7 +33,6 @@ from worker.maintenance import CompletionTimeouts, MaintenanceConfig, Recovery, 
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.runtime")
-LOCAL_BATCHES_PER_SLOT = 10
 _current: WorkerRuntime | None = None
 
 
@@ -62,9 +61,9 @@ class WorkerRuntime:
             self.executor,
             # A batch waiting for its instant is a sleeping coroutine and requests in flight
             # are bounded by the HTTP client, so this runner holds far more batches than
-            # Procrastinate's fetch slots: a burst of 10,000 runs due at one instant is 100
-            # batches, and each must be waiting in place before the instant to be on time.
-            capacity=concurrency * LOCAL_BATCHES_PER_SLOT,
+            # Procrastinate's fetch slots: as many runs as its memory budget allows, since
+            # each must be waiting in place before the instant to be on time.
+            memory_budget=settings.scheduler_prepared_runs_memory_mb * 2**20,
             heartbeat_interval=settings.scheduler_heartbeat_interval,
             stale_floor=floor,
             stalled_after=settings.scheduler_stalled_after,

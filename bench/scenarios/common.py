@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg.rows import dict_row
 
+from app.services.batch import MAX_BATCH, Draft, upsert_batch
 from app.services.schedules import ScheduleService
 from bench.cluster import BenchCluster
 from bench.service import Child, Processes, RssMonitor, cpu_seconds
@@ -150,11 +151,26 @@ async def _create(url: str, tenant: str, fields: list[dict[str, Any]]) -> list[U
         return [(await service.create(f)).id for f in fields]
 
 
+async def _create_batched(url: str, tenant: str, fields: list[dict[str, Any]]) -> list[UUID]:
+    """Through the batch path (`POST /api/schedules/batch`'s service), MAX_BATCH per transaction."""
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        service = ScheduleService(conn, tenant)
+        ids: list[UUID] = []
+        for start in range(0, len(fields), MAX_BATCH):
+            chunk = fields[start : start + MAX_BATCH]
+            drafts = [Draft(start + i, f) for i, f in enumerate(chunk)]
+            ids += [r.id for r in await upsert_batch(service, drafts) if r.id is not None]
+        return ids
+
+
 async def _create_parallel(
-    url: str, tenant: str, fields: list[dict[str, Any]], connections: int
+    url: str, tenant: str, fields: list[dict[str, Any]], connections: int, batched: bool
 ) -> list[UUID]:
     shares = [fields[i::connections] for i in range(connections)]
-    done = await asyncio.gather(*(_create(url, tenant, share) for share in shares if share))
+    create = _create_batched if batched else _create
+    done = await asyncio.gather(*(create(url, tenant, share) for share in shares if share))
     return [i for ids in done for i in ids]
 
 
@@ -166,15 +182,16 @@ def create_schedules(
     workflow_id: str = "wf",
     tenant: str = "bench",
     connections: int = 4,
+    batched: bool = False,
     **extra: Any,
 ) -> list[UUID]:
-    """`count` schedules through the service layer (validation, next slot, one transaction each),
-    from a few connections at once."""
+    """`count` schedules through the service layer (validation, next slot, one transaction each,
+    or with `batched` 1,000 per transaction through the batch path), from a few connections."""
     fields = [
         {"id": uuid4(), "workflow_id": workflow_id, "cron_expression": cron, **extra}
         for _ in range(count)
     ]
-    return asyncio.run(_create_parallel(url, tenant, fields, connections))
+    return asyncio.run(_create_parallel(url, tenant, fields, connections, batched))
 
 
 # -- the steady measurement, shared by ours and the peers ----------------------------------
