@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # runs of a crowded instant one worker holds ready. The rest wait as jobs in the queue and
     # go out after the instant. The default keeps a worker under 300 MB RSS with 50,000 held.
     scheduler_prepared_runs_memory_mb: int = Field(default=200, ge=1, le=1_000_000)
+    # How long before any fire instant the dispatcher starts on it (a crowded second starts
+    # earlier still, as long as its slots take). A run dispatched ahead is a committed
+    # decision: pausing its schedule within the lead does not call it back.
+    scheduler_dispatch_lead_seconds: float = Field(default=0.3, ge=0, le=60)
     # Crash detection: a worker heartbeats every interval; one silent for `stalled_after`
     # seconds is dead and its jobs are run again. Lower them only in tests.
     scheduler_heartbeat_interval: float = Field(default=10.0, gt=0, le=300)

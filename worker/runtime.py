@@ -20,6 +20,7 @@ from typing import Any
 
 from procrastinate import App
 
+from app.services.dispatch import Lookahead
 from app.settings import Settings
 from db.pool import create_pool
 from worker.alerts import AlertSender
@@ -33,6 +34,7 @@ from worker.maintenance import CompletionTimeouts, MaintenanceConfig, Recovery, 
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.runtime")
+COUNTED_WORKERS = 4
 _current: WorkerRuntime | None = None
 
 
@@ -72,6 +74,12 @@ class WorkerRuntime:
             self.pool,
             DispatcherConfig(
                 max_sleep=settings.scheduler_dispatch_max_sleep,
+                lookahead=Lookahead(
+                    base=settings.scheduler_dispatch_lead_seconds,
+                    # Counting further could not make the lead useful: the workers hold no
+                    # more runs than their memory budgets (a few workers' worth counted).
+                    count_limit=COUNTED_WORKERS * self.local.capacity,
+                ),
                 stale_floor=floor,
                 max_runs_per_minute=settings.scheduler_tenant_max_runs_per_minute,
                 alerts=settings.alert_policy,
