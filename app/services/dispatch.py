@@ -279,6 +279,8 @@ async def next_wake(
     seconds inside the lookahead, and at the instant at the latest, instead of at once (M4)."""
     per_slot = (cost or SlotCost()).seconds
     first = await repo.next_fire(conn, lookahead.count_limit, now)
+    if first.due_in_second > max(STALE_STATISTICS_FLOOR, first.planned_rows):
+        await _refresh_statistics(conn, first.due_in_second, first.planned_rows)
     if first.at is None:
         return Wake(None, Lead(lookahead.base), first.dispatchers)
     ahead = lookahead.seconds(first.due_in_second, per_slot, first.dispatchers)
@@ -288,3 +290,18 @@ async def next_wake(
     if not first.goes_ahead:
         delay = max(delay, min(recheck, until))
     return Wake(max(0.0, delay), lead, first.dispatchers)
+
+
+STALE_STATISTICS_FLOOR = 1_000
+"""Below this many slots in one second, a plan for too few rows costs little."""
+
+
+async def _refresh_statistics(conn: Conn, due: int, planned_rows: int) -> None:
+    """ANALYZE the schedules when a crowd outnumbers what the planner thinks is stored: the
+    claim's plan for each of the crowd's passes depends on it (db/queries/dispatch.sql,
+    schedule_analyze). Once analyzed, the estimate covers the crowd and this does not recur."""
+    log.info(
+        "schedules analyzed: a crowded instant outnumbers the planner's statistics",
+        extra={"event": "dispatch.analyze", "due": due, "planned_rows": planned_rows},
+    )
+    await repo.analyze_schedules(conn)

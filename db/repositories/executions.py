@@ -81,6 +81,7 @@ class NextFire:
     due_in_second: int
     goes_ahead: bool
     dispatchers: int = 1
+    planned_rows: int = 0  # the planner's estimate of the schedules stored (-1: never analyzed)
 
 
 async def next_fire(conn: Conn, count_limit: int, now: datetime | None = None) -> NextFire:
@@ -92,7 +93,12 @@ async def next_fire(conn: Conn, count_limit: int, now: datetime | None = None) -
         int(row["due_in_second"]),
         bool(row["first_goes_ahead"]),
         int(row["dispatchers"]),
+        int(row["planned_rows"]),
     )
+
+
+async def analyze_schedules(conn: Conn) -> None:
+    await conn.execute(query("schedule_analyze"))
 
 
 async def advance_schedules(conn: Conn, updates: Sequence[dict[str, Any]]) -> None:

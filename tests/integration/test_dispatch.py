@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from app.domain.cron import parse_cron
 from app.domain.slots import slots_between
 from app.domain.timezones import load_zone
+from app.services.batch import Draft, upsert_batch
 from app.services.dispatch import Lead, Lookahead, SlotCost, dispatch_once, next_wake
 from app.services.schedules import ScheduleService
 from db.repositories.executions import Crowd
@@ -250,3 +251,23 @@ def test_the_cost_per_slot_is_measured_on_large_runs_of_passes() -> None:
     # Two dispatchers sharing 20,000 slots in 3 s: each claimed 10,000 -> 0.15 ms a slot.
     cost.observe(elapsed=3.0, claimed=10_000, dispatchers=2)
     assert cost.seconds == pytest.approx((0.001 + 0.00015) / 2)
+
+
+async def test_a_crowd_the_statistics_do_not_know_gets_them_refreshed(conn: Conn) -> None:
+    """A crowd created in bulk since the last ANALYZE would have every claim planned for a
+    handful of rows (a bitmap scan and sort of the whole crowd per pass)."""
+    service = ScheduleService(conn, "acme", clock=lambda: T0)
+    fields = {"workflow_id": "wf", "cron_expression": "0 0 0 1 1 *"}
+    drafts = [Draft(i, fields) for i in range(1_500)]
+    for start in range(0, len(drafts), 1_000):
+        await upsert_batch(service, drafts[start : start + 1_000])
+
+    async def planned() -> float:
+        cursor = await conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = 'workflow_schedules'::regclass"
+        )
+        return float((await cursor.fetchone())["reltuples"])  # type: ignore[index]
+
+    assert await planned() < 1_500
+    await next_wake(conn, Lookahead())
+    assert await planned() == 1_500
