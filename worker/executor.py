@@ -15,11 +15,13 @@ caller's capacity counts batches still waiting for their instant, not answers st
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -52,12 +54,15 @@ class Batch:
     `recorded` resolves once every outcome is committed, or fails with the recording's error
     (the runs are then recovered by the orphan sweep, as for any failed batch job)."""
 
-    __slots__ = ("unrecorded", "recorded", "sends")
+    __slots__ = ("unrecorded", "recorded", "sends", "unsent", "out", "cancelled")
 
     def __init__(self, execution_ids: Sequence[UUID]) -> None:
         self.unrecorded: set[UUID] = set(execution_ids)
         self.recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sends: list[asyncio.Task[None]] = []
+        self.unsent = 0  # requests still waiting for their instant (or a sender) to go out
+        self.out: asyncio.Future[None] | None = None  # resolved when `unsent` falls to 0
+        self.cancelled = False
         if not self.unrecorded:
             self.recorded.set_result(None)
 
@@ -72,9 +77,17 @@ class Batch:
             raise
 
     def cancel(self) -> None:
-        """Stop the requests still in flight (their runs stay `running`, to be recovered)."""
+        """Stop the requests still in flight and drop those not sent yet (their runs stay
+        `running`, to be recovered)."""
+        self.cancelled = True
         for send in self.sends:
             send.cancel()
+        self._sent(self.unsent)
+
+    def _sent(self, count: int) -> None:
+        self.unsent -= count
+        if self.unsent <= 0 and self.out is not None and not self.out.done():
+            self.out.set_result(None)
 
     def _done_with(self, execution_id: UUID) -> None:
         self.unrecorded.discard(execution_id)
@@ -110,6 +123,7 @@ class BatchExecutor:
         self._callback_key: str | None = None  # read from the database before the first batch
         self._flush: asyncio.Task[None] | None = None  # the flush still collecting outcomes
         self._flushes: set[asyncio.Task[None]] = set()  # every flush not yet finished
+        self._releaser = Releaser(self._attempt, max_sending=target.max_connections * 2)
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
         """Attempt the runs; returns once every outcome is recorded (raises if that failed)."""
@@ -138,17 +152,16 @@ class BatchExecutor:
         if self._callback_key is None:
             await self._read_callback_key()
         ready = [(attempt, self._prepare(attempt)) for attempt in attempts]
-        by_instant: dict[float, list[int]] = defaultdict(list)
-        for index, (attempt, _) in enumerate(ready):
-            by_instant[self._send_at(attempt, claimed_at)].append(index)
+        by_instant: dict[float, list[tuple[Attempt, Prepared]]] = defaultdict(list)
+        for attempt, prepared in ready:
+            by_instant[self._send_at(attempt, claimed_at)].append((attempt, prepared))
+        out = asyncio.get_running_loop().create_future()
+        batch.unsent = len(ready)
+        batch.out = out
+        for send_at, items in by_instant.items():
+            self._releaser.add(send_at, [(attempt, prepared, batch) for attempt, prepared in items])
         try:
-            for send_at, indexes in sorted(by_instant.items()):
-                # A loop, because uvloop's timers may fire up to 1 ms early, and a request
-                # must never leave before its slot.
-                while (remaining := send_at - time.monotonic()) > 0:  # noqa: ASYNC110 - a timer
-                    await asyncio.sleep(remaining)
-                for index in indexes:
-                    batch.sends.append(asyncio.create_task(self._attempt(*ready[index], batch)))
+            await asyncio.shield(out)
         except BaseException:
             batch.cancel()
             raise
@@ -352,6 +365,73 @@ class BatchExecutor:
             return request
         assert delivery is not None
         return await self.target.send(delivery, attempt.timeout_seconds, request)
+
+
+Item = tuple[Attempt, Prepared, Batch]
+
+
+class Releaser:
+    """Sends prepared requests at their instants, for every batch of the process: one timer per
+    instant, and at most `max_sending` sends started and not finished at a time, the next one
+    started as each ends.
+
+    Why not a task per request at the instant: 50,000 runs of one instant held by a worker were
+    50,000 tasks created in one go (with the garbage collections that many allocations
+    trigger) before the first request could leave: about a second of stall at the instant
+    (`python -m bench --only burst`, docs/benchmarks.md). The HTTP client sends at most
+    `max_connections` at once anyway; twice that many started leaves room for the requests
+    waiting for a slow origin's capped slots (issue 10, H1), so that one silent origin does not
+    hold up the others' sends."""
+
+    def __init__(
+        self,
+        attempt: Callable[[Attempt, Prepared, Batch], Coroutine[Any, Any, None]],
+        max_sending: int,
+    ) -> None:
+        self._attempt = attempt
+        self._max_sending = max_sending
+        self._sending = 0
+        self._due: collections.deque[Item] = collections.deque()  # instant come, not started
+        self._waiting: dict[float, list[Item]] = {}  # by instant (time.monotonic())
+
+    def add(self, send_at: float, items: list[Item]) -> None:
+        if send_at <= time.monotonic():
+            self._due.extend(items)
+            self._pump()
+            return
+        waiting = self._waiting.get(send_at)
+        if waiting is None:
+            self._waiting[send_at] = waiting = []
+            self._arm(send_at)
+        waiting.extend(items)
+
+    def _arm(self, send_at: float) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(0.0, send_at - time.monotonic()), self._instant, send_at)
+
+    def _instant(self, send_at: float) -> None:
+        # uvloop's timers may fire up to 1 ms early, and a request must never leave before
+        # its slot: armed again for what is left.
+        if send_at > time.monotonic():
+            self._arm(send_at)
+            return
+        self._due.extend(self._waiting.pop(send_at, ()))
+        self._pump()
+
+    def _pump(self) -> None:
+        while self._due and self._sending < self._max_sending:
+            attempt, prepared, batch = self._due.popleft()
+            if batch.cancelled:
+                continue
+            self._sending += 1
+            send = asyncio.create_task(self._attempt(attempt, prepared, batch))
+            send.add_done_callback(self._ended)
+            batch.sends.append(send)
+            batch._sent(1)
+
+    def _ended(self, _: asyncio.Task[None]) -> None:
+        self._sending -= 1
+        self._pump()
 
 
 def freeze_startup_heap() -> None:

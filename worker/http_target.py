@@ -60,7 +60,7 @@ class HttpTarget:
         and bounds those waiting for it (worker/wire.py `WireClient`), except for the origins of
         `uncapped_urls` (the shared default target, which carries every tenant's runs and may
         take the whole client). `clock` dates `Retry-After`."""
-        self._max_connections = max_connections
+        self.max_connections = max_connections
         self._max_per_origin = max_per_origin
         self._uncapped = [origin for url in uncapped_urls if (origin := _origin_of(url))]
         self._user_agent = user_agent
@@ -71,7 +71,7 @@ class HttpTarget:
         # Created lazily, inside the event loop that will use it: its connections belong there.
         if self._client is None:
             self._client = WireClient(
-                max_connections=self._max_connections,
+                max_connections=self.max_connections,
                 max_per_origin=self._max_per_origin,
                 uncapped=self._uncapped,
                 keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,

@@ -223,11 +223,12 @@ class SlotCost:
     """Wall seconds of dispatching per slot, for all dispatchers together: what a crowded
     instant's lead is made of. Measured by each dispatcher on its own runs of passes (its
     wall time ÷ the slots it claimed, × the dispatchers that claimed alongside it), smoothed;
-    `seconds` starts from a value measured on the bench machine (docs/benchmarks.md), so the
-    first crowd of a process is not dispatched late. Only runs of at least `min_sample` slots
+    `seconds` starts pessimistic (what a slot took with only one of the bench machine's two
+    cores free: docs/benchmarks.md), so the first crowd of a process is not dispatched late;
+    too early only costs memory, which the local runner's budget bounds. Only runs of at least `min_sample` slots
     count: a few slots' passes are all round trips and would say nothing of a crowd."""
 
-    seconds: float = 0.0003
+    seconds: float = 0.001
     min_sample: int = 1_000
     weight: float = 0.5  # of the newest sample
 
