@@ -225,8 +225,9 @@ class SlotCost:
     wall time ÷ the slots it claimed, × the dispatchers that claimed alongside it), smoothed;
     `seconds` starts pessimistic (what a slot took with only one of the bench machine's two
     cores free: docs/benchmarks.md), so the first crowd of a process is not dispatched late;
-    too early only costs memory, which the local runner's budget bounds. Only runs of at least `min_sample` slots
-    count: a few slots' passes are all round trips and would say nothing of a crowd."""
+    too early only costs memory, which the local runner's budget bounds. Only runs of at least
+    `min_sample` slots count: a few slots' passes are all round trips and would say nothing of
+    a crowd."""
 
     seconds: float = 0.001
     min_sample: int = 1_000
