@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import gc
 import logging
 import time
@@ -44,6 +45,8 @@ FINISH_RETRY_FIRST_DELAY = 0.2
 FINISH_RETRY_MAX_DELAY = 5.0
 FINISH_CONNECT_TIMEOUT = 2.0
 FINISH_COALESCE_SECONDS = 0.1
+FINISH_HOLD_SECONDS = 5.0
+"""The longest outcomes wait for a crowded instant's sends to be out before being recorded."""
 
 Prepared = tuple[Delivery | None, Request | Outcome]
 
@@ -226,6 +229,9 @@ class BatchExecutor:
         instant, where it competed with the sends still leaving (docs/benchmarks.md). This task
         is never cancelled with a batch: outcomes that are in get recorded."""
         await asyncio.sleep(FINISH_COALESCE_SECONDS)
+        # While an instant's requests are still leaving, recording would take the CPU (here
+        # and in PostgreSQL) from them: the outcomes wait, up to a bound, for the sends.
+        await self._releaser.drained(FINISH_HOLD_SECONDS)
         waiting, self._waiting, self._flush = self._waiting, [], None
         try:
             paused = await self._record([answer for answer, _ in waiting])
@@ -393,6 +399,17 @@ class Releaser:
         self._sending = 0
         self._due: collections.deque[Item] = collections.deque()  # instant come, not started
         self._waiting: dict[float, list[Item]] = {}  # by instant (time.monotonic())
+        self._drained: asyncio.Future[None] | None = None  # resolved when `_due` empties
+
+    async def drained(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
+        """Until every request whose instant has come is started (at once when none waits),
+        or `timeout` seconds."""
+        if not self._due:
+            return
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._drained), timeout)
 
     def add(self, send_at: float, items: list[Item]) -> None:
         if send_at <= time.monotonic():
@@ -428,6 +445,8 @@ class Releaser:
             send.add_done_callback(self._ended)
             batch.sends.append(send)
             batch._sent(1)
+        if not self._due and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     def _ended(self, _: asyncio.Task[None]) -> None:
         self._sending -= 1
