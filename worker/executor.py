@@ -46,6 +46,9 @@ FINISH_RETRY_MAX_DELAY = 5.0
 FINISH_CONNECT_TIMEOUT = 2.0
 FINISH_COALESCE_SECONDS = 0.1
 FINISH_HOLD_SECONDS = 5.0
+CLAIMS_AT_ONCE = 4
+"""Batches of this process claiming their runs (`start_batch`) at once; the others wait here,
+not in the connection pool's queue."""
 """The longest outcomes wait for a crowded instant's sends to be out before being recorded."""
 
 Prepared = tuple[Delivery | None, Request | Outcome]
@@ -126,6 +129,7 @@ class BatchExecutor:
         self._callback_key: str | None = None  # read from the database before the first batch
         self._flush: asyncio.Task[None] | None = None  # the flush still collecting outcomes
         self._flushes: set[asyncio.Task[None]] = set()  # every flush not yet finished
+        self._claims = asyncio.Semaphore(CLAIMS_AT_ONCE)
         self._releaser = Releaser(self._attempt, max_sending=target.max_connections * 2)
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
@@ -142,7 +146,11 @@ class BatchExecutor:
         if self._freeze_pending:  # the process has started: what it holds now stays
             self._freeze_pending = False
             freeze_startup_heap()
-        async with self.pool.connection() as conn:
+        # A few claims at a time: a crowded instant launches hundreds of batches at once, and
+        # each waiting in the pool's queue put the recording (2 s per try), the heartbeat and
+        # the dispatcher behind all of them: at 100,000 slots the recording gave up after
+        # 30 s, and recovery sent 1,200 runs again that had been answered.
+        async with self._claims, self.pool.connection() as conn:
             attempts = await start_batch(
                 conn, execution_ids, max_in_flight=self.settings.scheduler_tenant_max_runs_in_flight
             )
