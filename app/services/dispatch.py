@@ -252,7 +252,14 @@ class Lead:
         """Whether this lead claims everything `other` does (on the same clock)."""
         if self.seconds < other.seconds:
             return False
-        return other.crowd is None or other.crowd == self.crowd
+        mine, theirs = self.crowd, other.crowd
+        if theirs is None:
+            return True
+        return (
+            mine is not None
+            and (mine.start, mine.end) == (theirs.start, theirs.end)
+            and mine.lead >= theirs.lead  # the count moves as other dispatchers claim
+        )
 
 
 @dataclass(frozen=True, slots=True)

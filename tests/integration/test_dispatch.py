@@ -271,3 +271,16 @@ async def test_a_crowd_the_statistics_do_not_know_gets_them_refreshed(conn: Conn
     assert await planned() < 1_500
     await next_wake(conn, Lookahead())
     assert await planned() == 1_500
+
+
+def test_a_lead_covers_the_same_crowd_with_a_shorter_lead() -> None:
+    """The dispatcher's idle pause (M4) needs this: a crowd whose count moved because another
+    dispatcher claimed some of it is the same crowd, not a reason to retry at once."""
+    crowd = Crowd(T0, T0 + timedelta(seconds=1), 10.0)
+    shorter = Crowd(T0, T0 + timedelta(seconds=1), 9.0)
+    assert Lead(0.3, crowd).covers(Lead(0.3, shorter))
+    assert not Lead(0.3, shorter).covers(Lead(0.3, crowd))
+    assert not Lead(0.3).covers(Lead(0.3, crowd))
+    assert Lead(0.3, crowd).covers(Lead(0.3))
+    later = Crowd(T0 + timedelta(seconds=1), T0 + timedelta(seconds=2), 1.0)
+    assert not Lead(0.3, crowd).covers(Lead(0.3, later))
