@@ -30,14 +30,14 @@ from procrastinate.exceptions import ConnectorException
 
 from app import tracing
 from app.domain.callbacks import callback_token, result_url
-from app.domain.delivery import Delivery, Outcome, build_delivery, target_url_for
+from app.domain.delivery import Outcome, build_delivery, target_url_for
 from app.domain.policies import url_allowed
 from app.services.executions import Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import load_callback_key
 from app.settings import Settings
 from db.types import Pool
 from worker.db_clock import DbClock
-from worker.http_target import HttpTarget
+from worker.http_target import HttpTarget, secrets_of
 from worker.wire import Request
 
 log = logging.getLogger("worker.executor")
@@ -51,7 +51,9 @@ CLAIMS_AT_ONCE = 4
 not in the connection pool's queue."""
 """The longest outcomes wait for a crowded instant's sends to be out before being recorded."""
 
-Prepared = tuple[Delivery | None, Request | Outcome]
+Prepared = tuple[tuple[bytes, ...], Request | Outcome]
+"""What a run holds until its instant: the secrets to scrub from its answer, and its request's
+bytes (or the outcome that replaces it). Not the delivery: 1.5 of a prepared run's 3.5 KB."""
 
 
 class Batch:
@@ -350,14 +352,14 @@ class BatchExecutor:
                     "error": type(exc).__name__,
                 },
             )
-            return None, self._unsendable(f"the request could not be built: {exc}")
+            return (), self._unsendable(f"the request could not be built: {exc}")
         if attempt.target_url is not None and not url_allowed(
             attempt.target_url, self.settings.target_allowlist
         ):
-            return delivery, self._unsendable(
+            return (), self._unsendable(
                 "targetUrl is not (or no longer) allowed by SCHEDULER_TARGET_ALLOWLIST"
             )
-        return delivery, self.target.prepare(delivery)
+        return secrets_of(delivery), self.target.prepare(delivery)
 
     def _unsendable(self, error: str) -> Outcome:
         """A final failure of an attempt that was never sent (the secret is never in it)."""
@@ -374,11 +376,10 @@ class BatchExecutor:
         )
 
     async def _send(self, attempt: Attempt, prepared: Prepared) -> Outcome:
-        delivery, request = prepared
+        secrets, request = prepared
         if isinstance(request, Outcome):
             return request
-        assert delivery is not None
-        return await self.target.send(delivery, attempt.timeout_seconds, request)
+        return await self.target.send_prepared(request, secrets, attempt.timeout_seconds)
 
 
 Item = tuple[Attempt, Prepared, Batch]
