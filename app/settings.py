@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # Memory a worker process gives to runs dispatched ahead and waiting for their instant,
     # every request built and signed (worker/local.py `BYTES_PER_PREPARED_RUN` each): how many
     # runs of a crowded instant one worker holds ready. The rest wait as jobs in the queue and
-    # go out after the instant. The default (40,960 runs) keeps a worker under 300 MB RSS.
+    # go out after the instant. The default (51,200 runs) keeps a worker under 300 MB RSS.
     scheduler_prepared_runs_memory_mb: int = Field(default=200, ge=1, le=1_000_000)
     # How long before any fire instant the dispatcher starts on it (a crowded second starts
     # earlier still, as long as its slots take). A run dispatched ahead is a committed

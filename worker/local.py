@@ -43,12 +43,11 @@ from worker.executor import Batch, BatchExecutor
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.local")
-BYTES_PER_PREPARED_RUN = 5_120
-"""Memory of one run waiting for its instant (its attempt, its delivery and its request's
-bytes, its share of the batch and of the sends at the instant), with the default input and
-headers: 3.5 KB by tracemalloc, 4.9 KB of RSS per held run at a 100,000-slot instant on 2
-workers (321 MB with 50,000 each; docs/benchmarks.md). A budget divided by it is a number of
-runs."""
+BYTES_PER_PREPARED_RUN = 4_096
+"""Memory of one run waiting for its instant (its attempt, its request's bytes and secrets,
+its share of the batch and of the sends at the instant), with the default input and headers:
+2.0 KB by tracemalloc, ~4.3 KB of RSS per held run at a 100,000-slot instant on 2 workers
+(292 MB with 50,000 each; docs/benchmarks.md). A budget divided by it is a number of runs."""
 HANDOVER_AFTER = 1.0
 """Seconds a fetched batch's answers may take before its runs move to the local runner."""
 DRAIN_SECONDS = 5.0
