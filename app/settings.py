@@ -81,8 +81,17 @@ class Settings(BaseSettings):
     scheduler_shutdown_timeout: float = Field(default=25.0, ge=0, le=3_600)
     # Batch jobs a worker process runs at once through Procrastinate; each batch sends up to
     # 100 requests at once. The batches a worker dispatched itself (waiting for their instant)
-    # may be 10 times as many; requests in flight stay within concurrency × 100.
+    # are bounded by memory (below); requests in flight stay within concurrency × 100.
     scheduler_worker_concurrency: int = Field(default=10, ge=1, le=1_000)
+    # Memory a worker process gives to runs dispatched ahead and waiting for their instant,
+    # every request built and signed (worker/local.py `BYTES_PER_PREPARED_RUN` each): how many
+    # runs of a crowded instant one worker holds ready. The rest wait as jobs in the queue and
+    # go out after the instant. The default (51,200 runs) keeps a worker under 300 MB RSS.
+    scheduler_prepared_runs_memory_mb: int = Field(default=200, ge=1, le=1_000_000)
+    # How long before any fire instant the dispatcher starts on it (a crowded second starts
+    # earlier still, as long as its slots take). A run dispatched ahead is a committed
+    # decision: pausing its schedule within the lead does not call it back.
+    scheduler_dispatch_lead_seconds: float = Field(default=0.3, ge=0, le=60)
     # Crash detection: a worker heartbeats every interval; one silent for `stalled_after`
     # seconds is dead and its jobs are run again. Lower them only in tests.
     scheduler_heartbeat_interval: float = Field(default=10.0, gt=0, le=300)

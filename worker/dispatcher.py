@@ -22,7 +22,7 @@ import psycopg
 
 from app import tracing
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
-from app.services.dispatch import Lookahead, dispatch_once, next_wake
+from app.services.dispatch import Lead, Lookahead, SlotCost, dispatch_once, next_wake
 from db.types import Conn, Pool
 from worker.local import LocalRunner
 from worker.service import Service, ServiceConfig, database_clock
@@ -34,8 +34,8 @@ CHANNEL = "workflow_schedules_changed"
 @dataclass(frozen=True, slots=True)
 class DispatcherConfig:
     batch_limit: int = 250  # schedules per transaction: the first runs start sooner
-    # Dispatch this long before the instant (more when the second is crowded); the executor
-    # waits for the instant itself.
+    # Dispatch this long before the instant (more when the second is crowded: as long as its
+    # slots take, measured); the executor waits for the instant itself.
     lookahead: Lookahead = field(default_factory=Lookahead)
     max_sleep: float = 5.0  # upper bound on a sleep, in case a notification is lost
     error_backoff: float = 0.5
@@ -77,18 +77,26 @@ class Dispatcher(Service[float]):
         super().__init__(self.options.service(), clock)
         self.pool = pool
         self.local = local
-        self._ahead = self.options.lookahead.base  # for the coming pass, set by `next_wake`
+        self.cost = SlotCost()  # measured by the passes, makes a crowded instant's lead
+        self._lead = Lead(self.options.lookahead.base)  # for the coming passes (`next_wake`)
+        self._dispatchers = 1
 
     async def run_once(self, now: datetime | None) -> float:
         async with self.pool.connection() as conn:
             claimed = await self._dispatch_until_done(conn, now)
-            ahead = self._ahead
-            delay, self._ahead = await next_wake(
-                conn, self.options.lookahead, now=now, recheck=self.options.waiting_recheck
+            lead = self._lead
+            wake = await next_wake(
+                conn,
+                self.options.lookahead,
+                self.cost,
+                now=now,
+                recheck=self.options.waiting_recheck,
             )
-        if delay is None:
+        self._lead, self._dispatchers = wake.lead, wake.dispatchers
+        if wake.delay is None:
             return self.options.max_sleep
-        if claimed == 0 and delay == 0.0 and self._ahead <= ahead:
+        delay = wake.delay
+        if claimed == 0 and delay == 0.0 and lead.covers(wake.lead):
             # Something is due by now, yet nothing could be claimed with the same lookahead:
             # a row locked by another transaction. Not a busy loop while it is held (M4).
             delay = self.options.idle_pause
@@ -99,6 +107,7 @@ class Dispatcher(Service[float]):
 
     async def _dispatch_until_done(self, conn: Conn, now: datetime | None) -> int:
         claimed = 0
+        began = time.monotonic()
         while not self.stopping:
             started_ns = time.time_ns()
             stats = await dispatch_once(
@@ -107,7 +116,8 @@ class Dispatcher(Service[float]):
                 now=now,
                 local_worker_id=self.local.worker_id if self.local else None,
                 local_capacity=self.local.free if self.local else 0,
-                lookahead=self._ahead,
+                lookahead=self._lead.seconds,
+                crowd=self._lead.crowd,
                 max_runs_per_minute=self.options.max_runs_per_minute,
                 alerts=self.options.alerts,
                 max_runs_in_flight=self.options.max_runs_in_flight,
@@ -133,6 +143,7 @@ class Dispatcher(Service[float]):
                 )
             if stats.claimed < self.options.batch_limit:
                 break
+        self.cost.observe(time.monotonic() - began, claimed, self._dispatchers)
         return claimed
 
 

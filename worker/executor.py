@@ -15,11 +15,14 @@ caller's capacity counts batches still waiting for their instant, not answers st
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import gc
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -27,14 +30,14 @@ from procrastinate.exceptions import ConnectorException
 
 from app import tracing
 from app.domain.callbacks import callback_token, result_url
-from app.domain.delivery import Delivery, Outcome, build_delivery, target_url_for
+from app.domain.delivery import Outcome, build_delivery, target_url_for
 from app.domain.policies import url_allowed
 from app.services.executions import Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import load_callback_key
 from app.settings import Settings
 from db.types import Pool
 from worker.db_clock import DbClock
-from worker.http_target import HttpTarget
+from worker.http_target import HttpTarget, secrets_of
 from worker.wire import Request
 
 log = logging.getLogger("worker.executor")
@@ -42,8 +45,15 @@ FINISH_RETRY_FIRST_DELAY = 0.2
 FINISH_RETRY_MAX_DELAY = 5.0
 FINISH_CONNECT_TIMEOUT = 2.0
 FINISH_COALESCE_SECONDS = 0.1
+FINISH_HOLD_SECONDS = 5.0
+CLAIMS_AT_ONCE = 4
+"""Batches of this process claiming their runs (`start_batch`) at once; the others wait here,
+not in the connection pool's queue."""
+"""The longest outcomes wait for a crowded instant's sends to be out before being recorded."""
 
-Prepared = tuple[Delivery | None, Request | Outcome]
+Prepared = tuple[tuple[bytes, ...], Request | Outcome]
+"""What a run holds until its instant: the secrets to scrub from its answer, and its request's
+bytes (or the outcome that replaces it). Not the delivery: 1.5 of a prepared run's 3.5 KB."""
 
 
 class Batch:
@@ -52,12 +62,15 @@ class Batch:
     `recorded` resolves once every outcome is committed, or fails with the recording's error
     (the runs are then recovered by the orphan sweep, as for any failed batch job)."""
 
-    __slots__ = ("unrecorded", "recorded", "sends")
+    __slots__ = ("unrecorded", "recorded", "sends", "unsent", "out", "cancelled")
 
     def __init__(self, execution_ids: Sequence[UUID]) -> None:
         self.unrecorded: set[UUID] = set(execution_ids)
         self.recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sends: list[asyncio.Task[None]] = []
+        self.unsent = 0  # requests still waiting for their instant (or a sender) to go out
+        self.out: asyncio.Future[None] | None = None  # resolved when `unsent` falls to 0
+        self.cancelled = False
         if not self.unrecorded:
             self.recorded.set_result(None)
 
@@ -72,9 +85,17 @@ class Batch:
             raise
 
     def cancel(self) -> None:
-        """Stop the requests still in flight (their runs stay `running`, to be recovered)."""
+        """Stop the requests still in flight and drop those not sent yet (their runs stay
+        `running`, to be recovered)."""
+        self.cancelled = True
         for send in self.sends:
             send.cancel()
+        self._sent(self.unsent)
+
+    def _sent(self, count: int) -> None:
+        self.unsent -= count
+        if self.unsent <= 0 and self.out is not None and not self.out.done():
+            self.out.set_result(None)
 
     def _done_with(self, execution_id: UUID) -> None:
         self.unrecorded.discard(execution_id)
@@ -110,6 +131,8 @@ class BatchExecutor:
         self._callback_key: str | None = None  # read from the database before the first batch
         self._flush: asyncio.Task[None] | None = None  # the flush still collecting outcomes
         self._flushes: set[asyncio.Task[None]] = set()  # every flush not yet finished
+        self._claims = asyncio.Semaphore(CLAIMS_AT_ONCE)
+        self._releaser = Releaser(self._attempt, max_sending=target.max_connections * 2)
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
         """Attempt the runs; returns once every outcome is recorded (raises if that failed)."""
@@ -125,7 +148,11 @@ class BatchExecutor:
         if self._freeze_pending:  # the process has started: what it holds now stays
             self._freeze_pending = False
             freeze_startup_heap()
-        async with self.pool.connection() as conn:
+        # A few claims at a time: a crowded instant launches hundreds of batches at once, and
+        # each waiting in the pool's queue put the recording (2 s per try), the heartbeat and
+        # the dispatcher behind all of them: at 100,000 slots the recording gave up after
+        # 30 s, and recovery sent 1,200 runs again that had been answered.
+        async with self._claims, self.pool.connection() as conn:
             attempts = await start_batch(
                 conn, execution_ids, max_in_flight=self.settings.scheduler_tenant_max_runs_in_flight
             )
@@ -138,17 +165,16 @@ class BatchExecutor:
         if self._callback_key is None:
             await self._read_callback_key()
         ready = [(attempt, self._prepare(attempt)) for attempt in attempts]
-        by_instant: dict[float, list[int]] = defaultdict(list)
-        for index, (attempt, _) in enumerate(ready):
-            by_instant[self._send_at(attempt, claimed_at)].append(index)
+        by_instant: dict[float, list[tuple[Attempt, Prepared]]] = defaultdict(list)
+        for attempt, prepared in ready:
+            by_instant[self._send_at(attempt, claimed_at)].append((attempt, prepared))
+        out = asyncio.get_running_loop().create_future()
+        batch.unsent = len(ready)
+        batch.out = out
+        for send_at, items in by_instant.items():
+            self._releaser.add(send_at, [(attempt, prepared, batch) for attempt, prepared in items])
         try:
-            for send_at, indexes in sorted(by_instant.items()):
-                # A loop, because uvloop's timers may fire up to 1 ms early, and a request
-                # must never leave before its slot.
-                while (remaining := send_at - time.monotonic()) > 0:  # noqa: ASYNC110 - a timer
-                    await asyncio.sleep(remaining)
-                for index in indexes:
-                    batch.sends.append(asyncio.create_task(self._attempt(*ready[index], batch)))
+            await asyncio.shield(out)
         except BaseException:
             batch.cancel()
             raise
@@ -213,6 +239,9 @@ class BatchExecutor:
         instant, where it competed with the sends still leaving (docs/benchmarks.md). This task
         is never cancelled with a batch: outcomes that are in get recorded."""
         await asyncio.sleep(FINISH_COALESCE_SECONDS)
+        # While an instant's requests are still leaving, recording would take the CPU (here
+        # and in PostgreSQL) from them: the outcomes wait, up to a bound, for the sends.
+        await self._releaser.drained(FINISH_HOLD_SECONDS)
         waiting, self._waiting, self._flush = self._waiting, [], None
         try:
             paused = await self._record([answer for answer, _ in waiting])
@@ -323,14 +352,14 @@ class BatchExecutor:
                     "error": type(exc).__name__,
                 },
             )
-            return None, self._unsendable(f"the request could not be built: {exc}")
+            return (), self._unsendable(f"the request could not be built: {exc}")
         if attempt.target_url is not None and not url_allowed(
             attempt.target_url, self.settings.target_allowlist
         ):
-            return delivery, self._unsendable(
+            return (), self._unsendable(
                 "targetUrl is not (or no longer) allowed by SCHEDULER_TARGET_ALLOWLIST"
             )
-        return delivery, self.target.prepare(delivery)
+        return secrets_of(delivery), self.target.prepare(delivery)
 
     def _unsendable(self, error: str) -> Outcome:
         """A final failure of an attempt that was never sent (the secret is never in it)."""
@@ -347,11 +376,90 @@ class BatchExecutor:
         )
 
     async def _send(self, attempt: Attempt, prepared: Prepared) -> Outcome:
-        delivery, request = prepared
+        secrets, request = prepared
         if isinstance(request, Outcome):
             return request
-        assert delivery is not None
-        return await self.target.send(delivery, attempt.timeout_seconds, request)
+        return await self.target.send_prepared(request, secrets, attempt.timeout_seconds)
+
+
+Item = tuple[Attempt, Prepared, Batch]
+
+
+class Releaser:
+    """Sends prepared requests at their instants, for every batch of the process: one timer per
+    instant, and at most `max_sending` sends started and not finished at a time, the next one
+    started as each ends.
+
+    Why not a task per request at the instant: 50,000 runs of one instant held by a worker were
+    50,000 tasks created in one go (with the garbage collections that many allocations
+    trigger) before the first request could leave: about a second of stall at the instant
+    (`python -m bench --only burst`, docs/benchmarks.md). The HTTP client sends at most
+    `max_connections` at once anyway; twice that many started leaves room for the requests
+    waiting for a slow origin's capped slots (issue 10, H1), so that one silent origin does not
+    hold up the others' sends."""
+
+    def __init__(
+        self,
+        attempt: Callable[[Attempt, Prepared, Batch], Coroutine[Any, Any, None]],
+        max_sending: int,
+    ) -> None:
+        self._attempt = attempt
+        self._max_sending = max_sending
+        self._sending = 0
+        self._due: collections.deque[Item] = collections.deque()  # instant come, not started
+        self._waiting: dict[float, list[Item]] = {}  # by instant (time.monotonic())
+        self._drained: asyncio.Future[None] | None = None  # resolved when `_due` empties
+
+    async def drained(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
+        """Until every request whose instant has come is started (at once when none waits),
+        or `timeout` seconds."""
+        if not self._due:
+            return
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._drained), timeout)
+
+    def add(self, send_at: float, items: list[Item]) -> None:
+        if send_at <= time.monotonic():
+            self._due.extend(items)
+            self._pump()
+            return
+        waiting = self._waiting.get(send_at)
+        if waiting is None:
+            self._waiting[send_at] = waiting = []
+            self._arm(send_at)
+        waiting.extend(items)
+
+    def _arm(self, send_at: float) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(0.0, send_at - time.monotonic()), self._instant, send_at)
+
+    def _instant(self, send_at: float) -> None:
+        # uvloop's timers may fire up to 1 ms early, and a request must never leave before
+        # its slot: armed again for what is left.
+        if send_at > time.monotonic():
+            self._arm(send_at)
+            return
+        self._due.extend(self._waiting.pop(send_at, ()))
+        self._pump()
+
+    def _pump(self) -> None:
+        while self._due and self._sending < self._max_sending:
+            attempt, prepared, batch = self._due.popleft()
+            if batch.cancelled:
+                continue
+            self._sending += 1
+            send = asyncio.create_task(self._attempt(attempt, prepared, batch))
+            send.add_done_callback(self._ended)
+            batch.sends.append(send)
+            batch._sent(1)
+        if not self._due and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _ended(self, _: asyncio.Task[None]) -> None:
+        self._sending -= 1
+        self._pump()
 
 
 def freeze_startup_heap() -> None:

@@ -21,6 +21,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Collection
@@ -60,7 +61,7 @@ class HttpTarget:
         and bounds those waiting for it (worker/wire.py `WireClient`), except for the origins of
         `uncapped_urls` (the shared default target, which carries every tenant's runs and may
         take the whole client). `clock` dates `Retry-After`."""
-        self._max_connections = max_connections
+        self.max_connections = max_connections
         self._max_per_origin = max_per_origin
         self._uncapped = [origin for url in uncapped_urls if (origin := _origin_of(url))]
         self._user_agent = user_agent
@@ -71,7 +72,7 @@ class HttpTarget:
         # Created lazily, inside the event loop that will use it: its connections belong there.
         if self._client is None:
             self._client = WireClient(
-                max_connections=self._max_connections,
+                max_connections=self.max_connections,
                 max_per_origin=self._max_per_origin,
                 uncapped=self._uncapped,
                 keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
@@ -85,7 +86,7 @@ class HttpTarget:
         try:
             return prepare(delivery.url, headers, delivery.body)
         except (ValueError, LocalProtocolError) as exc:
-            return _scrubbed(classify_exception(exc, 0), delivery)
+            return _scrubbed(classify_exception(exc, 0), secrets_of(delivery))
 
     async def send(
         self, delivery: Delivery, timeout_seconds: float, prepared: Request | None = None
@@ -94,6 +95,13 @@ class HttpTarget:
         request = prepared if prepared is not None else self.prepare(delivery)
         if isinstance(request, Outcome):
             return request
+        return await self.send_prepared(request, secrets_of(delivery), timeout_seconds)
+
+    async def send_prepared(
+        self, request: Request, secrets: tuple[bytes, ...], timeout_seconds: float
+    ) -> Outcome:
+        """`send` for a request prepared ahead, with only the `secrets_of` its delivery kept
+        (what a run waiting for its instant holds: not the whole delivery, docs/benchmarks.md)."""
         started = time.monotonic()
         deadline = asyncio.get_running_loop().time() + timeout_seconds
 
@@ -103,17 +111,17 @@ class HttpTarget:
         try:
             answer = await self._get_client().request(request, deadline)
         except (SlotTimeout, ResolveTimeout) as exc:  # never sent: it says what it waited for
-            return _scrubbed(classify_exception(exc, elapsed_ms()), delivery)
+            return _scrubbed(classify_exception(exc, elapsed_ms()), secrets)
         except TimeoutError:
             late = TimeoutError(f"no answer within {timeout_seconds:g} s")
-            return _scrubbed(classify_exception(late, elapsed_ms()), delivery)
+            return _scrubbed(classify_exception(late, elapsed_ms()), secrets)
         except (OSError, ValueError) as exc:
-            return _scrubbed(classify_exception(exc, elapsed_ms()), delivery)
-        body = _redact(answer.body, _secrets_of(delivery))
+            return _scrubbed(classify_exception(exc, elapsed_ms()), secrets)
+        body = _redact(answer.body, secrets)
         outcome = classify_response(
             answer.status, answer.headers, body, elapsed_ms(), self._clock()
         )
-        return _scrubbed(outcome, delivery)
+        return _scrubbed(outcome, secrets)
 
     async def aclose(self) -> None:
         """Close the pooled connections; a later `send` opens a new pool."""
@@ -130,24 +138,29 @@ def _origin_of(url: str) -> Origin | None:
         return None
 
 
-def _secrets_of(delivery: Delivery) -> list[bytes]:
+def secrets_of(delivery: Delivery) -> tuple[bytes, ...]:
     """The bearer secret as it might be echoed: raw and JSON-escaped."""
-    scheme, _, secret = delivery.headers.get("Authorization", "").partition(" ")
+    return _secret_forms(delivery.headers.get("Authorization", ""))
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_forms(authorization: str) -> tuple[bytes, ...]:
+    """Cached: the runs of one secret share one tuple (every run held for an instant keeps it)."""
+    scheme, _, secret = authorization.partition(" ")
     if scheme != "Bearer" or not secret:
-        return []
+        return ()
     forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret)[1:-1].replace("/", "\\/")}
-    return [form.encode() for form in forms]
+    return tuple(form.encode() for form in forms)
 
 
-def _redact(data: bytes, secrets: list[bytes]) -> bytes:
+def _redact(data: bytes, secrets: tuple[bytes, ...]) -> bytes:
     for secret in secrets:
         data = data.replace(secret, REDACTED)
     return data
 
 
-def _scrubbed(outcome: Outcome, delivery: Delivery) -> Outcome:
+def _scrubbed(outcome: Outcome, secrets: tuple[bytes, ...]) -> Outcome:
     """The outcome with no trace of the secret in its texts (a last line of defence)."""
-    secrets = _secrets_of(delivery)
     if not secrets or outcome.error is None:
         return outcome
     error = _redact(outcome.error.encode(), secrets).decode(errors="replace")

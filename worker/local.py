@@ -2,16 +2,21 @@
 
 Why: through Procrastinate, a batch waits for the commit's NOTIFY, a fetch round trip per job
 and a free slot in some worker (~20–25 ms measured at 100 fires/s, more in a burst). The
-dispatcher already holds the runs, so it claims up to `capacity` of the jobs it defers for
-this runner, in the same transaction (status `doing`, owned by the runner's own worker
+dispatcher already holds the runs, so it claims as many of the jobs it defers as this runner
+has room for, in the same transaction (status `doing`, owned by the runner's own worker
 identity), and the runner starts them the moment the transaction commits.
+
+Room is memory, not a count of batches: a run waiting for its instant is its attempt and its
+request, built and signed (`BYTES_PER_PREPARED_RUN`), and the runner holds as many as
+`memory_budget` bytes allow (SCHEDULER_PREPARED_RUNS_MEMORY_MB), so that a crowded instant of
+50,000 runs per worker is waiting in place when it comes.
 
 Guarantees are Procrastinate's: the runner registers as a Procrastinate worker and heartbeats;
 if the process dies, its jobs are stalled and the other workers' maintenance requeues them
 (same runs, same Idempotency-Keys). Jobs beyond the free capacity stay `todo` for any worker.
 
 A job stays `doing` until every outcome of its batch is recorded (crash safety rests on it),
-but only batches still waiting for their instant count against `capacity`: once the requests
+but only runs still waiting for their instant count against the budget: once the requests
 are out, a batch is answers to wait for, which the HTTP client bounds. The runner also takes
 over the runs in flight of batches Procrastinate's worker fetched (`run_fetched`), so that a
 slow target cannot hold Procrastinate's few slots either.
@@ -33,10 +38,16 @@ from procrastinate.jobs import Status
 
 from app.services.executions import defer_runs
 from db import jobs
+from db.jobs import BATCH_SIZE
 from worker.executor import Batch, BatchExecutor
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.local")
+BYTES_PER_PREPARED_RUN = 4_096
+"""Memory of one run waiting for its instant (its attempt, its request's bytes and secrets,
+its share of the batch and of the sends at the instant), with the default input and headers:
+2.0 KB by tracemalloc, ~4.3 KB of RSS per held run at a 100,000-slot instant on 2 workers
+(292 MB with 50,000 each; docs/benchmarks.md). A budget divided by it is a number of runs."""
 HANDOVER_AFTER = 1.0
 """Seconds a fetched batch's answers may take before its runs move to the local runner."""
 DRAIN_SECONDS = 5.0
@@ -56,14 +67,14 @@ class LocalRunner:
         self,
         app: App,
         executor: BatchExecutor,
-        capacity: int,
+        memory_budget: int,
         heartbeat_interval: float,
         stale_floor: float = 30.0,
         stalled_after: float = 30.0,
     ) -> None:
         self.app = app
         self.executor = executor
-        self.capacity = capacity
+        self.capacity = max(BATCH_SIZE, memory_budget // BYTES_PER_PREPARED_RUN)  # runs
         self.worker_id: int | None = None
         self.heartbeat = LocalHeartbeat(
             self,
@@ -76,15 +87,18 @@ class LocalRunner:
             ),
         )
         self._tasks: set[asyncio.Task[None]] = set()  # every batch until recorded
-        self._launching = 0  # batches with requests still to send: what `capacity` bounds
+        self._launching = 0  # runs with requests still to send: what `capacity` bounds
         self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def free(self) -> int:
-        """How many more batches this runner takes now (0 until it is registered). A batch whose
-        requests are all out no longer counts: its answers are bounded by the HTTP client, and
-        a slow target must not use up the capacity of every tenant (issue 10, H1)."""
-        return 0 if self.worker_id is None else max(0, self.capacity - self._launching)
+        """How many more batches (of up to `BATCH_SIZE` runs) this runner takes now (0 until it
+        is registered). Runs whose requests are out no longer count: their answers are bounded
+        by the HTTP client, and a slow target must not use up the room of every tenant (issue
+        10, H1)."""
+        if self.worker_id is None:
+            return 0
+        return max(0, self.capacity - self._launching) // BATCH_SIZE
 
     async def open(self) -> None:
         try:
@@ -98,7 +112,7 @@ class LocalRunner:
 
     def start(self, jobs: Sequence[tuple[int, list[UUID]]]) -> None:
         for job_id, execution_ids in jobs:
-            self._launching += 1  # at once: the dispatcher's next pass must see it taken
+            self._launching += len(execution_ids)  # at once: the next pass must see it taken
             self._track(self._run(job_id, execution_ids), f"local-{job_id}")
 
     def _track(self, work: Coroutine[Any, Any, None], name: str) -> None:
@@ -113,7 +127,7 @@ class LocalRunner:
             try:
                 batch = await self.executor.launch(execution_ids)
             finally:
-                self._launching -= 1
+                self._launching -= len(execution_ids)
         except Exception:
             await self._finish(job_id, failed=True)
             return

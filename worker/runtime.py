@@ -20,6 +20,7 @@ from typing import Any
 
 from procrastinate import App
 
+from app.services.dispatch import Lookahead
 from app.settings import Settings
 from db.pool import create_pool
 from worker.alerts import AlertSender
@@ -40,7 +41,7 @@ from worker.maintenance import (
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.runtime")
-LOCAL_BATCHES_PER_SLOT = 10
+COUNTED_WORKERS = 4
 _current: WorkerRuntime | None = None
 
 
@@ -69,9 +70,9 @@ class WorkerRuntime:
             self.executor,
             # A batch waiting for its instant is a sleeping coroutine and requests in flight
             # are bounded by the HTTP client, so this runner holds far more batches than
-            # Procrastinate's fetch slots: a burst of 10,000 runs due at one instant is 100
-            # batches, and each must be waiting in place before the instant to be on time.
-            capacity=concurrency * LOCAL_BATCHES_PER_SLOT,
+            # Procrastinate's fetch slots: as many runs as its memory budget allows, since
+            # each must be waiting in place before the instant to be on time.
+            memory_budget=settings.scheduler_prepared_runs_memory_mb * 2**20,
             heartbeat_interval=settings.scheduler_heartbeat_interval,
             stale_floor=floor,
             stalled_after=settings.scheduler_stalled_after,
@@ -80,6 +81,12 @@ class WorkerRuntime:
             self.pool,
             DispatcherConfig(
                 max_sleep=settings.scheduler_dispatch_max_sleep,
+                lookahead=Lookahead(
+                    base=settings.scheduler_dispatch_lead_seconds,
+                    # Counting further could not make the lead useful: the workers hold no
+                    # more runs than their memory budgets (a few workers' worth counted).
+                    count_limit=COUNTED_WORKERS * self.local.capacity,
+                ),
                 stale_floor=floor,
                 max_runs_per_minute=settings.scheduler_tenant_max_runs_per_minute,
                 max_runs_in_flight=settings.scheduler_tenant_max_runs_in_flight,

@@ -9,11 +9,10 @@ slot that did commit impossible to fire twice.
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -26,6 +25,7 @@ from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
 from db.repositories import executions as repo
+from db.repositories.executions import Crowd
 from db.types import Conn
 
 log = logging.getLogger("app.services.dispatch")
@@ -53,6 +53,7 @@ async def dispatch_once(
     local_worker_id: int | None = None,
     local_capacity: int = 0,
     lookahead: float = 0.0,
+    crowd: Crowd | None = None,
     max_runs_per_minute: int | None = None,
     alerts: AlertPolicy = DEFAULT_ALERTS,
     max_runs_in_flight: int | None = None,
@@ -64,7 +65,8 @@ async def dispatch_once(
 
     With `lookahead` > 0, schedules due within that many seconds are dispatched now, as of
     their fire instant: the executor holds their requests until the instant (on the database
-    clock), so the pass's own work is not part of the fire lag.
+    clock), so the pass's own work is not part of the fire lag. Schedules due in the `crowd`
+    window [from, until) are dispatched too, however far ahead (`Lead`).
 
     Catch-up fires count against each tenant's `max_runs_per_minute`
     (SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE); beyond it they are recorded `missed`.
@@ -79,7 +81,7 @@ async def dispatch_once(
     transaction (app/services/incidents.py); a run fired on time resolves it when it ends.
     """
     async with conn.transaction():
-        claimed = await repo.claim_due(conn, limit, now, lookahead)
+        claimed = await repo.claim_due(conn, limit, now, lookahead, crowd)
         if not claimed:
             return PassStats()
         rows: list[dict[str, Any]] = []
@@ -237,41 +239,119 @@ def _plan_or_note(
 
 @dataclass(frozen=True, slots=True)
 class Lookahead:
-    """How far ahead of a fire instant the dispatcher starts: `base` seconds, plus
-    `per_slot` for each slot due in that second, up to `cap`. Dispatching is ~0.1–0.2 ms of
-    database and worker time per slot, so 10,000 slots due in one second need 1–2 s of
-    dispatching before their instant; a fixed 0.3 s sent most of such a burst late. A run
-    dispatched ahead is a committed decision: pausing or editing its schedule within that
-    lead does not call the run back (docs/semantics.md)."""
+    """How far ahead of a fire instant the dispatcher starts on it: `base` seconds for any
+    instant, plus, for a crowded one, the time its slots take to dispatch and prepare: slots
+    due × seconds per slot (`SlotCost`, measured) ÷ the dispatchers that share them, times
+    `margin`. No cap: 100,000 slots due at one instant need tens of seconds of work, and all
+    of it must be done before the instant for the requests to leave at it. What bounds it is
+    memory: `count_limit` (the slots counted, derived from the runs the workers may hold
+    prepared, SCHEDULER_PREPARED_RUNS_MEMORY_MB) and the local runner's budget.
+
+    Only the crowded second itself is dispatched that early (`Lead.crowd`): any other schedule
+    keeps the `base` lead. A run dispatched ahead is a committed decision: pausing or editing
+    its schedule within that lead does not call the run back (docs/semantics.md)."""
 
     base: float = 0.3
-    per_slot: float = 0.0002
-    cap: float = 3.0
+    margin: float = 1.5
+    count_limit: int = 200_000
 
-    def seconds(self, due_in_second: int) -> float:
-        return min(self.cap, self.base + self.per_slot * due_in_second)
+    def seconds(self, due: int, per_slot: float, dispatchers: int = 1) -> float:
+        return self.base + self.margin * per_slot * due / max(1, dispatchers)
 
-    @property
-    def count_limit(self) -> int:
-        """Counting further cannot change the answer."""
-        return max(1, math.ceil((self.cap - self.base) / self.per_slot)) if self.per_slot else 1
+
+@dataclass(slots=True)
+class SlotCost:
+    """Wall seconds of dispatching per slot, for all dispatchers together: what a crowded
+    instant's lead is made of. Measured by each dispatcher on its own runs of passes (its
+    wall time ÷ the slots it claimed, × the dispatchers that claimed alongside it), smoothed;
+    `seconds` starts pessimistic (what a slot took with only one of the bench machine's two
+    cores free: docs/benchmarks.md), so the first crowd of a process is not dispatched late;
+    too early only costs memory, which the local runner's budget bounds. Only runs of at least
+    `min_sample` slots count: a few slots' passes are all round trips and would say nothing of
+    a crowd."""
+
+    seconds: float = 0.001
+    min_sample: int = 1_000
+    weight: float = 0.5  # of the newest sample
+
+    def observe(self, elapsed: float, claimed: int, dispatchers: int) -> None:
+        if claimed < self.min_sample or elapsed <= 0:
+            return
+        sample = elapsed / (claimed * max(1, dispatchers))  # each claimed 1/dispatchers
+        self.seconds += self.weight * (sample - self.seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """What the coming passes dispatch ahead: every schedule due within `seconds`, and every
+    schedule of the crowded second `crowd` within its own (longer) lead."""
+
+    seconds: float
+    crowd: Crowd | None = None
+
+    def covers(self, other: Lead) -> bool:
+        """Whether this lead claims everything `other` does (on the same clock)."""
+        if self.seconds < other.seconds:
+            return False
+        mine, theirs = self.crowd, other.crowd
+        if theirs is None:
+            return True
+        return (
+            mine is not None
+            and (mine.start, mine.end) == (theirs.start, theirs.end)
+            and mine.lead >= theirs.lead  # the count moves as other dispatchers claim
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """When the dispatcher should start again (seconds from now; None: nothing active), with
+    what lead, and how many dispatchers share the work."""
+
+    delay: float | None
+    lead: Lead
+    dispatchers: int = 1
 
 
 async def next_wake(
-    conn: Conn, lookahead: Lookahead, *, now: datetime | None = None, recheck: float = 0.25
-) -> tuple[float | None, float]:
-    """Seconds until the dispatcher should start on the earliest fire instant (None: nothing
-    active), on the database clock (or `now`), and the lookahead to dispatch it with.
+    conn: Conn,
+    lookahead: Lookahead,
+    cost: SlotCost | None = None,
+    *,
+    now: datetime | None = None,
+    recheck: float = 0.25,
+) -> Wake:
+    """When the dispatcher should start on the earliest fire instant, on the database clock
+    (or `now`), and the lead to dispatch it with: the instant's second is the crowd.
 
     When every schedule at that instant waits for an unfinished run (it is claimed ahead only
     once the run has finished, else at its instant), the dispatcher looks again every `recheck`
     seconds inside the lookahead, and at the instant at the latest, instead of at once (M4)."""
+    per_slot = (cost or SlotCost()).seconds
     first = await repo.next_fire(conn, lookahead.count_limit, now)
-    ahead = lookahead.seconds(first.due_in_second)
+    if first.due_in_second > max(STALE_STATISTICS_FLOOR, first.planned_rows):
+        await _refresh_statistics(conn, first.due_in_second, first.planned_rows)
     if first.at is None:
-        return None, ahead
+        return Wake(None, Lead(lookahead.base), first.dispatchers)
+    ahead = lookahead.seconds(first.due_in_second, per_slot, first.dispatchers)
+    lead = Lead(lookahead.base, Crowd(first.at, first.at + timedelta(seconds=1), ahead))
     until = (first.at - first.now).total_seconds()
     delay = until - ahead
     if not first.goes_ahead:
         delay = max(delay, min(recheck, until))
-    return max(0.0, delay), ahead
+    return Wake(max(0.0, delay), lead, first.dispatchers)
+
+
+STALE_STATISTICS_FLOOR = 1_000
+"""Below this many slots in one second, a plan for too few rows costs little."""
+
+
+async def _refresh_statistics(conn: Conn, due: int, planned_rows: int) -> None:
+    """ANALYZE the schedules when a crowd outnumbers what the planner thinks is stored: the
+    claim's plan for each of the crowd's passes depends on it (db/queries/dispatch.sql,
+    schedule_analyze). Once analyzed, the estimate covers the crowd and this does not recur."""
+    log.info(
+        "schedules analyzed: a crowded instant outnumbers the planner's statistics",
+        extra={"event": "dispatch.analyze", "due": due, "planned_rows": planned_rows},
+    )
+    await repo.analyze_schedules(conn)

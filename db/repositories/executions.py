@@ -25,13 +25,37 @@ async def _all(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, 
     return await cursor.fetchall() if cursor.description else []
 
 
+@dataclass(frozen=True, slots=True)
+class Crowd:
+    """The slots of one second [start, end), dispatched from `lead` seconds before they are
+    due, however far ahead that is (the claim takes any other schedule only within its short
+    lookahead)."""
+
+    start: datetime
+    end: datetime
+    lead: float
+
+
 async def claim_due(
-    conn: Conn, limit: int, now: datetime | None = None, lookahead: float = 0.0
+    conn: Conn,
+    limit: int,
+    now: datetime | None = None,
+    lookahead: float = 0.0,
+    crowd: Crowd | None = None,
 ) -> list[tuple[Schedule, datetime, int, int]]:
-    """Lock up to `limit` schedules due within `lookahead` seconds: (schedule, db now,
-    unfinished runs, buffered runs)."""
+    """Lock up to `limit` schedules due within `lookahead` seconds, or in the `crowd`'s second
+    and within its lead: (schedule, db now, unfinished runs, buffered runs)."""
     rows = await _all(
-        conn, "schedule_claim_due", {"limit": limit, "now": now, "lookahead": lookahead}
+        conn,
+        "schedule_claim_due",
+        {
+            "limit": limit,
+            "now": now,
+            "lookahead": lookahead,
+            "crowd_from": crowd.start if crowd else None,
+            "crowd_until": crowd.end if crowd else None,
+            "crowd_lookahead": crowd.lead if crowd else None,
+        },
     )
     return [
         (
@@ -48,13 +72,16 @@ async def claim_due(
 class NextFire:
     """The earliest fire instant of any active schedule (None: none active), the database's
     now (or the `now` given), how many schedules are due in the second from that instant (at
-    most the count limit), and whether one of the schedules at that instant can be dispatched
-    ahead of it (false: each waits for an unfinished run, see schedule_next_fire)."""
+    most the count limit), whether one of the schedules at that instant can be dispatched
+    ahead of it (false: each waits for an unfinished run, see schedule_next_fire), and how
+    many worker processes' dispatchers are alive to share it (at least 1)."""
 
     at: datetime | None
     now: datetime
     due_in_second: int
     goes_ahead: bool
+    dispatchers: int = 1
+    planned_rows: int = 0  # the planner's estimate of the schedules stored (-1: never analyzed)
 
 
 async def next_fire(conn: Conn, count_limit: int, now: datetime | None = None) -> NextFire:
@@ -65,7 +92,13 @@ async def next_fire(conn: Conn, count_limit: int, now: datetime | None = None) -
         row["db_now"],
         int(row["due_in_second"]),
         bool(row["first_goes_ahead"]),
+        int(row["dispatchers"]),
+        int(row["planned_rows"]),
     )
+
+
+async def analyze_schedules(conn: Conn) -> None:
+    await conn.execute(query("schedule_analyze"))
 
 
 async def advance_schedules(conn: Conn, updates: Sequence[dict[str, Any]]) -> None:

@@ -13,8 +13,10 @@ from psycopg.rows import dict_row
 from app.domain.cron import parse_cron
 from app.domain.slots import slots_between
 from app.domain.timezones import load_zone
-from app.services.dispatch import Lookahead, dispatch_once, next_wake
+from app.services.batch import Draft, upsert_batch
+from app.services.dispatch import Lead, Lookahead, SlotCost, dispatch_once, next_wake
 from app.services.schedules import ScheduleService
+from db.repositories.executions import Crowd
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -193,24 +195,92 @@ async def test_a_crowded_second_is_dispatched_earlier(conn: Conn) -> None:
         await _create(conn, T0, cron_expression="0 0 0 1 1 *", timezone="UTC")
     for cron in ("1 0 0 1 1 *", "0 30 0 1 1 *"):  # outside the second of the first instant
         await _create(conn, T0, cron_expression=cron, timezone="UTC")
-    lookahead = Lookahead(base=0.3, per_slot=0.1, cap=5.0)
-    delay, ahead = await next_wake(conn, lookahead)
-    assert ahead == pytest.approx(0.3 + 5 * 0.1)
-    until = (datetime(2027, 1, 1, tzinfo=UTC) - datetime.now(UTC)).total_seconds()
-    assert delay == pytest.approx(until - ahead, abs=5)
-    # The count stops where the cap is reached.
-    assert (await next_wake(conn, Lookahead(base=0.3, per_slot=0.1, cap=0.5)))[1] == 0.5
+    lookahead = Lookahead(base=0.3, margin=1.0)
+    wake = await next_wake(conn, lookahead, SlotCost(seconds=0.1))
+    instant = datetime(2027, 1, 1, tzinfo=UTC)
+    assert wake.lead.seconds == 0.3, "anything else keeps the short lead"
+    assert wake.lead.crowd == Crowd(instant, instant + timedelta(seconds=1), 0.3 + 5 * 0.1)
+    until = (instant - datetime.now(UTC)).total_seconds()
+    assert wake.delay == pytest.approx(until - 0.8, abs=5)
+    # The count stops at its limit.
+    wake = await next_wake(conn, Lookahead(base=0.3, margin=1.0, count_limit=2), SlotCost(0.1))
+    assert wake.lead.crowd is not None and wake.lead.crowd.lead == pytest.approx(0.5)
+
+
+async def test_only_the_crowded_second_goes_far_ahead(conn: Conn) -> None:
+    """An every-second schedule keeps the short lead while a crowd 10 s away is dispatched:
+    one slot ahead, not one per second of the crowd's lead."""
+    crowd = [
+        await _create(conn, T0, cron_expression="10 0 12 * * *", overlap_policy="allow_all")
+        for _ in range(3)
+    ]
+    steady = await _create(
+        conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *", overlap_policy="allow_all"
+    )
+    now = T0 + timedelta(milliseconds=100)
+    lead = Crowd(T0 + timedelta(seconds=10), T0 + timedelta(seconds=11), 12.0)
+    for _ in range(5):  # the dispatcher's passes, until nothing more is claimed
+        await dispatch_once(conn, now=now, lookahead=0.3, crowd=lead)
+    assert [r["scheduled_at"] for r in await _rows(conn, steady.id)] == [T0]
+    for schedule in crowd:
+        assert [r["fire_at"] for r in await _rows(conn, schedule.id)] == [lead.start]
+    # Not yet within the crowd's lead: nothing of it is claimed.
+    later = Crowd(T0 + timedelta(days=1), T0 + timedelta(days=1, seconds=1), 12.0)
+    stats = await dispatch_once(conn, now=now + timedelta(seconds=1), lookahead=0.3, crowd=later)
+    assert stats.claimed == 1  # the every-second schedule's next slot
 
 
 async def test_nothing_active_means_no_wake(conn: Conn) -> None:
-    assert await next_wake(conn, Lookahead()) == (None, 0.3)
+    wake = await next_wake(conn, Lookahead())
+    assert (wake.delay, wake.lead) == (None, Lead(0.3))
 
 
-def test_lookahead_grows_with_the_crowd_up_to_its_cap() -> None:
-    lookahead = Lookahead()
-    assert lookahead.seconds(0) == 0.3
-    assert lookahead.seconds(1_000) == pytest.approx(0.5)
-    assert lookahead.seconds(10_000) == pytest.approx(2.3)
-    assert lookahead.seconds(1_000_000) == 3.0
-    assert lookahead.count_limit == 13_500
-    assert Lookahead(per_slot=0).count_limit == 1
+def test_the_lead_grows_with_the_crowd_without_a_cap() -> None:
+    lookahead = Lookahead(base=0.3, margin=1.5)
+    assert lookahead.seconds(0, 0.0003) == 0.3
+    assert lookahead.seconds(10_000, 0.0003) == pytest.approx(4.8)
+    assert lookahead.seconds(100_000, 0.0003) == pytest.approx(45.3)
+    assert lookahead.seconds(100_000, 0.0003, dispatchers=2) == pytest.approx(22.8)
+    assert lookahead.seconds(1_000_000, 0.0003) == pytest.approx(450.3)
+
+
+def test_the_cost_per_slot_is_measured_on_large_runs_of_passes() -> None:
+    cost = SlotCost(seconds=0.001, min_sample=1_000, weight=0.5)
+    cost.observe(elapsed=1.0, claimed=999, dispatchers=1)  # too few slots to say anything
+    assert cost.seconds == 0.001
+    # Two dispatchers sharing 20,000 slots in 3 s: each claimed 10,000 -> 0.15 ms a slot.
+    cost.observe(elapsed=3.0, claimed=10_000, dispatchers=2)
+    assert cost.seconds == pytest.approx((0.001 + 0.00015) / 2)
+
+
+async def test_a_crowd_the_statistics_do_not_know_gets_them_refreshed(conn: Conn) -> None:
+    """A crowd created in bulk since the last ANALYZE would have every claim planned for a
+    handful of rows (a bitmap scan and sort of the whole crowd per pass)."""
+    service = ScheduleService(conn, "acme", clock=lambda: T0)
+    fields = {"workflow_id": "wf", "cron_expression": "0 0 0 1 1 *"}
+    drafts = [Draft(i, fields) for i in range(1_500)]
+    for start in range(0, len(drafts), 1_000):
+        await upsert_batch(service, drafts[start : start + 1_000])
+
+    async def planned() -> float:
+        cursor = await conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = 'workflow_schedules'::regclass"
+        )
+        return float((await cursor.fetchone())["reltuples"])  # type: ignore[index]
+
+    assert await planned() < 1_500
+    await next_wake(conn, Lookahead())
+    assert await planned() == 1_500
+
+
+def test_a_lead_covers_the_same_crowd_with_a_shorter_lead() -> None:
+    """The dispatcher's idle pause (M4) needs this: a crowd whose count moved because another
+    dispatcher claimed some of it is the same crowd, not a reason to retry at once."""
+    crowd = Crowd(T0, T0 + timedelta(seconds=1), 10.0)
+    shorter = Crowd(T0, T0 + timedelta(seconds=1), 9.0)
+    assert Lead(0.3, crowd).covers(Lead(0.3, shorter))
+    assert not Lead(0.3, shorter).covers(Lead(0.3, crowd))
+    assert not Lead(0.3).covers(Lead(0.3, crowd))
+    assert Lead(0.3, crowd).covers(Lead(0.3))
+    later = Crowd(T0 + timedelta(seconds=1), T0 + timedelta(seconds=2), 1.0)
+    assert not Lead(0.3, crowd).covers(Lead(0.3, later))

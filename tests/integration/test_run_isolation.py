@@ -27,9 +27,10 @@ from pydantic import SecretStr
 
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
+from db.jobs import BATCH_SIZE
 from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget
-from worker.local import LocalRunner
+from worker.local import BYTES_PER_PREPARED_RUN, LocalRunner
 
 
 @pytest.fixture
@@ -79,7 +80,9 @@ async def runtime(database_url: str, target: RecordingTarget) -> AsyncIterator[L
     await app.open_async()
     try:
         async with open_executor(database_url, target.url_template(), "test-isolation") as ex:
-            runner = LocalRunner(app, ex, capacity=2, heartbeat_interval=60)
+            # Room for two batches of runs waiting for their instant.
+            budget = 2 * BATCH_SIZE * BYTES_PER_PREPARED_RUN
+            runner = LocalRunner(app, ex, memory_budget=budget, heartbeat_interval=60)
             await runner.open()
             try:
                 yield runner
@@ -103,7 +106,7 @@ async def test_a_run_answered_at_once_is_recorded_while_its_batch_mate_is_still_
     assert not batch.recorded.done()
 
 
-async def test_capacity_counts_batches_waiting_for_their_instant_not_answers(
+async def test_capacity_counts_runs_waiting_for_their_instant_not_answers(
     database_url: str, runtime: LocalRunner, target: RecordingTarget
 ) -> None:
     target.set_delay("slow-1", 60)
