@@ -14,6 +14,9 @@ async def _configure(conn: Conn) -> None:
     await conn.set_autocommit(True)
     # Instants are compared and returned in UTC whatever the server's TimeZone setting.
     await conn.execute("SET TIME ZONE 'UTC'")
+    # Every statement here is short; over a partitioned history the planner's cost estimates
+    # pass jit_above_cost, and compiling made a 4 ms claim take ~500-700 ms (docs/history-partitions.md).
+    await conn.execute("SET jit = off")
 
 
 def create_pool(
