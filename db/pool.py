@@ -15,7 +15,8 @@ async def _configure(conn: Conn) -> None:
     # Instants are compared and returned in UTC whatever the server's TimeZone setting.
     await conn.execute("SET TIME ZONE 'UTC'")
     # Every statement here is short; over a partitioned history the planner's cost estimates
-    # pass jit_above_cost, and compiling made a 4 ms claim take ~500-700 ms (docs/history-partitions.md).
+    # pass jit_above_cost, and compiling made a 4 ms claim take ~500-700 ms
+    # (docs/history-partitions.md).
     await conn.execute("SET jit = off")
 
 
