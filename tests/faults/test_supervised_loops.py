@@ -87,7 +87,7 @@ def test_firing_resumes_after_job_inserts_fail_and_check_reports_the_loop(
     code, out = _check(monkeypatch, capsys, database_url)
     # dispatch, dispatch.listen, recovery, stats.fold, outcomes.timeouts, alerts.send,
     # db_clock, local.heartbeat, procrastinate, health.report
-    assert code == 0 and "1 processes, 10 loops, 0 problems" in out, out
+    assert code == 0 and "1 processes, 11 loops, 0 problems" in out, out
 
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute(REFUSE_INSERTS)
