@@ -245,36 +245,29 @@ def limits_table(result: dict[str, Any]) -> str:
 
 
 def scale_table(result: dict[str, Any]) -> str:
-    small, big = result["small"], result["large"]
-    headers = [
-        "metric",
-        f"{small['stored']:,} stored",
-        f"{big['stored']:,} stored",
-        "ratio",
-    ]
-    rows = [
-        [
-            label,
-            fmt(dig(small, path), 2),
-            fmt(dig(big, path), 2),
-            ratio(dig(big, path), dig(small, path)),
-        ]
-        for label, path in SCALE
-    ]
-    rows.append(
-        [
-            "bulk insert of the stored schedules (s)",
-            fmt(small["bulk_insert_s"]),
-            fmt(big["bulk_insert_s"]),
-            "",
-        ]
-    )
+    """The small run against each larger one (`large`: one run per stored size; a single dict
+    in results written before the sizes became a list)."""
+    small, large = result["small"], result["large"]
+    bigs = large if isinstance(large, list) else [large]
+    headers = ["metric", f"{small['stored']:,} stored"]
+    for big in bigs:
+        headers += [f"{big['stored']:,} stored", "ratio"]
+    rows = []
+    for label, path in SCALE:
+        row = [label, fmt(dig(small, path), 2)]
+        for big in bigs:
+            row += [fmt(dig(big, path), 2), ratio(dig(big, path), dig(small, path))]
+        rows.append(row)
+    insert_row = ["bulk insert of the stored schedules (s)", fmt(small["bulk_insert_s"])]
+    for big in bigs:
+        insert_row += [fmt(big["bulk_insert_s"]), ""]
+    rows.append(insert_row)
     head = (
         f"scale: {small['schedules']:,} every-second schedules due, {small['seconds']} s, "
         "2 workers; the rest stored but not due (target: ratio ≤ 1.5×, RSS ≤ 200 MB)"
     )
     text = table(headers, rows)
-    for part in (small, big):
+    for part in (small, *bigs):
         line = breakdown_line(part)
         text += line.replace("ours,", f"ours ({part['stored']:,} stored),") if line else ""
     return head + "\n" + text

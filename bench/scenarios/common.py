@@ -30,7 +30,7 @@ class Sizes:
     steady_seconds: int
     aps_two_process_seconds: int
     burst_sizes: tuple[int, ...]  # burst: one instant of each size, ours and every peer
-    scale_stored: int
+    scale_stored: tuple[int, ...]  # scale: stored schedules of each run after the small one
     scale_small: int
     scale_due: int
     scale_seconds: int
@@ -46,10 +46,10 @@ class Sizes:
     claim_rows: int = 500_000  # ... rows of the synthetic table the bare claim empties
 
 
-FULL = Sizes(1000, 300, 60, (10_000, 50_000, 100_000), 1_000_000, 10_000, 1000, 60, 200, 30,
-             1_000_000, 30)  # fmt: skip
+FULL = Sizes(1000, 300, 60, (10_000, 50_000, 100_000), (1_000_000, 10_000_000), 10_000, 1000,
+             60, 200, 30, 1_000_000, 30)  # fmt: skip
 QUICK = Sizes(
-    200, 5, 3, (1_000, 5_000), 50_000, 10_000, 200, 3, 200, 2, 50_000, 5,
+    200, 5, 3, (1_000, 5_000), (50_000,), 10_000, 200, 3, 200, 2, 50_000, 5,
     batch_schedules=10_000, ramp_steps=(200, 500), ramp_seconds=5, limits_seconds=2,
     claim_rows=20_000,
 )  # fmt: skip
