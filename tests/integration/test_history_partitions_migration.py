@@ -5,6 +5,7 @@ reads it); down gives back the 0009 table exactly."""
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -115,6 +116,7 @@ def test_up_keeps_everything_and_down_restores_0009(
             "SELECT name, lower_bound, upper_bound FROM wfs_history_partitions()"
         ).fetchall()
         default_rows = conn.execute(f"SELECT count(*) FROM {TABLE}_default").fetchone()
+        today = conn.execute("SELECT (clock_timestamp() AT TIME ZONE 'UTC')::date").fetchone()
     assert after == before
     # The same columns, checks, index names, triggers, grants and dependent views; only the
     # primary key gains the partition key (a unique index must contain it).
@@ -130,9 +132,13 @@ def test_up_keeps_everything_and_down_restores_0009(
         f"{TABLE}_pkey": "PRIMARY KEY (id, scheduled_at)"
     }
     assert constraints[f"{TABLE}_slot_key"] == "UNIQUE (trigger_id, scheduled_at)"
-    # One partition per UTC day the rows occupy (7-hour steps from Nov 1 over 40 steps + 5 h).
+    # One partition per UTC day the rows occupy (7-hour steps from Nov 1 over 40 steps + 5 h),
+    # and today and the next three days: a fresh database's runs never start in DEFAULT.
     days = {lower.date() for _, lower, _ in partitions}
-    assert len(partitions) == len(days) == 12 and default_rows == (0,)
+    assert today is not None
+    ahead = {today[0] + timedelta(days=n) for n in range(4)}
+    rows_days = {date(2026, 11, 1) + timedelta(days=n) for n in range(12)}
+    assert len(partitions) == len(days) and days == rows_days | ahead and default_rows == (0,)
     assert all((upper - lower).days == 1 for _, lower, upper in partitions)
 
     migrate.downgrade(url, "0009")
