@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AfterValidator, Field, StringConstraints
 
 from app.api.schemas import CamelModel, CamelOut, Instant, _no_nul
-from app.domain.alerts import Channel, shown_url
+from app.domain.alerts import Channel, ChannelKind, shown_url
+from app.domain.incidents import Kind as IncidentKind
 
-IncidentKind = Literal["run.failed", "schedule.paused", "slot.missed", "run.late"]
-ChannelKind = Literal["webhook", "slack", "email"]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),

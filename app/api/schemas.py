@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID
 
+from annotated_types import BaseMetadata
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -18,20 +19,29 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    create_model,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from app.domain.callbacks import (
-    DEFAULT_COMPLETION_TIMEOUT_SECONDS,
     MAX_COMPLETION_TIMEOUT_SECONDS,
     MAX_OUTPUT_BYTES,
     MAX_REPORT_ERROR_BYTES,
     Report,
+    ReportStatus,
 )
 from app.domain.execution import Status
 from app.domain.incidents import Kind as IncidentKind
 from app.domain.incidents import State as IncidentState
-from app.domain.schedule import DEFAULT_LATE_AFTER_SECONDS, MAX_LATE_AFTER_SECONDS, Schedule
+from app.domain.schedule import (
+    MAX_LATE_AFTER_SECONDS,
+    SCHEDULE_DEFAULTS,
+    MisfirePolicy,
+    OverlapPolicy,
+    Schedule,
+    State,
+)
 
 
 def _format_instant(value: datetime) -> str:
@@ -122,86 +132,85 @@ MIN_RETRY_BACKOFF_SECONDS = 1
 """Retries at least a second apart: a failing target is not hammered in a tight loop (L9)."""
 
 
+def _default(name: str) -> Any:
+    """The domain's default of a writable field (app/domain/schedule.py: SCHEDULE_DEFAULTS)."""
+    return SCHEDULE_DEFAULTS[name]
+
+
 class ScheduleFields(CamelModel):
-    """The writable fields; a PATCH sends any subset of them."""
+    """The writable fields; a PATCH sends any subset of them.
+
+    The one table of the writable fields' types and limits: the names and defaults are the
+    domain's (`WRITABLE_FIELDS`, `SCHEDULE_DEFAULTS`; tests/unit/test_vocabulary.py compares),
+    and `SchedulePatch` is derived from this class."""
 
     workflow_id: WorkflowId
     cron_expression: CronText
-    timezone: str = "UTC"
-    enabled: bool = True
-    pause_note: Note | None = None
-    overlap_policy: Literal["skip", "buffer_one", "allow_all"] = "skip"
-    misfire_policy: Literal["skip", "fire_once", "fire_all"] = "fire_once"
-    misfire_grace_seconds: int = Field(default=60, ge=0, le=86_400)
-    catchup_window_seconds: int = Field(default=86_400, ge=0, le=31 * 86_400)
-    max_attempts: int = Field(default=3, ge=1, le=100)
-    retry_backoff_seconds: float = Field(default=10, ge=MIN_RETRY_BACKOFF_SECONDS, le=3_600)
-    timeout_seconds: float = Field(default=30, ge=MIN_TIMEOUT_SECONDS, le=3_600)
+    timezone: str = _default("timezone")
+    enabled: bool = _default("enabled")
+    pause_note: Note | None = _default("pause_note")
+    overlap_policy: OverlapPolicy = _default("overlap_policy")
+    misfire_policy: MisfirePolicy = _default("misfire_policy")
+    misfire_grace_seconds: int = Field(default=_default("misfire_grace_seconds"), ge=0, le=86_400)
+    catchup_window_seconds: int = Field(
+        default=_default("catchup_window_seconds"), ge=0, le=31 * 86_400
+    )
+    max_attempts: int = Field(default=_default("max_attempts"), ge=1, le=100)
+    retry_backoff_seconds: float = Field(
+        default=_default("retry_backoff_seconds"), ge=MIN_RETRY_BACKOFF_SECONDS, le=3_600
+    )
+    timeout_seconds: float = Field(
+        default=_default("timeout_seconds"), ge=MIN_TIMEOUT_SECONDS, le=3_600
+    )
     completion_timeout_seconds: int = Field(
-        default=DEFAULT_COMPLETION_TIMEOUT_SECONDS, ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
+        default=_default("completion_timeout_seconds"), ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
     )
     late_after_seconds: int = Field(
-        default=DEFAULT_LATE_AFTER_SECONDS, ge=1, le=MAX_LATE_AFTER_SECONDS
+        default=_default("late_after_seconds"), ge=1, le=MAX_LATE_AFTER_SECONDS
     )
-    jitter_seconds: int = Field(default=0, ge=0, le=86_400)
-    start_at: InstantIn | None = None
-    end_at: InstantIn | None = None
-    remaining_runs: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    pause_after_failures: int | None = Field(default=None, ge=1, le=10_000)
+    jitter_seconds: int = Field(default=_default("jitter_seconds"), ge=0, le=86_400)
+    start_at: InstantIn | None = _default("start_at")
+    end_at: InstantIn | None = _default("end_at")
+    remaining_runs: int | None = Field(default=_default("remaining_runs"), ge=0, le=2**31 - 1)
+    pause_after_failures: int | None = Field(
+        default=_default("pause_after_failures"), ge=1, le=10_000
+    )
     input: JsonObject = Field(default_factory=dict)
-    target_url: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+    target_url: Annotated[str, StringConstraints(max_length=2_000)] | None = _default("target_url")
 
 
 class ScheduleCreate(ScheduleFields):
     id: UUID | None = None
 
 
-class SchedulePatch(CamelModel):
+def _nullable(info: FieldInfo) -> bool:
+    return info.annotation is None or type(None) in get_args(info.annotation)
+
+
+def _optional(info: FieldInfo) -> tuple[Any, Any]:
+    """A field as `T | None = None` that a value passes under the same rules as on create.
+
+    Validators stay on `T` (`null` passes them by); `Field(ge=, le=)` limits stay on the field,
+    where pydantic applies them to `T` too. So the OpenAPI document shows each field as it did
+    when SchedulePatch was written out by hand."""
+    limits = [item for item in info.metadata if isinstance(item, BaseMetadata)]
+    rules = [item for item in info.metadata if not isinstance(item, BaseMetadata)]
+    inner: Any = Annotated[(info.annotation, *rules)] if rules else info.annotation
+    return (Annotated[(inner | None, *limits)] if limits else inner | None), None
+
+
+_CHANGES: dict[str, Any] = {
+    name: _optional(info) for name, info in ScheduleFields.model_fields.items()
+}
+_ScheduleChanges = create_model("_ScheduleChanges", __base__=CamelModel, **_CHANGES)
+
+
+class SchedulePatch(_ScheduleChanges):
     """Every field optional; `null` clears a nullable field."""
 
-    workflow_id: WorkflowId | None = None
-    cron_expression: CronText | None = None
-    timezone: str | None = None
-    enabled: bool | None = None
-    pause_note: Note | None = None
-    overlap_policy: Literal["skip", "buffer_one", "allow_all"] | None = None
-    misfire_policy: Literal["skip", "fire_once", "fire_all"] | None = None
-    misfire_grace_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    catchup_window_seconds: int | None = Field(default=None, ge=0, le=31 * 86_400)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
-    retry_backoff_seconds: float | None = Field(
-        default=None, ge=MIN_RETRY_BACKOFF_SECONDS, le=3_600
-    )
-    timeout_seconds: float | None = Field(default=None, ge=MIN_TIMEOUT_SECONDS, le=3_600)
-    completion_timeout_seconds: int | None = Field(
-        default=None, ge=1, le=MAX_COMPLETION_TIMEOUT_SECONDS
-    )
-    late_after_seconds: int | None = Field(default=None, ge=1, le=MAX_LATE_AFTER_SECONDS)
-    jitter_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    start_at: InstantIn | None = None
-    end_at: InstantIn | None = None
-    remaining_runs: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    pause_after_failures: int | None = Field(default=None, ge=1, le=10_000)
-    input: JsonObject | None = None
-    target_url: Annotated[str, StringConstraints(max_length=2_000)] | None = None
-
     # Fields that may not be set to null (they have no "absent" meaning).
-    REQUIRED_IF_SENT: ClassVar[tuple[str, ...]] = (
-        "workflow_id",
-        "cron_expression",
-        "timezone",
-        "enabled",
-        "overlap_policy",
-        "misfire_policy",
-        "misfire_grace_seconds",
-        "catchup_window_seconds",
-        "max_attempts",
-        "retry_backoff_seconds",
-        "timeout_seconds",
-        "completion_timeout_seconds",
-        "late_after_seconds",
-        "jitter_seconds",
-        "input",
+    REQUIRED_IF_SENT: ClassVar[tuple[str, ...]] = tuple(
+        name for name, info in ScheduleFields.model_fields.items() if not _nullable(info)
     )
 
 
@@ -229,7 +238,7 @@ class ScheduleOut(CamelOut):
     cron_expression: str
     timezone: str
     enabled: bool
-    state: Literal["active", "paused", "ended"]
+    state: State
     pause_note: str | None
     overlap_policy: str
     misfire_policy: str
@@ -403,7 +412,7 @@ def _output_size(value: dict[str, Any]) -> dict[str, Any]:
 class ResultReport(CamelModel):
     """A workflow's report of how it ended (`POST /api/executions/{id}/result`)."""
 
-    status: Literal["succeeded", "failed"]
+    status: ReportStatus
     error: Annotated[str, AfterValidator(_no_nul), AfterValidator(_error_size)] | None = None
     output: Annotated[JsonObject, AfterValidator(_output_size)] | None = None
     retryable: bool = Field(

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
@@ -32,7 +32,8 @@ from app.domain.delivery import Delivery, backoff_seconds, sign
 from app.domain.incidents import KINDS
 
 INCIDENT_KINDS = KINDS  # one list, defined with the incidents (app/domain/incidents.py)
-CHANNEL_KINDS = ("webhook", "slack", "email")
+ChannelKind = Literal["webhook", "slack", "email"]
+CHANNEL_KINDS: tuple[ChannelKind, ...] = get_args(ChannelKind)
 EVENT_TYPES = ("incident.opened", "incident.resolved", "channel.test")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 

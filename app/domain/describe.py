@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable, Sequence
 
 from app.domain.cron import CronSpec
 
-_MONTHS = (
+MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June", "July", "August", "September",
     "October", "November", "December",
 )  # fmt: skip
+"""English month names, January first: the descriptions and the reasons a cron never fires."""
 _DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 _MAX_TIMES = 6  # list at most this many clock times ("At 09:00 and 17:30"), else go generic
 _UNITS = (("second", 59), ("minute", 59), ("hour", 23))
@@ -141,10 +142,10 @@ def _months(spec: CronSpec) -> str:
     months = sorted(spec.months)
     dom = sorted(spec.days_of_month)
     if len(dom) == 1 and len(months) == 1 and len(spec.days_of_week) == 7:
-        return f"on {_MONTHS[months[0] - 1]} {dom[0]}"
+        return f"on {MONTH_NAMES[months[0] - 1]} {dom[0]}"
     if len(months) == 12:
         return ""
-    return "in " + _values(months, lambda n: _MONTHS[n - 1])
+    return "in " + _values(months, lambda n: MONTH_NAMES[n - 1])
 
 
 def _on(text: str) -> str:

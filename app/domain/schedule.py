@@ -1,5 +1,10 @@
 """A schedule's fields and the rule that gives its state and next slot.
 
+The vocabulary of a schedule is defined here once: its states, its policies, the fields a
+client writes (`WRITABLE_FIELDS`) and their defaults (the `Schedule` dataclass's, collected in
+`SCHEDULE_DEFAULTS`). The API's schemas and the dashboard's data are derived from them, and the
+tests compare the migrations' `CHECK`s and `DEFAULT`s and the SQL column lists with them.
+
 `plan` is the one place that decides `state`, `next_run_at` and `next_fire_at`; every change to a
 schedule (create, patch, pause, resume, and later each fire) goes through it, so a worker never
 sees a schedule without a correct next slot (SPEC §2).
@@ -7,20 +12,28 @@ sees a schedule without a correct next slot (SPEC §2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, get_args
 from uuid import UUID
 
+from app.domain.callbacks import DEFAULT_COMPLETION_TIMEOUT_SECONDS
 from app.domain.cron import parse_cron
 from app.domain.policies import jitter_offset
 from app.domain.slots import next_slot, next_slots
 from app.domain.timezones import load_zone
 
 State = Literal["active", "paused", "ended"]
+STATES: tuple[State, ...] = get_args(State)
 OverlapPolicy = Literal["skip", "buffer_one", "allow_all"]
+"""A slot whose previous run is unfinished: skip it, keep one waiting, or start it anyway."""
+OVERLAP_POLICIES: tuple[OverlapPolicy, ...] = get_args(OverlapPolicy)
 MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
+"""Slots missed while no worker ran: record them missed, run the latest, or run each."""
+MISFIRE_POLICIES: tuple[MisfirePolicy, ...] = get_args(MisfirePolicy)
 
 DEFAULT_LATE_AFTER_SECONDS = 60
 MAX_LATE_AFTER_SECONDS = 86_400
@@ -56,9 +69,10 @@ class Schedule:
     misfire_grace_seconds: int = 60
     catchup_window_seconds: int = 86_400
     max_attempts: int = 3
-    retry_backoff_seconds: float = 10.0
-    timeout_seconds: float = 30.0
-    completion_timeout_seconds: int = 3600  # an accepted run's wait for its result (issue 11)
+    retry_backoff_seconds: float = 10
+    timeout_seconds: float = 30
+    # An accepted run's wait for its result (issue 11).
+    completion_timeout_seconds: int = DEFAULT_COMPLETION_TIMEOUT_SECONDS
     # A due slot with no started attempt this long after its instant opens run.late (issue 12).
     late_after_seconds: int = DEFAULT_LATE_AFTER_SECONDS
     jitter_seconds: int = 0
@@ -77,6 +91,49 @@ class Schedule:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
+
+
+SERVER_FIELDS = frozenset(
+    {
+        "id",
+        "tenant",
+        "state",
+        "next_run_at",
+        "next_fire_at",
+        "last_run_at",
+        "last_status",
+        "consecutive_failures",
+        "missed_uncounted",
+        "created_at",
+        "updated_at",
+        "version",
+    }
+)
+"""The fields of a `Schedule` that only the server sets: who owns it, what `plan` gives it,
+the run bookkeeping and the timestamps."""
+WRITABLE_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(Schedule) if f.name not in SERVER_FIELDS
+)
+"""The fields a client sets (create, PATCH, batch items), in the dataclass's order, which is
+the API's: every other field of `Schedule`. A new field is writable unless it is listed above."""
+
+
+def _writable_defaults() -> Mapping[str, Any]:
+    values: dict[str, Any] = {}
+    for item in fields(Schedule):
+        if item.name not in WRITABLE_FIELDS:
+            continue
+        if item.default is not MISSING:
+            values[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            values[item.name] = item.default_factory()
+    return MappingProxyType(values)
+
+
+SCHEDULE_DEFAULTS = _writable_defaults()
+"""The default of every writable field that has one (all but `workflow_id` and
+`cron_expression`), as the `Schedule` dataclass above writes it: the one place they are
+written. Read only."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from itertools import islice
 from zoneinfo import ZoneInfo
 
 from app.domain.cron import CronSpec
+from app.domain.describe import MONTH_NAMES
 from app.domain.wall_times import HORIZON_DAYS, wall_times
 from app.errors import NeverFires
 
@@ -102,10 +103,6 @@ def ensure_fires(spec: CronSpec, zone: ZoneInfo, now: datetime) -> None:
     raise NeverFires(f"never fires: {reason}" if reason else "never fires within 5 years")
 
 
-_MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
-)  # fmt: skip
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # longest, leap years included
 
 
@@ -118,7 +115,7 @@ def _structural_reason(spec: CronSpec) -> str | None:
         return None
     days = sorted(spec.days_of_month)
     day_text = " or ".join(str(d) for d in days)  # at most 30 and 31: no month lacks more
-    names = [_MONTH_NAMES[m - 1] for m in months]
+    names = [MONTH_NAMES[m - 1] for m in months]
     if len(names) == 1:
         return f"{names[0]} has no day {day_text}"
     return f"{', '.join(names[:-1])} and {names[-1]} have no day {day_text}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from app.domain.execution import STATUSES
+from app.domain.execution import FAILURES, STATUSES
 
 BUCKET_GROWTH = 1.25
 
@@ -48,7 +48,7 @@ def quantile_from_buckets(buckets: dict[int, int], q: float) -> float | None:
 
 
 def success_rate(succeeded: int, failed: int) -> float | None:
-    """Percent of ended runs that succeeded; `failed` counts every failure (timed_out too)."""
+    """Percent of ended runs that succeeded; `failed` counts every failure (FAILURES)."""
     return round(100.0 * succeeded / (succeeded + failed), 2) if succeeded + failed else None
 
 
@@ -63,7 +63,7 @@ def from_metrics(metrics: Metrics) -> Stats:
     return Stats(
         counts=counts,
         total=sum(counts.values()),
-        success_rate=success_rate(counts["succeeded"], counts["failed"] + counts["timed_out"]),
+        success_rate=success_rate(counts["succeeded"], sum(counts[s] for s in FAILURES)),
         avg_duration_ms=(
             round(metrics.get(("duration_sum_ms", ""), 0) / duration_count, 1)
             if duration_count > 0

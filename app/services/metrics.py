@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from app.domain.execution import STATUSES
+from app.domain.execution import FINAL_STATUSES, STATUSES
 from app.domain.incidents import KINDS
 from app.domain.stats import bucket_upper_ms
 from app.services.health import loop_metrics
@@ -26,7 +26,7 @@ from db.repositories import outcomes as outcomes_repo
 from db.repositories import stats as stats_repo
 from db.types import Conn
 
-FINAL = ("succeeded", "failed", "timed_out", "skipped", "missed", "cancelled")
+FINAL = FINAL_STATUSES
 COUNT_CAP = 10_000
 """Queue depth and due backlog count at most this many rows: past it, "at least this many"."""
 EXACT_SCHEDULE_COUNT_MAX_BYTES = 8 * 1024 * 1024
