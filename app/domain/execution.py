@@ -38,6 +38,8 @@ FAILURES: frozenset[Status] = frozenset({"failed", "timed_out"})
 """Final statuses that count as a failed run: success rate, streaks, pauseAfterFailures."""
 COMPLETED: frozenset[Status] = frozenset({"succeeded", "failed"})
 """Ended by the target's answer or the workflow's report: the runs with a duration."""
+ACCEPTED_ENDS: frozenset[Status] = COMPLETED | {"timed_out"}
+"""How an `accepted` run ends: its workflow's report, or its completion deadline."""
 NEVER_SENT: frozenset[Status] = frozenset({"skipped", "missed"})
 """Final from the start: the slot was recorded and never delivered."""
 WAITING: frozenset[Status] = frozenset({"pending", "retrying"})

@@ -4,10 +4,16 @@ The pages are static shells filled by small JavaScript modules that call the JSO
 server side needs no template engine: `string.Template` over files in `templates/`, with every
 value HTML-escaped. Nothing here is inline script or style, which lets the pages carry a strict
 Content-Security-Policy.
+
+The scheduler's vocabulary (statuses, policies, states, schedule defaults) is defined once in
+app/domain; every page that runs a script carries it as a JSON data block
+(`<script type="application/json" id="vocabulary">`), which static/js/vocabulary.js reads. A
+data block is not code: the browser never runs it, so `script-src 'self'` still holds.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from html import escape
 from pathlib import Path
@@ -15,6 +21,10 @@ from string import Template
 
 from litestar import MediaType, Response
 from litestar.datastructures import Cookie
+from pydantic.alias_generators import to_camel
+
+from app.domain.execution import FINAL_STATUSES, ORIGINS, STATUSES, UNFINISHED_STATUSES
+from app.domain.schedule import MISFIRE_POLICIES, OVERLAP_POLICIES, SCHEDULE_DEFAULTS, STATES
 
 PACKAGE_DIR = Path(__file__).parent
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
@@ -37,6 +47,40 @@ SECURITY_HEADERS = {
     # after logout.
     "Cache-Control": "no-store",
 }
+
+
+STATUS_ORDER = (
+    "succeeded",
+    "failed",
+    "timed_out",
+    "accepted",
+    "running",
+    "retrying",
+    "pending",
+    "skipped",
+    "missed",
+    "cancelled",
+)
+"""The order the dashboard lists statuses in (counts, legend): outcomes, runs in flight, then
+slots never sent. Every status exactly once (tests/unit/test_vocabulary.py)."""
+
+
+@cache
+def vocabulary_json() -> str:
+    """The vocabulary for the pages' JavaScript, as JSON that cannot close its element."""
+    data = {
+        "statuses": STATUSES,
+        "statusOrder": STATUS_ORDER,
+        "unfinished": UNFINISHED_STATUSES,
+        "final": FINAL_STATUSES,
+        "origins": ORIGINS,
+        "states": STATES,
+        "overlapPolicies": OVERLAP_POLICIES,
+        "misfirePolicies": MISFIRE_POLICIES,
+        "defaults": {to_camel(name): value for name, value in SCHEDULE_DEFAULTS.items()},
+    }
+    text = json.dumps(data, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 @cache
@@ -65,7 +109,12 @@ def render_page(
     `script` names a module in `static/js/` that drives the page (loaded as an ES module).
     """
     content = _template(name).substitute({k: escape(v) for k, v in values.items()})
-    scripts = f'<script type="module" src="/static/js/{escape(script)}"></script>' if script else ""
+    scripts = (
+        f'<script type="application/json" id="vocabulary">{vocabulary_json()}</script>\n'
+        f'<script type="module" src="/static/js/{escape(script)}"></script>'
+        if script
+        else ""
+    )
     html = _template("layout.html").substitute(
         title=escape(title),
         app_name=APP_NAME,

@@ -25,11 +25,6 @@ function niceMax(value) {
   return 10 * power;
 }
 
-export const STATUSES = [
-  'succeeded', 'failed', 'timed_out', 'accepted', 'running', 'retrying', 'pending', 'skipped',
-  'missed', 'cancelled',
-];
-
 // Drawn at the container's pixel width (and again when it changes), so that text keeps its
 // size on a phone instead of shrinking with a scaled viewBox.
 export function drawChart(container, executions, zone) {

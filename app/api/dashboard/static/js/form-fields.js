@@ -1,8 +1,9 @@
 // The schedule form's fields: reading them into an API body, filling them from a schedule,
 // checking them in the browser, and showing errors next to the field they name.
 
-import { byId } from './dom.js';
+import { byId, el } from './dom.js';
 import { fromLocalInput, toLocalInput } from './time.js';
+import { DEFAULTS, MISFIRE_POLICIES, OVERLAP_POLICIES } from './vocabulary.js';
 
 // name: the API's camelCase field = the input's `f-<name>` id; optional: empty means null.
 export const FIELDS = [
@@ -29,6 +30,9 @@ export const FIELDS = [
 ];
 
 export const input = (name) => byId(`f-${name}`);
+
+// The fields picked from a list, and the list (the vocabulary's).
+const CHOICES = { overlapPolicy: OVERLAP_POLICIES, misfirePolicy: MISFIRE_POLICIES };
 
 // One field's value for the API, or throws Error(message) for the field.
 function readField({ name, kind, optional }) {
@@ -87,14 +91,30 @@ export function readForm() {
   return { body, errors };
 }
 
+function fillField({ name, kind }, value) {
+  const node = input(name);
+  if (kind === 'bool') node.checked = Boolean(value);
+  else if (kind === 'instant') node.value = toLocalInput(value);
+  else if (kind === 'json') node.value = JSON.stringify(value ?? {}, null, 2);
+  else node.value = value === null || value === undefined ? '' : String(value);
+}
+
 export function fillForm(schedule) {
-  for (const { name, kind } of FIELDS) {
-    const node = input(name);
-    const value = schedule[name];
-    if (kind === 'bool') node.checked = Boolean(value);
-    else if (kind === 'instant') node.value = toLocalInput(value);
-    else if (kind === 'json') node.value = JSON.stringify(value ?? {}, null, 2);
-    else node.value = value === null || value === undefined ? '' : String(value);
+  for (const field of FIELDS) fillField(field, schedule[field.name]);
+}
+
+// The options of the policy pickers, the default marked and chosen; then, for a new
+// schedule, every other field that has a default (the others are left as they are).
+export function fillChoices({ withDefaults }) {
+  for (const [name, values] of Object.entries(CHOICES)) {
+    input(name).replaceChildren(...values.map((value) => el(
+      'option', { value, selected: value === DEFAULTS[name] },
+      value === DEFAULTS[name] ? `${value} (default)` : value,
+    )));
+  }
+  if (!withDefaults) return;
+  for (const field of FIELDS) {
+    if (field.name in DEFAULTS) fillField(field, DEFAULTS[field.name]);
   }
 }
 

@@ -4,7 +4,7 @@
 import { ApiError, schedulesApi } from './api.js';
 import { byId, debounce, el, show, showError } from './dom.js';
 import {
-  clearFieldErrors, fieldOf, fillForm, input, readForm, setFieldError,
+  clearFieldErrors, fieldOf, fillChoices, fillForm, input, readForm, setFieldError,
 } from './form-fields.js';
 import { bothZones, browserZone, relativeNode, startRelativeTicker } from './time.js';
 
@@ -184,6 +184,7 @@ async function loadSchedule() {
 }
 
 async function init() {
+  fillChoices({ withDefaults: !scheduleId });
   for (const node of document.querySelectorAll('.local-zone')) {
     node.textContent = `your time, ${browserZone}`;
   }

@@ -2,11 +2,12 @@
 // their chart, and the actions. After an action, and while runs are unfinished, it re-reads.
 
 import { ApiError, schedulesApi } from './api.js';
-import { STATUSES, drawChart } from './chart.js';
+import { drawChart } from './chart.js';
 import {
   badge, byId, el, scheduleStatus, setText, show, showError, statusLabel,
 } from './dom.js';
 import { bothZones, formatDuration, formatIn, relativeNode, startRelativeTicker } from './time.js';
+import { STATUSES, UNFINISHED } from './vocabulary.js';
 
 const root = byId('schedule-root');
 const scheduleId = root.dataset.scheduleId;
@@ -14,7 +15,6 @@ const EXECUTIONS_SHOWN = 50;
 const ERROR_PREVIEW_CHARS = 80;
 const FAST_POLL_MS = 1500; // while a run is in flight or just after an action
 const SLOW_POLL_MS = 10000;
-const UNFINISHED = new Set(['pending', 'running', 'retrying', 'accepted']);
 
 let schedule = null;
 let executions = [];
@@ -175,8 +175,7 @@ function renderExecutions() {
 
 function renderLegend() {
   byId('chart-legend').replaceChildren(
-    ...['succeeded', 'failed', 'timed_out', 'accepted', 'running', 'retrying', 'pending',
-      'skipped', 'missed'].map((s) =>
+    ...STATUSES.map((s) =>
       el('li', {}, el('span', { class: `swatch status-${s}`, 'aria-hidden': 'true' }),
         statusLabel(s)),
     ),
