@@ -1,6 +1,6 @@
 """The migrated schema speaks the domain's vocabulary (app/domain/execution.py,
-app/domain/schedule.py): its `CHECK`s allow exactly the domain's statuses, origins, states and
-policies, its `DEFAULT`s are the domain's defaults, and every list of statuses in its partial
+app/domain/schedule.py): its `CHECK`s allow exactly the domain's statuses, origins, states,
+policies and report statuses, its `DEFAULT`s are the domain's defaults, and every list of statuses in its partial
 indexes, functions and triggers is one of the domain's named sets.
 
 Read from the database the migrations built (the last definition of each object wins), not
@@ -10,13 +10,14 @@ from the migration files.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from app.domain import execution as ex
+from app.domain.callbacks import ReportStatus
 from app.domain.schedule import MISFIRE_POLICIES, OVERLAP_POLICIES, SCHEDULE_DEFAULTS, STATES
 from tests.unit.test_vocabulary import NAMED_SETS, named
 
@@ -58,6 +59,7 @@ def status_lists(text: str) -> list[frozenset[str]]:
         (SCHEDULES, "state", STATES),
         (SCHEDULES, "overlap_policy", OVERLAP_POLICIES),
         (SCHEDULES, "misfire_policy", MISFIRE_POLICIES),
+        ("workflow_execution_reports", "status", get_args(ReportStatus)),
     ],
 )
 def test_the_checks_allow_exactly_the_domains_values(
