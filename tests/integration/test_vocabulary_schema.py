@@ -1,7 +1,7 @@
 """The migrated schema speaks the domain's vocabulary (app/domain/execution.py,
 app/domain/schedule.py): its `CHECK`s allow exactly the domain's statuses, origins, states,
-policies and report statuses, its `DEFAULT`s are the domain's defaults, and every list of statuses in its partial
-indexes, functions and triggers is one of the domain's named sets.
+policies and report statuses, its `DEFAULT`s are the domain's defaults, and every list of
+statuses in its partial indexes, functions and triggers is one of the domain's named sets.
 
 Read from the database the migrations built (the last definition of each object wins), not
 from the migration files.
