@@ -22,6 +22,7 @@ from uuid import UUID
 
 from app.domain.callbacks import DEFAULT_COMPLETION_TIMEOUT_SECONDS
 from app.domain.cron import parse_cron
+from app.domain.execution import Status
 from app.domain.policies import jitter_offset
 from app.domain.slots import next_slot, next_slots
 from app.domain.timezones import load_zone
@@ -85,7 +86,7 @@ class Schedule:
     next_run_at: datetime | None = None
     next_fire_at: datetime | None = None
     last_run_at: datetime | None = None
-    last_status: str | None = None
+    last_status: Status | None = None
     consecutive_failures: int = 0
     missed_uncounted: int = 0
     created_at: datetime | None = None
