@@ -27,12 +27,12 @@ from typing import Any
 
 import psutil
 
-from app.localpg import free_port
 from bench import report
 from bench.cluster import BenchCluster
 from bench.scenarios.common import FULL, QUICK, Context, Sizes, TargetLog
 from bench.service import ForeignLoad, Processes, busy_cpu_seconds, python
 from bench.target import measure_capacity
+from devtools.loopback import free_port
 
 SCENARIOS = ["steady", "burst", "ramp", "limits", "scale", "api", "api-batch", "stats"]
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from app.localpg import LocalCluster, free_port
 from db.migrate import upgrade
+from devtools.localpg import LocalCluster
+from devtools.loopback import free_port
 
 TEMPLATE = "bench_template"
 

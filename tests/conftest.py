@@ -12,7 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from app.localpg import LocalCluster, free_port
+from devtools.localpg import LocalCluster
+from devtools.loopback import free_port
 from tests.support.replica import StreamingPair, streaming_pair
 
 TEMPLATE_DB = "scheduler_template"

@@ -18,9 +18,9 @@ from uuid import UUID
 
 import aiohttp
 
-from app.localpg import free_port
 from bench.scenarios.common import Context, create_schedules, lag_summary
 from bench.service import create_token, service_env, start_api
+from devtools.loopback import free_port
 
 STORED = 1000
 FAR_CRON = "0 0 1 1 *"  # once a year: nothing fires while we measure

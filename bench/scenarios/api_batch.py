@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import psycopg
 
-from app.localpg import free_port
 from bench.scenarios.common import Context, lag_summary
 from bench.service import create_token, service_env, start_api
+from devtools.loopback import free_port
 
 BATCH = 1_000
 CRONS = ["*/5 * * * *", "0 * * * *", "30 2 * * *", "0 9 * * 1-5", "*/10 * * * * *"]

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.localpg import LocalCluster
 from app.settings import Settings
+from devtools.localpg import LocalCluster
 from tests.acceptance.conftest import (  # noqa: F401 - fixtures, found by pytest by name
     anonymous,
     api_url,
