@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from psycopg import sql
 
 from db.migrate import upgrade
 from devtools.localpg import LocalCluster
@@ -62,7 +63,9 @@ class BenchCluster:
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.cluster.url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
     def cpu_seconds(self) -> float:
         """CPU (user + system) used so far by the server: the postmaster, its live backends and
