@@ -164,26 +164,39 @@ def _children(env: dict[str, str]) -> list[Child]:
     return children
 
 
-def main() -> int:
-    """Run until Ctrl-C or SIGTERM; 0 once everything it started has stopped."""
-    url, cluster = _database_url()
+def _service_env(url: str) -> dict[str, str]:
+    """This environment with what the API, the workers and the demo target need locally."""
     env = {**os.environ, "DATABASE_URL": url}
     env.setdefault("LOG_FORMAT", "console")
     if not env.get("INTERNAL_API_SECRET"):  # set but empty would stop the API and the worker
         env["INTERNAL_API_SECRET"] = _dev_secret()
-    port = env.setdefault("API_PORT", "8000")
-    host = env.setdefault("API_HOST", "127.0.0.1")
+    env.setdefault("API_PORT", "8000")
+    env.setdefault("API_HOST", "127.0.0.1")
     if "SCHEDULER_TARGET_URL" not in env:
         # No target given: fire at the demo target, which logs every request it receives.
         demo_port = env.setdefault("DEMO_TARGET_PORT", str(_port(3000)))
         env["SCHEDULER_TARGET_URL"] = (
             f"http://127.0.0.1:{demo_port}/api/workflows/{{workflowId}}/execute"
         )
-    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True)
-    token = _dev_token(url)
-    record = record_running(DATA_DIR, url) if cluster is not None else None
-    children = _children(env)
+    return env
 
+
+def _banner(env: dict[str, str], token: str, cli_uses_it: bool) -> str:
+    api = f"http://{env['API_HOST']}:{env['API_PORT']}"
+    return (
+        f"\n[up] API:       {api}/  (OpenAPI: {api}/schema)\n"
+        f"[up] token:     {token}\n"
+        f"[up] try:       curl -H 'Authorization: Bearer {token}' {api}/api/schedules\n"
+        f"[up] target:    {env['SCHEDULER_TARGET_URL']}\n"
+        f"[up] workers:   {worker_count(env)} (SCHEDULER_WORKERS)\n"
+        f"[up] database:  {env['DATABASE_URL']}\n"
+        + ("[up] scheduler: this checkout's CLI uses it while this runs\n" if cli_uses_it else "")
+        + "[up] Ctrl-C stops everything.\n"
+    )
+
+
+def _supervise(children: list[Child], banner: str) -> None:
+    """Start the children, restart any that exits, until SIGINT or SIGTERM; then stop them."""
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -194,18 +207,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     for child in children:
         child.start()
-    print(
-        f"\n[up] API:       http://{host}:{port}/  (OpenAPI: http://{host}:{port}/schema)\n"
-        f"[up] token:     {token}\n"
-        f"[up] try:       curl -H 'Authorization: Bearer {token}' "
-        f"http://{host}:{port}/api/schedules\n"
-        f"[up] target:    {env['SCHEDULER_TARGET_URL']}\n"
-        f"[up] workers:   {worker_count(env)} (SCHEDULER_WORKERS)\n"
-        f"[up] database:  {url}\n"
-        + ("[up] scheduler: this checkout's CLI uses it while this runs\n" if record else "")
-        + "[up] Ctrl-C stops everything.\n",
-        flush=True,
-    )
+    print(banner, flush=True)
     try:
         while not stopping:
             for child in children:
@@ -215,6 +217,18 @@ def main() -> int:
         print("[up] stopping", flush=True)
         for child in children:
             child.stop(timeout=30)
+
+
+def main() -> int:
+    """Run until Ctrl-C or SIGTERM; 0 once everything it started has stopped."""
+    url, cluster = _database_url()
+    env = _service_env(url)
+    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True)
+    token = _dev_token(url)
+    record = record_running(DATA_DIR, url) if cluster is not None else None
+    try:
+        _supervise(_children(env), _banner(env, token, cli_uses_it=record is not None))
+    finally:
         if record is not None:
             with contextlib.suppress(OSError):
                 record.unlink()
