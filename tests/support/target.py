@@ -177,13 +177,9 @@ class RecordingTarget:
         same loop), use `wait_for_async`.
         """
         deadline = time.monotonic() + timeout
-        while True:
-            snapshot = self.requests()
-            if predicate(snapshot):
-                return snapshot
-            if time.monotonic() > deadline:
-                raise AssertionError(self._summary(snapshot, timeout))
+        while (snapshot := self._satisfied(predicate, deadline, timeout)) is None:
             time.sleep(0.01)
+        return snapshot
 
     async def wait_for_async(
         self,
@@ -193,12 +189,21 @@ class RecordingTarget:
         """`wait_for` for coroutines: polls with `asyncio.sleep`, so the loop keeps running."""
         deadline = time.monotonic() + timeout
         while True:
-            snapshot = self.requests()
-            if predicate(snapshot):
+            snapshot = self._satisfied(predicate, deadline, timeout)
+            if snapshot is not None:
                 return snapshot
-            if time.monotonic() > deadline:
-                raise AssertionError(self._summary(snapshot, timeout))
             await asyncio.sleep(0.01)
+
+    def _satisfied(
+        self, predicate: Callable[[list[Received]], bool], deadline: float, timeout: float
+    ) -> list[Received] | None:
+        """The snapshot if it satisfies `predicate`, else None; AssertionError past `deadline`."""
+        snapshot = self.requests()
+        if predicate(snapshot):
+            return snapshot
+        if time.monotonic() > deadline:
+            raise AssertionError(self._summary(snapshot, timeout))
+        return None
 
     @staticmethod
     def _summary(snapshot: list[Received], timeout: float) -> str:
