@@ -3,6 +3,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LOG_FORMAT=json
 WORKDIR /srv
 COPY pyproject.toml README.md ./
+# The product only: devtools/ (make up, the embedded cluster, the demo target), tests/ and bench/
+# stay out.
 COPY app ./app
 COPY worker ./worker
 COPY db ./db

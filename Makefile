@@ -31,7 +31,7 @@ install: $(STAMP) ## Create .venv and install the project with its dev tools
 
 .PHONY: up
 up: $(RUN_STAMP) ## Run everything locally (own Postgres cluster, migrations, API, worker); Ctrl-C stops
-	$(BIN)/scheduler up
+	$(BIN)/python -m devtools.up
 
 .PHONY: migrate
 migrate: $(RUN_STAMP) ## Apply migrations to DATABASE_URL
@@ -47,20 +47,20 @@ worker: $(RUN_STAMP) ## Run one worker: dispatcher + executions (DATABASE_URL); 
 
 .PHONY: demo-target
 demo-target: $(RUN_STAMP) ## A demo workflow target on port 3000 that logs what it receives
-	$(BIN)/python -m app.demo_target --port 3000
+	$(BIN)/python -m devtools.demo_target --port 3000
 
 .PHONY: lint
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app worker db
+	$(BIN)/ruff format --check app worker db devtools
 
 .PHONY: format
 format: $(STAMP) ## Format and fix what ruff can
-	$(BIN)/ruff format app worker db tests bench
+	$(BIN)/ruff format app worker db devtools tests bench
 	$(BIN)/ruff check --fix .
 
 .PHONY: typecheck
-typecheck: $(STAMP) ## mypy --strict on app, worker, db
+typecheck: $(STAMP) ## mypy --strict on app, worker, db, devtools
 	$(BIN)/mypy
 
 .PHONY: layers

@@ -16,7 +16,6 @@ scheduler import bullmq --redis-url URL [--prefix bull] --queue NAME --tenant T 
 scheduler import table --database-url URL --tenant T [--dry-run] [--paused]
                                        the replaced system's workflow_triggers -> schedules
 scheduler api                          serve the API (API_HOST / API_PORT)
-scheduler up                           everything, locally (what `make up` runs)
 
 With DATABASE_URL unset, while `make up` runs from the same checkout, its database is used.
 """
@@ -270,18 +269,11 @@ def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_up(_: Settings, args: argparse.Namespace) -> int:
-    from app.devserver import run_up
-
-    return run_up()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scheduler", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply migrations").set_defaults(run=_cmd_migrate)
     commands.add_parser("api", help="serve the API").set_defaults(run=_cmd_api)
-    commands.add_parser("up", help="run everything locally").set_defaults(run=_cmd_up)
     check = commands.add_parser(
         "check", help="exit 0 if the database is ready and no worker loop is stale"
     )
@@ -354,9 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _local_database(command: str) -> dict[str, str]:
     """With DATABASE_URL unset, the database of a `make up` running from this checkout."""
-    if command == "up" or os.environ.get("DATABASE_URL"):
+    if os.environ.get("DATABASE_URL"):
         return {}
-    from app.devserver import running_database_url
+    from app.local_database import running_database_url
 
     url = running_database_url()
     if url is None:

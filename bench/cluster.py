@@ -12,9 +12,11 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from psycopg import sql
 
-from app.localpg import LocalCluster, free_port
 from db.migrate import upgrade
+from devtools.localpg import LocalCluster
+from devtools.loopback import free_port
 
 TEMPLATE = "bench_template"
 
@@ -61,7 +63,9 @@ class BenchCluster:
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.cluster.url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
     def cpu_seconds(self) -> float:
         """CPU (user + system) used so far by the server: the postmaster, its live backends and

@@ -31,10 +31,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from app.localpg import LocalCluster, free_port
 from app.services import history_partitions
 from db.migrate import upgrade
 from db.queries import query
+from devtools.localpg import LocalCluster
+from devtools.loopback import free_port
 
 FIRST_DAY = datetime(2026, 10, 27, tzinfo=UTC)
 SCHEDULES = 1_000

@@ -34,23 +34,21 @@ def ratio(peer: Any, ours: Any) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns two spaces apart, the first left-aligned and the figures right-aligned.
+
+    Not app/terminal.py's table (the CLI's, all left-aligned and escaped for tenants' texts):
+    the harness measures the product and stays independent of its presentation layer.
+    """
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = "  ".join
-    out = [
-        line(
-            h.ljust(w) if i == 0 else h.rjust(w)
-            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+
+    def line(cells: list[str]) -> str:
+        aligned = (
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
-    ]
-    out.append(line("-" * w for w in widths))
-    for row in rows:
-        out.append(
-            line(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-    return "\n".join(line.rstrip() for line in out)
+        return "  ".join(aligned).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def dig(result: dict[str, Any], path: str) -> Any:

@@ -216,15 +216,3 @@ def start_api(procs: Processes, env: dict[str, str], port: int) -> Child:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("the API did not answer /health within 60 s")
-
-
-def create_token(env: dict[str, str], tenant: str = "bench") -> str:
-    """`scheduler token create`: the token is the last line of its output."""
-    made = subprocess.run(
-        python("-m", "app.cli", "token", "create", "--tenant", tenant, "--name", "bench"),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return made.stdout.strip().splitlines()[-1]

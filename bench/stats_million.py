@@ -22,11 +22,12 @@ from uuid import uuid4
 import psycopg
 from psycopg.rows import dict_row
 
-from app.localpg import LocalCluster, free_port
 from app.services.runs import RunService
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService, fold_deltas
 from db.migrate import upgrade
+from devtools.localpg import LocalCluster
+from devtools.loopback import free_port
 
 FILL = """
 INSERT INTO workflow_schedule_executions

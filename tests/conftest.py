@@ -1,22 +1,76 @@
 """Test infrastructure: one throwaway PostgreSQL cluster per run, a migrated template database,
-and a fresh database cloned from it for every test that asks (no mocks, no shared state)."""
+and a fresh database cloned from it for every test that asks (no mocks, no shared state).
+
+Also, for the whole suite:
+- the service's configuration is stripped from the environment at start (as procrastinate's
+  suite strips PROCRASTINATE_*): a developer's DATABASE_URL, REDIS_URL or SCHEDULER_* must not
+  reach a `Settings(...)` or a worker process the tests start;
+- each test is marked with its tier, the folder it lives in (`pytest -m unit`, `-m "not
+  faults"`);
+- the fixtures the API-level tiers share (acceptance, security, dashboard, faults): the API on
+  the test's database, clients, a recording target, worker processes.
+"""
 
 from __future__ import annotations
 
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
-from app.localpg import LocalCluster, free_port
+from app.settings import Settings
+from devtools.localpg import LocalCluster
+from devtools.loopback import free_port
 from tests.support.replica import StreamingPair, streaming_pair
+from tests.support.server import make_token, running_api
+from tests.support.target import RecordingTarget
+from tests.support.workers import WorkerProcess
 
 TEMPLATE_DB = "scheduler_template"
 _db_numbers = itertools.count()
+
+TIERS = ("unit", "integration", "acceptance", "faults", "security", "dashboard")
+"""The folders under tests/, each a marker its tests carry (registered in pyproject.toml)."""
+
+_SERVICE_PREFIXES = ("SCHEDULER_", "OTEL_")
+# Not the service's configuration but the machine's: which PostgreSQL binaries the test
+# cluster runs on (devtools/pgbinaries.py).
+_MACHINE_VARIABLES = frozenset({"SCHEDULER_PG_BIN"})
+
+
+def service_variables(environ: MutableMapping[str, str]) -> list[str]:
+    """The variables of `environ` that configure the service: every Settings field (DATABASE_URL,
+    DATABASE_READ_URL, REDIS_URL, INTERNAL_API_SECRET, LOG_*, API_*, ...), anything SCHEDULER_*
+    (`make up`'s too) and OpenTelemetry's OTEL_*; not the machine's SCHEDULER_PG_BIN."""
+    fields = {name.upper() for name in Settings.model_fields}
+    return [
+        name
+        for name in environ
+        if name.upper() not in _MACHINE_VARIABLES
+        and (name.upper() in fields or name.upper().startswith(_SERVICE_PREFIXES))
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    for name in service_variables(os.environ):
+        del os.environ[name]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier: the first folder under tests/."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts if item.path.is_relative_to(root) else ()
+        if len(parts) > 1 and parts[0] in TIERS:
+            item.add_marker(parts[0])
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +139,73 @@ def replicated_database(replication: StreamingPair) -> Iterator[tuple[str, str]]
         yield replication.create_database(name, template=TEMPLATE_DB)
     finally:
         replication.heal()
+
+
+# --- the API, its clients, a target and workers (acceptance, security, dashboard, faults) ----
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The API's settings on the test's database (a tier or a module overrides it by name)."""
+    return Settings(
+        database_url=database_url,
+        scheduler_target_allowlist="http://127.0.0.1:9/allowed",
+        log_format="console",
+    )
+
+
+@pytest.fixture
+def api_url(settings: Settings) -> Iterator[str]:
+    with running_api(settings) as url:
+        yield url
+
+
+def _client(api_url: str, token: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=api_url, headers=headers, timeout=10)
+
+
+@pytest.fixture
+def client(api_url: str, database_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client authenticated as tenant `acme`."""
+    with _client(api_url, make_token(database_url, "acme")) as c:
+        yield c
+
+
+@pytest.fixture
+def other_client(api_url: str, database_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client authenticated as another tenant, `globex`."""
+    with _client(api_url, make_token(database_url, "globex")) as c:
+        yield c
+
+
+@pytest.fixture
+def anonymous(api_url: str) -> Iterator[httpx.Client]:
+    with _client(api_url, None) as c:
+        yield c
+
+
+@pytest.fixture
+def target() -> Iterator[RecordingTarget]:
+    with RecordingTarget() as recording:
+        yield recording
+
+
+@pytest.fixture
+def start_worker(
+    database_url: str, target: RecordingTarget
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real worker processes sending to `target`; all are stopped (or killed) when the
+    test ends. `start(wait=False)` returns before the worker has registered."""
+    started: list[WorkerProcess] = []
+
+    def start(wait: bool = True, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(database_url, target.url_template(), **env).start()
+        started.append(worker)
+        if wait:
+            worker.wait_registered()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop(timeout=30)

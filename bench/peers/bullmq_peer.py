@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.localpg import free_port
 from bench.service import Child, Processes, cpu_seconds
+from devtools.loopback import free_port
 
 HERE = Path(__file__).resolve().parent / "bullmq"
 WORKER_PROCESSES = 2  # as ours: one per core

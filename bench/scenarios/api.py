@@ -18,9 +18,10 @@ from uuid import UUID
 
 import aiohttp
 
-from app.localpg import free_port
 from bench.scenarios.common import Context, create_schedules, lag_summary
-from bench.service import create_token, service_env, start_api
+from bench.service import service_env, start_api
+from devtools.loopback import free_port
+from devtools.tokens import make_token
 
 STORED = 1000
 FAR_CRON = "0 0 1 1 *"  # once a year: nothing fires while we measure
@@ -79,7 +80,7 @@ def run(ctx: Context) -> dict[str, Any]:
     port = free_port()
     api = start_api(ctx.procs, env, port)
     try:
-        token = create_token(env)
+        token = make_token(url, "bench", "bench")
         ids: list[UUID] = create_schedules(url, STORED, FAR_CRON, workflow_id="api")
         rng = random.Random(5)
         requests: dict[str, Request] = {

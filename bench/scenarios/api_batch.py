@@ -15,9 +15,10 @@ from typing import Any
 import aiohttp
 import psycopg
 
-from app.localpg import free_port
 from bench.scenarios.common import Context, lag_summary
-from bench.service import create_token, service_env, start_api
+from bench.service import service_env, start_api
+from devtools.loopback import free_port
+from devtools.tokens import make_token
 
 BATCH = 1_000
 CRONS = ["*/5 * * * *", "0 * * * *", "30 2 * * *", "0 9 * * 1-5", "*/10 * * * * *"]
@@ -81,7 +82,7 @@ def run(ctx: Context) -> dict[str, Any]:
     port = free_port()
     api = start_api(ctx.procs, env, port)
     try:
-        token = create_token(env)
+        token = make_token(url, "bench", "bench")
         result = asyncio.run(_create_all(f"http://127.0.0.1:{port}", token, total, clients))
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT count(*) FROM workflow_schedules").fetchone()

@@ -6,7 +6,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from app.localpg import LocalCluster
+from devtools.localpg import LocalCluster
 from tests.support.db import create_schedule, executions, wait_until
 from tests.support.target import RecordingTarget
 from tests.support.workers import WorkerProcess

@@ -1,4 +1,5 @@
-"""`make up` (scheduler up): its own cluster, migrations, the API, a token; SIGTERM stops all."""
+"""`make up` (python -m devtools.up): its own cluster, migrations, the API, a token; SIGTERM stops
+all."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from app.localpg import free_port
+from devtools.loopback import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_up_serves_health_then_stops_everything() -> None:
@@ -23,7 +26,8 @@ def test_up_serves_health_then_stops_everything() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {"SCHEDULER_DATA_DIR": str(data_dir), "API_PORT": str(port), "LOG_FORMAT": "json"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "up"],
+        [sys.executable, "-m", "devtools.up"],
+        cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -38,7 +42,7 @@ def test_up_serves_health_then_stops_everything() -> None:
                 healthy = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
             except httpx.HTTPError:
                 time.sleep(0.2)
-            assert process.poll() is None, "scheduler up exited early"
+            assert process.poll() is None, "make up exited early"
         assert healthy, "no /health answer within 60 s"
         token = (data_dir / "dev-token").read_text().strip()
         listed = httpx.get(

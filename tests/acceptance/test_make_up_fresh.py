@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.localpg import free_port
+from devtools.loopback import free_port
 from tests.support.target import RecordingTarget
 
 pytestmark = [

@@ -18,8 +18,8 @@ import httpx
 import psycopg
 import pytest
 
-from app.localpg import LocalCluster
 from app.settings import Settings
+from devtools.localpg import LocalCluster
 from tests.faults.audit import audit_window, unfinished_before
 from tests.support.db import get_schedule, wait_until
 from tests.support.pgbouncer import PgBouncer

@@ -1,5 +1,5 @@
 """Fixtures for the dashboard's browser tests: the real API on a fresh database, a real worker
-process and target, and Debian's chromium driven by Playwright.
+process and target (tests/conftest.py), and Debian's chromium driven by Playwright.
 
 No browser is ever downloaded (`playwright install` does not work on these machines): the tests
 use /usr/bin/chromium and FAIL, never skip, when it is missing, so that a CI image without it is
@@ -9,7 +9,7 @@ noticed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +26,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from app.settings import Settings
-from tests.support.server import make_token, running_api
-from tests.support.target import RecordingTarget
-from tests.support.workers import WorkerProcess
+from tests.support.server import make_token
 
 CHROMIUM = Path(os.environ.get("DASHBOARD_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -68,50 +65,11 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        scheduler_target_allowlist="http://127.0.0.1:9/allowed",
-        log_format="console",
-    )
-
-
-@pytest.fixture
-def api_url(settings: Settings) -> Iterator[str]:
-    with running_api(settings) as url:
-        yield url
-
-
-@pytest.fixture
 def token(database_url: str) -> str:
     """An API token of tenant `acme`. Made on another thread: `make_token` runs its own event
     loop, and sync Playwright keeps one running on this thread."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(make_token, database_url, "acme").result(timeout=30)
-
-
-@pytest.fixture
-def target() -> Iterator[RecordingTarget]:
-    with RecordingTarget() as recording:
-        yield recording
-
-
-@pytest.fixture
-def start_worker(
-    database_url: str, target: RecordingTarget
-) -> Iterator[Callable[[], WorkerProcess]]:
-    """Start a real worker process, sending to `target`; stopped when the test ends."""
-    started: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(database_url, target.url_template()).start()
-        started.append(worker)
-        worker.wait_registered()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop(timeout=30)
 
 
 @dataclass

@@ -61,12 +61,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
 
 
-@pytest.fixture
-def target() -> Iterator[RecordingTarget]:
-    with RecordingTarget() as recording:
-        yield recording
-
-
 class Workers:
     """Worker processes of one test; whatever is still running at the end is stopped."""
 

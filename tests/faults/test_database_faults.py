@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from app.localpg import LocalCluster
+from devtools.localpg import LocalCluster
 from tests.faults.audit import (
     audit_window,
     create_schedules,

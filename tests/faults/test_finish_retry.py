@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from app.localpg import LocalCluster
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 from app.settings import Settings
 from db.pool import create_pool
+from devtools.localpg import LocalCluster
 from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget, Response
 from worker.executor import BatchExecutor

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from app.localpg import LocalCluster
+from devtools.localpg import LocalCluster
 from tests.faults.audit import create_schedules, scalar, unfinished_before
 from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until

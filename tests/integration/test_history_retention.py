@@ -11,12 +11,12 @@ import pytest
 from psycopg.rows import dict_row
 
 from app.domain.history_partitions import PartitionPolicy
-from app.localpg import LocalCluster
 from app.services import history_partitions as history
 from app.services.retention import prune
 from db.pool import create_pool
 from db.repositories import history_partitions as repo
 from db.types import Conn
+from devtools.localpg import LocalCluster
 from worker.maintenance import HistoryPartitions, MaintenanceConfig
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)

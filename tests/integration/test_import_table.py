@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from app.cli import main
-from app.localpg import LocalCluster
+from devtools.localpg import LocalCluster
 
 # The replaced system's table as its migrations left it (a Supabase project: trigger_type is an
 # enum, the schedule columns were added by a later migration, `config` holds cron and timezone).

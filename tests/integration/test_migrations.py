@@ -7,8 +7,8 @@ import psycopg
 import pytest
 from procrastinate import App, SyncPsycopgConnector
 
-from app.localpg import LocalCluster
 from db import migrate
+from devtools.localpg import LocalCluster
 
 CATALOG_QUERIES = {
     "columns": """

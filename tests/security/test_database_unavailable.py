@@ -14,8 +14,8 @@ from litestar.testing import TestClient
 from procrastinate.exceptions import ConnectorException
 
 from app.api.errors import EXCEPTION_HANDLERS
-from app.localpg import LocalCluster
 from app.settings import Settings
+from devtools.localpg import LocalCluster
 from tests.security.conftest import security_settings
 from tests.support.db import wait_until
 from tests.support.server import make_token, running_api

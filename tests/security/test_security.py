@@ -26,8 +26,8 @@ from psycopg import sql
 
 from app.api.app import create_app
 from app.domain.policies import url_allowed
-from app.localpg import free_port
 from app.logging import RedactSecrets, configure_logging
+from devtools.loopback import free_port
 from tests.security.conftest import ALLOWED_PREFIX, LOOPBACK_PREFIX, SECRET, security_settings
 from tests.support.db import wait_until
 from tests.support.server import make_token, running_api

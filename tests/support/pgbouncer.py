@@ -8,7 +8,7 @@ name is forwarded to the same name on the cluster (`*`), so the per-test databas
 
 PgBouncer refuses to run as root: as root it is started with `-u postgres` (its own switch of
 identity, so the process we hold is PgBouncer itself and can be stopped by its pid), on files
-that user can read, as app/localpg.py does for the server.
+that user can read, as devtools/localpg.py does for the server.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.localpg import SERVER_USER, free_port
+from devtools.localpg import SERVER_USER
+from devtools.loopback import free_port
 
 BINARY_CANDIDATES = ("pgbouncer", "/usr/sbin/pgbouncer")
 USER = "postgres"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from app.localpg import free_port
+from devtools.loopback import free_port
 
 
 class Prometheus:

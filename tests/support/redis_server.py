@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.localpg import free_port
+from devtools.loopback import free_port
 
 
 @contextmanager

@@ -1,5 +1,5 @@
 """A real streaming replica for the DATABASE_READ_URL tests: a primary cluster and a hot
-standby made from it with `pg_basebackup -R`, on the binaries the suite uses (app/localpg.py).
+standby made from it with `pg_basebackup -R`, on the binaries the suite uses (devtools/localpg.py).
 
 Why a primary of its own rather than the suite's cluster: by the time these tests run, the
 suite's cluster holds a database per earlier test (~8.5 MB each, hundreds of them), so a base
@@ -25,7 +25,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from app.localpg import SERVER_USER, LocalCluster, free_port
+from devtools.localpg import SERVER_USER, LocalCluster
+from devtools.loopback import free_port
 
 STANDBY_NAME = "wfs-standby"
 

@@ -6,10 +6,11 @@
         ...  # point the scheduler at target.url_template()
         target.wait_for(lambda got: len(got) >= 2, timeout=10)
 
-A minimal ASGI app served by uvicorn in a daemon thread with its own event loop, on a socket
-bound before the thread starts (so the port is known and never raced for). Each request is
-recorded the moment it arrives, before any delay, so tests can see attempts that are still
-waiting for their answer. Delays are async sleeps: hundreds of requests wait side by side.
+A minimal ASGI app on the demo target's HTTP pieces (devtools/asgi.py), served by
+`devtools.loopback.serving` (uvicorn in a daemon thread, on a socket bound before it starts).
+Unlike the demo target it answers every path and method, as scripted. Each request is recorded
+the moment it arrives, before any delay, so tests can see attempts that are still waiting for
+their answer. Delays are async sleeps: hundreds of requests wait side by side.
 """
 
 from __future__ import annotations
@@ -17,25 +18,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
-
-import uvicorn
 
 from app.domain.delivery import verify_signature
-
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-_PATH_PREFIX = b"/api/workflows/"
-_PATH_SUFFIX = b"/execute"
+from devtools.asgi import (
+    ClientGone,
+    Message,
+    Receive,
+    Send,
+    lifespan,
+    raw_path,
+    read_body,
+    request_headers,
+    send_answer,
+    workflow_id_in_path,
+)
+from devtools.loopback import serving
 
 
 @dataclass
@@ -78,9 +81,7 @@ class RecordingTarget:
         self._scripts: dict[str, list[Response]] = {}
         self._delays: dict[str, float] = {}
         self._verify_secret: str | None = None
-        self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: contextlib.ExitStack | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self.url = ""
@@ -88,48 +89,29 @@ class RecordingTarget:
     # --- life cycle --------------------------------------------------------------------------
 
     def start(self) -> RecordingTarget:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port))
-        sock.listen(2048)
-        self._sock = sock
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            self._app,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            interface="asgi3",
-            http="h11",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="target"
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                self.stop()
-                raise RuntimeError("the recording target did not start")
-            time.sleep(0.005)
+        with contextlib.ExitStack() as stack:
+            self.url = stack.enter_context(
+                serving(
+                    self._app,
+                    port=self._port,
+                    name="recording target",
+                    start_timeout=10,
+                    interface="asgi3",
+                    http="h11",
+                    timeout_graceful_shutdown=2,
+                )
+            )
+            self._serving = stack.pop_all()
         return self
 
     def stop(self) -> None:
         """Stop serving: requests still in their delay are answered at once, then it exits."""
-        if self._server is None or self._thread is None:
+        if self._serving is None:
             return
         if self._loop is not None and self._stopping is not None:
             self._loop.call_soon_threadsafe(self._stopping.set)
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(timeout=5)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
+        self._serving.close()
+        self._serving = None
 
     def __enter__(self) -> RecordingTarget:
         return self.start()
@@ -195,13 +177,9 @@ class RecordingTarget:
         same loop), use `wait_for_async`.
         """
         deadline = time.monotonic() + timeout
-        while True:
-            snapshot = self.requests()
-            if predicate(snapshot):
-                return snapshot
-            if time.monotonic() > deadline:
-                raise AssertionError(self._summary(snapshot, timeout))
+        while (snapshot := self._satisfied(predicate, deadline, timeout)) is None:
             time.sleep(0.01)
+        return snapshot
 
     async def wait_for_async(
         self,
@@ -211,12 +189,21 @@ class RecordingTarget:
         """`wait_for` for coroutines: polls with `asyncio.sleep`, so the loop keeps running."""
         deadline = time.monotonic() + timeout
         while True:
-            snapshot = self.requests()
-            if predicate(snapshot):
+            snapshot = self._satisfied(predicate, deadline, timeout)
+            if snapshot is not None:
                 return snapshot
-            if time.monotonic() > deadline:
-                raise AssertionError(self._summary(snapshot, timeout))
             await asyncio.sleep(0.01)
+
+    def _satisfied(
+        self, predicate: Callable[[list[Received]], bool], deadline: float, timeout: float
+    ) -> list[Received] | None:
+        """The snapshot if it satisfies `predicate`, else None; AssertionError past `deadline`."""
+        snapshot = self.requests()
+        if predicate(snapshot):
+            return snapshot
+        if time.monotonic() > deadline:
+            raise AssertionError(self._summary(snapshot, timeout))
+        return None
 
     @staticmethod
     def _summary(snapshot: list[Received], timeout: float) -> str:
@@ -233,36 +220,20 @@ class RecordingTarget:
 
     async def _app(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send, on_startup=self._started)
         elif scope["type"] == "http":
-            await self._http(scope, receive, send)
+            with contextlib.suppress(ClientGone):  # nobody to answer: not recorded
+                await self._http(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._loop = asyncio.get_running_loop()
-                self._stopping = asyncio.Event()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def _started(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
 
     async def _http(self, scope: Message, receive: Receive, send: Send) -> None:
         arrived = time.time()
-        body = b""
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        workflow_id = _workflow_id(scope.get("raw_path") or scope["path"].encode(), body)
+        body = await read_body(receive) or b""
+        headers = request_headers(scope)
+        workflow_id = _workflow_id(raw_path(scope), body)
         with self._lock:
             queue = self._scripts.get(workflow_id or "", [])
             answer = queue.pop(0) if queue else Response()
@@ -284,12 +255,11 @@ class RecordingTarget:
         await _answer(send, answer)
 
 
-def _workflow_id(raw_path: bytes, body: bytes) -> str | None:
-    path = raw_path.split(b"?", 1)[0]
-    if path.startswith(_PATH_PREFIX) and path.endswith(_PATH_SUFFIX):
-        segment = path[len(_PATH_PREFIX) : -len(_PATH_SUFFIX)]
-        if segment and b"/" not in segment:
-            return unquote(segment.decode("latin-1"))
+def _workflow_id(path: bytes, body: bytes) -> str | None:
+    """From /api/workflows/{id}/execute, else the body's `workflowId` (an alert delivery's)."""
+    in_path = workflow_id_in_path(path)
+    if in_path is not None:
+        return in_path
     try:
         document = json.loads(body)
     except ValueError:
@@ -311,11 +281,4 @@ async def _answer(send: Send, answer: Response) -> None:
         body = b""
     else:
         headers["content-length"] = str(len(body))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": answer.status,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_answer(send, answer.status, headers, body)

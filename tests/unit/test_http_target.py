@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from app.domain.delivery import Delivery, build_delivery, target_url_for, verify_signature
-from app.localpg import free_port
+from devtools.loopback import free_port
 from tests.support.target import RecordingTarget, Response
 from worker.http_target import HttpTarget
 

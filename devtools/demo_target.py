@@ -1,4 +1,4 @@
-"""A demo workflow target, so `make up` has something to fire at: `python -m app.demo_target`.
+"""A demo workflow target, so `make up` has something to fire at: `python -m devtools.demo_target`.
 
 Contract:
 - `POST /api/workflows/{workflowId}/execute` answers `200 {"runId": "<uuid>"}`, and the same
@@ -14,29 +14,34 @@ Contract:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Any
-from urllib.parse import unquote
+from collections.abc import Callable
 
 import uvicorn
 
 from app.domain.delivery import signing_key, verify_signature
 from app.errors import ConfigError
-
-Message = dict[str, Any]  # ASGI messages are loosely typed dicts by definition
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from devtools.asgi import (
+    ClientGone,
+    Message,
+    Receive,
+    Send,
+    lifespan,
+    raw_path,
+    read_body,
+    request_headers,
+    send_json,
+    workflow_id_in_path,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_REMEMBERED_KEYS = 10_000
-_PREFIX = "/api/workflows/"
-_SUFFIX = "/execute"
 
 log = logging.getLogger("demo_target")
 
@@ -57,32 +62,26 @@ class DemoTarget:
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        path = raw_path.decode("latin-1").split("?", 1)[0]
-        if path == "/health":
-            await _send_json(send, 200, {"status": "ok"})
-        elif not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)) or len(path) <= len(
-            _PREFIX + _SUFFIX
-        ):
-            await _send_json(send, 404, {"error": f"no route for {path}"})
+        path = raw_path(scope)
+        workflow_id = workflow_id_in_path(path)
+        if path == b"/health":
+            await send_json(send, 200, {"status": "ok"})
+        elif workflow_id is None:
+            await send_json(send, 404, {"error": f"no route for {path.decode('latin-1')}"})
         elif scope["method"] != "POST":
-            await _send_json(send, 405, {"error": "use POST"})
+            await send_json(send, 405, {"error": "use POST"})
         else:
-            workflow_id = unquote(path[len(_PREFIX) : -len(_SUFFIX)])
-            await self._execute(workflow_id, scope, receive, send)
+            with contextlib.suppress(ClientGone):  # nobody to answer, nothing was run
+                await self._execute(workflow_id, request_headers(scope), receive, send)
 
     async def _execute(
-        self, workflow_id: str, scope: Message, receive: Receive, send: Send
+        self, workflow_id: str, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope["headers"]
-        }
-        body = await _read_body(receive)
+        body = await read_body(receive, MAX_BODY_BYTES)
         key = headers.get("idempotency-key")
         fields: dict[str, object] = {
             "workflowId": workflow_id,
@@ -104,7 +103,7 @@ class DemoTarget:
         fields["status"] = status
         # JSON-encoded values: a request cannot forge log lines with newlines in its headers.
         log.info("execute %s", json.dumps(fields), extra={"event": "demo_target.execute"})
-        await _send_json(send, status, answer)
+        await send_json(send, status, answer)
 
     def _run_for(self, key: str | None) -> tuple[str, bool]:
         """The run for an idempotency key: the remembered one, or a new one (and remember it)."""
@@ -117,49 +116,6 @@ class DemoTarget:
             if len(self._runs) > MAX_REMEMBERED_KEYS:
                 self._runs.popitem(last=False)
         return run_id, False
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The request body, or None when it is larger than `MAX_BODY_BYTES`."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _send_json(send: Send, status: int, document: dict[str, str]) -> None:
-    body = json.dumps(document).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def main(argv: list[str] | None = None) -> int:

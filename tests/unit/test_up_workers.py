@@ -1,4 +1,5 @@
-"""`make up` runs one worker per core unless SCHEDULER_WORKERS says otherwise (issue 13)."""
+"""`make up` (devtools/up.py) runs one worker per core unless SCHEDULER_WORKERS says otherwise
+(issue 13)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 
 import pytest
 
-from app.devserver import _children, worker_count
+from devtools.up import _children, worker_count
 
 
 def test_one_worker_per_core_by_default() -> None:

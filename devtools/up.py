@@ -1,4 +1,4 @@
-"""`make up`: the whole service on this machine, no Docker.
+"""`make up` (`python -m devtools.up`): the whole service on this machine, no Docker.
 
 Starts (or reuses) a PostgreSQL cluster under `.localdata/` in the project folder, applies the
 migrations, makes a development token, then runs the API, one worker per core
@@ -9,13 +9,13 @@ Stays in the foreground; Ctrl-C or SIGTERM stops everything it started. With DAT
 that database is used and no cluster is started.
 
 While it runs, `.localdata/running` names its process and database, so that the `scheduler`
-CLI of the same checkout uses that database when DATABASE_URL is unset (`running_database_url`).
+CLI of the same checkout uses that database when DATABASE_URL is unset
+(app/local_database.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -26,12 +26,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.localpg import LocalCluster, free_port
+from app.local_database import DATA_DIR_VARIABLE, record_running
+from devtools.localpg import LocalCluster
+from devtools.loopback import free_port
+from devtools.tokens import make_token, token_works
 
-DATA_DIR = Path(os.environ.get("SCHEDULER_DATA_DIR", Path.cwd() / ".localdata"))
+DATA_DIR = Path(os.environ.get(DATA_DIR_VARIABLE, Path.cwd() / ".localdata"))
 DEV_TENANT = "dev"
-RUNNING = "running"  # in the data folder while `scheduler up` runs: {"pid", "databaseUrl"}
-CHECKOUT = Path(__file__).resolve().parent.parent  # the project folder of an editable install
 
 
 @dataclass
@@ -100,71 +101,14 @@ def _database_url() -> tuple[str, LocalCluster | None]:
     return cluster.create_database("scheduler"), cluster
 
 
-def _record_running(url: str) -> Path:
-    record = DATA_DIR / RUNNING
-    record.write_text(json.dumps({"pid": os.getpid(), "databaseUrl": url}) + "\n")
-    record.chmod(0o600)
-    return record
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, alive
-    return True
-
-
-def running_database_url() -> str | None:
-    """The database of a `scheduler up` running from this checkout (or SCHEDULER_DATA_DIR).
-
-    Looks in SCHEDULER_DATA_DIR when set, else in `.localdata` of the current folder and of the
-    checkout this package is installed from. A record whose process is gone is ignored.
-    """
-    if "SCHEDULER_DATA_DIR" in os.environ:
-        folders = [Path(os.environ["SCHEDULER_DATA_DIR"])]
-    else:
-        folders = [Path.cwd() / ".localdata", CHECKOUT / ".localdata"]
-    for folder in folders:
-        try:
-            record = json.loads((folder / RUNNING).read_text())
-            pid, url = int(record["pid"]), str(record["databaseUrl"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if _alive(pid):
-            return url
-    return None
-
-
-def _dev_token(env: dict[str, str]) -> str:
+def _dev_token(database_url: str) -> str:
     """Reuse the saved development token while it works, else make a new one."""
     saved = DATA_DIR / "dev-token"
-    run = [sys.executable, "-m", "app.cli", "token"]
     if saved.exists():
-        listing = subprocess.run(
-            [*run, "list", "--tenant", DEV_TENANT],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
         token = saved.read_text().strip()
-        token_id = token[4:36]
-        if any(
-            line.replace("-", "").startswith(token_id) and line.rstrip().endswith("active")
-            for line in listing.stdout.splitlines()
-        ):
+        if token_works(database_url, token, DEV_TENANT):
             return token
-    made = subprocess.run(
-        [*run, "create", "--tenant", DEV_TENANT, "--name", "make up"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    token = made.stdout.strip().splitlines()[-1]
+    token = make_token(database_url, DEV_TENANT, "make up")
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     saved.write_text(token + "\n")
     saved.chmod(0o600)
@@ -213,32 +157,46 @@ def _children(env: dict[str, str]) -> list[Child]:
         children.append(
             Child(
                 "demo-target",
-                [python, "-m", "app.demo_target", "--port", env["DEMO_TARGET_PORT"]],
+                [python, "-m", "devtools.demo_target", "--port", env["DEMO_TARGET_PORT"]],
                 env,
             )
         )
     return children
 
 
-def run_up() -> int:
-    url, cluster = _database_url()
+def _service_env(url: str) -> dict[str, str]:
+    """This environment with what the API, the workers and the demo target need locally."""
     env = {**os.environ, "DATABASE_URL": url}
     env.setdefault("LOG_FORMAT", "console")
     if not env.get("INTERNAL_API_SECRET"):  # set but empty would stop the API and the worker
         env["INTERNAL_API_SECRET"] = _dev_secret()
-    port = env.setdefault("API_PORT", "8000")
-    host = env.setdefault("API_HOST", "127.0.0.1")
+    env.setdefault("API_PORT", "8000")
+    env.setdefault("API_HOST", "127.0.0.1")
     if "SCHEDULER_TARGET_URL" not in env:
         # No target given: fire at the demo target, which logs every request it receives.
         demo_port = env.setdefault("DEMO_TARGET_PORT", str(_port(3000)))
         env["SCHEDULER_TARGET_URL"] = (
             f"http://127.0.0.1:{demo_port}/api/workflows/{{workflowId}}/execute"
         )
-    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True)
-    token = _dev_token(env)
-    record = _record_running(url) if cluster is not None else None
-    children = _children(env)
+    return env
 
+
+def _banner(env: dict[str, str], token: str, cli_uses_it: bool) -> str:
+    api = f"http://{env['API_HOST']}:{env['API_PORT']}"
+    return (
+        f"\n[up] API:       {api}/  (OpenAPI: {api}/schema)\n"
+        f"[up] token:     {token}\n"
+        f"[up] try:       curl -H 'Authorization: Bearer {token}' {api}/api/schedules\n"
+        f"[up] target:    {env['SCHEDULER_TARGET_URL']}\n"
+        f"[up] workers:   {worker_count(env)} (SCHEDULER_WORKERS)\n"
+        f"[up] database:  {env['DATABASE_URL']}\n"
+        + ("[up] scheduler: this checkout's CLI uses it while this runs\n" if cli_uses_it else "")
+        + "[up] Ctrl-C stops everything.\n"
+    )
+
+
+def _supervise(children: list[Child], banner: str) -> None:
+    """Start the children, restart any that exits, until SIGINT or SIGTERM; then stop them."""
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -249,18 +207,7 @@ def run_up() -> int:
     signal.signal(signal.SIGINT, stop)
     for child in children:
         child.start()
-    print(
-        f"\n[up] API:       http://{host}:{port}/  (OpenAPI: http://{host}:{port}/schema)\n"
-        f"[up] token:     {token}\n"
-        f"[up] try:       curl -H 'Authorization: Bearer {token}' "
-        f"http://{host}:{port}/api/schedules\n"
-        f"[up] target:    {env['SCHEDULER_TARGET_URL']}\n"
-        f"[up] workers:   {worker_count(env)} (SCHEDULER_WORKERS)\n"
-        f"[up] database:  {url}\n"
-        + ("[up] scheduler: this checkout's CLI uses it while this runs\n" if record else "")
-        + "[up] Ctrl-C stops everything.\n",
-        flush=True,
-    )
+    print(banner, flush=True)
     try:
         while not stopping:
             for child in children:
@@ -270,9 +217,25 @@ def run_up() -> int:
         print("[up] stopping", flush=True)
         for child in children:
             child.stop(timeout=30)
+
+
+def main() -> int:
+    """Run until Ctrl-C or SIGTERM; 0 once everything it started has stopped."""
+    url, cluster = _database_url()
+    env = _service_env(url)
+    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True)
+    token = _dev_token(url)
+    record = record_running(DATA_DIR, url) if cluster is not None else None
+    try:
+        _supervise(_children(env), _banner(env, token, cli_uses_it=record is not None))
+    finally:
         if record is not None:
             with contextlib.suppress(OSError):
                 record.unlink()
         if cluster is not None:
             cluster.stop()
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""The unit tier is pure: a test here that binds or connects a socket fails, and belongs in
+tests/integration (a real loopback server) or a tier above.
+
+asyncio's event loops still make their internal socket pair (socketpair() neither binds nor
+connects), so async unit tests run as usual.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+# Modules that the HTTP client's move (issue 15) takes out of this tier; until then they keep
+# their loopback servers. Empty this once they have moved.
+_MOVING_OUT = frozenset({"test_wire.py", "test_http_target.py"})
+
+
+@pytest.fixture(autouse=True)
+def _no_sockets(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    if request.path.name in _MOVING_OUT:
+        yield
+        return
+
+    def refuse(sock: socket.socket, *args: object, **kwargs: object) -> None:
+        raise AssertionError(
+            f"{request.node.nodeid} opened a network socket: unit tests are pure; "
+            "move it to tests/integration"
+        )
+
+    for name in ("bind", "connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    yield
