@@ -37,7 +37,7 @@ from app.services import alert_outbox
 from app.services.alert_outbox import RetryPolicy
 from app.settings import Settings
 from db.types import Pool
-from worker.http_target import HttpTarget
+from worker.http.target import HttpTarget
 from worker.service import Service, ServiceConfig
 from worker.smtp import MailRefused, send_mail
 

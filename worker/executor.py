@@ -37,8 +37,8 @@ from app.services.outcomes import load_callback_key
 from app.settings import Settings
 from db.types import Pool
 from worker.db_clock import DbClock
-from worker.http_target import HttpTarget, secrets_of
-from worker.wire import Request
+from worker.http.target import HttpTarget, secrets_of
+from worker.http.wire import Request
 
 log = logging.getLogger("worker.executor")
 FINISH_RETRY_FIRST_DELAY = 0.2

@@ -51,7 +51,7 @@ MAX_RUN_ID_CHARS = 256
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 """Besides 5xx: timeout, too early, too many requests. Every other 4xx is the caller's fault."""
 
-# Requests that cannot be sent at all, by exception class name (worker/wire.py's, and the names
+# Requests that cannot be sent at all, by exception class name (worker/http/wire.py's, and the names
 # httpx uses for the same cases), so the domain needs no HTTP client import.
 _PERMANENT_EXCEPTIONS = frozenset({"InvalidURL", "UnsupportedProtocol", "LocalProtocolError"})
 _DELTA_SECONDS = re.compile(r"\d{1,30}(\.\d{1,9})?")
@@ -137,7 +137,7 @@ def build_delivery(
 
     With nothing to sign with (an empty `secret`, or no tenant key) neither `Authorization`
     nor `webhook-signature` is sent; `webhook-id` and `webhook-timestamp` are sent regardless.
-    `User-Agent` is the HTTP client's business (worker.http_target), not part of the delivery.
+    `User-Agent` is the HTTP client's business (worker.http.target), not part of the delivery.
     `callback_url` goes into the body as `callbackUrl`, `callback_token` into the header
     `X-Scheduler-Callback-Token` (app/domain/callbacks.py); both are left out when None.
     """

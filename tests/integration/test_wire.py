@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.wire import (
+from worker.http.wire import (
     InvalidURL,
     LocalProtocolError,
     RemoteProtocolError,

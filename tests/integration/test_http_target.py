@@ -14,7 +14,7 @@ import pytest
 from app.domain.delivery import Delivery, build_delivery, target_url_for, verify_signature
 from app.localpg import free_port
 from tests.support.target import RecordingTarget, Response
-from worker.http_target import HttpTarget
+from worker.http.target import HttpTarget
 
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMvMTIzNDU2Nzg5MA=="  # has a "/" and "="
 SLOT = datetime(2026, 3, 8, 8, 0, tzinfo=UTC)

@@ -1,8 +1,8 @@
 """Sends one attempt's `Delivery` over HTTP and says what came of it (SPEC §5). The I/O edge.
 
 Contract:
-- One `HttpTarget` per worker process: one pooled keep-alive `WireClient` (worker/wire.py, which
-  says why it is not aiohttp or httpx), created on first use (nothing connects at import or
+- One `HttpTarget` per worker process: one pooled keep-alive `WireClient` (wire.py, which says
+  why it is not aiohttp or httpx), created on first use (nothing connects at import or
   construction) and closed by `aclose`.
 - `prepare` builds a request's bytes ahead of its fire instant, so that at the instant a send
   is one write on a pooled connection.
@@ -34,8 +34,8 @@ from app.domain.delivery import (
     classify_exception,
     classify_response,
 )
-from worker.resolver import ResolveTimeout
-from worker.wire import LocalProtocolError, Origin, Request, SlotTimeout, WireClient, prepare
+from worker.http.resolver import ResolveTimeout
+from worker.http.wire import LocalProtocolError, Origin, Request, SlotTimeout, WireClient, prepare
 
 MAX_ANSWER_BYTES = 64 * 1024
 """Enough for any run id and a useful error text; the rest of a larger answer is not read."""
@@ -58,7 +58,7 @@ class HttpTarget:
         clock: Clock = utc_now,
     ) -> None:
         """`max_per_origin` caps the requests in flight to any one origin (scheme, host, port),
-        and bounds those waiting for it (worker/wire.py `WireClient`), except for the origins of
+        and bounds those waiting for it (wire.py `WireClient`), except for the origins of
         `uncapped_urls` (the shared default target, which carries every tenant's runs and may
         take the whole client). `clock` dates `Retry-After`."""
         self.max_connections = max_connections

@@ -39,7 +39,7 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
-from worker.resolver import Resolver
+from worker.http.resolver import Resolver
 
 MAX_HEAD_BYTES = 64 * 1024
 """Status line plus headers of an answer; a target that sends more is broken or hostile."""

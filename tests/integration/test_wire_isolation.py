@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.unit.test_wire import (
+from tests.integration.test_wire import (
     OK,
     RawServer,
     SlowAnswers,
@@ -19,8 +19,8 @@ from tests.unit.test_wire import (
     keep_answering,
     read_request,
 )
-from worker.resolver import Resolver, ResolveTimeout, system_lookup
-from worker.wire import ORIGIN_WAITING_FACTOR, OriginBusy, SlotTimeout, WireClient, prepare
+from worker.http.resolver import Resolver, ResolveTimeout, system_lookup
+from worker.http.wire import ORIGIN_WAITING_FACTOR, OriginBusy, SlotTimeout, WireClient, prepare
 
 
 async def tarpit(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
