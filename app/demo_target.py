@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 import uvicorn
 
-from app.domain.delivery import signing_key, verify_signature
+from app.domain.webhook import signing_key, verify_signature
 from app.errors import ConfigError
 
 Message = dict[str, Any]  # ASGI messages are loosely typed dicts by definition

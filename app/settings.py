@@ -13,8 +13,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.alerts import smtp_url_problem
-from app.domain.delivery import signing_key
 from app.domain.incidents import DEFAULT_MIN_INTERVAL_SECONDS, AlertPolicy
+from app.domain.webhook import signing_key
 from app.errors import ConfigError
 
 # Values that are published (our own old compose default and the usual stand-ins): a secret

@@ -31,7 +31,7 @@ from app.domain.alerts import (
     slack_request,
     webhook_request,
 )
-from app.domain.delivery import MAX_ERROR_BYTES
+from app.domain.outcome import MAX_ERROR_BYTES
 from app.domain.policies import allowlist_refusal
 from app.services import alert_outbox
 from app.services.alert_outbox import RetryPolicy

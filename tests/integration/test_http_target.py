@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from app.domain.delivery import Delivery, build_delivery, target_url_for, verify_signature
+from app.domain.webhook import Delivery, build_delivery, target_url_for, verify_signature
 from app.localpg import free_port
 from tests.support.target import RecordingTarget, Response
 from worker.http.target import HttpTarget

@@ -28,7 +28,7 @@ from urllib.parse import unquote
 
 import uvicorn
 
-from app.domain.delivery import verify_signature
+from app.domain.webhook import verify_signature
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from app.demo_target import DemoTarget, main
-from app.domain.delivery import Delivery, build_delivery, target_url_for
+from app.domain.webhook import Delivery, build_delivery, target_url_for
 from app.localpg import free_port
 
 SECRET = "demo-secret-value"

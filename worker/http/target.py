@@ -27,13 +27,8 @@ import time
 from collections.abc import Collection
 
 from app.clock import Clock, utc_now
-from app.domain.delivery import (
-    USER_AGENT,
-    Delivery,
-    Outcome,
-    classify_exception,
-    classify_response,
-)
+from app.domain.outcome import Outcome, classify_exception, classify_response
+from app.domain.webhook import USER_AGENT, Delivery
 from worker.http.resolver import ResolveTimeout
 from worker.http.wire import LocalProtocolError, Origin, Request, SlotTimeout, WireClient, prepare
 

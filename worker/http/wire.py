@@ -39,6 +39,7 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
+from app.domain.outcome import PermanentDeliveryError
 from worker.http.resolver import Resolver
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -50,15 +51,15 @@ _QUERY_SAFE = _PATH_SAFE + "?"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class InvalidURL(ValueError):
+class InvalidURL(ValueError, PermanentDeliveryError):
     """The URL cannot be requested (no host, a bad port...): no retry can fix it."""
 
 
-class UnsupportedProtocol(ValueError):
+class UnsupportedProtocol(ValueError, PermanentDeliveryError):
     """Only http and https are sent."""
 
 
-class LocalProtocolError(ValueError):
+class LocalProtocolError(ValueError, PermanentDeliveryError):
     """A header we were asked to send cannot be written in HTTP/1.1."""
 
 
