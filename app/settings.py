@@ -219,6 +219,11 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        if "@" in value.split("/", 3)[2]:
+            raise ValueError(
+                "holds credentials (user:password@), which the worker never sends: targets "
+                "authenticate the scheduler by INTERNAL_API_SECRET and the signature"
+            )
         return value
 
     @field_validator("forwarded_allow_ips")

@@ -529,3 +529,9 @@ def test_the_callback_url_is_in_the_signed_body_and_the_token_in_a_header():
     plain = delivery()
     assert "callbackUrl" not in json.loads(plain.body)
     assert "X-Scheduler-Callback-Token" not in plain.headers
+
+
+def test_a_default_target_url_with_credentials_is_refused_at_start_up():
+    with pytest.raises(ConfigError, match="SCHEDULER_TARGET_URL: .*credentials"):
+        load_settings(scheduler_target_url="https://u:p@target.test/api/{workflowId}")
+    assert load_settings(scheduler_target_url="https://target.test/a@b").scheduler_target_url

@@ -77,7 +77,14 @@ class HttpTarget:
 
     def prepare(self, delivery: Delivery) -> Request | Outcome:
         """The request's bytes, built ahead of the fire instant; or why it cannot be sent."""
-        headers = {"User-Agent": self._user_agent, "Accept": "*/*", **delivery.headers}
+        # identity: an answer we read (run id, error text) must not come compressed, and a
+        # request without Accept-Encoding admits any coding (RFC 9110 §12.5.3).
+        headers = {
+            "User-Agent": self._user_agent,
+            "Accept": "*/*",
+            "Accept-Encoding": "identity",
+            **delivery.headers,
+        }
         try:
             return prepare(delivery.url, headers, delivery.body)
         except (ValueError, LocalProtocolError) as exc:
