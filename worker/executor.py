@@ -32,7 +32,7 @@ from app import tracing
 from app.domain.callbacks import callback_token, result_url
 from app.domain.outcome import Outcome
 from app.domain.policies import url_allowed
-from app.domain.webhook import build_delivery, target_url_for
+from app.domain.webhook import InvalidSigningKey, build_delivery, target_url_for
 from app.services.executions import Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import load_callback_key
 from app.settings import Settings
@@ -353,6 +353,9 @@ class BatchExecutor:
                     "error": type(exc).__name__,
                 },
             )
+            if isinstance(exc, InvalidSigningKey):  # the domain names no variable: say which
+                key = "INTERNAL_API_SECRET" if attempt.tenant_keys is None else "tenant key"
+                return (), self._unsendable(f"the request could not be built: {key}: {exc}")
             return (), self._unsendable(f"the request could not be built: {exc}")
         if attempt.target_url is not None and not url_allowed(
             attempt.target_url, self.settings.target_allowlist

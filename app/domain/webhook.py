@@ -37,8 +37,7 @@ USER_AGENT = "workflow-scheduler/0.1"
 
 
 class InvalidSigningKey(ConfigError):
-    """The secret starts with 'whsec_' but the rest is not valid base64: use a whsec_ secret
-    exactly as generated, or a secret without that prefix."""
+    """A signing secret starts with 'whsec_' but the rest is not valid base64."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,10 @@ def signing_key(secret: str) -> bytes:
     try:
         return base64.b64decode(secret[6:], validate=True)
     except binascii.Error:
-        raise InvalidSigningKey from None
+        raise InvalidSigningKey(
+            "the secret starts with 'whsec_' but the rest is not valid base64: use a whsec_ "
+            "secret exactly as generated, or a secret without that prefix"
+        ) from None
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
