@@ -93,7 +93,7 @@ bench-quick: $(STAMP) ## The same benchmarks with small sizes (a ~7 min smoke ru
 	$(BIN)/python -m bench --quick
 
 .PHONY: bench-http
-bench-http: $(STAMP) ## Our HTTP client vs aiohttp and httpx: 1,000 simultaneous POSTs (a few min)
+bench-http: $(STAMP) ## Our HTTP client vs aiohttp and httpx: 1,000 simultaneous POSTs (~6 min, most of it httpx)
 	@$(BIN)/python -c 'import aiohttp, psutil' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.http_client
 
