@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from app.domain.delivery import Outcome
+from app.domain.outcome import Outcome
 from app.domain.trace_context import span_id, trace_id
 from app.tracing import ASGIApp, Attributes, DispatchPass, RunRef, Scope, run_attributes
 

@@ -13,8 +13,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.alerts import smtp_url_problem
-from app.domain.delivery import signing_key
 from app.domain.incidents import DEFAULT_MIN_INTERVAL_SECONDS, AlertPolicy
+from app.domain.webhook import signing_key
 from app.errors import ConfigError
 
 # Values that are published (our own old compose default and the usual stand-ins): a secret
@@ -219,6 +219,11 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        if "@" in value.split("/", 3)[2]:
+            raise ValueError(
+                "holds credentials (user:password@), which the worker never sends: targets "
+                "authenticate the scheduler by INTERNAL_API_SECRET and the signature"
+            )
         return value
 
     @field_validator("forwarded_allow_ips")

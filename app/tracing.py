@@ -26,7 +26,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from app.domain.delivery import Outcome, format_instant
+from app.domain.instants import format_instant
+from app.domain.outcome import Outcome
 from app.errors import ConfigError
 
 Scope = MutableMapping[str, Any]

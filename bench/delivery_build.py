@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from app import tracing
-from app.domain import delivery
+from app.domain import outcome as outcomes
+from app.domain import webhook
 from app.domain.trace_context import traceparent
 
 ARGS = {
@@ -37,7 +38,7 @@ def best_us(statement: object) -> float:
 
 
 def main() -> None:
-    with_header = best_us(lambda: delivery.build_delivery(**ARGS))  # type: ignore[arg-type]
+    with_header = best_us(lambda: webhook.build_delivery(**ARGS))  # type: ignore[arg-type]
     header_alone = best_us(lambda: traceparent(ARGS["execution_id"], 1))  # type: ignore[arg-type]
     print(f"build_delivery (with traceparent): {with_header:.2f} µs")
     print(f"traceparent alone:                 {header_alone:.2f} µs")
@@ -65,7 +66,7 @@ def span_cost() -> float:
         "wf-1",
         1,
     )
-    outcome = delivery.Outcome("succeeded", 200, None, "run-1", None, 3)
+    outcome = outcomes.Outcome("succeeded", 200, None, "run-1", None, 3)
     try:
         return best_us(lambda: tracer.start_delivery(run).finish(outcome))
     finally:

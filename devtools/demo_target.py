@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import uvicorn
 
-from app.domain.delivery import signing_key, verify_signature
+from app.domain.webhook import signing_key, verify_signature
 from app.errors import ConfigError
 from devtools.asgi import (
     ClientGone,

@@ -31,13 +31,13 @@ from app.domain.alerts import (
     slack_request,
     webhook_request,
 )
-from app.domain.delivery import MAX_ERROR_BYTES
+from app.domain.outcome import MAX_ERROR_BYTES
 from app.domain.policies import allowlist_refusal
 from app.services import alert_outbox
 from app.services.alert_outbox import RetryPolicy
 from app.settings import Settings
 from db.types import Pool
-from worker.http_target import HttpTarget
+from worker.http.target import HttpTarget
 from worker.service import Service, ServiceConfig
 from worker.smtp import MailRefused, send_mail
 

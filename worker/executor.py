@@ -30,15 +30,16 @@ from procrastinate.exceptions import ConnectorException
 
 from app import tracing
 from app.domain.callbacks import callback_token, result_url
-from app.domain.delivery import Outcome, build_delivery, target_url_for
+from app.domain.outcome import Outcome
 from app.domain.policies import url_allowed
+from app.domain.webhook import InvalidSigningKey, build_delivery, target_url_for
 from app.services.executions import Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import load_callback_key
 from app.settings import Settings
 from db.types import Pool
 from worker.db_clock import DbClock
-from worker.http_target import HttpTarget, secrets_of
-from worker.wire import Request
+from worker.http.target import HttpTarget, secrets_of
+from worker.http.wire import Request
 
 log = logging.getLogger("worker.executor")
 FINISH_RETRY_FIRST_DELAY = 0.2
@@ -352,6 +353,9 @@ class BatchExecutor:
                     "error": type(exc).__name__,
                 },
             )
+            if isinstance(exc, InvalidSigningKey):  # the domain names no variable: say which
+                key = "INTERNAL_API_SECRET" if attempt.tenant_keys is None else "tenant key"
+                return (), self._unsendable(f"the request could not be built: {key}: {exc}")
             return (), self._unsendable(f"the request could not be built: {exc}")
         if attempt.target_url is not None and not url_allowed(
             attempt.target_url, self.settings.target_allowlist

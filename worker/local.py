@@ -25,7 +25,6 @@ slow target cannot hold Procrastinate's few slots either.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Sequence
@@ -205,15 +204,17 @@ class LocalRunner:
                 )
                 return
             except Exception as exc:
-                if time.monotonic() + delay >= deadline:
-                    log.error(
-                        "a local job could not be finished",
-                        extra={
-                            "event": "local.finish_error",
-                            "job_id": job_id,
-                            "error": type(exc).__name__,
-                        },
-                    )
+                last = time.monotonic() + delay >= deadline
+                log.log(
+                    logging.ERROR if last else logging.WARNING,
+                    "a local job could not be finished" if last else "finishing a local job failed",
+                    extra={
+                        "event": "local.finish_error" if last else "local.finish_retry",
+                        "job_id": job_id,
+                        "error": type(exc).__name__,
+                    },
+                )
+                if last:
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -230,8 +231,13 @@ class LocalRunner:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         if self.worker_id is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self.app.job_manager.unregister_worker(self.worker_id)
+            except Exception as exc:  # the identity goes stale and is pruned by the others
+                log.warning(
+                    "local runner not unregistered",
+                    extra={"event": "local.unregister_error", "error": type(exc).__name__},
+                )
             self.worker_id = None
 
 

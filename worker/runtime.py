@@ -28,7 +28,7 @@ from worker.db_clock import DbClock, DbClockSampler
 from worker.dispatcher import ChangeListener, Dispatcher, DispatcherConfig
 from worker.executor import BatchExecutor
 from worker.health import HealthReporter
-from worker.http_target import HttpTarget
+from worker.http.target import HttpTarget
 from worker.local import LocalRunner
 from worker.maintenance import (
     CompletionTimeouts,

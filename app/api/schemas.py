@@ -34,6 +34,7 @@ from app.domain.callbacks import (
 from app.domain.execution import Status
 from app.domain.incidents import Kind as IncidentKind
 from app.domain.incidents import State as IncidentState
+from app.domain.instants import format_instant as _format_instant
 from app.domain.schedule import (
     MAX_LATE_AFTER_SECONDS,
     SCHEDULE_DEFAULTS,
@@ -42,16 +43,6 @@ from app.domain.schedule import (
     Schedule,
     State,
 )
-
-
-def _format_instant(value: datetime) -> str:
-    """ISO 8601 UTC with `Z` (SPEC §7); milliseconds only when there are some."""
-    utc = value.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond // 1000:03d}"
-    return text + "Z"
-
 
 Instant = Annotated[datetime, PlainSerializer(_format_instant, return_type=str)]
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]

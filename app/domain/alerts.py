@@ -28,8 +28,9 @@ from typing import Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from app.domain.delivery import Delivery, backoff_seconds, sign
 from app.domain.incidents import KINDS
+from app.domain.retry import backoff_seconds
+from app.domain.webhook import Delivery, sign
 
 INCIDENT_KINDS = KINDS  # one list, defined with the incidents (app/domain/incidents.py)
 ChannelKind = Literal["webhook", "slack", "email"]

@@ -13,9 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from app.domain.callbacks import Report
-from app.domain.delivery import Kind, Outcome
 from app.domain.execution import FAILURES, FINISHED
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
+from app.domain.outcome import Kind, Outcome
 from app.domain.retry import decide
 from app.services.incidents import record_events
 from db import jobs

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from app.domain.callbacks import Report, callback_token_valid, same_report
-from app.domain.delivery import format_instant
 from app.domain.execution import Execution
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
+from app.domain.instants import format_instant
 from app.errors import Conflict, ExecutionNotFound, Unauthorized
 from app.services.executions import after_runs_end, conclusion_of
 from db.repositories import executions as executions_repo

@@ -20,7 +20,7 @@ from tests.support.alerts import deliveries, incident_payload, insert_channel, i
 from tests.support.mail_server import Mail, MailServer
 from tests.support.target import RecordingTarget, Response
 from worker.alerts import AlertSender
-from worker.http_target import HttpTarget
+from worker.http.target import HttpTarget
 
 Db = psycopg.Connection[tuple[object, ...]]
 SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="

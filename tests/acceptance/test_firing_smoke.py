@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from app.domain.delivery import verify_signature
+from app.domain.webhook import verify_signature
 from tests.support.db import create_schedule, executions, wait_until
 from tests.support.target import RecordingTarget
 from tests.support.workers import TEST_SECRET, WorkerProcess

@@ -24,7 +24,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from app.domain.delivery import build_delivery, verify_signature
+from app.domain.webhook import build_delivery, verify_signature
 from app.settings import Settings
 from tests.support.db import wait_until
 from tests.support.target import RecordingTarget, Response

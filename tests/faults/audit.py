@@ -28,10 +28,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.domain.cron import parse_cron
-from app.domain.delivery import idempotency_key
 from app.domain.schedule import Schedule
 from app.domain.slots import slots_between
 from app.domain.timezones import load_zone
+from app.domain.webhook import idempotency_key
 from app.services.schedules import ScheduleService
 from tests.support.target import Received
 

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from app.domain.delivery import Outcome
+from app.domain.outcome import Outcome
 from app.services.dispatch import dispatch_once
 from app.services.executions import Answer, finish_batch, start_batch
 from app.services.schedules import ScheduleService

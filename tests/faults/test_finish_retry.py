@@ -21,7 +21,7 @@ from devtools.localpg import LocalCluster
 from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget, Response
 from worker.executor import BatchExecutor
-from worker.http_target import HttpTarget
+from worker.http.target import HttpTarget
 
 RUNS = 5
 

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from app.domain.delivery import idempotency_key
+from app.domain.webhook import idempotency_key
 from tests.faults.audit import audit_window, create_schedules, unfinished_before
 from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until

@@ -33,7 +33,7 @@ from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until
 from tests.support.target import RecordingTarget
 from tests.support.tarpit import Tarpit
-from worker.wire import ORIGIN_WAITING_FACTOR
+from worker.http.wire import ORIGIN_WAITING_FACTOR
 
 FAST = scaled(40, 100)  # tenant A's schedules
 SILENT = 20  # tenant B's

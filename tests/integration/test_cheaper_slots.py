@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from app.domain.delivery import Outcome
+from app.domain.outcome import Outcome
 from app.services.dispatch import dispatch_once
 from app.services.executions import STARTED_AHEAD, Answer, finish_batch, start_batch
 from app.services.schedules import ScheduleService

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from app.domain.delivery import Delivery, build_delivery, target_url_for
+from app.domain.webhook import Delivery, build_delivery, target_url_for
 from devtools.demo_target import DemoTarget, main
 from devtools.loopback import free_port, serving
 

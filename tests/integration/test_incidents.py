@@ -19,8 +19,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from app.domain import incidents as rules
-from app.domain.delivery import Outcome
 from app.domain.incidents import AlertPolicy, IncidentEvent
+from app.domain.outcome import Outcome
 from app.errors import IncidentNotFound
 from app.services.dispatch import dispatch_once
 from app.services.executions import Answer, finish_batch, start_batch

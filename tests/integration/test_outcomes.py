@@ -14,7 +14,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from app.domain.callbacks import Report
-from app.domain.delivery import Outcome
+from app.domain.outcome import Outcome
 from app.errors import Conflict, ExecutionNotFound
 from app.services.dispatch import dispatch_once
 from app.services.executions import Answer, Attempt, finish_batch, start_batch

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.unit.test_wire import (
+from tests.integration.test_wire import (
     OK,
     RawServer,
     SlowAnswers,
@@ -19,8 +19,8 @@ from tests.unit.test_wire import (
     keep_answering,
     read_request,
 )
-from worker.resolver import Resolver, ResolveTimeout, system_lookup
-from worker.wire import ORIGIN_WAITING_FACTOR, OriginBusy, SlotTimeout, WireClient, prepare
+from worker.http.resolver import MAX_CACHED_NAMES, Resolver, ResolveTimeout, system_lookup
+from worker.http.wire import ORIGIN_WAITING_FACTOR, OriginBusy, SlotTimeout, WireClient, prepare
 
 
 async def tarpit(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -193,3 +193,24 @@ async def test_the_system_resolver_answers_localhost_and_every_address_is_tried(
             assert answer.status == 200
     finally:
         await wire.aclose()
+
+
+async def test_cached_answers_expire_after_their_time_and_the_cache_stays_small():
+    dns = SlowDns()
+    now = [0.0]
+    resolver = Resolver(cache_seconds=10.0, lookup=dns, monotonic=lambda: now[0])
+    try:
+        await resolver.resolve("fast.test", deadline(1))
+        now[0] = 9.9
+        await resolver.resolve("fast.test", deadline(1))
+        assert dns.calls == ["fast.test"]  # within its time: from the cache
+        now[0] = 10.0
+        await resolver.resolve("fast.test", deadline(1))
+        assert dns.calls == ["fast.test", "fast.test"]  # expired: asked again
+        for n in range(MAX_CACHED_NAMES + 5):
+            await resolver.resolve(f"fast-{n}.test", deadline(1))
+        assert len(resolver._cache) == MAX_CACHED_NAMES  # the oldest answers went first
+        assert "fast-0.test" not in resolver._cache and f"fast-{n}.test" in resolver._cache
+    finally:
+        dns.release.set()
+        resolver.close()

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from app.domain.delivery import format_instant, idempotency_key
+from app.domain.instants import format_instant
+from app.domain.webhook import idempotency_key
 from app.errors import ValidationFailed
 from app.services.runs import RunService
 from app.services.schedules import ScheduleService

@@ -314,7 +314,7 @@ def test_token_and_signature_checks_compare_in_constant_time() -> None:
     assert "_digest('')" in source  # a dummy comparison for unknown ids
     tokens_sql = (ROOT / "db/queries/tokens.sql").read_text()
     assert "WHERE id = %(id)s" in tokens_sql and "secret_sha256 =" not in tokens_sql
-    verify = _function(ROOT / "app/domain/delivery.py", "verify_signature")
+    verify = _function(ROOT / "app/domain/webhook.py", "verify_signature")
     assert "hmac.compare_digest" in _calls(verify)
 
 

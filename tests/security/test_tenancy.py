@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.domain.delivery import verify_signature
+from app.domain.webhook import verify_signature
 from tests.security.conftest import SECRET, security_settings
 from tests.support.db import wait_until
 from tests.support.server import make_token, running_api

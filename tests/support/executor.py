@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from app.settings import Settings
 from db.pool import create_pool
 from worker.executor import BatchExecutor
-from worker.http_target import HttpTarget
+from worker.http.target import HttpTarget
 
 
 @asynccontextmanager

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.domain.delivery import verify_signature
+from app.domain.webhook import verify_signature
 from devtools.asgi import (
     ClientGone,
     Message,

@@ -12,17 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-# Modules that the HTTP client's move (issue 15) takes out of this tier; until then they keep
-# their loopback servers. Empty this once they have moved.
-_MOVING_OUT = frozenset({"test_wire.py", "test_http_target.py"})
-
 
 @pytest.fixture(autouse=True)
 def _no_sockets(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    if request.path.name in _MOVING_OUT:
-        yield
-        return
-
     def refuse(sock: socket.socket, *args: object, **kwargs: object) -> None:
         raise AssertionError(
             f"{request.node.nodeid} opened a network socket: unit tests are pure; "

@@ -17,23 +17,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.delivery import (
-    DEFAULT_TARGET_URL,
+from app.domain.instants import format_instant
+from app.domain.outcome import (
     MAX_ERROR_BYTES,
     Outcome,
-    backoff_seconds,
-    build_delivery,
+    PermanentDeliveryError,
     classify_exception,
     classify_response,
-    format_instant,
-    idempotency_key,
     parse_retry_after,
-    retry_delay_seconds,
+)
+from app.domain.retry import backoff_seconds, retry_delay_seconds
+from app.domain.webhook import (
+    InvalidSigningKey,
+    build_delivery,
+    idempotency_key,
     sign,
     target_url_for,
     verify_signature,
 )
 from app.errors import ConfigError
+from app.settings import DEFAULT_TARGET_URL, load_settings
 
 EXECUTION = UUID("11111111-2222-3333-4444-555555555555")
 TRIGGER = UUID("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
@@ -212,9 +215,17 @@ def test_a_whsec_secret_is_keyed_with_its_base64_decoded_rest():
     assert verify_signature(secret, d.headers, d.body, now=TS)
 
 
-def test_a_malformed_whsec_secret_is_a_config_error_naming_the_variable():
-    with pytest.raises(ConfigError, match="INTERNAL_API_SECRET"):
+def test_a_malformed_whsec_secret_is_a_config_error_that_names_no_variable():
+    with pytest.raises(InvalidSigningKey, match="whsec_") as raised:
         sign("whsec_not*base64", "id", 1, b"")
+    assert isinstance(raised.value, ConfigError)
+    assert raised.value.field is None  # the domain knows no environment variable
+    assert "INTERNAL_API_SECRET" not in raised.value.message
+
+
+def test_the_settings_name_the_variable_of_a_malformed_whsec_secret():
+    with pytest.raises(ConfigError, match="INTERNAL_API_SECRET.*whsec_"):
+        load_settings(internal_api_secret="whsec_not*base64")
 
 
 def test_verify_accepts_what_build_delivery_signs():
@@ -396,8 +407,12 @@ class ConnectError(Exception):
     pass
 
 
-class UnsupportedProtocol(Exception):
+class UnsupportedProtocol(PermanentDeliveryError):
     pass
+
+
+class InvalidURL(Exception):
+    """Named like an unsendable request, but not one: names decide nothing."""
 
 
 def test_exceptions_are_retried_with_type_and_message():
@@ -416,6 +431,10 @@ def test_an_exception_without_a_message_is_described_by_its_docstring():
 
 def test_an_unsendable_request_fails_at_once():
     assert classify_exception(UnsupportedProtocol("ftp://"), 1).kind == "failed"
+
+
+def test_only_permanent_delivery_errors_fail_at_once_whatever_their_name():
+    assert classify_exception(InvalidURL("http:///x"), 1).kind == "retry"
 
 
 def test_exception_text_is_truncated_to_2_kib():
@@ -510,3 +529,9 @@ def test_the_callback_url_is_in_the_signed_body_and_the_token_in_a_header():
     plain = delivery()
     assert "callbackUrl" not in json.loads(plain.body)
     assert "X-Scheduler-Callback-Token" not in plain.headers
+
+
+def test_a_default_target_url_with_credentials_is_refused_at_start_up():
+    with pytest.raises(ConfigError, match="SCHEDULER_TARGET_URL: .*credentials"):
+        load_settings(scheduler_target_url="https://u:p@target.test/api/{workflowId}")
+    assert load_settings(scheduler_target_url="https://target.test/a@b").scheduler_target_url

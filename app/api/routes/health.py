@@ -1,7 +1,8 @@
 """Liveness, readiness and metrics: no API token needed (an optional one for /metrics).
 
-`/ready` also fails (503, `alertsWatcher` says why) when the API's alerts watcher has had no
-successful pass for its stale time. `/ready` and `/metrics` are served from per-process
+`/ready` also fails (503) when a supervised loop of the API has had no successful pass for its
+stale time: the alerts watcher (`alertsWatcher` says why) and the read router's probe
+(`readReplica` says why). `/ready` and `/metrics` are served from per-process
 snapshots (app/api/snapshots.py): however many anonymous requests arrive, each costs the
 database at most one computation per interval.
 """
@@ -32,9 +33,10 @@ async def health() -> dict[str, str]:
 
 
 def watcher_problem(health: Health | None, now: float) -> str | None:
-    """Why the API's alerts watcher (app/api/watcher.py) counts as dead, or None: no
-    successful pass for its `stale_after` (since it started, when it never had one). A dead
-    loop fails the health check (no silent death): run.late would go unnoticed."""
+    """Why a loop of the API (the alerts watcher, app/api/watcher.py; the read probe,
+    app/api/read_routing.py) counts as dead, or None: no successful pass for its `stale_after`
+    (since it started, when it never had one). A dead loop fails the health check (no silent
+    death): run.late would go unnoticed, reads would stay on a replica whatever its lag."""
     if health is None:  # not started (an app built without its lifespan, e.g. the docs)
         return None
     since = health.last_success_at or health.started_at
@@ -45,26 +47,27 @@ def watcher_problem(health: Health | None, now: float) -> str | None:
 
 
 async def _readiness_answer(state: State) -> tuple[dict[str, Any], int]:
-    watcher = state.get("alerts_watcher")
-    problem = watcher_problem(watcher.health() if watcher else None, time.monotonic())
+    watcher, router = state.get("alerts_watcher"), state.get("read_router")
+    now = time.monotonic()
+    problem = watcher_problem(watcher.health() if watcher else None, now)
+    probe_problem = watcher_problem(router.health() if router else None, now)
     try:
         async with asyncio.timeout(5):
             async with pooled_connection(state) as conn:
                 result = await readiness(conn)
     except Exception as exc:  # any failure to reach the database means "not ready"
         return {"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, 503
-    ready = result.ready and problem is None
+    ready = result.ready and problem is None and probe_problem is None
     body = {
         "status": "ready" if ready else "unavailable",
         "database": result.database,
         "migrations": result.migrations,
         "alertsWatcher": problem or "ok",
     }
-    router = state.get("read_router")
     if router is not None:
-        # Informational: a replica that is away or behind degrades reads to the primary, which
-        # serves them; it does not make the API unready.
-        body["readReplica"] = router.verdict.reason
+        # A replica that is away or behind degrades reads to the primary, which serves them: it
+        # does not make the API unready. A probe that stopped working does.
+        body["readReplica"] = probe_problem or router.verdict.reason
     return body, 200 if ready else 503
 
 

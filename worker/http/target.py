@@ -1,8 +1,8 @@
 """Sends one attempt's `Delivery` over HTTP and says what came of it (SPEC §5). The I/O edge.
 
 Contract:
-- One `HttpTarget` per worker process: one pooled keep-alive `WireClient` (worker/wire.py, which
-  says why it is not aiohttp or httpx), created on first use (nothing connects at import or
+- One `HttpTarget` per worker process: one pooled keep-alive `WireClient` (wire.py, which says
+  why it is not aiohttp or httpx), created on first use (nothing connects at import or
   construction) and closed by `aclose`.
 - `prepare` builds a request's bytes ahead of its fire instant, so that at the instant a send
   is one write on a pooled connection.
@@ -27,15 +27,10 @@ import time
 from collections.abc import Collection
 
 from app.clock import Clock, utc_now
-from app.domain.delivery import (
-    USER_AGENT,
-    Delivery,
-    Outcome,
-    classify_exception,
-    classify_response,
-)
-from worker.resolver import ResolveTimeout
-from worker.wire import LocalProtocolError, Origin, Request, SlotTimeout, WireClient, prepare
+from app.domain.outcome import Outcome, classify_exception, classify_response
+from app.domain.webhook import USER_AGENT, Delivery
+from worker.http.resolver import ResolveTimeout
+from worker.http.wire import LocalProtocolError, Origin, Request, SlotTimeout, WireClient, prepare
 
 MAX_ANSWER_BYTES = 64 * 1024
 """Enough for any run id and a useful error text; the rest of a larger answer is not read."""
@@ -58,7 +53,7 @@ class HttpTarget:
         clock: Clock = utc_now,
     ) -> None:
         """`max_per_origin` caps the requests in flight to any one origin (scheme, host, port),
-        and bounds those waiting for it (worker/wire.py `WireClient`), except for the origins of
+        and bounds those waiting for it (wire.py `WireClient`), except for the origins of
         `uncapped_urls` (the shared default target, which carries every tenant's runs and may
         take the whole client). `clock` dates `Retry-After`."""
         self.max_connections = max_connections
@@ -82,7 +77,14 @@ class HttpTarget:
 
     def prepare(self, delivery: Delivery) -> Request | Outcome:
         """The request's bytes, built ahead of the fire instant; or why it cannot be sent."""
-        headers = {"User-Agent": self._user_agent, "Accept": "*/*", **delivery.headers}
+        # identity: an answer we read (run id, error text) must not come compressed, and a
+        # request without Accept-Encoding admits any coding (RFC 9110 §12.5.3).
+        headers = {
+            "User-Agent": self._user_agent,
+            "Accept": "*/*",
+            "Accept-Encoding": "identity",
+            **delivery.headers,
+        }
         try:
             return prepare(delivery.url, headers, delivery.body)
         except (ValueError, LocalProtocolError) as exc:

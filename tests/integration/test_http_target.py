@@ -7,14 +7,17 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
 
-from app.domain.delivery import Delivery, build_delivery, target_url_for, verify_signature
+from app.domain.webhook import Delivery, build_delivery, target_url_for, verify_signature
 from devtools.loopback import free_port
+from tests.integration.test_wire import RawServer, answering, tls_server
+from tests.integration.test_wire import self_signed as self_signed  # a fixture, reused
 from tests.support.target import RecordingTarget, Response
-from worker.http_target import HttpTarget
+from worker.http.target import HttpTarget
 
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMvMTIzNDU2Nzg5MA=="  # has a "/" and "="
 SLOT = datetime(2026, 3, 8, 8, 0, tzinfo=UTC)
@@ -73,6 +76,7 @@ async def test_success_with_a_run_id(target: RecordingTarget, http: HttpTarget):
     for name, value in delivery.headers.items():
         assert got.headers[name.lower()] == value
     assert got.headers["user-agent"] == "workflow-scheduler/0.1"
+    assert got.headers["accept-encoding"] == "identity"  # no compressed answer to misread
     assert verify_signature(SECRET, got.headers, got.body, now=int(time.time()))
 
 
@@ -322,3 +326,27 @@ def test_stop_does_not_wait_out_a_pending_delay():
     assert time.monotonic() - started < 5
     caller.join(timeout=5)
     assert not caller.is_alive()
+
+
+async def test_a_retry_after_in_a_chunked_answers_trailer_is_not_honoured(http: HttpTarget):
+    answer = (
+        b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\nbusy\r\n0\r\nRetry-After: 3600\r\n\r\n"
+    )
+    async with RawServer(answering(answer)) as server:
+        outcome = await http.send(Delivery(server.url(), {}, b"{}"), 5)
+    assert (outcome.kind, outcome.http_status, outcome.error) == ("retry", 503, "HTTP 503: busy")
+    assert outcome.retry_after_seconds is None  # the backoff decides, not a trailer
+
+
+async def test_a_certificate_that_does_not_verify_fails_at_once(
+    http: HttpTarget, self_signed: tuple[Path, Path]
+):
+    server, port = await tls_server(self_signed)
+    try:
+        outcome = await http.send(Delivery(f"https://127.0.0.1:{port}/x", {}, b"{}"), 5)
+    finally:
+        server.close()
+    assert outcome.kind == "failed"  # not retried: every attempt would meet the same certificate
+    assert outcome.error is not None
+    assert outcome.error.startswith("CertificateRejected: the certificate of 127.0.0.1")

@@ -4,6 +4,8 @@ test needs: framings, interim answers, idle connections closed under us, hostile
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,13 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from worker.wire import (
+from app.domain.outcome import PermanentDeliveryError
+from worker.http.resolver import Resolver
+from worker.http.wire import (
+    CertificateRejected,
     InvalidURL,
     LocalProtocolError,
     RemoteProtocolError,
     ServerDisconnectedError,
     UnsupportedProtocol,
     WireClient,
+    _interleaved,
     prepare,
 )
 
@@ -141,7 +147,14 @@ def test_prepare_encodes_international_hosts():
     ],
 )
 def test_prepare_refuses_urls_no_retry_can_fix(url: str, error: type[Exception]):
-    with pytest.raises(error):
+    with pytest.raises(error) as raised:
+        prepare(url, {}, b"")
+    assert isinstance(raised.value, PermanentDeliveryError)  # the domain fails it at once
+
+
+@pytest.mark.parametrize("url", ["http://u:p@h/x", "https://token@h/x", "http://@h/x"])
+def test_prepare_refuses_credentials_in_the_url_rather_than_drop_them(url: str):
+    with pytest.raises(InvalidURL, match="credentials in the URL"):
         prepare(url, {}, b"")
 
 
@@ -197,6 +210,22 @@ async def test_chunked_answer_and_headers_lower_cased_and_joined(client: WireCli
         assert (answer.status, answer.body, answer.complete) == (503, b"hello world", True)
         assert answer.headers["retry-after"] == "7" and answer.headers["x-many"] == "a, b"
         # The connection is still good for the next request.
+        assert (await client.request(prepare(server.url(), {}, b""), deadline())).status == 200
+    assert server.connections == 1
+
+
+async def test_trailer_fields_of_a_chunked_answer_are_ignored(client: WireClient):
+    """llhttp reports trailers through on_header after the head: none may reach `headers`
+    (a trailer Retry-After must not decide when to retry)."""
+    answer_bytes = (
+        b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\nTrailer: Retry-After\r\n\r\n"
+        b"5\r\nhello\r\n0\r\nRetry-After: 3600\r\nX-Late: yes\r\n\r\n"
+    )
+    async with RawServer(answering(answer_bytes, OK)) as server:
+        answer = await client.request(prepare(server.url(), {}, b""), deadline())
+        assert (answer.status, answer.body, answer.complete) == (503, b"hello", True)
+        assert "retry-after" not in answer.headers and "x-late" not in answer.headers
+        assert answer.headers["trailer"] == "Retry-After"
         assert (await client.request(prepare(server.url(), {}, b""), deadline())).status == 200
     assert server.connections == 1
 
@@ -350,7 +379,8 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-async def test_https_verifies_the_certificate(client: WireClient, self_signed: tuple[Path, Path]):
+async def tls_server(self_signed: tuple[Path, Path]) -> tuple[asyncio.Server, int]:
+    """A loopback HTTPS server with the self-signed certificate, answering OK once."""
     cert, key = self_signed
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -364,10 +394,18 @@ async def test_https_verifies_the_certificate(client: WireClient, self_signed: t
             pass
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
-    port = server.sockets[0].getsockname()[1]
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_https_verifies_the_certificate(client: WireClient, self_signed: tuple[Path, Path]):
+    cert, _ = self_signed
+    server, port = await tls_server(self_signed)
     try:
-        with pytest.raises(ssl.SSLCertVerificationError):
+        with pytest.raises(ssl.SSLCertVerificationError) as raised:
             await client.request(prepare(f"https://127.0.0.1:{port}/", {}, b""), deadline())
+        assert isinstance(raised.value, CertificateRejected)
+        assert isinstance(raised.value, PermanentDeliveryError)  # failed at once, not retried
+        assert "127.0.0.1" in str(raised.value)
         trusting = WireClient()
         trusting._ssl = ssl.create_default_context(cafile=str(cert))
         answer = await trusting.request(prepare(f"https://127.0.0.1:{port}/", {}, b""), deadline())
@@ -375,3 +413,69 @@ async def test_https_verifies_the_certificate(client: WireClient, self_signed: t
         await trusting.aclose()
     finally:
         server.close()
+
+
+# --- Happy Eyeballs ------------------------------------------------------------------------------
+
+
+class Blackhole:
+    """A listening socket on 127.0.0.2 whose accept queue is full: Linux drops further SYNs,
+    so a connection to it hangs (like an unroutable address) until the caller gives up."""
+
+    def __init__(self, port: int) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.2", port))
+        self.listener.listen(0)
+        self.fillers: list[socket.socket] = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.2", port))
+            self.fillers.append(filler)
+
+    def close(self) -> None:
+        for sock in (*self.fillers, self.listener):
+            sock.close()
+
+
+async def test_an_address_that_never_answers_costs_a_quarter_second_not_the_deadline():
+    async with RawServer(keep_answering(OK)) as server:
+        port = int(server.url().split(":")[2].split("/")[0])
+        hole = Blackhole(port)
+        # The hanging address first, as a resolver would list an unroutable IPv6 address.
+        wire = WireClient(resolver=Resolver(lookup=lambda host: ["127.0.0.2", "127.0.0.1"]))
+        try:
+            started = asyncio.get_running_loop().time()
+            answer = await wire.request(
+                prepare(f"http://both.test:{port}/hook", {}, b""), deadline(5)
+            )
+            elapsed = asyncio.get_running_loop().time() - started
+            assert answer.status == 200
+            assert elapsed < 2.5  # tried in turn, it would wait out the 5 s deadline
+        finally:
+            await wire.aclose()
+            hole.close()
+
+
+async def test_every_address_failing_raises_the_failure():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nobody listens there once closed
+    wire = WireClient(resolver=Resolver(lookup=lambda host: ["127.0.0.3", "127.0.0.4"]))
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            await wire.request(prepare(f"http://none.test:{port}/", {}, b""), deadline())
+    finally:
+        await wire.aclose()
+
+
+def test_addresses_alternate_families_from_the_first_ones():
+    assert _interleaved(["::1", "::2", "10.0.0.1", "10.0.0.2", "10.0.0.3"]) == [
+        "::1",
+        "10.0.0.1",
+        "::2",
+        "10.0.0.2",
+        "10.0.0.3",
+    ]
+    assert _interleaved(["10.0.0.1", "::1"]) == ["10.0.0.1", "::1"]

@@ -2,29 +2,32 @@
 hosts, hundreds at the same instant, over keep-alive connections.
 
 Why not aiohttp (or httpx): at a fire instant a worker sends every run of the second at once,
-and the last request leaves only after the event loop has run every earlier one's client code.
-aiohttp spends ~0.2 ms of CPU per request (request and response objects, header multidicts,
-tracing hooks, timers), so 500 requests took ~100 ms to leave one process; that was most of the
-fire lag (docs/benchmarks.md). Here a request is bytes built ahead of the instant (`prepare`), a
-send is one `transport.write` on a pooled connection, and answers are parsed by llhttp (through
-httptools, the parser uvicorn uses).
+and the last request leaves only after the event loop has run every earlier one's client code,
+so the client's CPU per request is the spread between a crowded instant's first and last send.
+Here a request is bytes built ahead of the instant (`prepare`), a send is one `transport.write`
+on a pooled connection, and answers are parsed by llhttp (through httptools, the parser uvicorn
+uses). `python -m bench.http_client` measures the difference (docs/benchmarks.md).
 
 Contract:
 - `prepare` turns a URL, headers and a body into the exact bytes to send, or raises
-  `InvalidURL` / `UnsupportedProtocol` / `LocalProtocolError` (requests no retry can fix).
+  `InvalidURL` (also for credentials in the URL, which are never sent) / `UnsupportedProtocol`
+  / `LocalProtocolError`: requests no retry can fix (`PermanentDeliveryError`s).
 - `WireClient.request` sends one prepared request and returns an `Answer` once the status and
   headers are in and the body is complete, over the limit, or late (`complete` says which).
   It raises `TimeoutError` when no status and headers arrived by the deadline (`SlotTimeout`
   when the deadline passed while the request waited for a connection slot, `ResolveTimeout`
   while its host name was looked up), `OSError` for connection failures (`OriginBusy` when
-  its origin already holds all the requests it may),
+  its origin already holds all the requests it may; `CertificateRejected`, permanent, when
+  the target's TLS certificate does not verify),
   `RemoteProtocolError` / `ServerDisconnectedError` for broken answers.
 - A request that fails on a reused keep-alive connection before any byte of an answer came
   back is sent once more on a new connection: the target closed an idle connection as we
   wrote (our idle expiry, 4 s, stays below the common 5 s server timeouts, so it is rare).
   Every request carries an `Idempotency-Key`, so even a doubtful resend is safe for targets.
-- Redirects are not followed, proxies and netrc are not read, nothing is decompressed (we send
-  no `Accept-Encoding`).
+- A host with several addresses is connected to the Happy Eyeballs way (`_connect`).
+- The trailer fields of a chunked answer are ignored: only the head's headers are in `Answer`.
+- Redirects are not followed, proxies and netrc are not read, nothing is decompressed (the
+  caller asks for `Accept-Encoding: identity`). docs/operations.md has the whole list.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
-from worker.resolver import Resolver
+from app.domain.outcome import PermanentDeliveryError
+from worker.http.resolver import Resolver
 
 MAX_HEAD_BYTES = 64 * 1024
 """Status line plus headers of an answer; a target that sends more is broken or hostile."""
@@ -50,16 +54,21 @@ _QUERY_SAFE = _PATH_SAFE + "?"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class InvalidURL(ValueError):
+class InvalidURL(ValueError, PermanentDeliveryError):
     """The URL cannot be requested (no host, a bad port...): no retry can fix it."""
 
 
-class UnsupportedProtocol(ValueError):
+class UnsupportedProtocol(ValueError, PermanentDeliveryError):
     """Only http and https are sent."""
 
 
-class LocalProtocolError(ValueError):
+class LocalProtocolError(ValueError, PermanentDeliveryError):
     """A header we were asked to send cannot be written in HTTP/1.1."""
+
+
+class CertificateRejected(ssl.SSLCertVerificationError, PermanentDeliveryError):
+    """The target's TLS certificate does not verify (expired, self-signed, another name): no
+    retry can fix it until its operator does, so the attempt fails at once."""
 
 
 class RemoteProtocolError(ConnectionError):
@@ -102,6 +111,11 @@ def prepare(url: str, headers: Mapping[str, str], body: bytes) -> Request:
     host = parts.hostname
     if not host:
         raise InvalidURL(f"no host in {url[:200]!r}")
+    if "@" in parts.netloc:  # not dropped in silence: the target would miss its credentials
+        raise InvalidURL(
+            f"credentials in the URL (user:password@) are not sent: {parts.scheme}://{host}/... "
+            "must authenticate the scheduler by its signature or bearer secret"
+        )
     try:
         ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError:
@@ -210,6 +224,10 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.exchange is not None
+        if self.exchange.head.done():
+            # A trailer field of a chunked answer (llhttp reports them here too): ignored, so
+            # that nothing sent after the status, such as a Retry-After, decides anything.
+            return
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         headers = self.exchange.headers
@@ -289,6 +307,10 @@ class OriginBusy(ConnectionError):
     """The origin already has as many requests in flight and waiting as a worker holds for one
     origin: this one is not sent (an attempt to retry later)."""
 
+
+HAPPY_EYEBALLS_DELAY = 0.25
+"""Seconds before the next address of a host is tried while the previous one has not
+connected (RFC 8305's recommended value)."""
 
 ORIGIN_WAITING_FACTOR = 4
 """Requests that may wait for an origin's slots, per slot (see `WireClient`)."""
@@ -427,33 +449,74 @@ class WireClient:
 
     async def _connect(self, origin: Origin, deadline: float) -> _Connection:
         """A new connection, the name resolved by our resolver within the deadline (an address
-        given to the loop is not looked up again), each address tried in turn."""
+        given to the loop is not looked up again). With several addresses, Happy Eyeballs
+        (RFC 8305): address families interleaved, each address tried `HAPPY_EYEBALLS_DELAY`
+        after the previous one unless that one failed sooner, the first to connect wins; so an
+        address that never answers (an unroutable IPv6, say) delays a connection by a quarter
+        of a second, not by the whole deadline."""
         scheme, host, port = origin
-        loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
         if scheme == "https":
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
             tls = self._ssl
         addresses = await self._resolver.resolve(host, deadline)
+        async with asyncio.timeout_at(deadline):
+            if len(addresses) == 1:  # the common case: no race, no extra task
+                return await self._open(addresses[0], port, tls, host)
+            return await self._race(_interleaved(addresses), port, tls, host)
+
+    async def _race(
+        self, addresses: list[str], port: int, tls: ssl.SSLContext | None, host: str
+    ) -> _Connection:
+        loop = asyncio.get_running_loop()
+        waiting = list(addresses)
+        trying: set[asyncio.Task[_Connection]] = set()
         failure: OSError | None = None
-        for address in addresses:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    _, conn = await loop.create_connection(
-                        lambda: _Connection(self._body_limit),
-                        address,
-                        port,
-                        ssl=tls,
-                        server_hostname=host if tls is not None else None,
-                    )
-                return conn
-            except TimeoutError:
-                raise
-            except OSError as exc:
-                failure = exc
+        try:
+            while waiting or trying:
+                if waiting:
+                    trying.add(loop.create_task(self._open(waiting.pop(0), port, tls, host)))
+                done, trying = await asyncio.wait(
+                    trying,
+                    timeout=HAPPY_EYEBALLS_DELAY if waiting else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                connected = [task.result() for task in done if task.exception() is None]
+                for extra in connected[1:]:
+                    extra.close()
+                if connected:
+                    return connected[0]
+                for task in done:
+                    error = task.exception()
+                    if not isinstance(error, OSError):
+                        raise error  # type: ignore[misc]
+                    failure = error
+        finally:
+            for task in trying:  # the losers (or every attempt, at the deadline)
+                task.cancel()
+                task.add_done_callback(_close_connected)
         assert failure is not None
         raise failure
+
+    async def _open(
+        self, address: str, port: int, tls: ssl.SSLContext | None, host: str
+    ) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await loop.create_connection(
+                lambda: _Connection(self._body_limit),
+                address,
+                port,
+                ssl=tls,
+                server_hostname=host if tls is not None else None,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise CertificateRejected(
+                exc.errno,
+                f"the certificate of {host[:100]} does not verify: {exc.verify_message or exc}",
+            ) from exc
+        return conn
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -493,6 +556,23 @@ async def _acquire(slots: asyncio.Semaphore, deadline: float, origin: Origin | N
             else "in the worker's HTTP client"
         )
         raise SlotTimeout(f"no connection slot free {which} before the attempt's timeout") from None
+
+
+def _interleaved(addresses: list[str]) -> list[str]:
+    """The addresses in the resolver's order, alternating families from the first one's (RFC
+    8305 §4): a family that does not work costs one `HAPPY_EYEBALLS_DELAY`, not one each."""
+    first_v6 = ":" in addresses[0]
+    same = [a for a in addresses if (":" in a) == first_v6]
+    other = [a for a in addresses if (":" in a) != first_v6]
+    mixed = [a for pair in zip(same, other, strict=False) for a in pair]
+    shorter = min(len(same), len(other))
+    return mixed + same[shorter:] + other[shorter:]
+
+
+def _close_connected(task: asyncio.Task[_Connection]) -> None:
+    """A losing attempt that connected anyway (before its cancellation landed) is closed."""
+    if not task.cancelled() and task.exception() is None:
+        task.result().close()
 
 
 def _answered(exc: BaseException) -> bool:

@@ -14,7 +14,9 @@ Contract:
   callers asking for a name being looked up share that lookup, so one slow name holds at most
   one thread, however many requests go to it.
 - Answers are kept `cache_seconds` (the keep-alive pool already spares most lookups; this
-  spares a burst of new connections to one host from asking once each).
+  spares a burst of new connections to one host from asking once each), for at most
+  `MAX_CACHED_NAMES` names: past it the stale answers go, then the oldest. Failed lookups are
+  not kept. The system's own TTLs are not visible through `getaddrinfo`, hence the fixed bound.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+
+MAX_CACHED_NAMES = 1_000
+"""A worker sends to a few hosts; more names than this are answers worth asking again."""
 
 Lookup = Callable[[str], list[str]]
 """A blocking lookup: host name → its addresses, in the order to try them."""
@@ -42,8 +47,15 @@ def system_lookup(host: str) -> list[str]:
 
 class Resolver:
     def __init__(
-        self, *, threads: int = 4, cache_seconds: float = 10.0, lookup: Lookup = system_lookup
+        self,
+        *,
+        threads: int = 4,
+        cache_seconds: float = 10.0,
+        lookup: Lookup = system_lookup,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`monotonic` dates the cached answers (injected by tests)."""
+        self._monotonic = monotonic
         self._lookup = lookup
         self._threads = threads
         self._cache_seconds = cache_seconds
@@ -56,7 +68,7 @@ class Resolver:
         if _is_ip(host):
             return [host]
         cached = self._cache.get(host)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > self._monotonic():
             return cached[1]
         lookup = self._lookups.get(host)
         if lookup is None:
@@ -85,13 +97,21 @@ class Resolver:
         def done(future: asyncio.Future[list[str]]) -> None:
             self._lookups.pop(host, None)
             if not future.cancelled() and future.exception() is None:
-                self._cache[host] = (time.monotonic() + self._cache_seconds, future.result())
-                if len(self._cache) > 10_000:  # many names: forget the stale ones
-                    now = time.monotonic()
-                    self._cache = {h: e for h, e in self._cache.items() if e[0] > now}
+                self._remember(host, future.result())
 
         lookup.add_done_callback(done)
         return lookup
+
+    def _remember(self, host: str, addresses: list[str]) -> None:
+        cache = self._cache
+        cache.pop(host, None)  # re-inserted last: the dict's order is the answers' age
+        cache[host] = (self._monotonic() + self._cache_seconds, addresses)
+        if len(cache) > MAX_CACHED_NAMES:
+            now = self._monotonic()
+            for name in [name for name, (until, _) in cache.items() if until <= now]:
+                del cache[name]
+            while len(cache) > MAX_CACHED_NAMES:
+                del cache[next(iter(cache))]
 
 
 def _is_ip(host: str) -> bool:
