@@ -99,6 +99,9 @@ class Service(ABC, Generic[R]):
         self._last_success: float | None = None
         self._failures = 0
         self._last_error: str | None = None
+        # Its own generator: a loop that ran in a test process drew from the global one, which
+        # Hypothesis watches (a draw in another thread fails the property test in progress).
+        self._rng = random.Random()  # noqa: S311 - spreading passes, not security
 
     @abstractmethod
     async def run_once(self, now: datetime | None) -> R:
@@ -106,7 +109,7 @@ class Service(ABC, Generic[R]):
 
     def pause_after(self, result: R) -> float:
         """Seconds to wait after a successful pass: the period (± jitter) unless overridden."""
-        spread = random.uniform(-self.config.jitter, self.config.jitter)  # noqa: S311
+        spread = self._rng.uniform(-self.config.jitter, self.config.jitter)
         return self.config.period * (1 + spread)
 
     @property
