@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from app.domain.callbacks import Report
@@ -22,34 +21,12 @@ from db import jobs
 from db.repositories import executions as repo
 from db.repositories import outcomes as outcomes_repo
 from db.repositories import quotas as quotas_repo
+from db.repositories import schedules as schedules_repo
+from db.repositories.executions import Attempt as Attempt
+from db.repositories.executions import AttemptOutcome, EndedRun
 from db.repositories.outcomes import Conclusion
+from db.repositories.schedules import StreakUpdate
 from db.types import Conn
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One run about to be attempted, with what it needs: its own input, target and retry
-    limits as its schedule had them when the run was created (a later edit does not move a
-    run already created, SPEC §2), and how to sign it: `tenant_keys` is None for the default
-    target (the deployment secret signs), else the tenant's valid keys, newest first."""
-
-    execution_id: UUID
-    trigger_id: UUID
-    workflow_id: str
-    scheduled_at: datetime
-    fire_at: datetime | None
-    attempt: int
-    trigger: str
-    input: dict[str, Any]
-    target_url: str | None
-    timeout_seconds: float
-    max_attempts: int
-    retry_backoff_seconds: float
-    started_at: datetime  # database clock when the attempt was claimed
-    tenant_keys: tuple[str, ...] | None = None
-    completion_timeout_seconds: int = 3600  # how long an accepted run may await its report
-    tenant: str | None = None
-
 
 HELD_RUN_DELAY = timedelta(seconds=1)
 """A run held back by its tenant's cap of runs in flight is tried again this much later..."""
@@ -104,7 +81,7 @@ async def start_batch(
     `running` than that: its runs beyond the cap stay pending, untouched (no attempt counted,
     no overlap decision), and get a new job, in this transaction, `HELD_RUN_DELAY` later
     (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all). `now` (tests) replaces
-    the database clock for the start instants.
+    the database clock for the start and cancel instants.
 
     Runs in `STARTED_AHEAD` were inserted started by this process's dispatcher, within the
     cap: they are read, not written again.
@@ -115,33 +92,13 @@ async def start_batch(
         # Every statement below names runs by their full key, so only their partitions are
         # read (migration 0010); the dispatcher told us the slots of the runs it started.
         slots = ahead | await repo.keys(conn, rest, now)
-        await repo.cancel_orphans(conn, slots)
-        rows = await repo.read_started(conn, ahead, now)
+        await repo.cancel_orphans(conn, slots, now)
+        attempts = await repo.read_started(conn, ahead, now)
         if rest:
             held = await _hold_over_cap(conn, rest, max_in_flight)
             to_start = {i: slots[i] for i in rest if i in slots and i not in held}
-            rows += await repo.start_attempts(conn, to_start, now)
-    return [
-        Attempt(
-            execution_id=r["id"],
-            trigger_id=r["trigger_id"],
-            workflow_id=r["workflow_id"],
-            scheduled_at=r["scheduled_at"],
-            fire_at=r["fire_at"],
-            attempt=r["attempts"],
-            trigger=r["trigger"],
-            input=r["input"],
-            target_url=r["target_url"],
-            timeout_seconds=r["timeout_seconds"],
-            max_attempts=r["max_attempts"],
-            retry_backoff_seconds=r["retry_backoff_seconds"],
-            started_at=r["db_now"],
-            tenant_keys=None if r["tenant_keys"] is None else tuple(r["tenant_keys"]),
-            completion_timeout_seconds=r["completion_timeout_seconds"],
-            tenant=r["tenant"],
-        )
-        for r in rows
-    ]
+            attempts += await repo.start_attempts(conn, to_start, now)
+    return attempts
 
 
 async def _hold_over_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
@@ -166,26 +123,30 @@ async def _hold_over_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | N
     return {run for run, _ in held}
 
 
-def _streaks(finished: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _streaks(finished: Sequence[EndedRun]) -> list[StreakUpdate]:
     """Per schedule, in the order its runs ended: last status, failures since the last
     success, and whether a success resets the stored streak."""
-    summary: dict[UUID, dict[str, Any]] = {}
-    for row in finished:
-        s = summary.setdefault(
-            row["trigger_id"],
-            {
-                "trigger_id": row["trigger_id"],
-                "trailing_failures": 0,
-                "reset": False,
-                "last_run_at": row["started_at"],
-            },
-        )
-        s["last_status"] = row["status"]
-        s["last_run_at"] = max(s["last_run_at"], row["started_at"])
-        if row["status"] == "succeeded":
-            s["trailing_failures"], s["reset"] = 0, True
+    summary: dict[UUID, StreakUpdate] = {}
+    for run in finished:
+        before = summary.get(run.trigger_id)
+        succeeded = run.status == "succeeded"
+        if before is None:
+            last_run_at, failures, reset = run.started_at, 0, False
         else:
-            s["trailing_failures"] += 1
+            last_run_at, failures, reset = (
+                before.last_run_at,
+                before.trailing_failures,
+                before.reset,
+            )
+            if run.started_at is not None and (last_run_at is None or run.started_at > last_run_at):
+                last_run_at = run.started_at
+        summary[run.trigger_id] = StreakUpdate(
+            run.trigger_id,
+            run.status,
+            last_run_at,
+            0 if succeeded else failures + 1,
+            reset or succeeded,
+        )
     return list(summary.values())
 
 
@@ -204,11 +165,13 @@ async def finish_batch(
     results: Sequence[Answer],
     rng: random.Random | None = None,
     alerts: AlertPolicy = DEFAULT_ALERTS,
+    now: datetime | None = None,
 ) -> list[UUID]:
     """Record every outcome in one transaction; returns the schedules auto-paused.
 
     A run answered 202 becomes `accepted`; a report its workflow sent before this (a workflow
-    faster than the recording) is applied here, in the same transaction."""
+    faster than the recording) is applied here, in the same transaction. `now` (tests)
+    replaces the database clock where an answer has no instant of its own."""
     rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
     outcomes = []
     for answer in results:
@@ -221,24 +184,24 @@ async def finish_batch(
             random_unit=rng.random(),
         )
         outcomes.append(
-            {
-                "id": attempt.execution_id,
-                "scheduled_at": attempt.scheduled_at,  # the partition key: one partition read
-                "status": decision.status,
-                "http_status": outcome.http_status,
-                "error": outcome.error,
-                "workflow_run_id": outcome.workflow_run_id,
-                "duration_ms": outcome.duration_ms,
-                "retry_delay_seconds": decision.retry_delay_seconds,
-                "attempt": attempt.attempt,
-                "answered_at": answer.answered_at,
-                "completion_timeout": attempt.completion_timeout_seconds,
-            }
+            AttemptOutcome(
+                id=attempt.execution_id,
+                scheduled_at=attempt.scheduled_at,  # the partition key: one partition read
+                status=decision.status,
+                http_status=outcome.http_status,
+                error=outcome.error,
+                workflow_run_id=outcome.workflow_run_id,
+                duration_ms=outcome.duration_ms,
+                retry_delay_seconds=decision.retry_delay_seconds,
+                attempt=attempt.attempt,
+                answered_at=answer.answered_at,
+                completion_timeout=attempt.completion_timeout_seconds,
+            )
         )
     attempts = {answer.attempt.execution_id: answer.attempt for answer in results}
     async with conn.transaction():
-        updated = await repo.finish_many(conn, outcomes)
-        accepted = [(r["id"], r["attempts"]) for r in updated if r["status"] == "accepted"]
+        updated = await repo.finish_many(conn, outcomes, now)
+        accepted = [(r.id, r.attempts) for r in updated if r.status == "accepted"]
         for early in await outcomes_repo.waiting_reports(conn, accepted):
             attempt = attempts[early.execution_id]
             end = conclusion_of(
@@ -253,7 +216,7 @@ async def finish_batch(
             await outcomes_repo.mark_applied(conn, early.execution_id, early.attempt, end.at)
             if row is not None:
                 updated.append(row)
-        return await after_runs_end(conn, updated, alerts)
+        return await after_runs_end(conn, updated, alerts, now)
 
 
 def conclusion_of(
@@ -282,35 +245,37 @@ def conclusion_of(
 
 
 async def after_runs_end(
-    conn: Conn, updated: Sequence[dict[str, Any]], alerts: AlertPolicy = DEFAULT_ALERTS
+    conn: Conn,
+    updated: Sequence[EndedRun],
+    alerts: AlertPolicy = DEFAULT_ALERTS,
+    now: datetime | None = None,
 ) -> list[UUID]:
     """What follows runs changing state, in the caller's transaction: retries get their jobs,
     ended runs update their schedules' last status and failure streak (a timed_out run is a
     failure), and buffered runs of schedules with nothing unfinished start. Incidents follow
     (run.failed, schedule.paused: app/services/incidents.py), with their outbox rows. Returns
-    the schedules auto-paused by pauseAfterFailures."""
-    await _defer_retries(conn, [r for r in updated if r["status"] == "retrying"])
-    finished = [r for r in updated if r["status"] in FINISHED]
-    paused = await repo.record_outcomes(conn, _streaks(finished))  # locks the schedules
+    the schedules auto-paused by pauseAfterFailures (at `now`, else the database clock)."""
+    await _defer_retries(conn, [r for r in updated if r.status == "retrying"])
+    finished = [r for r in updated if r.status in FINISHED]
+    # locks the schedules
+    paused = await schedules_repo.record_outcomes(conn, _streaks(finished), now)
     await record_events(conn, _incident_events(finished, paused), alerts)
-    await release_buffered(conn, sorted({r["trigger_id"] for r in finished}))
+    await release_buffered(conn, sorted({r.trigger_id for r in finished}))
     return paused
 
 
-def _incident_events(
-    finished: Sequence[dict[str, Any]], paused: Sequence[UUID]
-) -> list[IncidentEvent]:
+def _incident_events(finished: Sequence[EndedRun], paused: Sequence[UUID]) -> list[IncidentEvent]:
     """run.failed opens on a failed or timed_out run and resolves on a success (in the order
     the runs ended); schedule.paused opens for the schedules pauseAfterFailures paused;
     slot.missed resolves when a run its schedule fired on time (not a catch-up, a manual run
     or a backfill) ends: the schedule fires on time again."""
-    on_time = sorted({r["trigger_id"] for r in finished if r.get("trigger") == "schedule"})
+    on_time = sorted({r.trigger_id for r in finished if r.trigger == "schedule"})
     events = [
-        IncidentEvent(r["trigger_id"], "run.failed", "open", r["id"])
-        if r["status"] in FAILURES
-        else IncidentEvent(r["trigger_id"], "run.failed", "resolve")
+        IncidentEvent(r.trigger_id, "run.failed", "open", r.id)
+        if r.status in FAILURES
+        else IncidentEvent(r.trigger_id, "run.failed", "resolve")
         for r in finished
-        if r["status"] in FAILURES or r["status"] == "succeeded"
+        if r.status in FAILURES or r.status == "succeeded"
     ]
     last_failure = {e.trigger_id: e.execution_id for e in events if e.action == "open"}
     return (
@@ -332,11 +297,12 @@ async def defer_runs(
     return batches
 
 
-async def _defer_retries(conn: Conn, retrying: Sequence[dict[str, Any]]) -> None:
+async def _defer_retries(conn: Conn, retrying: Sequence[EndedRun]) -> None:
     """One job per distinct retry second: retries of a burst share jobs, not one each."""
     by_second: dict[datetime, list[UUID]] = {}
-    for row in retrying:
-        by_second.setdefault(_ceil_second(row["next_attempt_at"]), []).append(row["id"])
+    for run in retrying:
+        assert run.next_attempt_at is not None  # a retrying run always has one
+        by_second.setdefault(_ceil_second(run.next_attempt_at), []).append(run.id)
     for due, ids in sorted(by_second.items()):
         await defer_runs(conn, ids, at=due)
 
@@ -348,14 +314,19 @@ async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> int:
     return len(released)
 
 
-async def recover_orphans(conn: Conn, *, min_age_seconds: float = 30, limit: int = 1_000) -> int:
+async def recover_orphans(
+    conn: Conn, *, min_age_seconds: float = 30, limit: int = 1_000, now: datetime | None = None
+) -> int:
     """Re-defer unfinished runs whose job is gone or ended; release forgotten buffered runs.
 
     The last line of "nothing is lost" (SPEC §5): whatever killed a run's job (a cancelled
-    task, a crash between steps, a job removed by hand), the run gets a new job here.
+    task, a crash between steps, a job removed by hand), the run gets a new job here. A run
+    counts as an orphan once `min_age_seconds` old at `now` (else the database clock).
     """
     async with conn.transaction():
-        orphans = await repo.find_orphans(conn, min_age_seconds=min_age_seconds, limit=limit)
+        orphans = await repo.find_orphans(
+            conn, min_age_seconds=min_age_seconds, limit=limit, now=now
+        )
         for due, ids in _group_by_due(orphans).items():
             await defer_runs(conn, ids, at=due)
         released = await release_buffered(conn, await repo.find_unreleased_buffered(conn, limit))

@@ -134,14 +134,14 @@ class OutcomeService:
             at=run.now,
         )
         row = await repo.conclude(self.conn, run.execution.id, end)
-        await after_runs_end(self.conn, [row] if row else [], self.alerts)
+        await after_runs_end(self.conn, [row] if row else [], self.alerts, run.now)
 
     async def _time_out(self, run: LockedRun) -> None:
         deadline = run.execution.completion_deadline
         assert deadline is not None  # an accepted run always has one
         end = Conclusion("timed_out", TIMED_OUT_ERROR, None, deadline)
         row = await repo.conclude(self.conn, run.execution.id, end)
-        await after_runs_end(self.conn, [row] if row else [], self.alerts)
+        await after_runs_end(self.conn, [row] if row else [], self.alerts, run.now)
 
 
 async def load_callback_key(conn: Conn) -> str:
@@ -172,7 +172,7 @@ async def time_out_due(
     pauseAfterFailures and buffered runs follow, in the same transaction). Returns how many."""
     async with conn.transaction():
         rows = await repo.time_out_due(conn, now=now, limit=limit, error=TIMED_OUT_ERROR)
-        await after_runs_end(conn, rows, alerts)
+        await after_runs_end(conn, rows, alerts, now)
     return len(rows)
 
 

@@ -19,6 +19,7 @@ from app.services.cursors import decode_cursor, encode_cursor
 from app.services.executions import defer_runs
 from db.repositories import executions as repo
 from db.repositories import schedules as schedules_repo
+from db.repositories.executions import NewRun
 from db.types import Conn
 
 MAX_BACKFILL = 1_000
@@ -79,23 +80,9 @@ class RunService:
     async def _insert_manual(self, schedule: Schedule, now: datetime) -> UUID:
         at = now.replace(microsecond=now.microsecond // 1000 * 1000)
         for _ in range(MANUAL_SLOT_TRIES):
-            inserted = await repo.insert_many(
-                self.conn,
-                [
-                    {
-                        "trigger_id": schedule.id,
-                        "workflow_id": schedule.workflow_id,
-                        "tenant": schedule.tenant,
-                        "scheduled_at": at,
-                        "fire_at": at,
-                        "status": "pending",
-                        "trigger": "manual",
-                        "input": schedule.input,
-                    }
-                ],
-            )
+            inserted = await repo.insert_many(self.conn, [NewRun.manual(schedule, at)])
             if inserted:
-                return inserted[0]["id"]  # type: ignore[no-any-return]
+                return inserted[0].id
             at += _MILLISECOND
         raise Conflict(
             f"{MANUAL_SLOT_TRIES} manual runs of this schedule were already asked for at this "
@@ -132,21 +119,9 @@ class RunService:
                 )
             await quotas.check_run_room(self.conn, self.tenant, self.quotas, len(slots), now)
             inserted = await repo.insert_many(
-                self.conn,
-                [
-                    {
-                        "trigger_id": schedule.id,
-                        "workflow_id": schedule.workflow_id,
-                        "tenant": schedule.tenant,
-                        "scheduled_at": slot,
-                        "status": "pending",
-                        "trigger": "backfill",
-                        "input": schedule.input,
-                    }
-                    for slot in slots
-                ],
+                self.conn, [NewRun.backfill(schedule, slot) for slot in slots]
             )
-            ids = [r["id"] for r in inserted]
+            ids = [r.id for r in inserted]
             await defer_runs(self.conn, ids)
             await quotas.charge_runs(self.conn, self.tenant, self.quotas, len(ids), now)
         return BackfillResult(len(ids), len(slots) - len(ids), ids)
@@ -168,7 +143,8 @@ class RunService:
         """A schedule's executions, newest first. Answers 404 for another tenant's schedule."""
         if await schedules_repo.get(self.conn, self.tenant, schedule_id) is None:
             raise ScheduleNotFound(f"no schedule with id {schedule_id}")
-        before = decode_cursor(cursor) if cursor else None
+        # The slot is unique per schedule: the cursor's id is not needed to resume.
+        before = decode_cursor(cursor)[0] if cursor else None
         rows = await repo.list_page(
             self.conn, self.tenant, schedule_id, limit=limit + 1, before=before, status=status
         )

@@ -18,7 +18,7 @@ INSERT INTO workflow_schedule_executions (
 SELECT coalesce(u.id, gen_random_uuid()), u.trigger_id, u.workflow_id, u.tenant,
        u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered,
        CASE WHEN u.status NOT IN ('missed', 'skipped') THEN p.digest END, u.job_id,
-       CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END,
+       CASE WHEN u.status IN ('missed', 'skipped') THEN t.now END,
        CASE WHEN u.status = 'running' THEN 1 ELSE 0 END,
        CASE WHEN u.status = 'running' THEN greatest(t.now, u.fire_at) END,
        CASE WHEN u.status = 'running' THEN greatest(t.now, u.fire_at) END
@@ -147,7 +147,7 @@ FROM unnest(%(tenants)s::text[]) AS t(tenant);
 -- Runs of a deleted schedule end `cancelled`, not silently pending forever. A schedule of
 -- another tenant with the same id does not count (ids are owned, but never trust it here).
 UPDATE workflow_schedule_executions AS e SET
-    status = 'cancelled', finished_at = clock_timestamp(),
+    status = 'cancelled', finished_at = coalesce(%(now)s::timestamptz, clock_timestamp()),
     error = coalesce(e.error, 'cancelled: the schedule was deleted')
 WHERE e.id = ANY(%(ids)b::uuid[]) AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND e.status IN ('pending', 'running', 'retrying')
@@ -161,7 +161,7 @@ RETURNING e.id;
 -- in the middle of an attempt is left to finish it (its outcome is real); its retries, if
 -- any, are cancelled at their start (execution_cancel_orphans).
 UPDATE workflow_schedule_executions SET
-    status = 'cancelled', finished_at = clock_timestamp(),
+    status = 'cancelled', finished_at = coalesce(%(now)s::timestamptz, clock_timestamp()),
     error = coalesce(error, 'cancelled: the schedule was deleted')
 WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s
   AND status IN ('pending', 'retrying');
@@ -238,58 +238,13 @@ FROM unnest(
 ) AS u(id, scheduled_at, status, http_status, error, workflow_run_id, duration_ms,
        retry_delay, attempt, answered_at, completion_timeout),
     -- The worker's reading of the database clock (it keeps it from going before the
-    -- attempt's start, executor.Answer); the database's own now when it has none.
-    LATERAL (SELECT coalesce(u.answered_at, clock_timestamp()) AS at) AS a
+    -- attempt's start, executor.Answer); else the caller's `now`, else the database's.
+    LATERAL (SELECT coalesce(u.answered_at, %(now)s::timestamptz, clock_timestamp()) AS at) AS a
 WHERE e.id = u.id AND e.scheduled_at = u.scheduled_at
   -- The runs' slots (the executor has them from the start) keep the scan to their partitions.
   AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND e.status = 'running' AND e.attempts = u.attempt
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts, e.trigger;
-
--- name: schedule_lock_many
--- Row locks on several schedules, taken in id order. Finishers that record outcomes of
--- overlapping sets of schedules at the same moment (a catch-up burst next to a regular batch)
--- then wait for each other instead of deadlocking, as they did when the UPDATE below took its
--- locks in whatever order its plan visited the rows.
-SELECT id FROM workflow_schedules
-WHERE id = ANY(%(ids)b::uuid[])
-ORDER BY id
-FOR NO KEY UPDATE;
-
--- name: schedule_record_outcomes
--- After runs end: each schedule's last run, last status and consecutive-failure streak (the
--- caller summarises a batch per schedule: its trailing failures, and whether a success reset
--- the streak). pauseAfterFailures pauses a schedule whose streak reaches it, with a note saying
--- so (SPEC §2); that is a change of the schedule, so its version moves.
-UPDATE workflow_schedules AS s SET
-    last_status = c.last_status,
-    last_run_at = greatest(s.last_run_at, c.last_run_at),
-    consecutive_failures = c.streak,
-    enabled = CASE WHEN c.pause THEN false ELSE s.enabled END,
-    state = CASE WHEN c.pause THEN 'paused' ELSE s.state END,
-    next_run_at = CASE WHEN c.pause THEN NULL ELSE s.next_run_at END,
-    next_fire_at = CASE WHEN c.pause THEN NULL ELSE s.next_fire_at END,
-    pause_note = CASE WHEN c.pause
-        THEN format('auto-paused after %%s consecutive failed runs', c.streak)
-        ELSE s.pause_note END,
-    version = s.version + CASE WHEN c.pause THEN 1 ELSE 0 END,
-    updated_at = CASE WHEN c.pause THEN clock_timestamp() ELSE s.updated_at END
-FROM (
-    SELECT cur.id, m.last_status, m.last_run_at, streaks.streak,
-           (cur.state = 'active' AND cur.pause_after_failures IS NOT NULL
-            AND streaks.streak >= cur.pause_after_failures) AS pause
-    FROM unnest(
-        %(trigger_ids)b::uuid[], %(last_statuses)b::text[], %(last_run_ats)b::timestamptz[],
-        %(trailing_failures)b::integer[], %(resets)b::boolean[]
-    ) AS m(trigger_id, last_status, last_run_at, trailing_failures, reset)
-    JOIN workflow_schedules cur ON cur.id = m.trigger_id
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN m.reset THEN m.trailing_failures
-                    ELSE cur.consecutive_failures + m.trailing_failures END AS streak
-    ) AS streaks
-) AS c
-WHERE s.id = c.id
-RETURNING s.id, c.pause AS paused;
 
 -- name: execution_release_buffered
 -- buffer_one: when a schedule's runs are all finished, the run that waited becomes a normal
@@ -320,7 +275,8 @@ FROM workflow_schedule_executions e
 LEFT JOIN procrastinate_jobs j ON j.id = e.job_id
 WHERE e.status IN ('pending', 'running', 'retrying')
   AND NOT e.buffered
-  AND e.created_at < clock_timestamp() - make_interval(secs => %(min_age_seconds)s)
+  AND e.created_at < coalesce(%(now)s::timestamptz, clock_timestamp())
+                      - make_interval(secs => %(min_age_seconds)s)
   AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
 ORDER BY e.created_at
 LIMIT %(limit)s
