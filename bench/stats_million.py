@@ -23,7 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.localpg import LocalCluster, free_port
-from app.services.runs import RunService
+from app.services.executions import RunService
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService, fold_deltas
 from db.migrate import upgrade

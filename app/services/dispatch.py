@@ -19,7 +19,7 @@ from app.domain.firing import PassResult, SlotRow, plan_pass, unusable_note
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
-from app.services.executions import RACING_BATCHES, STARTED_AHEAD
+from app.services.attempts import RACING_BATCHES, STARTED_AHEAD
 from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
@@ -203,7 +203,7 @@ async def _started_here(
     """The runs of the jobs claimed for this process that are inserted `running`. A tenant's
     runs are started here only where `start_batch` would start them without its per-tenant
     lock: the tenant's runs in flight plus `RACING_BATCHES` times its runs in a batch stay within
-    the cap (app/services/executions.py `_hold_over_cap`); otherwise they stay `pending`."""
+    the cap (app/services/attempts.py `_hold_over_cap`); otherwise they stay `pending`."""
     runs = {run for _, ids in local for run in ids}
     if not runs:
         return set()
@@ -228,7 +228,7 @@ def _incident_events(inserted: Sequence[InsertedRun]) -> list[IncidentEvent]:
     the pass holds its claimed schedules locked, and looking up incidents for every schedule
     it fires would multiply the database's CPU per slot (docs/benchmarks.md). The resolution
     comes when a run fired on time
-    ends (app/services/executions.py `after_runs_end`). Rows of slots already recorded (a
+    ends (app/services/attempts.py `after_runs_end`). Rows of slots already recorded (a
     lost race) are not events."""
     return [
         IncidentEvent(r.trigger_id, "slot.missed", "open", r.id)

@@ -20,7 +20,7 @@ from app.domain.delivery import format_instant
 from app.domain.execution import Execution
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.errors import Conflict, ExecutionNotFound, Unauthorized
-from app.services.executions import after_runs_end, conclusion_of
+from app.services.attempts import after_runs_end, conclusion_of
 from db.repositories import executions as executions_repo
 from db.repositories import outcomes as repo
 from db.repositories.outcomes import Conclusion, LockedRun

@@ -11,7 +11,7 @@ import pytest
 
 from app.domain.delivery import format_instant, idempotency_key
 from app.errors import ValidationFailed
-from app.services.runs import RunService
+from app.services.executions import RunService
 from app.services.schedules import ScheduleService
 from db.types import Conn
 
