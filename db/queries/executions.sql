@@ -57,12 +57,10 @@ SELECT id, scheduled_at FROM workflow_schedule_executions WHERE id = ANY(%(ids)s
 -- retrying, and its next attempt is due) or when it is `running` but its job is being run again
 -- (the worker that had it died: at-least-once, same Idempotency-Key). Runs whose schedule was
 -- deleted are cancelled instead (see execution_cancel_orphans).
--- What the attempt sends and how it retries come from the run's own spec, not from the
--- schedule as it is now (SPEC §2, L4). Only a run without a spec row (rows written by hand;
--- retention keeps every spec a run names) falls back to the schedule's current values.
--- A run to the schedule's own targetUrl is signed with its tenant's keys
--- valid now, newest first (two during a rotation); a run to the default target gets none
--- (NULL: it is signed with the deployment secret).
+-- What the attempt sends and how it retries come from the run's own spec
+-- (workflow_execution_attempt_specs, migration 0012). A run to the schedule's own targetUrl is
+-- signed with its tenant's keys valid now, newest first (two during a rotation); a run to the
+-- default target gets none (NULL: it is signed with the deployment secret).
 UPDATE workflow_schedule_executions AS e SET
     status = 'running',
     attempts = e.attempts + 1,
@@ -70,22 +68,10 @@ UPDATE workflow_schedule_executions AS e SET
     started_at = coalesce(e.started_at, greatest(t.now, e.fire_at)),
     executed_at = coalesce(e.executed_at, greatest(t.now, e.fire_at)),
     next_attempt_at = NULL
-FROM (
-    SELECT x.id,
-           coalesce(p.input, s.input) AS input,
-           CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END AS target_url,
-           coalesce(p.timeout_seconds, s.timeout_seconds) AS timeout_seconds,
-           coalesce(p.max_attempts, s.max_attempts) AS max_attempts,
-           coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds,
-           coalesce(p.completion_timeout_seconds, s.completion_timeout_seconds)
-               AS completion_timeout_seconds
-    FROM workflow_schedule_executions x
-    JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
-    LEFT JOIN workflow_run_specs p ON p.digest = x.spec_digest
-    WHERE x.id = ANY(%(ids)b::uuid[]) AND x.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-) AS r,
+FROM workflow_execution_attempt_specs AS r,
     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
 WHERE e.id = r.id
+  AND r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   -- The slots of the runs (execution_keys_*) keep both scans to their partitions.
   AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND NOT e.buffered
@@ -106,32 +92,26 @@ RETURNING e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attemp
 
 -- name: execution_read_started
 -- The attempts of runs inserted already started by their dispatcher for its own process
--- (execution_insert_many): what execution_start_attempts returns, read without a write. Only
--- runs still in that first attempt are returned: one cancelled meanwhile (its schedule deleted)
--- is not sent.
-SELECT e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attempts, e.trigger,
-       e.tenant,
-       coalesce(p.input, s.input) AS input,
-       CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END AS target_url,
-       coalesce(p.timeout_seconds, s.timeout_seconds) AS timeout_seconds,
-       coalesce(p.max_attempts, s.max_attempts) AS max_attempts,
-       coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds,
-       coalesce(p.completion_timeout_seconds, s.completion_timeout_seconds)
-           AS completion_timeout_seconds,
-       CASE WHEN (CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END)
-                 IS NOT NULL THEN coalesce(
+-- (execution_insert_many): what execution_start_attempts returns, read without a write, from
+-- the same view. Only runs still in that first attempt are returned: one cancelled meanwhile
+-- (its schedule deleted) is not sent. No lock: the dispatcher's commit made these rows, and
+-- only this process holds their job.
+SELECT r.id, r.trigger_id, r.workflow_id, r.scheduled_at, r.fire_at, r.attempts, r.trigger,
+       r.tenant, r.input, r.target_url, r.timeout_seconds, r.max_attempts,
+       r.retry_backoff_seconds, r.completion_timeout_seconds,
+       -- The same signing keys as execution_start_attempts' (a function would not be inlined:
+       -- it has a FROM, so it would run as a call per row).
+       CASE WHEN r.target_url IS NOT NULL THEN coalesce(
            (SELECT array_agg(k.secret ORDER BY k.created_at DESC)
             FROM tenant_signing_keys k
-            WHERE k.tenant = e.tenant
+            WHERE k.tenant = r.tenant
               AND (k.expires_at IS NULL OR k.expires_at > t.now)),
            '{}'::text[]) END AS tenant_keys,
        t.now AS db_now
-FROM workflow_schedule_executions e
-JOIN workflow_schedules s ON s.id = e.trigger_id AND s.tenant = e.tenant
-LEFT JOIN workflow_run_specs p ON p.digest = e.spec_digest,
+FROM workflow_execution_attempt_specs r,
     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
-WHERE e.id = ANY(%(ids)b::uuid[]) AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-  AND e.status = 'running' AND e.attempts = 1;
+WHERE r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+  AND r.status = 'running' AND r.attempts = 1;
 
 -- name: execution_running_by_tenant
 -- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running

@@ -1,0 +1,1 @@
+DROP VIEW workflow_execution_attempt_specs;
