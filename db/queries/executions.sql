@@ -234,9 +234,8 @@ WHERE e.id IN (
     SELECT b.id FROM workflow_schedule_executions b
     WHERE b.trigger_id = ANY(%(trigger_ids)s::uuid[]) AND b.status = 'pending' AND b.buffered
       AND NOT EXISTS (
-          SELECT 1 FROM workflow_schedule_executions a
-          WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant
-            AND a.status IN ('pending', 'running', 'retrying', 'accepted') AND NOT a.buffered)
+          SELECT 1 FROM workflow_unfinished_executions a
+          WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant AND NOT a.buffered)
       -- only the oldest waiting run of a schedule
       AND NOT EXISTS (
           SELECT 1 FROM workflow_schedule_executions o
@@ -269,9 +268,8 @@ SELECT DISTINCT b.trigger_id
 FROM workflow_schedule_executions b
 WHERE b.status = 'pending' AND b.buffered
   AND NOT EXISTS (
-      SELECT 1 FROM workflow_schedule_executions a
-      WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant
-        AND a.status IN ('pending', 'running', 'retrying', 'accepted') AND NOT a.buffered)
+      SELECT 1 FROM workflow_unfinished_executions a
+      WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant AND NOT a.buffered)
 LIMIT %(limit)s;
 
 -- name: execution_get

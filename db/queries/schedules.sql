@@ -158,16 +158,16 @@ RETURNING id;
 -- no crowd), oldest fire instant first (their runs wait for the exact instant in the executor). SKIP
 -- LOCKED lets any number of dispatchers run at once without waiting on each other: a row
 -- another dispatcher holds is simply not seen. The database clock decides what is due.
--- The unfinished-run counts feed the overlap policy (allow_all does not need them); a run
--- `accepted` by its target is unfinished until its workflow reports (issue 11). No unfinished
+-- The unfinished-run counts feed the overlap policy (allow_all does not need them); what is
+-- unfinished is workflow_unfinished_executions (migration 0012): a run `accepted` by its
+-- target stays unfinished until its workflow reports. No unfinished
 -- run is older than the unfinished floor (migration 0010): with it, only the history's
 -- partitions from the floor on are read, not every partition's index.
 SELECT s.*,
        clock_timestamp() AS db_now,
        CASE WHEN s.overlap_policy = 'allow_all' THEN 0 ELSE (
-           SELECT count(*) FROM workflow_schedule_executions e
+           SELECT count(*) FROM workflow_unfinished_executions e
            WHERE e.trigger_id = s.id AND e.tenant = s.tenant
-             AND e.status IN ('pending', 'running', 'retrying', 'accepted')
              AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
              AND NOT e.buffered) END
            AS active_runs,
@@ -200,9 +200,8 @@ WHERE s.state = 'active'
   AND (s.next_fire_at <= (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()))
        OR s.overlap_policy = 'allow_all'
        OR NOT EXISTS (
-           SELECT 1 FROM workflow_schedule_executions e
+           SELECT 1 FROM workflow_unfinished_executions e
            WHERE e.trigger_id = s.id
-             AND e.status IN ('pending', 'running', 'retrying', 'accepted')
              AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)))
 ORDER BY s.next_fire_at
 LIMIT %(limit)s
@@ -242,9 +241,8 @@ SELECT first.at AS next_fire_at,
            SELECT 1 FROM workflow_schedules s
            WHERE s.state = 'active' AND s.next_fire_at = first.at
              AND (s.overlap_policy = 'allow_all' OR NOT EXISTS (
-                 SELECT 1 FROM workflow_schedule_executions e
+                 SELECT 1 FROM workflow_unfinished_executions e
                  WHERE e.trigger_id = s.id
-                   AND e.status IN ('pending', 'running', 'retrying', 'accepted')
                    AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor))))
            AS first_goes_ahead
 FROM first, t;

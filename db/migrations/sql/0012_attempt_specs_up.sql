@@ -19,3 +19,14 @@ SELECT e.id, e.scheduled_at, e.tenant, e.trigger_id, e.workflow_id, e.fire_at, e
 FROM workflow_schedule_executions e
 JOIN workflow_schedules s ON s.id = e.trigger_id AND s.tenant = e.tenant
 LEFT JOIN workflow_run_specs p ON p.digest = e.spec_digest;
+
+-- The runs of a schedule that are not finished: waiting (pending, buffered or not; retrying),
+-- in an attempt, or accepted and awaiting their workflow's report. The one statement of the
+-- rule the overlap policies and buffer_one decide by (db/queries/schedules.sql: the claim and
+-- the wake-up; db/queries/executions.sql: the release of buffered runs). A plain view: it is
+-- flattened into each query, whose own conditions (schedule, tenant, the unfinished floor)
+-- then use the partial index on unfinished runs as before (migration 0008).
+CREATE VIEW workflow_unfinished_executions AS
+SELECT id, trigger_id, tenant, scheduled_at, status, buffered
+FROM workflow_schedule_executions
+WHERE status IN ('pending', 'running', 'retrying', 'accepted');
