@@ -32,6 +32,7 @@ FROM (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t,
 LEFT JOIN workflow_run_specs p
     ON p.trigger_id = u.trigger_id AND p.tenant = u.tenant AND p.superseded_at IS NULL
 ON CONFLICT (trigger_id, scheduled_at) DO NOTHING
+-- In the order of InsertedRun's fields (db/repositories/executions.py).
 RETURNING id, trigger_id, scheduled_at, status, buffered;
 
 -- name: execution_set_jobs
@@ -224,6 +225,7 @@ WHERE e.id = u.id AND e.scheduled_at = u.scheduled_at
   -- The runs' slots (the executor has them from the start) keep the scan to their partitions.
   AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND e.status = 'running' AND e.attempts = u.attempt
+-- In the order of EndedRun's fields (db/repositories/executions.py).
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts, e.trigger;
 
 -- name: execution_release_buffered

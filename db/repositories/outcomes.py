@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg.rows import class_row
+from psycopg.rows import args_row
 from psycopg.types.json import Jsonb
 
 from app.domain.callbacks import Report
@@ -85,7 +85,8 @@ async def lock(
 
 
 async def _ended(conn: Conn, name: str, params: dict[str, Any]) -> list[EndedRun]:
-    async with conn.cursor(row_factory=class_row(EndedRun)) as cursor:
+    # The statements return EndedRun's columns in the order of its fields.
+    async with conn.cursor(row_factory=args_row(EndedRun)) as cursor:
         await cursor.execute(query(name), params)
         return await cursor.fetchall()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -186,7 +186,8 @@ async def update_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) 
 # the advance to the next slot after a pass, and what runs' ends change (last status, the
 # failure streak, pauseAfterFailures). Their SQL is the matching section at the end of
 # db/queries/schedules.sql. Bulk statements take parallel arrays (unnest): one round trip for
-# a whole pass.
+# a whole pass. The rows built once per claimed schedule are NamedTuples (immutable, typed,
+# and as cheap to build as a tuple; see db/repositories/executions.py).
 
 _SCHEDULE_FIELDS = frozenset(Schedule.__dataclass_fields__)
 
@@ -207,8 +208,7 @@ class Crowd:
     lead: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Claimed:
+class Claimed(NamedTuple):
     """A schedule the dispatcher holds locked to the end of its pass, the database's now at
     the claim, and its runs the overlap policy looks at: unfinished (not buffered) and
     buffered (0 when its policy does not look at them)."""
@@ -283,8 +283,7 @@ async def analyze(conn: Conn) -> None:
     await conn.execute(query("schedule_analyze"))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ScheduleAdvance:
+class ScheduleAdvance(NamedTuple):
     """A claimed schedule after its pass (schedule_advance_many): its next slot and state, the
     runs it has left, and the missed slots only counted (added to its total)."""
 
@@ -327,8 +326,7 @@ async def pause_unusable(
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class StreakUpdate:
+class StreakUpdate(NamedTuple):
     """What a batch of ended runs changes on one schedule (schedule_record_outcomes): its last
     status and run, its failures since the batch's last success (`trailing_failures`), and
     whether a success resets the stored streak (`reset`) or the failures add to it."""
