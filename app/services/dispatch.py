@@ -128,11 +128,11 @@ class _Planned:
     def new_runs(
         self, batches: Sequence[tuple[int, list[UUID]]], started: set[UUID]
     ) -> list[NewRun]:
-        job_of = {run: job for job, runs in batches for run in runs}
+        """The rows to insert, each with its job (`batches`) and, for the runs in `started`,
+        written as their first attempt already under way."""
+        job_of: dict[UUID | None, int] = {run: job for job, runs in batches for run in runs}
         return [
             NewRun.for_slot(schedule, slot, id=run, job_id=job_of.get(run), started=run in started)
-            if run is not None
-            else NewRun.for_slot(schedule, slot)
             for schedule, slot, run in self.slots
         ]
 
