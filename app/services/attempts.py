@@ -132,26 +132,22 @@ def _streaks(finished: Sequence[EndedRun]) -> list[StreakUpdate]:
     success, and whether a success resets the stored streak."""
     summary: dict[UUID, StreakUpdate] = {}
     for run in finished:
-        before = summary.get(run.trigger_id)
+        so_far = summary.get(run.trigger_id) or StreakUpdate(
+            run.trigger_id, run.status, run.started_at, 0, False
+        )
         succeeded = run.status == "succeeded"
-        if before is None:
-            last_run_at, failures, reset = run.started_at, 0, False
-        else:
-            last_run_at, failures, reset = (
-                before.last_run_at,
-                before.trailing_failures,
-                before.reset,
-            )
-            if run.started_at is not None and (last_run_at is None or run.started_at > last_run_at):
-                last_run_at = run.started_at
         summary[run.trigger_id] = StreakUpdate(
             run.trigger_id,
             run.status,
-            last_run_at,
-            0 if succeeded else failures + 1,
-            reset or succeeded,
+            _latest(so_far.last_run_at, run.started_at),
+            0 if succeeded else so_far.trailing_failures + 1,
+            so_far.reset or succeeded,
         )
     return list(summary.values())
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """The attempt lifecycle on an injected clock (issue 15): retries, orphan recovery, the
-cancel of a deleted schedule's run, missed slots and the auto-pause are decided by the real
-statements with `now` given, so their timing is tested without waiting for it."""
+cancel of a deleted schedule's run, missed slots, the failure streak and the auto-pause are
+decided by the real statements with `now` given, so their timing is tested without waiting
+for it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from uuid import UUID
 from app.domain.delivery import Outcome
 from app.services.attempts import Answer, finish_batch, recover_orphans, start_batch
 from app.services.dispatch import dispatch_once
+from app.services.executions import RunService
 from app.services.schedules import ScheduleService
 from db.types import Conn
 
@@ -110,3 +112,26 @@ async def test_an_auto_pause_is_a_change_made_at_the_finish(conn: Conn) -> None:
         schedule_id,
     )
     assert row == {"state": "paused", "updated_at": finished, "last_status": "failed"}
+
+
+async def test_failures_add_to_the_streak_across_batches_and_a_success_resets_it(
+    conn: Conn,
+) -> None:
+    schedule = await ScheduleService(conn, "acme", clock=lambda: T0 - timedelta(hours=1)).create(
+        {"workflow_id": "wf", "cron_expression": "* * * * *", "max_attempts": 1}
+    )
+    backfill = await RunService(conn, "acme", clock=lambda: T0).backfill(
+        schedule.id, T0 - timedelta(minutes=3), T0
+    )
+    first, second, third = backfill.execution_ids
+
+    async def finish(runs: list[UUID], outcome: Outcome) -> int:
+        attempts = await start_batch(conn, runs, now=T0)
+        await finish_batch(conn, [Answer(a, outcome) for a in attempts], now=T0)
+        row = await _one(
+            conn, "SELECT consecutive_failures FROM workflow_schedules WHERE id = %s", schedule.id
+        )
+        return int(row["consecutive_failures"])
+
+    assert await finish([first, second], REFUSED) == 2
+    assert await finish([third], Outcome("succeeded", 200, None, None, None, 4)) == 0
