@@ -94,7 +94,7 @@ class NewRun(NamedTuple):
 
     @classmethod
     def backfill(cls, schedule: Schedule, slot: datetime) -> NewRun:
-        """A past slot run on request; its fire instant is not a schedule's (no jitter)."""
+        """A past slot run on request. No fire instant: it is sent as soon as its job runs."""
         return cls(
             schedule.id, schedule.workflow_id, schedule.tenant, slot, None, "pending", "backfill"
         )
