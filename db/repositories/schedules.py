@@ -189,10 +189,10 @@ async def update_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) 
 # a whole pass. The rows built once per claimed schedule are NamedTuples (immutable, typed,
 # and as cheap to build as a tuple; see db/repositories/executions.py).
 
-_SCHEDULE_FIELDS = frozenset(Schedule.__dataclass_fields__)
+_CLAIMED_FIELDS = frozenset(Schedule.__dataclass_fields__)
 
 
-async def _rows(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+async def _firing_rows(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     cursor = await conn.execute(query(name), params)
     return await cursor.fetchall() if cursor.description else []
 
@@ -228,7 +228,7 @@ async def claim_due(
 ) -> list[Claimed]:
     """Lock up to `limit` schedules due within `lookahead` seconds, or in the `crowd`'s second
     and within its lead, oldest fire instant first."""
-    rows = await _rows(
+    rows = await _firing_rows(
         conn,
         "schedule_claim_due",
         {
@@ -242,7 +242,7 @@ async def claim_due(
     )
     return [
         Claimed(
-            Schedule(**{k: v for k, v in row.items() if k in _SCHEDULE_FIELDS}),
+            Schedule(**{k: v for k, v in row.items() if k in _CLAIMED_FIELDS}),
             row["db_now"],
             int(row["active_runs"]),
             int(row["buffered_runs"]),
@@ -268,7 +268,9 @@ class NextFire:
 
 
 async def next_fire(conn: Conn, count_limit: int, now: datetime | None = None) -> NextFire:
-    row = (await _rows(conn, "schedule_next_fire", {"count_limit": count_limit, "now": now}))[0]
+    row = (
+        await _firing_rows(conn, "schedule_next_fire", {"count_limit": count_limit, "now": now})
+    )[0]
     return NextFire(
         row["next_fire_at"],
         row["db_now"],
@@ -345,8 +347,8 @@ async def record_outcomes(
     if not updates:
         return []
     # Locks first, in id order: concurrent finishers of overlapping schedules never deadlock.
-    await _rows(conn, "schedule_lock_many", {"ids": sorted({u.trigger_id for u in updates})})
-    rows = await _rows(
+    await _firing_rows(conn, "schedule_lock_many", {"ids": sorted({u.trigger_id for u in updates})})
+    rows = await _firing_rows(
         conn,
         "schedule_record_outcomes",
         {
