@@ -166,6 +166,7 @@ def _steps(
         "attempts": [1] * n,
         "answered_ats": [None] * n,
         "completion_timeouts": [3600] * n,
+        "now": None,
     }
     insert = {
         "ids": [None] * n,
@@ -179,8 +180,16 @@ def _steps(
         "triggers": ["schedule"] * n,
         "errors": [None] * n,
         "buffereds": [False] * n,
+        "now": None,
     }
-    claim = {"now": last_day + timedelta(hours=12), "lookahead": 3.0, "limit": SCHEDULES}
+    claim = {
+        "now": last_day + timedelta(hours=12),
+        "lookahead": 3.0,
+        "limit": SCHEDULES,
+        "crowd_from": None,
+        "crowd_until": None,
+        "crowd_lookahead": None,
+    }
     around = rows[0]["scheduled_at"]
     keys = {"ids": ids, "from": around - timedelta(days=1), "until": around + timedelta(days=1)}
     start = {"ids": ids, "scheduled_ats": finish["scheduled_ats"], "now": None}

@@ -22,7 +22,7 @@ from uuid import uuid4
 import psycopg
 from psycopg.rows import dict_row
 
-from app.services.runs import RunService
+from app.services.executions import RunService
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService, fold_deltas
 from db.migrate import upgrade

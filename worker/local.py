@@ -35,7 +35,7 @@ from uuid import UUID
 from procrastinate import App
 from procrastinate.jobs import Status
 
-from app.services.executions import defer_runs
+from app.services.attempts import defer_runs
 from db import jobs
 from db.jobs import BATCH_SIZE
 from worker.executor import Batch, BatchExecutor

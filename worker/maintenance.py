@@ -34,7 +34,7 @@ from procrastinate.exceptions import ConnectorException
 
 from app.domain.history_partitions import PartitionPolicy
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
-from app.services.executions import recover_orphans
+from app.services.attempts import recover_orphans
 from app.services.history_partitions import HistoryPass, maintain
 from app.services.outcomes import SWEEP_LIMIT, time_out_due
 from app.services.stats import fold_deltas

@@ -16,10 +16,10 @@ from app import tracing
 from app.domain.callbacks import TOKEN_PREFIX
 from app.errors import NotFound, Unauthorized
 from app.services import tokens
+from app.services.executions import RunService
 from app.services.incidents import IncidentService
 from app.services.outcomes import OutcomeService, callback_tenant, load_callback_key
 from app.services.quotas import quotas_of
-from app.services.runs import RunService
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService
 

@@ -13,19 +13,20 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
-from app.domain.firing import PassResult, plan_pass, unusable_note
+from app.domain.firing import PassResult, SlotRow, plan_pass, unusable_note
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
-from app.services.executions import RACING_BATCHES, STARTED_AHEAD
+from app.services.attempts import RACING_BATCHES, STARTED_AHEAD
 from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
-from db.repositories import executions as repo
-from db.repositories.executions import Crowd
+from db.repositories import executions as executions_repo
+from db.repositories import schedules as schedules_repo
+from db.repositories.executions import InsertedRun, NewRun
+from db.repositories.schedules import Claimed, Crowd, ScheduleAdvance
 from db.types import Conn
 
 log = logging.getLogger("app.services.dispatch")
@@ -36,7 +37,6 @@ class PassStats:
     claimed: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     jobs: int = 0
-    lags_seconds: list[float] = field(default_factory=list)  # dispatch time - fire instant
     local_jobs: list[tuple[int, list[UUID]]] = field(default_factory=list)
     paused: list[UUID] = field(default_factory=list)  # schedules that could not be planned
 
@@ -73,126 +73,148 @@ async def dispatch_once(
 
     The runs of the jobs claimed for the calling process are inserted already `running` (their
     first attempt started, as `start_batch` would write it), so their start is a read, not a
-    second row version (issue 13); `STARTED_AHEAD` tells this process's `start_batch` so. A
-    tenant near its `max_runs_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT) is not started
-    here: its runs are inserted `pending` and wait for the cap in `start_batch`, as before.
+    second row version; `STARTED_AHEAD` tells this process's `start_batch` so. A tenant near
+    its `max_runs_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT) is not started here: its
+    runs are inserted `pending` and wait for the cap in `start_batch`.
 
     Slots recorded `missed` open (or add to) their schedule's slot.missed incident, in this
     transaction (app/services/incidents.py); a run fired on time resolves it when it ends.
     """
     async with conn.transaction():
-        claimed = await repo.claim_due(conn, limit, now, lookahead, crowd)
+        claimed = await schedules_repo.claim_due(conn, limit, now, lookahead, crowd)
         if not claimed:
             return PassStats()
-        rows: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        unusable: list[tuple[UUID, str]] = []
-        pass_now = now or claimed[0][1]
+        pass_now = now or claimed[0].db_now
         catchup = CatchupAllowance(max_runs_per_minute)
-        for schedule, db_now, active_runs, buffered_runs in claimed:
-            as_of = max(now or db_now, schedule.next_fire_at or db_now)
-            planned = _plan_or_note(schedule, as_of, active_runs, buffered_runs)
-            if isinstance(planned, str):
-                unusable.append((schedule.id, planned))
-                continue
-            result = await catchup.within_quota(
-                conn,
-                schedule,
-                planned,
-                as_of,
-                pass_now,
-                active_runs=active_runs,
-                buffered_runs=buffered_runs,
-            )
-            rows += [
-                {
-                    # Runs that will run get their id here, so their jobs can be deferred
-                    # before the insert and each row is written once, job id included.
-                    "id": uuid4() if row.status == "pending" and not row.buffered else None,
-                    "trigger_id": schedule.id,
-                    "workflow_id": schedule.workflow_id,
-                    "tenant": schedule.tenant,
-                    "scheduled_at": row.scheduled_at,
-                    "fire_at": row.fire_at,
-                    "status": row.status,
-                    "trigger": row.trigger,
-                    "error": row.error,
-                    "buffered": row.buffered,
-                }
-                for row in result.rows
-            ]
-            updates.append(
-                {
-                    "id": schedule.id,
-                    "state": result.next.state,
-                    "next_run_at": result.next.next_run_at,
-                    "next_fire_at": result.next.next_fire_at,
-                    "remaining_runs": result.remaining_runs,
-                    "missed_uncounted": result.missed_uncounted,
-                }
-            )
+        planned = await _plan(conn, claimed, now, pass_now, catchup)
         # A slot that already has a row (a race lost to another dispatcher or a backfill) is
         # not inserted; its job then names an id that does not exist and does nothing.
-        batches = await jobs.defer_run_batches(conn, [r["id"] for r in rows if r["id"]])
-        local: list[tuple[int, list[UUID]]] = []
-        if local_worker_id is not None and local_capacity > 0 and batches:
-            wanted = batches[:local_capacity]
-            taken = set(
-                await jobs.claim_for_local_run(conn, [j for j, _ in wanted], local_worker_id)
-            )
-            local = [(job, runs) for job, runs in wanted if job in taken]
-        started = await _started_here(conn, rows, local, max_runs_in_flight)
-        job_of = {run: job for job, runs in batches for run in runs}
-        for row in rows:
-            row["job_id"] = job_of.get(row["id"])
-            if row["id"] in started:
-                row["status"] = "running"
-        inserted = await repo.insert_many(conn, rows, now=now)
-        await repo.advance_schedules(conn, updates)
+        batches = await jobs.defer_run_batches(conn, planned.run_ids)
+        local = await _claim_local(conn, batches, local_worker_id, local_capacity)
+        started = await _started_here(conn, planned, local, max_runs_in_flight)
+        inserted = await executions_repo.insert_many(
+            conn, planned.new_runs(batches, started), now=now
+        )
+        await schedules_repo.advance_many(conn, planned.advances, now)
         if events := _incident_events(inserted):
             await record_events(conn, events, alerts)
-        await repo.pause_unusable(conn, unusable)
+        await schedules_repo.pause_unusable(conn, planned.unusable, now)
         await catchup.charge(conn, pass_now)  # last: the tenants' buckets stay locked to commit
-    dispatched_at = claimed[0][1] if now is None else now
-    fire_ats = {(r["trigger_id"], r["scheduled_at"]): r["fire_at"] for r in rows}
-    created = {r["id"] for r in inserted}
-    local = [(job, [run for run in runs if run in created]) for job, runs in local]
-    STARTED_AHEAD.add({r["id"]: r["scheduled_at"] for r in inserted if r["id"] in started})
+    created = {r.id for r in inserted}
+    STARTED_AHEAD.add({r.id: r.scheduled_at for r in inserted if r.id in started})
     return PassStats(
-        paused=[schedule_id for schedule_id, _ in unusable],
         claimed=len(claimed),
-        statuses=Counter(r["status"] for r in inserted),
+        statuses=Counter(r.status for r in inserted),
         jobs=len(batches),
-        local_jobs=local,
-        lags_seconds=[
-            (dispatched_at - fire_ats[(r["trigger_id"], r["scheduled_at"])]).total_seconds()
-            for r in inserted
-            if r["status"] in ("pending", "running")
-        ],
+        local_jobs=[(job, [run for run in runs if run in created]) for job, runs in local],
+        paused=[schedule_id for schedule_id, _ in planned.unusable],
     )
+
+
+@dataclass(slots=True)
+class _Planned:
+    """A pass's decisions, before anything is written: each slot to record (with the id of a
+    run that will run: its job is deferred before the insert, so each row is written once,
+    job id included), each schedule's advance, and the schedules that cannot be planned."""
+
+    slots: list[tuple[Schedule, SlotRow, UUID | None]] = field(default_factory=list)
+    advances: list[ScheduleAdvance] = field(default_factory=list)
+    unusable: list[tuple[UUID, str]] = field(default_factory=list)
+
+    @property
+    def run_ids(self) -> list[UUID]:
+        return [run for _, _, run in self.slots if run is not None]
+
+    def new_runs(
+        self, batches: Sequence[tuple[int, list[UUID]]], started: set[UUID]
+    ) -> list[NewRun]:
+        """The rows to insert, each with its job (`batches`) and, for the runs in `started`,
+        written as their first attempt already under way."""
+        job_of: dict[UUID | None, int] = {run: job for job, runs in batches for run in runs}
+        return [
+            NewRun.for_slot(schedule, slot, id=run, job_id=job_of.get(run), started=run in started)
+            for schedule, slot, run in self.slots
+        ]
+
+
+async def _plan(
+    conn: Conn,
+    claimed: Sequence[Claimed],
+    now: datetime | None,
+    pass_now: datetime,
+    catchup: CatchupAllowance,
+) -> _Planned:
+    """Each claimed schedule's pass, as of its fire instant (or `now` when later), within the
+    tenants' catch-up allowance."""
+    planned = _Planned()
+    for claim in claimed:
+        schedule = claim.schedule
+        as_of = max(now or claim.db_now, schedule.next_fire_at or claim.db_now)
+        result = _plan_or_note(schedule, as_of, claim.active_runs, claim.buffered_runs)
+        if isinstance(result, str):
+            planned.unusable.append((schedule.id, result))
+            continue
+        result = await catchup.within_quota(
+            conn,
+            schedule,
+            result,
+            as_of,
+            pass_now,
+            active_runs=claim.active_runs,
+            buffered_runs=claim.buffered_runs,
+        )
+        planned.slots += [
+            (schedule, row, uuid4() if row.status == "pending" and not row.buffered else None)
+            for row in result.rows
+        ]
+        planned.advances.append(
+            ScheduleAdvance(
+                schedule.id,
+                result.next.state,
+                result.next.next_run_at,
+                result.next.next_fire_at,
+                result.remaining_runs,
+                result.missed_uncounted,
+            )
+        )
+    return planned
+
+
+async def _claim_local(
+    conn: Conn,
+    batches: Sequence[tuple[int, list[UUID]]],
+    worker_id: int | None,
+    capacity: int,
+) -> list[tuple[int, list[UUID]]]:
+    """Up to `capacity` of the pass's jobs, claimed for the calling process to run."""
+    if worker_id is None or capacity <= 0 or not batches:
+        return []
+    wanted = batches[:capacity]
+    taken = set(await jobs.claim_for_local_run(conn, [j for j, _ in wanted], worker_id))
+    return [(job, runs) for job, runs in wanted if job in taken]
 
 
 async def _started_here(
     conn: Conn,
-    rows: Sequence[dict[str, Any]],
+    planned: _Planned,
     local: Sequence[tuple[int, list[UUID]]],
     max_runs_in_flight: int | None,
 ) -> set[UUID]:
     """The runs of the jobs claimed for this process that are inserted `running`. A tenant's
     runs are started here only where `start_batch` would start them without its per-tenant
     lock: the tenant's runs in flight plus `RACING_BATCHES` times its runs in a batch stay within
-    the cap (app/services/executions.py `_hold_over_cap`); otherwise they stay `pending`."""
+    the cap (app/services/attempts.py `_hold_over_cap`); otherwise they stay `pending`."""
     runs = {run for _, ids in local for run in ids}
     if not runs:
         return set()
-    tenant_of = {r["id"]: r["tenant"] for r in rows if r["id"] in runs}
+    tenant_of = {run: s.tenant for s, _, run in planned.slots if run in runs}
     if max_runs_in_flight is None:
         return set(tenant_of)
     here: Counter[str] = Counter()  # per tenant, its runs in its fullest batch here
     for _, ids in local:
         for tenant, count in Counter(tenant_of[i] for i in ids if i in tenant_of).items():
             here[tenant] = max(here[tenant], count)
-    running = await repo.running_by_tenant(conn, sorted(here), max_runs_in_flight)
+    running = await executions_repo.running_by_tenant(conn, sorted(here), max_runs_in_flight)
     room = {
         tenant
         for tenant, count in here.items()
@@ -201,17 +223,17 @@ async def _started_here(
     return {run for run, tenant in tenant_of.items() if tenant in room}
 
 
-def _incident_events(inserted: Sequence[dict[str, Any]]) -> list[IncidentEvent]:
+def _incident_events(inserted: Sequence[InsertedRun]) -> list[IncidentEvent]:
     """slot.missed: each slot recorded `missed` is an occurrence. Only misses are events here:
     the pass holds its claimed schedules locked, and looking up incidents for every schedule
-    it fires cost PostgreSQL 2-3x the CPU per slot at 1,000 slots a second (measured with
-    `python -m bench --no-peers --only steady`). The resolution comes when a run fired on time
-    ends (app/services/executions.py `after_runs_end`). Rows of slots already recorded (a
+    it fires would multiply the database's CPU per slot (docs/benchmarks.md). The resolution
+    comes when a run fired on time
+    ends (app/services/attempts.py `after_runs_end`). Rows of slots already recorded (a
     lost race) are not events."""
     return [
-        IncidentEvent(r["trigger_id"], "slot.missed", "open", r["id"])
+        IncidentEvent(r.trigger_id, "slot.missed", "open", r.id)
         for r in inserted
-        if r["status"] == "missed"
+        if r.status == "missed"
     ]
 
 
@@ -328,7 +350,7 @@ async def next_wake(
     once the run has finished, else at its instant), the dispatcher looks again every `recheck`
     seconds inside the lookahead, and at the instant at the latest, instead of at once (M4)."""
     per_slot = (cost or SlotCost()).seconds
-    first = await repo.next_fire(conn, lookahead.count_limit, now)
+    first = await schedules_repo.next_fire(conn, lookahead.count_limit, now)
     if first.due_in_second > max(STALE_STATISTICS_FLOOR, first.planned_rows):
         await _refresh_statistics(conn, first.due_in_second, first.planned_rows)
     if first.at is None:
@@ -348,10 +370,10 @@ STALE_STATISTICS_FLOOR = 1_000
 
 async def _refresh_statistics(conn: Conn, due: int, planned_rows: int) -> None:
     """ANALYZE the schedules when a crowd outnumbers what the planner thinks is stored: the
-    claim's plan for each of the crowd's passes depends on it (db/queries/dispatch.sql,
+    claim's plan for each of the crowd's passes depends on it (db/queries/schedules.sql,
     schedule_analyze). Once analyzed, the estimate covers the crowd and this does not recur."""
     log.info(
         "schedules analyzed: a crowded instant outnumbers the planner's statistics",
         extra={"event": "dispatch.analyze", "due": due, "planned_rows": planned_rows},
     )
-    await repo.analyze_schedules(conn)
+    await schedules_repo.analyze(conn)

@@ -1,377 +1,156 @@
-"""A batch of runs through one attempt: start (one transaction), the HTTP calls (no
-transaction open: SPEC §5), finish (one transaction that records every outcome, defers the
-retries, updates the schedules and releases buffered runs)."""
+"""Executions asked for by people: run now, backfill (SPEC §4.5); and reading a schedule's
+history of executions. Their attempts are app/services/attempts.py."""
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-from app.domain.callbacks import Report
-from app.domain.execution import FAILURES, FINISHED
-from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
-from app.domain.outcome import Kind, Outcome
-from app.domain.retry import decide
-from app.services.incidents import record_events
-from db import jobs
+from app.clock import Clock
+from app.domain.cron import parse_cron
+from app.domain.execution import Execution
+from app.domain.quotas import TenantQuotas
+from app.domain.schedule import Schedule
+from app.domain.slots import slots_between
+from app.domain.timezones import load_zone
+from app.errors import Conflict, ExecutionNotFound, ScheduleNotFound, ValidationFailed
+from app.services import quotas
+from app.services.attempts import defer_runs
+from app.services.cursors import decode_cursor, encode_cursor
 from db.repositories import executions as repo
-from db.repositories import outcomes as outcomes_repo
-from db.repositories import quotas as quotas_repo
-from db.repositories.outcomes import Conclusion
+from db.repositories import schedules as schedules_repo
+from db.repositories.executions import NewRun
 from db.types import Conn
 
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One run about to be attempted, with what it needs: its own input, target and retry
-    limits as its schedule had them when the run was created (a later edit does not move a
-    run already created, SPEC §2), and how to sign it: `tenant_keys` is None for the default
-    target (the deployment secret signs), else the tenant's valid keys, newest first."""
-
-    execution_id: UUID
-    trigger_id: UUID
-    workflow_id: str
-    scheduled_at: datetime
-    fire_at: datetime | None
-    attempt: int
-    trigger: str
-    input: dict[str, Any]
-    target_url: str | None
-    timeout_seconds: float
-    max_attempts: int
-    retry_backoff_seconds: float
-    started_at: datetime  # database clock when the attempt was claimed
-    tenant_keys: tuple[str, ...] | None = None
-    completion_timeout_seconds: int = 3600  # how long an accepted run may await its report
-    tenant: str | None = None
-
-
-HELD_RUN_DELAY = timedelta(seconds=1)
-"""A run held back by its tenant's cap of runs in flight is tried again this much later..."""
-HELD_RUN_DELAY_AT_CAP = timedelta(seconds=5)
-"""...or this much later when its tenant had no room at all: a tenant with a long backlog
-behind a full cap costs the database one start a run every 5 s, not every second."""
-RACING_BATCHES = 64
-"""Batches of one tenant assumed to start at the very same moment, fleet-wide (a worker has at
-most `2 * concurrency + 4` connections): a tenant below its cap by that many batches' runs
-starts a batch without the per-tenant lock."""
-
-
-class StartedAhead:
-    """The runs this process's dispatcher inserted already `running` for this process to run
-    (app/services/dispatch.py), with their slots: their first attempt is started, so
-    `start_batch` reads them instead of starting them again. Process-wide on purpose: another
-    process (after this one died) does not know them and starts them again, counting a new
-    attempt, exactly as for a run whose worker died after its start. Entries are taken once;
-    entries never taken (a batch that failed before its start) are forgotten after `ttl`
-    seconds, so that a run recovered into this process later is started again, not read."""
-
-    def __init__(self, ttl: float = 60.0) -> None:
-        self.ttl = ttl
-        self._added: dict[UUID, tuple[datetime, float]] = {}
-
-    def add(self, slots: dict[UUID, datetime]) -> None:
-        """`slots`: each run's id and its slot (`scheduled_at`, the history's partition key)."""
-        now = time.monotonic()
-        if self._added and next(iter(self._added.values()))[1] < now - self.ttl:
-            self._added = {i: v for i, v in self._added.items() if v[1] >= now - self.ttl}
-        self._added.update((i, (at, now)) for i, at in slots.items())
-
-    def take(self, execution_ids: Iterable[UUID]) -> dict[UUID, datetime]:
-        oldest = time.monotonic() - self.ttl
-        taken = ((i, self._added.pop(i, None)) for i in execution_ids)
-        return {i: v[0] for i, v in taken if v is not None and v[1] >= oldest}
-
-
-STARTED_AHEAD = StartedAhead()
-
-
-async def start_batch(
-    conn: Conn,
-    execution_ids: Sequence[UUID],
-    *,
-    max_in_flight: int | None = None,
-    now: datetime | None = None,
-) -> list[Attempt]:
-    """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`.
-
-    With `max_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT), a tenant never has more runs
-    `running` than that: its runs beyond the cap stay pending, untouched (no attempt counted,
-    no overlap decision), and get a new job, in this transaction, `HELD_RUN_DELAY` later
-    (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all). `now` (tests) replaces
-    the database clock for the start instants.
-
-    Runs in `STARTED_AHEAD` were inserted started by this process's dispatcher, within the
-    cap: they are read, not written again.
-    """
-    ahead = STARTED_AHEAD.take(execution_ids)
-    rest = [i for i in execution_ids if i not in ahead]
-    async with conn.transaction():
-        # Every statement below names runs by their full key, so only their partitions are
-        # read (migration 0010); the dispatcher told us the slots of the runs it started.
-        slots = ahead | await repo.keys(conn, rest, now)
-        await repo.cancel_orphans(conn, slots)
-        rows = await repo.read_started(conn, ahead, now)
-        if rest:
-            held = await _hold_over_cap(conn, rest, max_in_flight)
-            to_start = {i: slots[i] for i in rest if i in slots and i not in held}
-            rows += await repo.start_attempts(conn, to_start, now)
-    return [
-        Attempt(
-            execution_id=r["id"],
-            trigger_id=r["trigger_id"],
-            workflow_id=r["workflow_id"],
-            scheduled_at=r["scheduled_at"],
-            fire_at=r["fire_at"],
-            attempt=r["attempts"],
-            trigger=r["trigger"],
-            input=r["input"],
-            target_url=r["target_url"],
-            timeout_seconds=r["timeout_seconds"],
-            max_attempts=r["max_attempts"],
-            retry_backoff_seconds=r["retry_backoff_seconds"],
-            started_at=r["db_now"],
-            tenant_keys=None if r["tenant_keys"] is None else tuple(r["tenant_keys"]),
-            completion_timeout_seconds=r["completion_timeout_seconds"],
-            tenant=r["tenant"],
-        )
-        for r in rows
-    ]
-
-
-async def _hold_over_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
-    """The batch's runs that must wait for their tenant's runs in flight to go below `cap`,
-    re-deferred. A tenant far below its cap (even `RACING_BATCHES` batches like this one
-    starting at once, none seeing the others' runs yet, would stay within it) is not locked:
-    the lock would start one tenant's burst one batch at a time. Nearer, its batches take a
-    per-tenant lock until commit and count again, so no two starts see room for the same runs.
-    """
-    if cap is None:
-        return set()
-    room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap)
-    if all(running + waiting * RACING_BATCHES <= cap for waiting, running in room):
-        return set()
-    held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, cap)
-    if db_now is not None:
-        for full in (False, True):
-            ids = [run for run, tenant_full in held if tenant_full is full]
-            delay = HELD_RUN_DELAY_AT_CAP if full else HELD_RUN_DELAY
-            if ids:
-                await defer_runs(conn, ids, at=db_now + delay)
-    return {run for run, _ in held}
-
-
-def _streaks(finished: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per schedule, in the order its runs ended: last status, failures since the last
-    success, and whether a success resets the stored streak."""
-    summary: dict[UUID, dict[str, Any]] = {}
-    for row in finished:
-        s = summary.setdefault(
-            row["trigger_id"],
-            {
-                "trigger_id": row["trigger_id"],
-                "trailing_failures": 0,
-                "reset": False,
-                "last_run_at": row["started_at"],
-            },
-        )
-        s["last_status"] = row["status"]
-        s["last_run_at"] = max(s["last_run_at"], row["started_at"])
-        if row["status"] == "succeeded":
-            s["trailing_failures"], s["reset"] = 0, True
-        else:
-            s["trailing_failures"] += 1
-    return list(summary.values())
+MAX_BACKFILL = 1_000
+MANUAL_SLOT_TRIES = 100
+"""Manual runs of one schedule asked for within one millisecond that each get their own."""
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """One attempt's outcome and when its answer arrived (the database clock as the worker
-    reads it): `finishedAt` is that moment, not when the coalesced write happens."""
-
-    attempt: Attempt
-    outcome: Outcome
-    answered_at: datetime | None = None
+class BackfillResult:
+    created: int
+    existing: int
+    execution_ids: list[UUID]
 
 
-async def finish_batch(
-    conn: Conn,
-    results: Sequence[Answer],
-    rng: random.Random | None = None,
-    alerts: AlertPolicy = DEFAULT_ALERTS,
-) -> list[UUID]:
-    """Record every outcome in one transaction; returns the schedules auto-paused.
+@dataclass(frozen=True, slots=True)
+class ExecutionPage:
+    items: list[Execution]
+    next_cursor: str | None
 
-    A run answered 202 becomes `accepted`; a report its workflow sent before this (a workflow
-    faster than the recording) is applied here, in the same transaction."""
-    rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
-    outcomes = []
-    for answer in results:
-        attempt, outcome = answer.attempt, answer.outcome
-        decision = decide(
-            outcome,
-            attempt=attempt.attempt,
-            max_attempts=attempt.max_attempts,
-            backoff_seconds=attempt.retry_backoff_seconds,
-            random_unit=rng.random(),
+
+class RunService:
+    def __init__(
+        self,
+        conn: Conn,
+        tenant: str,
+        *,
+        clock: Clock | None = None,
+        quotas: TenantQuotas | None = None,
+    ) -> None:
+        self.conn, self.tenant, self.clock = conn, tenant, clock
+        self.quotas = quotas or TenantQuotas()
+
+    async def _now(self) -> datetime:
+        return self.clock() if self.clock else await schedules_repo.db_now(self.conn)
+
+    async def trigger(self, schedule_id: UUID) -> Execution:
+        """Run now (trigger `manual`), paused or not; the run and its job commit together.
+
+        The run's `scheduled_at` is the current instant cut to the millisecond, the precision
+        of its Idempotency-Key (`<triggerId>:<scheduledAt>`); a second manual run in the same
+        millisecond takes the next free one, so no two runs of a schedule share a key. The run
+        counts against the tenant's runs-per-minute and runs-in-flight quotas (429 beyond).
+        """
+        async with self.conn.transaction():
+            schedule = await schedules_repo.get(self.conn, self.tenant, schedule_id)
+            if schedule is None:
+                raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+            now = await self._now()
+            await quotas.check_run_room(self.conn, self.tenant, self.quotas, 1, now)
+            execution_id = await self._insert_manual(schedule, now)
+            await defer_runs(self.conn, [execution_id])
+            await quotas.charge_runs(self.conn, self.tenant, self.quotas, 1, now)
+            found = await repo.get(self.conn, self.tenant, execution_id)
+        assert found is not None
+        return found
+
+    async def _insert_manual(self, schedule: Schedule, now: datetime) -> UUID:
+        at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        for _ in range(MANUAL_SLOT_TRIES):
+            inserted = await repo.insert_many(self.conn, [NewRun.manual(schedule, at)])
+            if inserted:
+                return inserted[0].id
+            at += _MILLISECOND
+        raise Conflict(
+            f"{MANUAL_SLOT_TRIES} manual runs of this schedule were already asked for at this "
+            "instant; retry in a moment"
         )
-        outcomes.append(
-            {
-                "id": attempt.execution_id,
-                "scheduled_at": attempt.scheduled_at,  # the partition key: one partition read
-                "status": decision.status,
-                "http_status": outcome.http_status,
-                "error": outcome.error,
-                "workflow_run_id": outcome.workflow_run_id,
-                "duration_ms": outcome.duration_ms,
-                "retry_delay_seconds": decision.retry_delay_seconds,
-                "attempt": attempt.attempt,
-                "answered_at": answer.answered_at,
-                "completion_timeout": attempt.completion_timeout_seconds,
-            }
-        )
-    attempts = {answer.attempt.execution_id: answer.attempt for answer in results}
-    async with conn.transaction():
-        updated = await repo.finish_many(conn, outcomes)
-        accepted = [(r["id"], r["attempts"]) for r in updated if r["status"] == "accepted"]
-        for early in await outcomes_repo.waiting_reports(conn, accepted):
-            attempt = attempts[early.execution_id]
-            end = conclusion_of(
-                early.report,
-                attempt=attempt.attempt,
-                max_attempts=attempt.max_attempts,
-                backoff_seconds=attempt.retry_backoff_seconds,
-                random_unit=rng.random(),
-                at=early.reported_at,
+
+    async def backfill(self, schedule_id: UUID, start: datetime, end: datetime) -> BackfillResult:
+        """Every slot in [start, end), at most 1,000; slots that already ran are left alone.
+
+        `end` may not be later than now (database clock): a future slot run now would take its
+        slot key and its real fire would later be dropped. The whole request counts against the
+        tenant's runs-per-minute quota: it is refused whole when its slots do not fit.
+        """
+        if end <= start:
+            raise ValidationFailed("end: must be after start", field="end")
+        async with self.conn.transaction():
+            schedule = await schedules_repo.get(self.conn, self.tenant, schedule_id)
+            if schedule is None:
+                raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+            now = await self._now()
+            if end > now:
+                raise ValidationFailed(
+                    f"end: {end.isoformat()} is in the future (now is {now.isoformat()}); "
+                    "a backfill runs past slots only, future ones fire on schedule",
+                    field="end",
+                )
+            spec, zone = parse_cron(schedule.cron_expression), load_zone(schedule.timezone)
+            slots = slots_between(spec, zone, start, end, limit=MAX_BACKFILL + 1)
+            if len(slots) > MAX_BACKFILL:
+                raise ValidationFailed(
+                    f"end: the range holds more than {MAX_BACKFILL} slots; backfill it in "
+                    f"smaller ranges (the first {MAX_BACKFILL} end at {slots[-2].isoformat()})",
+                    field="end",
+                )
+            await quotas.check_run_room(self.conn, self.tenant, self.quotas, len(slots), now)
+            inserted = await repo.insert_many(
+                self.conn, [NewRun.backfill(schedule, slot) for slot in slots]
             )
-            row = await outcomes_repo.conclude(conn, early.execution_id, end)
-            await outcomes_repo.mark_applied(conn, early.execution_id, early.attempt, end.at)
-            if row is not None:
-                updated.append(row)
-        return await after_runs_end(conn, updated, alerts)
+            ids = [r.id for r in inserted]
+            await defer_runs(self.conn, ids)
+            await quotas.charge_runs(self.conn, self.tenant, self.quotas, len(ids), now)
+        return BackfillResult(len(ids), len(slots) - len(ids), ids)
 
+    async def get(self, execution_id: UUID) -> Execution:
+        found = await repo.get(self.conn, self.tenant, execution_id)
+        if found is None:
+            raise ExecutionNotFound(f"no execution with id {execution_id}")
+        return found
 
-def conclusion_of(
-    report: Report,
-    *,
-    attempt: int,
-    max_attempts: int,
-    backoff_seconds: float,
-    random_unit: float,
-    at: datetime,
-) -> Conclusion:
-    """What a workflow's report makes of its accepted run: succeeded; failed; or, for a
-    `retryable` failure with attempts left, retrying after the schedule's backoff, exactly
-    like a 5xx answer (the next attempt is a new delivery with the same Idempotency-Key)."""
-    succeeded = report.status == "succeeded"
-    kind: Kind = "succeeded" if succeeded else "retry" if report.retryable else "failed"
-    error = None if succeeded else report.error or "the workflow reported failure"
-    decision = decide(
-        Outcome(kind, None, error, None, None, 0),
-        attempt=attempt,
-        max_attempts=max_attempts,
-        backoff_seconds=backoff_seconds,
-        random_unit=random_unit,
-    )
-    return Conclusion(decision.status, error, report.output, at, decision.retry_delay_seconds)
-
-
-async def after_runs_end(
-    conn: Conn, updated: Sequence[dict[str, Any]], alerts: AlertPolicy = DEFAULT_ALERTS
-) -> list[UUID]:
-    """What follows runs changing state, in the caller's transaction: retries get their jobs,
-    ended runs update their schedules' last status and failure streak (a timed_out run is a
-    failure), and buffered runs of schedules with nothing unfinished start. Incidents follow
-    (run.failed, schedule.paused: app/services/incidents.py), with their outbox rows. Returns
-    the schedules auto-paused by pauseAfterFailures."""
-    await _defer_retries(conn, [r for r in updated if r["status"] == "retrying"])
-    finished = [r for r in updated if r["status"] in FINISHED]
-    paused = await repo.record_outcomes(conn, _streaks(finished))  # locks the schedules
-    await record_events(conn, _incident_events(finished, paused), alerts)
-    await release_buffered(conn, sorted({r["trigger_id"] for r in finished}))
-    return paused
-
-
-def _incident_events(
-    finished: Sequence[dict[str, Any]], paused: Sequence[UUID]
-) -> list[IncidentEvent]:
-    """run.failed opens on a failed or timed_out run and resolves on a success (in the order
-    the runs ended); schedule.paused opens for the schedules pauseAfterFailures paused;
-    slot.missed resolves when a run its schedule fired on time (not a catch-up, a manual run
-    or a backfill) ends: the schedule fires on time again."""
-    on_time = sorted({r["trigger_id"] for r in finished if r.get("trigger") == "schedule"})
-    events = [
-        IncidentEvent(r["trigger_id"], "run.failed", "open", r["id"])
-        if r["status"] in FAILURES
-        else IncidentEvent(r["trigger_id"], "run.failed", "resolve")
-        for r in finished
-        if r["status"] in FAILURES or r["status"] == "succeeded"
-    ]
-    last_failure = {e.trigger_id: e.execution_id for e in events if e.action == "open"}
-    return (
-        events
-        + [
-            IncidentEvent(trigger, "schedule.paused", "open", last_failure.get(trigger))
-            for trigger in paused
-        ]
-        + [IncidentEvent(trigger, "slot.missed", "resolve") for trigger in on_time]
-    )
-
-
-async def defer_runs(
-    conn: Conn, execution_ids: Sequence[UUID], *, at: datetime | None = None
-) -> list[tuple[int, list[UUID]]]:
-    """Give runs their batch jobs, in the caller's transaction; returns (job, its runs)."""
-    batches = await jobs.defer_run_batches(conn, execution_ids, at=at)
-    await repo.set_jobs(conn, [(run, job) for job, runs in batches for run in runs])
-    return batches
-
-
-async def _defer_retries(conn: Conn, retrying: Sequence[dict[str, Any]]) -> None:
-    """One job per distinct retry second: retries of a burst share jobs, not one each."""
-    by_second: dict[datetime, list[UUID]] = {}
-    for row in retrying:
-        by_second.setdefault(_ceil_second(row["next_attempt_at"]), []).append(row["id"])
-    for due, ids in sorted(by_second.items()):
-        await defer_runs(conn, ids, at=due)
-
-
-async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> int:
-    """buffer_one: start the waiting run of each schedule that has nothing else unfinished."""
-    released = await repo.release_buffered(conn, trigger_ids)
-    await defer_runs(conn, released)
-    return len(released)
-
-
-async def recover_orphans(conn: Conn, *, min_age_seconds: float = 30, limit: int = 1_000) -> int:
-    """Re-defer unfinished runs whose job is gone or ended; release forgotten buffered runs.
-
-    The last line of "nothing is lost" (SPEC §5): whatever killed a run's job (a cancelled
-    task, a crash between steps, a job removed by hand), the run gets a new job here.
-    """
-    async with conn.transaction():
-        orphans = await repo.find_orphans(conn, min_age_seconds=min_age_seconds, limit=limit)
-        for due, ids in _group_by_due(orphans).items():
-            await defer_runs(conn, ids, at=due)
-        released = await release_buffered(conn, await repo.find_unreleased_buffered(conn, limit))
-    return len(orphans) + released
-
-
-def _group_by_due(
-    orphans: Sequence[tuple[UUID, datetime | None]],
-) -> dict[datetime | None, list[UUID]]:
-    grouped: dict[datetime | None, list[UUID]] = {}
-    for execution_id, due in orphans:
-        grouped.setdefault(_ceil_second(due) if due else None, []).append(execution_id)
-    return grouped
-
-
-def _ceil_second(instant: datetime) -> datetime:
-    """Rounded up, so a job never starts before its runs' next attempt is due."""
-    whole = instant.replace(microsecond=0)
-    return whole if whole == instant else whole + timedelta(seconds=1)
+    async def history(
+        self,
+        schedule_id: UUID,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        status: str | None = None,
+    ) -> ExecutionPage:
+        """A schedule's executions, newest first. Answers 404 for another tenant's schedule."""
+        if await schedules_repo.get(self.conn, self.tenant, schedule_id) is None:
+            raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+        # The slot is unique per schedule: the cursor's id is not needed to resume.
+        before = decode_cursor(cursor)[0] if cursor else None
+        rows = await repo.list_page(
+            self.conn, self.tenant, schedule_id, limit=limit + 1, before=before, status=status
+        )
+        items = rows[:limit]
+        more = len(rows) > limit
+        return ExecutionPage(
+            items, encode_cursor(items[-1].scheduled_at, items[-1].id) if more and items else None
+        )

@@ -20,7 +20,7 @@ from app.domain.execution import Execution
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.domain.instants import format_instant
 from app.errors import Conflict, ExecutionNotFound, Unauthorized
-from app.services.executions import after_runs_end, conclusion_of
+from app.services.attempts import after_runs_end, conclusion_of
 from db.repositories import executions as executions_repo
 from db.repositories import outcomes as repo
 from db.repositories.outcomes import Conclusion, LockedRun
@@ -134,14 +134,14 @@ class OutcomeService:
             at=run.now,
         )
         row = await repo.conclude(self.conn, run.execution.id, end)
-        await after_runs_end(self.conn, [row] if row else [], self.alerts)
+        await after_runs_end(self.conn, [row] if row else [], self.alerts, run.now)
 
     async def _time_out(self, run: LockedRun) -> None:
         deadline = run.execution.completion_deadline
         assert deadline is not None  # an accepted run always has one
         end = Conclusion("timed_out", TIMED_OUT_ERROR, None, deadline)
         row = await repo.conclude(self.conn, run.execution.id, end)
-        await after_runs_end(self.conn, [row] if row else [], self.alerts)
+        await after_runs_end(self.conn, [row] if row else [], self.alerts, run.now)
 
 
 async def load_callback_key(conn: Conn) -> str:
@@ -172,7 +172,7 @@ async def time_out_due(
     pauseAfterFailures and buffered runs follow, in the same transaction). Returns how many."""
     async with conn.transaction():
         rows = await repo.time_out_due(conn, now=now, limit=limit, error=TIMED_OUT_ERROR)
-        await after_runs_end(conn, rows, alerts)
+        await after_runs_end(conn, rows, alerts, now)
     return len(rows)
 
 

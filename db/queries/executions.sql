@@ -18,7 +18,7 @@ INSERT INTO workflow_schedule_executions (
 SELECT coalesce(u.id, gen_random_uuid()), u.trigger_id, u.workflow_id, u.tenant,
        u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered,
        CASE WHEN u.status NOT IN ('missed', 'skipped') THEN p.digest END, u.job_id,
-       CASE WHEN u.status IN ('missed', 'skipped') THEN clock_timestamp() END,
+       CASE WHEN u.status IN ('missed', 'skipped') THEN t.now END,
        CASE WHEN u.status = 'running' THEN 1 ELSE 0 END,
        CASE WHEN u.status = 'running' THEN greatest(t.now, u.fire_at) END,
        CASE WHEN u.status = 'running' THEN greatest(t.now, u.fire_at) END
@@ -32,6 +32,7 @@ FROM (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t,
 LEFT JOIN workflow_run_specs p
     ON p.trigger_id = u.trigger_id AND p.tenant = u.tenant AND p.superseded_at IS NULL
 ON CONFLICT (trigger_id, scheduled_at) DO NOTHING
+-- In the order of InsertedRun's fields (db/repositories/executions.py).
 RETURNING id, trigger_id, scheduled_at, status, buffered;
 
 -- name: execution_set_jobs
@@ -57,12 +58,10 @@ SELECT id, scheduled_at FROM workflow_schedule_executions WHERE id = ANY(%(ids)s
 -- retrying, and its next attempt is due) or when it is `running` but its job is being run again
 -- (the worker that had it died: at-least-once, same Idempotency-Key). Runs whose schedule was
 -- deleted are cancelled instead (see execution_cancel_orphans).
--- What the attempt sends and how it retries come from the run's own spec, not from the
--- schedule as it is now (SPEC §2, L4). Only a run without a spec row (rows written by hand;
--- retention keeps every spec a run names) falls back to the schedule's current values.
--- A run to the schedule's own targetUrl is signed with its tenant's keys
--- valid now, newest first (two during a rotation); a run to the default target gets none
--- (NULL: it is signed with the deployment secret).
+-- What the attempt sends and how it retries come from the run's own spec
+-- (workflow_execution_attempt_specs, migration 0012). A run to the schedule's own targetUrl is
+-- signed with its tenant's keys valid now, newest first (two during a rotation); a run to the
+-- default target gets none (NULL: it is signed with the deployment secret).
 UPDATE workflow_schedule_executions AS e SET
     status = 'running',
     attempts = e.attempts + 1,
@@ -70,22 +69,10 @@ UPDATE workflow_schedule_executions AS e SET
     started_at = coalesce(e.started_at, greatest(t.now, e.fire_at)),
     executed_at = coalesce(e.executed_at, greatest(t.now, e.fire_at)),
     next_attempt_at = NULL
-FROM (
-    SELECT x.id,
-           coalesce(p.input, s.input) AS input,
-           CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END AS target_url,
-           coalesce(p.timeout_seconds, s.timeout_seconds) AS timeout_seconds,
-           coalesce(p.max_attempts, s.max_attempts) AS max_attempts,
-           coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds,
-           coalesce(p.completion_timeout_seconds, s.completion_timeout_seconds)
-               AS completion_timeout_seconds
-    FROM workflow_schedule_executions x
-    JOIN workflow_schedules s ON s.id = x.trigger_id AND s.tenant = x.tenant
-    LEFT JOIN workflow_run_specs p ON p.digest = x.spec_digest
-    WHERE x.id = ANY(%(ids)b::uuid[]) AND x.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-) AS r,
+FROM workflow_execution_attempt_specs AS r,
     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
 WHERE e.id = r.id
+  AND r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   -- The slots of the runs (execution_keys_*) keep both scans to their partitions.
   AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND NOT e.buffered
@@ -106,32 +93,26 @@ RETURNING e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attemp
 
 -- name: execution_read_started
 -- The attempts of runs inserted already started by their dispatcher for its own process
--- (execution_insert_many): what execution_start_attempts returns, read without a write. Only
--- runs still in that first attempt are returned: one cancelled meanwhile (its schedule deleted)
--- is not sent.
-SELECT e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attempts, e.trigger,
-       e.tenant,
-       coalesce(p.input, s.input) AS input,
-       CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END AS target_url,
-       coalesce(p.timeout_seconds, s.timeout_seconds) AS timeout_seconds,
-       coalesce(p.max_attempts, s.max_attempts) AS max_attempts,
-       coalesce(p.retry_backoff_seconds, s.retry_backoff_seconds) AS retry_backoff_seconds,
-       coalesce(p.completion_timeout_seconds, s.completion_timeout_seconds)
-           AS completion_timeout_seconds,
-       CASE WHEN (CASE WHEN p.digest IS NULL THEN s.target_url ELSE p.target_url END)
-                 IS NOT NULL THEN coalesce(
+-- (execution_insert_many): what execution_start_attempts returns, read without a write, from
+-- the same view. Only runs still in that first attempt are returned: one cancelled meanwhile
+-- (its schedule deleted) is not sent. No lock: the dispatcher's commit made these rows, and
+-- only this process holds their job.
+SELECT r.id, r.trigger_id, r.workflow_id, r.scheduled_at, r.fire_at, r.attempts, r.trigger,
+       r.tenant, r.input, r.target_url, r.timeout_seconds, r.max_attempts,
+       r.retry_backoff_seconds, r.completion_timeout_seconds,
+       -- The same signing keys as execution_start_attempts' (a function would not be inlined:
+       -- it has a FROM, so it would run as a call per row).
+       CASE WHEN r.target_url IS NOT NULL THEN coalesce(
            (SELECT array_agg(k.secret ORDER BY k.created_at DESC)
             FROM tenant_signing_keys k
-            WHERE k.tenant = e.tenant
+            WHERE k.tenant = r.tenant
               AND (k.expires_at IS NULL OR k.expires_at > t.now)),
            '{}'::text[]) END AS tenant_keys,
        t.now AS db_now
-FROM workflow_schedule_executions e
-JOIN workflow_schedules s ON s.id = e.trigger_id AND s.tenant = e.tenant
-LEFT JOIN workflow_run_specs p ON p.digest = e.spec_digest,
+FROM workflow_execution_attempt_specs r,
     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
-WHERE e.id = ANY(%(ids)b::uuid[]) AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-  AND e.status = 'running' AND e.attempts = 1;
+WHERE r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+  AND r.status = 'running' AND r.attempts = 1;
 
 -- name: execution_running_by_tenant
 -- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running
@@ -147,7 +128,7 @@ FROM unnest(%(tenants)s::text[]) AS t(tenant);
 -- Runs of a deleted schedule end `cancelled`, not silently pending forever. A schedule of
 -- another tenant with the same id does not count (ids are owned, but never trust it here).
 UPDATE workflow_schedule_executions AS e SET
-    status = 'cancelled', finished_at = clock_timestamp(),
+    status = 'cancelled', finished_at = coalesce(%(now)s::timestamptz, clock_timestamp()),
     error = coalesce(e.error, 'cancelled: the schedule was deleted')
 WHERE e.id = ANY(%(ids)b::uuid[]) AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND e.status IN ('pending', 'running', 'retrying')
@@ -161,7 +142,7 @@ RETURNING e.id;
 -- in the middle of an attempt is left to finish it (its outcome is real); its retries, if
 -- any, are cancelled at their start (execution_cancel_orphans).
 UPDATE workflow_schedule_executions SET
-    status = 'cancelled', finished_at = clock_timestamp(),
+    status = 'cancelled', finished_at = coalesce(%(now)s::timestamptz, clock_timestamp()),
     error = coalesce(error, 'cancelled: the schedule was deleted')
 WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s
   AND status IN ('pending', 'retrying');
@@ -238,58 +219,14 @@ FROM unnest(
 ) AS u(id, scheduled_at, status, http_status, error, workflow_run_id, duration_ms,
        retry_delay, attempt, answered_at, completion_timeout),
     -- The worker's reading of the database clock (it keeps it from going before the
-    -- attempt's start, executor.Answer); the database's own now when it has none.
-    LATERAL (SELECT coalesce(u.answered_at, clock_timestamp()) AS at) AS a
+    -- attempt's start, executor.Answer); else the caller's `now`, else the database's.
+    LATERAL (SELECT coalesce(u.answered_at, %(now)s::timestamptz, clock_timestamp()) AS at) AS a
 WHERE e.id = u.id AND e.scheduled_at = u.scheduled_at
   -- The runs' slots (the executor has them from the start) keep the scan to their partitions.
   AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND e.status = 'running' AND e.attempts = u.attempt
+-- In the order of EndedRun's fields (db/repositories/executions.py).
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts, e.trigger;
-
--- name: schedule_lock_many
--- Row locks on several schedules, taken in id order. Finishers that record outcomes of
--- overlapping sets of schedules at the same moment (a catch-up burst next to a regular batch)
--- then wait for each other instead of deadlocking, as they did when the UPDATE below took its
--- locks in whatever order its plan visited the rows.
-SELECT id FROM workflow_schedules
-WHERE id = ANY(%(ids)b::uuid[])
-ORDER BY id
-FOR NO KEY UPDATE;
-
--- name: schedule_record_outcomes
--- After runs end: each schedule's last run, last status and consecutive-failure streak (the
--- caller summarises a batch per schedule: its trailing failures, and whether a success reset
--- the streak). pauseAfterFailures pauses a schedule whose streak reaches it, with a note saying
--- so (SPEC §2); that is a change of the schedule, so its version moves.
-UPDATE workflow_schedules AS s SET
-    last_status = c.last_status,
-    last_run_at = greatest(s.last_run_at, c.last_run_at),
-    consecutive_failures = c.streak,
-    enabled = CASE WHEN c.pause THEN false ELSE s.enabled END,
-    state = CASE WHEN c.pause THEN 'paused' ELSE s.state END,
-    next_run_at = CASE WHEN c.pause THEN NULL ELSE s.next_run_at END,
-    next_fire_at = CASE WHEN c.pause THEN NULL ELSE s.next_fire_at END,
-    pause_note = CASE WHEN c.pause
-        THEN format('auto-paused after %%s consecutive failed runs', c.streak)
-        ELSE s.pause_note END,
-    version = s.version + CASE WHEN c.pause THEN 1 ELSE 0 END,
-    updated_at = CASE WHEN c.pause THEN clock_timestamp() ELSE s.updated_at END
-FROM (
-    SELECT cur.id, m.last_status, m.last_run_at, streaks.streak,
-           (cur.state = 'active' AND cur.pause_after_failures IS NOT NULL
-            AND streaks.streak >= cur.pause_after_failures) AS pause
-    FROM unnest(
-        %(trigger_ids)b::uuid[], %(last_statuses)b::text[], %(last_run_ats)b::timestamptz[],
-        %(trailing_failures)b::integer[], %(resets)b::boolean[]
-    ) AS m(trigger_id, last_status, last_run_at, trailing_failures, reset)
-    JOIN workflow_schedules cur ON cur.id = m.trigger_id
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN m.reset THEN m.trailing_failures
-                    ELSE cur.consecutive_failures + m.trailing_failures END AS streak
-    ) AS streaks
-) AS c
-WHERE s.id = c.id
-RETURNING s.id, c.pause AS paused;
 
 -- name: execution_release_buffered
 -- buffer_one: when a schedule's runs are all finished, the run that waited becomes a normal
@@ -299,9 +236,8 @@ WHERE e.id IN (
     SELECT b.id FROM workflow_schedule_executions b
     WHERE b.trigger_id = ANY(%(trigger_ids)s::uuid[]) AND b.status = 'pending' AND b.buffered
       AND NOT EXISTS (
-          SELECT 1 FROM workflow_schedule_executions a
-          WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant
-            AND a.status IN ('pending', 'running', 'retrying', 'accepted') AND NOT a.buffered)
+          SELECT 1 FROM workflow_unfinished_executions a
+          WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant AND NOT a.buffered)
       -- only the oldest waiting run of a schedule
       AND NOT EXISTS (
           SELECT 1 FROM workflow_schedule_executions o
@@ -320,7 +256,8 @@ FROM workflow_schedule_executions e
 LEFT JOIN procrastinate_jobs j ON j.id = e.job_id
 WHERE e.status IN ('pending', 'running', 'retrying')
   AND NOT e.buffered
-  AND e.created_at < clock_timestamp() - make_interval(secs => %(min_age_seconds)s)
+  AND e.created_at < coalesce(%(now)s::timestamptz, clock_timestamp())
+                      - make_interval(secs => %(min_age_seconds)s)
   AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
 ORDER BY e.created_at
 LIMIT %(limit)s
@@ -333,9 +270,8 @@ SELECT DISTINCT b.trigger_id
 FROM workflow_schedule_executions b
 WHERE b.status = 'pending' AND b.buffered
   AND NOT EXISTS (
-      SELECT 1 FROM workflow_schedule_executions a
-      WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant
-        AND a.status IN ('pending', 'running', 'retrying', 'accepted') AND NOT a.buffered)
+      SELECT 1 FROM workflow_unfinished_executions a
+      WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant AND NOT a.buffered)
 LIMIT %(limit)s;
 
 -- name: execution_get

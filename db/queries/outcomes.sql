@@ -70,6 +70,7 @@ UPDATE workflow_schedule_executions AS e SET
         THEN %(at)s::timestamptz + make_interval(secs => %(retry_delay)s) END,
     completion_deadline = NULL
 WHERE e.id = %(id)s AND e.status = 'accepted'
+-- In the order of EndedRun's fields (db/repositories/executions.py).
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts,
           e.trigger;
 
@@ -96,6 +97,7 @@ WHERE e.id IN (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
+-- In the order of EndedRun's fields (db/repositories/executions.py).
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts,
           e.trigger;
 

@@ -1,23 +1,32 @@
-"""The executions aggregate's only door to SQL (and the dispatcher's claim of schedules).
+"""The executions aggregate's only door to SQL: the runs (`workflow_schedule_executions`) and
+their attempts. The schedules' side of the firing path (claim, wake-up, advance, outcomes) is in
+db/repositories/schedules.py.
 
-Bulk statements take parallel arrays (unnest), so a pass over 10,000 due schedules is a handful
-of round trips, not 10,000.
+What each statement takes and returns is a type of this module (`NewRun`, `AttemptOutcome`,
+`Attempt`, ...), not a dict. The rows that cross once per slot or per run are NamedTuples:
+immutable and typed like a frozen dataclass, and as cheap to build as the dicts they replace
+(a frozen dataclass sets each field through object.__setattr__, several times the cost per
+row). Bulk statements take parallel arrays (unnest), so a pass over 10,000 due schedules is
+a handful of round trips, not 10,000.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
+from psycopg.rows import args_row
+
 from app.domain.execution import Execution
+from app.domain.firing import SlotRow
 from app.domain.schedule import Schedule
 from db.queries import query
 from db.types import Conn
 
-_SCHEDULE_FIELDS = frozenset(Schedule.__dataclass_fields__)
+_Row = TypeVar("_Row")
 
 
 async def _all(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -25,136 +34,111 @@ async def _all(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, 
     return await cursor.fetchall() if cursor.description else []
 
 
-@dataclass(frozen=True, slots=True)
-class Crowd:
-    """The slots of one second [start, end), dispatched from `lead` seconds before they are
-    due, however far ahead that is (the claim takes any other schedule only within its short
-    lookahead)."""
+async def _typed(
+    conn: Conn, name: str, params: dict[str, Any], row: Callable[..., _Row]
+) -> list[_Row]:
+    """The rows of query `name`, each built as `row(*columns)`: the query returns its columns
+    in the order of the row type's fields."""
+    async with conn.cursor(row_factory=args_row(row)) as cursor:
+        await cursor.execute(query(name), params)
+        return await cursor.fetchall()
 
-    start: datetime
-    end: datetime
-    lead: float
 
+class NewRun(NamedTuple):
+    """One execution row to insert (execution_insert_many). `id` and `job_id` come with a run
+    whose job is deferred before the insert (the dispatcher's); otherwise the id is generated
+    by the insert. Built only by the factories below: one place spells a run row."""
 
-async def claim_due(
-    conn: Conn,
-    limit: int,
-    now: datetime | None = None,
-    lookahead: float = 0.0,
-    crowd: Crowd | None = None,
-) -> list[tuple[Schedule, datetime, int, int]]:
-    """Lock up to `limit` schedules due within `lookahead` seconds, or in the `crowd`'s second
-    and within its lead: (schedule, db now, unfinished runs, buffered runs)."""
-    rows = await _all(
-        conn,
-        "schedule_claim_due",
-        {
-            "limit": limit,
-            "now": now,
-            "lookahead": lookahead,
-            "crowd_from": crowd.start if crowd else None,
-            "crowd_until": crowd.end if crowd else None,
-            "crowd_lookahead": crowd.lead if crowd else None,
-        },
-    )
-    return [
-        (
-            Schedule(**{k: v for k, v in row.items() if k in _SCHEDULE_FIELDS}),
-            row["db_now"],
-            int(row["active_runs"]),
-            int(row["buffered_runs"]),
+    trigger_id: UUID
+    workflow_id: str
+    tenant: str
+    scheduled_at: datetime
+    fire_at: datetime | None
+    status: str
+    trigger: str
+    error: str | None = None
+    buffered: bool = False
+    id: UUID | None = None
+    job_id: int | None = None
+
+    @classmethod
+    def for_slot(
+        cls,
+        schedule: Schedule,
+        slot: SlotRow,
+        *,
+        id: UUID | None = None,  # noqa: A002 - the column's name
+        job_id: int | None = None,
+        started: bool = False,
+    ) -> NewRun:
+        """The row of a slot the dispatcher planned; `started`: written as its first attempt,
+        already `running` (a run this process's dispatcher runs itself)."""
+        return cls(
+            schedule.id,
+            schedule.workflow_id,
+            schedule.tenant,
+            slot.scheduled_at,
+            slot.fire_at,
+            "running" if started else slot.status,
+            slot.trigger,
+            slot.error,
+            slot.buffered,
+            id,
+            job_id,
         )
-        for row in rows
-    ]
+
+    @classmethod
+    def manual(cls, schedule: Schedule, at: datetime) -> NewRun:
+        """A run asked for now (`POST .../run`), due at once."""
+        return cls(schedule.id, schedule.workflow_id, schedule.tenant, at, at, "pending", "manual")
+
+    @classmethod
+    def backfill(cls, schedule: Schedule, slot: datetime) -> NewRun:
+        """A past slot run on request. No fire instant: it is sent as soon as its job runs."""
+        return cls(
+            schedule.id, schedule.workflow_id, schedule.tenant, slot, None, "pending", "backfill"
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class NextFire:
-    """The earliest fire instant of any active schedule (None: none active), the database's
-    now (or the `now` given), how many schedules are due in the second from that instant (at
-    most the count limit), whether one of the schedules at that instant can be dispatched
-    ahead of it (false: each waits for an unfinished run, see schedule_next_fire), and how
-    many worker processes' dispatchers are alive to share it (at least 1)."""
+class InsertedRun(NamedTuple):
+    """A row execution_insert_many did insert (a slot that had one already is not returned)."""
 
-    at: datetime | None
-    now: datetime
-    due_in_second: int
-    goes_ahead: bool
-    dispatchers: int = 1
-    planned_rows: int = 0  # the planner's estimate of the schedules stored (-1: never analyzed)
-
-
-async def next_fire(conn: Conn, count_limit: int, now: datetime | None = None) -> NextFire:
-    rows = await _all(conn, "schedule_next_fire", {"count_limit": count_limit, "now": now})
-    row = rows[0]
-    return NextFire(
-        row["next_fire_at"],
-        row["db_now"],
-        int(row["due_in_second"]),
-        bool(row["first_goes_ahead"]),
-        int(row["dispatchers"]),
-        int(row["planned_rows"]),
-    )
-
-
-async def analyze_schedules(conn: Conn) -> None:
-    await conn.execute(query("schedule_analyze"))
-
-
-async def advance_schedules(conn: Conn, updates: Sequence[dict[str, Any]]) -> None:
-    if not updates:
-        return
-    await conn.execute(
-        query("schedule_advance_many"),
-        {
-            "ids": [u["id"] for u in updates],
-            "states": [u["state"] for u in updates],
-            "next_run_ats": [u["next_run_at"] for u in updates],
-            "next_fire_ats": [u["next_fire_at"] for u in updates],
-            "remaining_runs": [u["remaining_runs"] for u in updates],
-            "missed_uncounted": [u["missed_uncounted"] for u in updates],
-        },
-    )
-
-
-async def pause_unusable(conn: Conn, notes: Sequence[tuple[UUID, str]]) -> None:
-    """Pause schedules the dispatcher cannot plan, each with its note."""
-    if not notes:
-        return
-    await conn.execute(
-        query("schedule_pause_unusable"),
-        {"ids": [i for i, _ in notes], "notes": [n for _, n in notes]},
-    )
+    id: UUID
+    trigger_id: UUID
+    scheduled_at: datetime
+    status: str
+    buffered: bool
 
 
 async def insert_many(
-    conn: Conn, rows: Sequence[dict[str, Any]], *, now: datetime | None = None
-) -> list[dict[str, Any]]:
+    conn: Conn, runs: Sequence[NewRun], *, now: datetime | None = None
+) -> list[InsertedRun]:
     """Insert execution rows; a slot that already has one is skipped. Returns what was new.
 
     A run to be sent names its schedule's current spec (input, target, retry limits), read
     from the schedule row in the same statement; callers pass no input. A row of status
-    `running` is written as its first attempt started at `now` (the database clock), or at
-    its fire instant if that is later."""
-    if not rows:
+    `running` is written as its first attempt started at `now` (else the database clock), or
+    at its fire instant if that is later; a `missed` or `skipped` row ends at `now`."""
+    if not runs:
         return []
-    return await _all(
+    return await _typed(
         conn,
         "execution_insert_many",
         {
-            "ids": [r.get("id") for r in rows],
-            "job_ids": [r.get("job_id") for r in rows],
-            "trigger_ids": [r["trigger_id"] for r in rows],
-            "workflow_ids": [r["workflow_id"] for r in rows],
-            "tenants": [r["tenant"] for r in rows],
-            "scheduled_ats": [r["scheduled_at"] for r in rows],
-            "fire_ats": [r.get("fire_at") for r in rows],
-            "statuses": [r["status"] for r in rows],
-            "triggers": [r["trigger"] for r in rows],
-            "errors": [r.get("error") for r in rows],
-            "buffereds": [r.get("buffered", False) for r in rows],
+            "ids": [r.id for r in runs],
+            "job_ids": [r.job_id for r in runs],
+            "trigger_ids": [r.trigger_id for r in runs],
+            "workflow_ids": [r.workflow_id for r in runs],
+            "tenants": [r.tenant for r in runs],
+            "scheduled_ats": [r.scheduled_at for r in runs],
+            "fire_ats": [r.fire_at for r in runs],
+            "statuses": [r.status for r in runs],
+            "triggers": [r.trigger for r in runs],
+            "errors": [r.error for r in runs],
+            "buffereds": [r.buffered for r in runs],
             "now": now,
         },
+        InsertedRun,
     )
 
 
@@ -193,26 +177,74 @@ async def keys(
     return found
 
 
-def _key_params(slots: dict[UUID, datetime]) -> dict[str, Any]:
-    return {"ids": list(slots), "scheduled_ats": sorted(set(slots.values()))}
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of a run, about to be sent, with what it needs: its own input, target and retry
+    limits as its schedule had them when the run was created (a later edit does not move a
+    run already created, SPEC §2), and how to sign it: `tenant_keys` is None for the default
+    target (the deployment secret signs), else the tenant's valid keys, newest first."""
+
+    execution_id: UUID
+    trigger_id: UUID
+    workflow_id: str
+    scheduled_at: datetime
+    fire_at: datetime | None
+    attempt: int
+    trigger: str
+    input: dict[str, Any]
+    target_url: str | None
+    timeout_seconds: float
+    max_attempts: int
+    retry_backoff_seconds: float
+    started_at: datetime  # database clock when the attempt was claimed
+    tenant_keys: tuple[str, ...] | None = None
+    completion_timeout_seconds: int = 3600  # how long an accepted run may await its report
+    tenant: str | None = None
+
+
+def _attempt(r: dict[str, Any]) -> Attempt:
+    return Attempt(
+        execution_id=r["id"],
+        trigger_id=r["trigger_id"],
+        workflow_id=r["workflow_id"],
+        scheduled_at=r["scheduled_at"],
+        fire_at=r["fire_at"],
+        attempt=r["attempts"],
+        trigger=r["trigger"],
+        input=r["input"],
+        target_url=r["target_url"],
+        timeout_seconds=r["timeout_seconds"],
+        max_attempts=r["max_attempts"],
+        retry_backoff_seconds=r["retry_backoff_seconds"],
+        started_at=r["db_now"],
+        tenant_keys=None if r["tenant_keys"] is None else tuple(r["tenant_keys"]),
+        completion_timeout_seconds=r["completion_timeout_seconds"],
+        tenant=r["tenant"],
+    )
+
+
+def _key_params(slots: dict[UUID, datetime], now: datetime | None) -> dict[str, Any]:
+    return {"ids": list(slots), "scheduled_ats": sorted(set(slots.values())), "now": now}
 
 
 async def start_attempts(
     conn: Conn, slots: dict[UUID, datetime], now: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[Attempt]:
     """Start the runs named by their full keys (`keys`: id -> scheduled_at)."""
     if not slots:
         return []
-    return await _all(conn, "execution_start_attempts", _key_params(slots) | {"now": now})
+    rows = await _all(conn, "execution_start_attempts", _key_params(slots, now))
+    return [_attempt(r) for r in rows]
 
 
 async def read_started(
     conn: Conn, slots: dict[UUID, datetime], now: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[Attempt]:
     """What `start_attempts` returns, for runs inserted already started (no write)."""
     if not slots:
         return []
-    return await _all(conn, "execution_read_started", _key_params(slots) | {"now": now})
+    rows = await _all(conn, "execution_read_started", _key_params(slots, now))
+    return [_attempt(r) for r in rows]
 
 
 async def running_by_tenant(conn: Conn, tenants: Sequence[str], count_limit: int) -> dict[str, int]:
@@ -223,66 +255,85 @@ async def running_by_tenant(conn: Conn, tenants: Sequence[str], count_limit: int
     return {r["tenant"]: int(r["running"]) for r in rows}
 
 
-async def cancel_waiting(conn: Conn, tenant: str, trigger_id: UUID) -> None:
-    """A deleted schedule's waiting runs end `cancelled` (in the caller's transaction)."""
+async def cancel_waiting(
+    conn: Conn, tenant: str, trigger_id: UUID, now: datetime | None = None
+) -> None:
+    """A deleted schedule's waiting runs end `cancelled` (in the caller's transaction) at
+    `now` (else the database clock)."""
     await conn.execute(
-        query("execution_cancel_waiting"), {"tenant": tenant, "trigger_id": trigger_id}
+        query("execution_cancel_waiting"), {"tenant": tenant, "trigger_id": trigger_id, "now": now}
     )
 
 
-async def cancel_orphans(conn: Conn, slots: dict[UUID, datetime]) -> list[UUID]:
-    """Cancel the runs (full keys) whose schedule is gone."""
+async def cancel_orphans(
+    conn: Conn, slots: dict[UUID, datetime], now: datetime | None = None
+) -> list[UUID]:
+    """Cancel the runs (full keys) whose schedule is gone, at `now` (else the database clock)."""
     if not slots:
         return []
-    rows = await _all(conn, "execution_cancel_orphans", _key_params(slots))
+    rows = await _all(conn, "execution_cancel_orphans", _key_params(slots, now))
     return [r["id"] for r in rows]
 
 
-async def finish_many(conn: Conn, outcomes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Record outcomes; each names its run by `id` and, so that only its partition is read,
-    its slot `scheduled_at` (looked up when missing)."""
+class AttemptOutcome(NamedTuple):
+    """What one attempt of a run came to (execution_finish_many): the run's new `status`, and
+    for a retry the delay of the next attempt. `scheduled_at` is the run's slot, so that only
+    its partition is read (looked up when None); `attempt` must still be the run's current one;
+    `answered_at` is when the answer arrived (else the `now` of the statement)."""
+
+    id: UUID
+    scheduled_at: datetime | None
+    status: str
+    http_status: int | None
+    error: str | None
+    workflow_run_id: str | None
+    duration_ms: int | None
+    retry_delay_seconds: float | None
+    attempt: int
+    answered_at: datetime | None
+    completion_timeout: int
+
+
+class EndedRun(NamedTuple):
+    """A run whose attempt was recorded, or whose workflow's outcome was (db/queries/
+    outcomes.sql): what the finishers do next with it (retries, streaks, incidents)."""
+
+    id: UUID
+    trigger_id: UUID
+    status: str
+    started_at: datetime | None
+    next_attempt_at: datetime | None
+    attempts: int
+    trigger: str
+
+
+async def finish_many(
+    conn: Conn, outcomes: Sequence[AttemptOutcome], now: datetime | None = None
+) -> list[EndedRun]:
+    """Record outcomes of attempts; returns the runs whose current attempt they were."""
     if not outcomes:
         return []
-    unknown = [o["id"] for o in outcomes if o.get("scheduled_at") is None]
-    slots = await keys(conn, unknown) if unknown else {}
-    scheduled_ats = [o.get("scheduled_at") or slots.get(o["id"]) for o in outcomes]
-    return await _all(
+    unknown = [o.id for o in outcomes if o.scheduled_at is None]
+    slots = await keys(conn, unknown, now) if unknown else {}
+    return await _typed(
         conn,
         "execution_finish_many",
         {
-            "ids": [o["id"] for o in outcomes],
-            "scheduled_ats": scheduled_ats,
-            "statuses": [o["status"] for o in outcomes],
-            "http_statuses": [o["http_status"] for o in outcomes],
-            "errors": [o["error"] for o in outcomes],
-            "workflow_run_ids": [o["workflow_run_id"] for o in outcomes],
-            "durations": [o["duration_ms"] for o in outcomes],
-            "retry_delays": [o["retry_delay_seconds"] for o in outcomes],
-            "attempts": [o["attempt"] for o in outcomes],
-            "answered_ats": [o["answered_at"] for o in outcomes],
-            "completion_timeouts": [o["completion_timeout"] for o in outcomes],
+            "ids": [o.id for o in outcomes],
+            "scheduled_ats": [o.scheduled_at or slots.get(o.id) for o in outcomes],
+            "statuses": [o.status for o in outcomes],
+            "http_statuses": [o.http_status for o in outcomes],
+            "errors": [o.error for o in outcomes],
+            "workflow_run_ids": [o.workflow_run_id for o in outcomes],
+            "durations": [o.duration_ms for o in outcomes],
+            "retry_delays": [o.retry_delay_seconds for o in outcomes],
+            "attempts": [o.attempt for o in outcomes],
+            "answered_ats": [o.answered_at for o in outcomes],
+            "completion_timeouts": [o.completion_timeout for o in outcomes],
+            "now": now,
         },
+        EndedRun,
     )
-
-
-async def record_outcomes(conn: Conn, summaries: Sequence[dict[str, Any]]) -> list[UUID]:
-    """Update last run / streak of schedules; returns the ids auto-paused by the streak."""
-    if not summaries:
-        return []
-    # Locks first, in id order: concurrent finishers of overlapping schedules never deadlock.
-    await _all(conn, "schedule_lock_many", {"ids": sorted({s["trigger_id"] for s in summaries})})
-    rows = await _all(
-        conn,
-        "schedule_record_outcomes",
-        {
-            "trigger_ids": [s["trigger_id"] for s in summaries],
-            "last_statuses": [s["last_status"] for s in summaries],
-            "last_run_ats": [s["last_run_at"] for s in summaries],
-            "trailing_failures": [s["trailing_failures"] for s in summaries],
-            "resets": [s["reset"] for s in summaries],
-        },
-    )
-    return [r["id"] for r in rows if r["paused"]]
 
 
 async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> list[UUID]:
@@ -293,10 +344,14 @@ async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> list[UUID
 
 
 async def find_orphans(
-    conn: Conn, *, min_age_seconds: float, limit: int
+    conn: Conn, *, min_age_seconds: float, limit: int, now: datetime | None = None
 ) -> list[tuple[UUID, datetime | None]]:
+    """Unfinished runs older than `min_age_seconds` at `now` (else the database clock) whose
+    job is gone or ended, locked: (run, when its next attempt is due)."""
     rows = await _all(
-        conn, "execution_find_orphans", {"min_age_seconds": min_age_seconds, "limit": limit}
+        conn,
+        "execution_find_orphans",
+        {"min_age_seconds": min_age_seconds, "limit": limit, "now": now},
     )
     return [(r["id"], r["next_attempt_at"]) for r in rows]
 
@@ -317,9 +372,11 @@ async def list_page(
     trigger_id: UUID,
     *,
     limit: int,
-    before: tuple[datetime, UUID] | None,
+    before: datetime | None,
     status: str | None,
 ) -> list[Execution]:
+    """A page of a schedule's history, newest first: slots before `before` (the slot is
+    unique per schedule, so it alone is the cursor's key)."""
     rows = await _all(
         conn,
         "execution_list",
@@ -328,8 +385,7 @@ async def list_page(
             "trigger_id": trigger_id,
             "limit": limit,
             "status": status,
-            "before_scheduled_at": before[0] if before else None,
-            "before_id": before[1] if before else None,
+            "before_scheduled_at": before,
         },
     )
     return [Execution.from_row(r) for r in rows]

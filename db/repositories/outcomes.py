@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg.rows import args_row
 from psycopg.types.json import Jsonb
 
 from app.domain.callbacks import Report
 from app.domain.execution import Execution
 from db.queries import query
+from db.repositories.executions import EndedRun
 from db.types import Conn
 
 
@@ -82,6 +84,13 @@ async def lock(
     )
 
 
+async def _ended(conn: Conn, name: str, params: dict[str, Any]) -> list[EndedRun]:
+    # The statements return EndedRun's columns in the order of its fields.
+    async with conn.cursor(row_factory=args_row(EndedRun)) as cursor:
+        await cursor.execute(query(name), params)
+        return await cursor.fetchall()
+
+
 def _report(row: dict[str, Any]) -> Report:
     return Report(
         status=row["status"], error=row["error"], output=row["output"], retryable=row["retryable"]
@@ -138,9 +147,9 @@ async def mark_applied(conn: Conn, execution_id: UUID, attempt: int, now: dateti
     )
 
 
-async def conclude(conn: Conn, execution_id: UUID, end: Conclusion) -> dict[str, Any] | None:
+async def conclude(conn: Conn, execution_id: UUID, end: Conclusion) -> EndedRun | None:
     """End (or retry) an accepted run; None when it was not accepted any more."""
-    rows = await _rows(
+    rows = await _ended(
         conn,
         "execution_conclude",
         {
@@ -163,8 +172,9 @@ async def extend_deadline(conn: Conn, execution_id: UUID, deadline: datetime) ->
 
 async def time_out_due(
     conn: Conn, *, now: datetime | None, limit: int, error: str
-) -> list[dict[str, Any]]:
-    return await _rows(
+) -> list[EndedRun]:
+    """Accepted runs past their deadline at `now` (else the database clock) end timed_out."""
+    return await _ended(
         conn, "executions_time_out_due", {"now": now, "limit": limit, "error": error}
     )
 

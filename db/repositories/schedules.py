@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -179,3 +179,185 @@ async def update_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) 
     async with conn.cursor() as cursor:
         await cursor.executemany(query("schedule_update"), [_params(s, now) for s in schedules])
         return cursor.rowcount
+
+
+# --- The dispatcher's statements on schedules ----------------------------------------------
+# The firing path's side of this aggregate: the claim of due schedules, when to wake up next,
+# the advance to the next slot after a pass, and what runs' ends change (last status, the
+# failure streak, pauseAfterFailures). Their SQL is the matching section at the end of
+# db/queries/schedules.sql. Bulk statements take parallel arrays (unnest): one round trip for
+# a whole pass. The rows built once per claimed schedule are NamedTuples (immutable, typed,
+# and as cheap to build as a tuple; see db/repositories/executions.py).
+
+_CLAIMED_FIELDS = frozenset(Schedule.__dataclass_fields__)
+
+
+async def _firing_rows(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cursor = await conn.execute(query(name), params)
+    return await cursor.fetchall() if cursor.description else []
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Crowd:
+    """The slots of one second [start, end), dispatched from `lead` seconds before they are
+    due, however far ahead that is (the claim takes any other schedule only within its short
+    lookahead)."""
+
+    start: datetime
+    end: datetime
+    lead: float
+
+
+class Claimed(NamedTuple):
+    """A schedule the dispatcher holds locked to the end of its pass, the database's now at
+    the claim, and its runs the overlap policy looks at: unfinished (not buffered) and
+    buffered (0 when its policy does not look at them)."""
+
+    schedule: Schedule
+    db_now: datetime
+    active_runs: int
+    buffered_runs: int
+
+
+async def claim_due(
+    conn: Conn,
+    limit: int,
+    now: datetime | None = None,
+    lookahead: float = 0.0,
+    crowd: Crowd | None = None,
+) -> list[Claimed]:
+    """Lock up to `limit` schedules due within `lookahead` seconds, or in the `crowd`'s second
+    and within its lead, oldest fire instant first."""
+    rows = await _firing_rows(
+        conn,
+        "schedule_claim_due",
+        {
+            "limit": limit,
+            "now": now,
+            "lookahead": lookahead,
+            "crowd_from": crowd.start if crowd else None,
+            "crowd_until": crowd.end if crowd else None,
+            "crowd_lookahead": crowd.lead if crowd else None,
+        },
+    )
+    return [
+        Claimed(
+            Schedule(**{k: v for k, v in row.items() if k in _CLAIMED_FIELDS}),
+            row["db_now"],
+            int(row["active_runs"]),
+            int(row["buffered_runs"]),
+        )
+        for row in rows
+    ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NextFire:
+    """The earliest fire instant of any active schedule (None: none active), the database's
+    now (or the `now` given), how many schedules are due in the second from that instant (at
+    most the count limit), whether one of the schedules at that instant can be dispatched
+    ahead of it (false: each waits for an unfinished run, see schedule_next_fire), and how
+    many worker processes' dispatchers are alive to share it (at least 1)."""
+
+    at: datetime | None
+    now: datetime
+    due_in_second: int
+    goes_ahead: bool
+    dispatchers: int = 1
+    planned_rows: int = 0  # the planner's estimate of the schedules stored (-1: never analyzed)
+
+
+async def next_fire(conn: Conn, count_limit: int, now: datetime | None = None) -> NextFire:
+    row = (
+        await _firing_rows(conn, "schedule_next_fire", {"count_limit": count_limit, "now": now})
+    )[0]
+    return NextFire(
+        row["next_fire_at"],
+        row["db_now"],
+        int(row["due_in_second"]),
+        bool(row["first_goes_ahead"]),
+        int(row["dispatchers"]),
+        int(row["planned_rows"]),
+    )
+
+
+async def analyze(conn: Conn) -> None:
+    await conn.execute(query("schedule_analyze"))
+
+
+class ScheduleAdvance(NamedTuple):
+    """A claimed schedule after its pass (schedule_advance_many): its next slot and state, the
+    runs it has left, and the missed slots only counted (added to its total)."""
+
+    id: UUID
+    state: str
+    next_run_at: datetime | None
+    next_fire_at: datetime | None
+    remaining_runs: int | None
+    missed_uncounted: int
+
+
+async def advance_many(
+    conn: Conn, advances: Sequence[ScheduleAdvance], now: datetime | None = None
+) -> None:
+    if not advances:
+        return
+    await conn.execute(
+        query("schedule_advance_many"),
+        {
+            "ids": [a.id for a in advances],
+            "states": [a.state for a in advances],
+            "next_run_ats": [a.next_run_at for a in advances],
+            "next_fire_ats": [a.next_fire_at for a in advances],
+            "remaining_runs": [a.remaining_runs for a in advances],
+            "missed_uncounted": [a.missed_uncounted for a in advances],
+            "now": now,
+        },
+    )
+
+
+async def pause_unusable(
+    conn: Conn, notes: Sequence[tuple[UUID, str]], now: datetime | None = None
+) -> None:
+    """Pause schedules the dispatcher cannot plan, each with its note."""
+    if not notes:
+        return
+    await conn.execute(
+        query("schedule_pause_unusable"),
+        {"ids": [i for i, _ in notes], "notes": [n for _, n in notes], "now": now},
+    )
+
+
+class StreakUpdate(NamedTuple):
+    """What a batch of ended runs changes on one schedule (schedule_record_outcomes): its last
+    status and run, its failures since the batch's last success (`trailing_failures`), and
+    whether a success resets the stored streak (`reset`) or the failures add to it."""
+
+    trigger_id: UUID
+    last_status: str
+    last_run_at: datetime | None
+    trailing_failures: int
+    reset: bool
+
+
+async def record_outcomes(
+    conn: Conn, updates: Sequence[StreakUpdate], now: datetime | None = None
+) -> list[UUID]:
+    """Update last run / streak of schedules; returns the ids auto-paused by the streak."""
+    if not updates:
+        return []
+    # Locks first, in id order: concurrent finishers of overlapping schedules never deadlock.
+    await _firing_rows(conn, "schedule_lock_many", {"ids": sorted({u.trigger_id for u in updates})})
+    rows = await _firing_rows(
+        conn,
+        "schedule_record_outcomes",
+        {
+            "trigger_ids": [u.trigger_id for u in updates],
+            "last_statuses": [u.last_status for u in updates],
+            "last_run_ats": [u.last_run_at for u in updates],
+            "trailing_failures": [u.trailing_failures for u in updates],
+            "resets": [u.reset for u in updates],
+            "now": now,
+        },
+    )
+    return [r["id"] for r in rows if r["paused"]]

@@ -19,8 +19,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.domain.outcome import Outcome
+from app.services.attempts import Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import Answer, finish_batch, start_batch
 from app.services.schedules import ScheduleService
 from tests.faults.conftest import scaled
 

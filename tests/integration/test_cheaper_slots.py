@@ -9,8 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from app.domain.outcome import Outcome
+from app.services.attempts import STARTED_AHEAD, Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import STARTED_AHEAD, Answer, finish_batch, start_batch
 from app.services.schedules import ScheduleService
 from app.services.stats import fold_deltas
 from db import jobs

@@ -16,7 +16,7 @@ from app.domain.timezones import load_zone
 from app.services.batch import Draft, upsert_batch
 from app.services.dispatch import Lead, Lookahead, SlotCost, dispatch_once, next_wake
 from app.services.schedules import ScheduleService
-from db.repositories.executions import Crowd
+from db.repositories.schedules import Crowd
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)

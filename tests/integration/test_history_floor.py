@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 
 from app.services import history_partitions as history
 from app.services.schedules import ScheduleService
-from db.repositories import executions
+from db.repositories import schedules
 from db.types import Conn
 
 T = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
@@ -77,5 +77,5 @@ async def test_the_claim_counts_an_unfinished_run_far_in_the_past(conn: Conn) ->
     )
     await _insert(conn, T - timedelta(days=200), "running", schedule.id)  # a backfill
     assert await history.raise_floor(conn, 1.0) == (True, T - timedelta(days=200))
-    claimed = await executions.claim_due(conn, 10, now=T + timedelta(minutes=5))
-    assert [(s.id, active) for s, _, active, _ in claimed] == [(schedule.id, 1)]
+    claimed = await schedules.claim_due(conn, 10, now=T + timedelta(minutes=5))
+    assert [(c.schedule.id, c.active_runs) for c in claimed] == [(schedule.id, 1)]

@@ -35,24 +35,24 @@ async def test_start_and_finish_find_runs_near_and_far(conn: Conn) -> None:
     found = await repo.keys(conn, list(ids.values()), NOW)
     assert found == {ids[n]: slots[n] for n in slots}
     started = await repo.start_attempts(conn, found, NOW)
-    assert {r["id"] for r in started} == set(ids.values())
+    assert {a.execution_id for a in started} == set(ids.values())
     outcomes = [
-        {
-            "id": r["id"],
+        repo.AttemptOutcome(
+            id=a.execution_id,
             # The executor passes the slot; a caller without it still finds the run.
-            "scheduled_at": r["scheduled_at"] if r["id"] == ids["near"] else None,
-            "status": "succeeded",
-            "http_status": 200,
-            "error": None,
-            "workflow_run_id": None,
-            "duration_ms": 5,
-            "retry_delay_seconds": None,
-            "attempt": 1,
-            "answered_at": NOW,
-            "completion_timeout": 3600,
-        }
-        for r in started
+            scheduled_at=a.scheduled_at if a.execution_id == ids["near"] else None,
+            status="succeeded",
+            http_status=200,
+            error=None,
+            workflow_run_id=None,
+            duration_ms=5,
+            retry_delay_seconds=None,
+            attempt=1,
+            answered_at=NOW,
+            completion_timeout=3600,
+        )
+        for a in started
     ]
     finished = await repo.finish_many(conn, outcomes)
-    assert {r["id"] for r in finished} == set(ids.values())
-    assert {r["status"] for r in finished} == {"succeeded"}
+    assert {r.id for r in finished} == set(ids.values())
+    assert {r.status for r in finished} == {"succeeded"}

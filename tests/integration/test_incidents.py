@@ -22,8 +22,8 @@ from app.domain import incidents as rules
 from app.domain.incidents import AlertPolicy, IncidentEvent
 from app.domain.outcome import Outcome
 from app.errors import IncidentNotFound
+from app.services.attempts import Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import Answer, finish_batch, start_batch
 from app.services.incidents import IncidentService, record_events, watch_once
 from app.services.metrics import render
 from app.services.schedules import ScheduleService

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.domain.outcome import Outcome
+from app.services.attempts import Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import Answer, finish_batch, start_batch
 from app.services.schedules import ScheduleService
 from db.types import Conn
 

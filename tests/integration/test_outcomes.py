@@ -16,8 +16,8 @@ from psycopg.rows import dict_row
 from app.domain.callbacks import Report
 from app.domain.outcome import Outcome
 from app.errors import Conflict, ExecutionNotFound
+from app.services.attempts import Answer, Attempt, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import OutcomeService, time_out_due
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService, fold_deltas
@@ -345,7 +345,7 @@ async def test_skip_treats_an_accepted_run_as_unfinished(conn: Conn) -> None:
 async def test_recovery_leaves_accepted_runs_alone(conn: Conn) -> None:
     """An accepted run's job is done; its workflow reports or it times out. The orphan sweep
     must not send it again."""
-    from app.services.executions import recover_orphans
+    from app.services.attempts import recover_orphans
 
     attempt, _ = await _accepted_run(conn)
     await conn.execute("DELETE FROM procrastinate_jobs")

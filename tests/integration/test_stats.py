@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.domain.outcome import Outcome
+from app.services.attempts import Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import Answer, finish_batch, start_batch
 from app.services.retention import prune
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService, fold_deltas

@@ -15,10 +15,10 @@ from psycopg.types.json import Jsonb
 
 from app.errors import Conflict, ValidationFailed
 from app.services import keys, tokens
+from app.services.attempts import start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import start_batch
+from app.services.executions import RunService
 from app.services.retention import prune
-from app.services.runs import RunService
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService, fold_deltas
 from db import migrate

@@ -22,9 +22,9 @@ from psycopg.rows import dict_row
 from app.domain.firing import CATCHUP_OVER_QUOTA
 from app.domain.quotas import TenantQuotas
 from app.errors import QuotaExceeded
+from app.services.attempts import start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import start_batch
-from app.services.runs import RunService
+from app.services.executions import RunService
 from app.services.schedules import ScheduleService
 from db.types import Conn
 from tests.security.conftest import security_settings

@@ -12,7 +12,7 @@ import pytest
 from app.domain.instants import format_instant
 from app.domain.webhook import idempotency_key
 from app.errors import ValidationFailed
-from app.services.runs import RunService
+from app.services.executions import RunService
 from app.services.schedules import ScheduleService
 from db.types import Conn
 

@@ -36,7 +36,7 @@ from app.api.schemas import (
     ResultReport,
 )
 from app.domain.execution import Execution, Status
-from app.services.runs import ExecutionPage
+from app.services.executions import ExecutionPage
 
 
 class ScheduleRunsController(Controller):

@@ -1,0 +1,2 @@
+DROP VIEW workflow_unfinished_executions;
+DROP VIEW workflow_execution_attempt_specs;

@@ -1,0 +1,137 @@
+"""The attempt lifecycle on an injected clock (issue 15): retries, orphan recovery, the
+cancel of a deleted schedule's run, missed slots, the failure streak and the auto-pause are
+decided by the real statements with `now` given, so their timing is tested without waiting
+for it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from app.domain.outcome import Outcome
+from app.services.attempts import Answer, finish_batch, recover_orphans, start_batch
+from app.services.dispatch import dispatch_once
+from app.services.executions import RunService
+from app.services.schedules import ScheduleService
+from db.types import Conn
+
+T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+UNAVAILABLE = Outcome("retry", 503, "HTTP 503", None, None, 4)
+REFUSED = Outcome("failed", 400, "HTTP 400", None, None, 4)
+
+
+async def _first_run(conn: Conn, **fields: Any) -> tuple[UUID, UUID]:
+    """A schedule created just before T0, and its run of the slot at T0 (not started)."""
+    schedule = await ScheduleService(conn, "acme", clock=lambda: T0 - timedelta(seconds=1)).create(
+        {"workflow_id": "wf", "cron_expression": "* * * * *", **fields}
+    )
+    await dispatch_once(conn, now=T0 + timedelta(milliseconds=2))
+    cursor = await conn.execute(
+        "SELECT id FROM workflow_schedule_executions WHERE trigger_id = %s", (schedule.id,)
+    )
+    [row] = await cursor.fetchall()
+    return schedule.id, row["id"]
+
+
+async def _one(conn: Conn, sql: str, *params: Any) -> dict[str, Any]:
+    cursor = await conn.execute(sql, params)
+    row = await cursor.fetchone()
+    assert row is not None
+    return row
+
+
+async def test_a_retry_waits_for_its_backoff_counted_from_the_finish(conn: Conn) -> None:
+    _, run = await _first_run(conn, max_attempts=3, retry_backoff_seconds=60)
+    [attempt] = await start_batch(conn, [run], now=T0)
+    finished = T0 + timedelta(seconds=2)
+    # No answer instant of its own: the finish's `now` is when the answer counts from.
+    await finish_batch(conn, [Answer(attempt, UNAVAILABLE)], now=finished)
+    row = await _one(
+        conn, "SELECT status, next_attempt_at FROM workflow_schedule_executions WHERE id = %s", run
+    )
+    assert row["status"] == "retrying"
+    due = row["next_attempt_at"]
+    assert finished + timedelta(seconds=48) <= due <= finished + timedelta(seconds=72)  # ± 20 %
+    assert await start_batch(conn, [run], now=due - timedelta(seconds=1)) == []
+    [second] = await start_batch(conn, [run], now=due)
+    assert (second.attempt, second.started_at) == (2, due)
+
+
+async def test_an_orphan_is_recovered_once_it_is_old_enough(conn: Conn) -> None:
+    _, run = await _first_run(conn)
+    await conn.execute("DELETE FROM procrastinate_jobs")  # the job is gone: the run is orphaned
+    # created_at is the database's own clock at the insert; `now` places the sweep after it.
+    created = (
+        await _one(conn, "SELECT created_at FROM workflow_schedule_executions WHERE id = %s", run)
+    )["created_at"]
+    young = created + timedelta(seconds=29)
+    assert await recover_orphans(conn, min_age_seconds=30, now=young) == 0
+    assert await recover_orphans(conn, min_age_seconds=30, now=young + timedelta(seconds=2)) == 1
+    job = await _one(
+        conn,
+        "SELECT count(*) AS n FROM procrastinate_jobs WHERE args->'execution_ids' ? %s",
+        str(run),
+    )
+    assert job == {"n": 1}, "the orphan has a new job"
+
+
+async def test_the_run_of_a_deleted_schedule_is_cancelled_at_the_start_instant(
+    conn: Conn,
+) -> None:
+    schedule_id, run = await _first_run(conn)
+    await start_batch(conn, [run], now=T0)  # running: the delete leaves its attempt alone
+    await ScheduleService(conn, "acme").delete(schedule_id)
+    again = T0 + timedelta(seconds=5)  # its job runs again (its worker died)
+    assert await start_batch(conn, [run], now=again) == []
+    row = await _one(
+        conn, "SELECT status, finished_at FROM workflow_schedule_executions WHERE id = %s", run
+    )
+    assert (row["status"], row["finished_at"]) == ("cancelled", again)
+
+
+async def test_missed_slots_end_at_the_pass_instant(conn: Conn) -> None:
+    await ScheduleService(conn, "acme", clock=lambda: T0 - timedelta(hours=1)).create(
+        {"workflow_id": "wf", "cron_expression": "* * * * *", "misfire_policy": "skip"}
+    )
+    await dispatch_once(conn, now=T0)
+    cursor = await conn.execute(
+        "SELECT DISTINCT finished_at FROM workflow_schedule_executions WHERE status = 'missed'"
+    )
+    assert await cursor.fetchall() == [{"finished_at": T0}]
+
+
+async def test_an_auto_pause_is_a_change_made_at_the_finish(conn: Conn) -> None:
+    schedule_id, run = await _first_run(conn, max_attempts=1, pause_after_failures=1)
+    [attempt] = await start_batch(conn, [run], now=T0)
+    finished = T0 + timedelta(seconds=3)
+    assert await finish_batch(conn, [Answer(attempt, REFUSED)], now=finished) == [schedule_id]
+    row = await _one(
+        conn,
+        "SELECT state, updated_at, last_status FROM workflow_schedules WHERE id = %s",
+        schedule_id,
+    )
+    assert row == {"state": "paused", "updated_at": finished, "last_status": "failed"}
+
+
+async def test_failures_add_to_the_streak_across_batches_and_a_success_resets_it(
+    conn: Conn,
+) -> None:
+    schedule = await ScheduleService(conn, "acme", clock=lambda: T0 - timedelta(hours=1)).create(
+        {"workflow_id": "wf", "cron_expression": "* * * * *", "max_attempts": 1}
+    )
+    backfill = await RunService(conn, "acme", clock=lambda: T0).backfill(
+        schedule.id, T0 - timedelta(minutes=3), T0
+    )
+    first, second, third = backfill.execution_ids
+
+    async def finish(runs: list[UUID], outcome: Outcome) -> int:
+        attempts = await start_batch(conn, runs, now=T0)
+        await finish_batch(conn, [Answer(a, outcome) for a in attempts], now=T0)
+        row = await _one(
+            conn, "SELECT consecutive_failures FROM workflow_schedules WHERE id = %s", schedule.id
+        )
+        return int(row["consecutive_failures"])
+
+    assert await finish([first, second], REFUSED) == 2
+    assert await finish([third], Outcome("succeeded", 200, None, None, None, 4)) == 0
