@@ -14,7 +14,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from app.domain.cron import parse_cron
-from app.domain.policies import jitter_offset
+from app.domain.jitter import jitter_offset
 from app.domain.slots import next_slot, next_slots
 from app.domain.timezones import load_zone
 
