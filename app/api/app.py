@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
 from app import tracing
+from app.adapters.cache import create_cache
 from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
     authenticate_before_body,
@@ -34,14 +35,15 @@ from app.api.read_routing import ReadRouter
 from app.api.routes.alert_channels import AlertChannelController
 from app.api.routes.batch import schedule_batch
 from app.api.routes.compat import CompatController
-from app.api.routes.health import READY_CACHE_SECONDS, health, metrics, ready
+from app.api.routes.health import READY_CACHE_SECONDS, health, ready
 from app.api.routes.incidents import IncidentController
-from app.api.routes.runs import ExecutionController, ScheduleRunsController, overall_stats
+from app.api.routes.metrics import metrics
+from app.api.routes.runs import ExecutionController, ScheduleRunsController
 from app.api.routes.schedules import ScheduleController, list_timezones
+from app.api.routes.stats import overall_stats
 from app.api.snapshots import Snapshot
 from app.api.watcher import AlertsWatcher, running
 from app.clock import Clock
-from app.services.cache import create_cache
 from app.settings import Settings
 from db.pool import create_pool
 from db.types import Pool

@@ -11,7 +11,6 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from app import tracing
-from app.api.caching import STATS_TTL_SECONDS, cached
 from app.api.deps import (
     CALLBACK_AUTH,
     LAG_TOLERANT,
@@ -19,20 +18,18 @@ from app.api.deps import (
     DbConn,
     Outcomes,
     Runs,
-    StatsDep,
     Tenant,
     confirm_missing,
     provide_runs,
 )
 from app.api.errors import error_responses
-from app.api.present import execution_out, stats_fields
+from app.api.present import execution_out
 from app.api.ratelimit import enforce
 from app.api.schemas import (
     BackfillRequest,
     BackfillResponse,
     ExecutionList,
     ExecutionOut,
-    OverallStatsOut,
     ResultReport,
 )
 from app.domain.execution import Execution, Status
@@ -164,19 +161,3 @@ def _annotate(execution: Execution) -> None:
         scheduled_at=execution.scheduled_at,
         execution_id=execution.id,
     )
-
-
-@get(
-    "/api/stats",
-    tags=["runs"],
-    summary="Statistics of all your schedules",
-    dependencies=LAG_TOLERANT,
-)
-async def overall_stats(stats: StatsDep, tenant: Tenant, state: State) -> OverallStatsOut:
-    async def compute() -> OverallStatsOut:
-        overall = await stats.overall()
-        return OverallStatsOut.model_validate(
-            {**stats_fields(overall.stats), "schedules": overall.schedules}
-        )
-
-    return await cached(state.cache, f"stats:{tenant}", STATS_TTL_SECONDS, OverallStatsOut, compute)
