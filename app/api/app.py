@@ -18,9 +18,9 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app import tracing
 from app.adapters.cache import create_cache
+from app.api.body import authenticate_before_body
 from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
-    authenticate_before_body,
     provide_conn,
     provide_incidents,
     provide_outcomes,

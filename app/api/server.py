@@ -15,7 +15,7 @@ time and number:
 So anonymous clients can hold at most `API_MAX_CONNECTIONS × MAX_HEAD_BYTES` of head buffers,
 each for at most `API_HEAD_TIMEOUT_SECONDS`. The body of an authenticated request is not under
 the head deadline (a large body on a slow link is legitimate); an anonymous one is never read
-(app/api/deps.py `authenticate_before_body`).
+(app/api/body.py `authenticate_before_body`).
 """
 
 from __future__ import annotations

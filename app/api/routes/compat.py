@@ -13,7 +13,6 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from app.api.caching import HISTORY_TTL_SECONDS, cached, schedule_marker
 from app.api.deps import (
     LAG_TOLERANT,
-    Conn,
     DbConn,
     Schedules,
     Tenant,
@@ -24,6 +23,7 @@ from app.api.deps import (
 )
 from app.api.present import execution_out, schedule_out, schedule_stats_out
 from app.api.schemas import HistoryOut, RegisterRequest, RegisterResponse
+from db.types import Conn
 
 
 class CompatController(Controller):

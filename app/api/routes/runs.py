@@ -11,10 +11,9 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from app import tracing
+from app.api.auth import CALLBACK_AUTH
 from app.api.deps import (
-    CALLBACK_AUTH,
     LAG_TOLERANT,
-    Conn,
     DbConn,
     Outcomes,
     Runs,
@@ -34,6 +33,7 @@ from app.api.schemas import (
 )
 from app.domain.execution import Execution, Status
 from app.services.runs import ExecutionPage
+from db.types import Conn
 
 
 class ScheduleRunsController(Controller):
