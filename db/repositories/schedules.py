@@ -179,3 +179,9 @@ async def update_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) 
     async with conn.cursor() as cursor:
         await cursor.executemany(query("schedule_update"), [_params(s, now) for s in schedules])
         return cursor.rowcount
+
+
+async def listen_for_changes(conn: Conn) -> None:
+    """From now on `conn.notifies()` yields a notification after each committed change of
+    the schedules (worker/dispatcher.py wakes the dispatcher with them)."""
+    await conn.execute(query("schedule_changes_listen"))
