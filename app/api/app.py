@@ -38,6 +38,7 @@ from app.api.routes.runs import ExecutionController, ScheduleRunsController
 from app.api.routes.schedules import ScheduleController, list_timezones
 from app.api.routes.stats import overall_stats
 from app.api.snapshots import Snapshot
+from app.api.state import clock_of, settings_of
 from app.api.watcher import AlertsWatcher, running
 from app.clock import Clock
 from app.settings import Settings
@@ -62,8 +63,7 @@ def read_router(settings: Settings, primary: Pool) -> ReadRouter | None:
 async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
     """What the handlers share, opened before the first request and closed after the last: the
     pool, the read cache, the alerts watcher and the read router (each with app.state)."""
-    settings: Settings = app.state.settings
-    clock: Clock | None = app.state.clock
+    settings, clock = settings_of(app.state), clock_of(app.state)
     pool = create_pool(settings.database_url, min_size=1, max_size=POOL_SIZE, name="api")
     await pool.open(wait=False)
     app.state.pool = pool

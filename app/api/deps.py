@@ -13,6 +13,7 @@ from litestar.di import NamedDependency, Provide
 
 from app import tracing
 from app.api.auth import authenticate, authenticated_before
+from app.api.state import clock_of, pool_of, read_router_of, settings_of
 from app.errors import NotFound
 from app.services.incidents import IncidentService
 from app.services.outcomes import OutcomeService
@@ -35,9 +36,7 @@ Incidents = NamedDependency[IncidentService]
 def pooled_connection(state: State) -> AbstractAsyncContextManager[Conn]:
     """A connection from the API's pool; PoolTimeout (answered 503) after
     `API_DATABASE_WAIT_SECONDS` without one."""
-    return state.pool.connection(  # type: ignore[no-any-return]
-        timeout=state.settings.api_database_wait_seconds
-    )
+    return pool_of(state).connection(timeout=settings_of(state).api_database_wait_seconds)
 
 
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
@@ -51,7 +50,7 @@ async def _lag_tolerant(state: State) -> AsyncIterator[tuple[Conn, bool]]:
     """A connection for a read that tolerates lag, and whether it is the replica's: from the
     replica while the API's read router (app/api/read_routing.py, DATABASE_READ_URL) says it
     is fresh enough, else from the primary's pool, as `pooled_connection`."""
-    router = state.get("read_router")
+    router = read_router_of(state)
     lease = await router.lease() if router is not None else None
     if lease is None:
         async with pooled_connection(state) as conn:
@@ -129,15 +128,15 @@ async def provide_schedules(state: State, conn: DbConn, tenant: Tenant) -> Sched
     return ScheduleService(
         conn,
         tenant,
-        target_allowlist=state.settings.target_allowlist,
-        clock=state.clock,
-        quotas=quotas_of(state.settings),
-        alerts=state.settings.alert_policy,
+        target_allowlist=settings_of(state).target_allowlist,
+        clock=clock_of(state),
+        quotas=quotas_of(settings_of(state)),
+        alerts=settings_of(state).alert_policy,
     )
 
 
 async def provide_runs(state: State, conn: DbConn, tenant: Tenant) -> RunService:
-    return RunService(conn, tenant, clock=state.clock, quotas=quotas_of(state.settings))
+    return RunService(conn, tenant, clock=clock_of(state), quotas=quotas_of(settings_of(state)))
 
 
 async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:
@@ -149,4 +148,4 @@ async def provide_incidents(conn: DbConn, tenant: Tenant) -> IncidentService:
 
 
 async def provide_outcomes(state: State, conn: DbConn, tenant: Tenant) -> OutcomeService:
-    return OutcomeService(conn, tenant, alerts=state.settings.alert_policy)
+    return OutcomeService(conn, tenant, alerts=settings_of(state).alert_policy)

@@ -23,6 +23,7 @@ from app.api.deps import (
 )
 from app.api.present import execution_out, schedule_out, schedule_stats_out
 from app.api.schemas import HistoryOut, RegisterRequest, RegisterResponse
+from app.api.state import cache_of
 from db.types import Conn
 
 
@@ -79,6 +80,6 @@ class CompatController(Controller):
                 )
 
             key = f"history:{schedule.id}:{limit}:{schedule_marker(schedule)}"
-            return await cached(state.cache, key, HISTORY_TTL_SECONDS, HistoryOut, compute)
+            return await cached(cache_of(state), key, HISTORY_TTL_SECONDS, HistoryOut, compute)
 
         return await confirm_missing(request, read, conn)

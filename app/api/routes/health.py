@@ -16,6 +16,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from app.api.deps import pooled_connection
+from app.api.state import alerts_watcher_of, read_router_of, ready_snapshot_of
 from app.services.health import readiness
 from app.supervised import Health
 
@@ -42,7 +43,7 @@ def watcher_problem(health: Health | None, now: float) -> str | None:
 
 
 async def _readiness_answer(state: State) -> tuple[dict[str, Any], int]:
-    watcher = state.get("alerts_watcher")
+    watcher = alerts_watcher_of(state)
     problem = watcher_problem(watcher.health() if watcher else None, time.monotonic())
     try:
         async with asyncio.timeout(5):
@@ -57,7 +58,7 @@ async def _readiness_answer(state: State) -> tuple[dict[str, Any], int]:
         "migrations": result.migrations,
         "alertsWatcher": problem or "ok",
     }
-    router = state.get("read_router")
+    router = read_router_of(state)
     if router is not None:
         # Informational: a replica that is away or behind degrades reads to the primary, which
         # serves them; it does not make the API unready.
@@ -67,5 +68,5 @@ async def _readiness_answer(state: State) -> tuple[dict[str, Any], int]:
 
 @get("/ready", tags=["operations"], summary="Database reachable and migrations at head")
 async def ready(state: State) -> Response[dict[str, Any]]:
-    body, status = await state.ready_snapshot.get(lambda: _readiness_answer(state))
+    body, status = await ready_snapshot_of(state).get(lambda: _readiness_answer(state))
     return Response(body, status_code=status)

@@ -15,13 +15,14 @@ from litestar.datastructures import State
 
 from app.api import metrics_text
 from app.api.deps import read_connection
+from app.api.state import metrics_snapshot_of, read_router_of, settings_of
 from app.errors import Unauthorized
 from app.services.metrics import collect
 
 
 def _require_metrics_token(request: Request[Any, Any, Any], state: State) -> None:
     """With METRICS_TOKEN set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`."""
-    expected = state.settings.metrics_token.get_secret_value()
+    expected = settings_of(state).metrics_token.get_secret_value()
     if not expected:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -45,7 +46,7 @@ async def _render(state: State) -> str:
 )
 async def metrics(request: Request[Any, Any, Any], state: State) -> str:
     _require_metrics_token(request, state)
-    text: str = await state.metrics_snapshot.get(lambda: _render(state))
-    router = state.get("read_router")
+    text: str = await metrics_snapshot_of(state).get(lambda: _render(state))
+    router = read_router_of(state)
     # This process's own read routing: live, not from the shared snapshot.
     return text if router is None else text + router.metrics()

@@ -31,6 +31,7 @@ from app.api.schemas import (
     ExecutionOut,
     ResultReport,
 )
+from app.api.state import report_limiter_of, run_limiter_of
 from app.domain.execution import Execution, Status
 from app.services.runs import ExecutionPage
 from db.types import Conn
@@ -49,7 +50,7 @@ class ScheduleRunsController(Controller):
     async def trigger(
         self, schedule_id: FromPath[UUID], runs: Runs, tenant: Tenant, state: State
     ) -> ExecutionOut:
-        enforce(state.run_limiter, tenant)
+        enforce(run_limiter_of(state), tenant)
         return execution_out(await runs.trigger(schedule_id))
 
     @post(
@@ -66,7 +67,7 @@ class ScheduleRunsController(Controller):
         tenant: Tenant,
         state: State,
     ) -> BackfillResponse:
-        enforce(state.run_limiter, tenant)
+        enforce(run_limiter_of(state), tenant)
         result = await runs.backfill(schedule_id, data.start, data.end)
         return BackfillResponse(created=result.created, existing=result.existing)
 
@@ -126,7 +127,7 @@ class ExecutionController(Controller):
         tenant: Tenant,
         state: State,
     ) -> Response[ExecutionOut]:
-        enforce(state.report_limiter, tenant)
+        enforce(report_limiter_of(state), tenant)
         reported = await outcomes.report(execution_id, data.to_domain())
         _annotate(reported.execution)
         return Response(
@@ -148,7 +149,7 @@ class ExecutionController(Controller):
     async def heartbeat(
         self, execution_id: FromPath[UUID], outcomes: Outcomes, tenant: Tenant, state: State
     ) -> ExecutionOut:
-        enforce(state.report_limiter, tenant)
+        enforce(report_limiter_of(state), tenant)
         execution = await outcomes.heartbeat(execution_id)
         _annotate(execution)
         return execution_out(execution)

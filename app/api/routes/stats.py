@@ -10,6 +10,7 @@ from app.api.caching import STATS_TTL_SECONDS, cached
 from app.api.deps import LAG_TOLERANT, StatsDep, Tenant
 from app.api.present import stats_fields
 from app.api.schemas import OverallStatsOut
+from app.api.state import cache_of
 
 
 @get(
@@ -25,4 +26,6 @@ async def overall_stats(stats: StatsDep, tenant: Tenant, state: State) -> Overal
             {**stats_fields(overall.stats), "schedules": overall.schedules}
         )
 
-    return await cached(state.cache, f"stats:{tenant}", STATS_TTL_SECONDS, OverallStatsOut, compute)
+    return await cached(
+        cache_of(state), f"stats:{tenant}", STATS_TTL_SECONDS, OverallStatsOut, compute
+    )
