@@ -8,7 +8,6 @@ import asyncio
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -19,6 +18,7 @@ from app.domain.loop_health import WorkerProcess
 from app.errors import SchedulerError
 from app.services import keys, tokens
 from app.settings import Settings
+from db.types import Conn
 
 
 def utc_conninfo(url: str) -> str:
@@ -31,14 +31,14 @@ def utc_conninfo(url: str) -> str:
     return make_conninfo("", **params)
 
 
-async def _with_conn(url: str, action: Callable[[Any], Awaitable[int]]) -> int:
+async def _with_conn(url: str, action: Callable[[Conn], Awaitable[int]]) -> int:
     async with await psycopg.AsyncConnection.connect(
         utc_conninfo(url), autocommit=True, row_factory=dict_row
     ) as conn:
         return await action(conn)
 
 
-def _on_database(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
+def _on_database(settings: Settings, action: Callable[[Conn], Awaitable[int]]) -> int:
     """Run `action` on one autocommit connection to DATABASE_URL; its exit status."""
     return asyncio.run(_with_conn(settings.database_url, action))
 
@@ -52,7 +52,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         token, info = await tokens.create(conn, args.tenant, args.name)
         print(f"token {info.id} for tenant {info.tenant!r} ({info.name}); shown once, keep it:")
         print(token)
@@ -62,7 +62,7 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         rows = await tokens.list_tokens(conn, args.tenant)
         print(f"{'id':36}  {'tenant':16}  {'name':20}  {'created':20}  status")
         for t in rows:
@@ -82,7 +82,7 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError:
         raise SchedulerError(f"token id: {args.token_id!r} is not a UUID") from None
 
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         info = await tokens.revoke(conn, token_id)
         print(f"token {info.id} ({info.tenant}/{info.name}) revoked at {info.revoked_at}")
         return 0
@@ -105,14 +105,14 @@ def _print_keys(tenant: str, found: list[keys.SigningKey]) -> int:
 
 
 def cmd_key_show(settings: Settings, args: argparse.Namespace) -> int:
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         return _print_keys(args.tenant, await keys.valid_keys(conn, args.tenant))
 
     return _on_database(settings, action)
 
 
 def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         return _print_keys(args.tenant, await keys.rotate(conn, args.tenant, args.grace))
 
     return _on_database(settings, action)
@@ -130,7 +130,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         # A silent process of this machine whose pid no longer exists has exited: no problem.
         return process.host == socket.gethostname() and not _pid_exists(process.pid)
 
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         result = await readiness(conn)
         print(f"database {result.database}; migrations {result.migrations}")
         if not result.ready:
@@ -163,7 +163,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from app.clock import utc_now
     from app.services.admin import status
 
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         rows = await status(conn, args.tenant, args.limit)
         print(status_table(rows, utc_now()) if rows else "no schedules")
         return 0
@@ -180,7 +180,7 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError:
         raise SchedulerError(f"schedule id: {args.schedule_id!r} is not a UUID") from None
 
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         schedule, executions = await history(conn, schedule_id, args.limit)
         print(
             history_heading(
@@ -201,7 +201,7 @@ def cmd_incidents(settings: Settings, args: argparse.Namespace) -> int:
     from app.cli.tables import incidents_table
     from app.services.incidents import list_admin
 
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         found = await list_admin(conn, tenant=args.tenant, state=args.state, limit=args.limit)
         print(incidents_table(found) if found else "no incidents")
         return 0
@@ -216,7 +216,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from app.services import importing
     from app.services.quotas import quotas_of
 
-    async def action(conn: Any) -> int:
+    async def action(conn: Conn) -> int:
         if args.source == "bullmq":
             entries = await importing.read_bullmq(args.redis_url, args.prefix, args.queue)
             mapped = importing.map_all_bullmq(entries, args.queue, paused=args.paused)
