@@ -36,7 +36,7 @@ def ratio(peer: Any, ours: Any) -> str:
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """Columns two spaces apart, the first left-aligned and the figures right-aligned.
 
-    Not app/terminal.py's table (the CLI's, all left-aligned and escaped for tenants' texts):
+    Not app/cli/tables.py's table (the CLI's, all left-aligned and escaped for tenants' texts):
     the harness measures the product and stays independent of its presentation layer.
     """
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]

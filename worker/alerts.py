@@ -32,7 +32,7 @@ from app.domain.alerts import (
     webhook_request,
 )
 from app.domain.outcome import MAX_ERROR_BYTES
-from app.domain.policies import allowlist_refusal
+from app.domain.target_urls import allowlist_refusal
 from app.services import alert_outbox
 from app.services.alert_outbox import RetryPolicy
 from app.settings import Settings

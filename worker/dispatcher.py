@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
+from psycopg.rows import dict_row
 
 from app import tracing
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.services.dispatch import Lead, Lookahead, SlotCost, dispatch_once, next_wake
+from db.repositories import schedules as schedules_repo
 from db.types import Conn, Pool
 from worker.local import LocalRunner
 from worker.service import Service, ServiceConfig, database_clock
 
 log = logging.getLogger("worker.dispatcher")
-CHANNEL = "workflow_schedules_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +161,14 @@ class ChangeListener(Service[None]):
         super().__init__(config or ServiceConfig("dispatch.listen", period=5.0))
         self.url = url
         self.on_change = on_change
-        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._conn: Conn | None = None
 
     async def run_once(self, now: datetime | None) -> None:
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-            await self._conn.execute(f"LISTEN {CHANNEL}")
+            self._conn = await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, row_factory=dict_row
+            )
+            await schedules_repo.listen_for_changes(self._conn)
             self.on_change()
         try:
             async for _ in self._conn.notifies(timeout=self.config.period):

@@ -31,7 +31,7 @@ from procrastinate.exceptions import ConnectorException
 from app import tracing
 from app.domain.callbacks import callback_token, result_url
 from app.domain.outcome import Outcome
-from app.domain.policies import url_allowed
+from app.domain.target_urls import url_allowed
 from app.domain.webhook import InvalidSigningKey, build_delivery, target_url_for
 from app.services.attempts import Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import load_callback_key

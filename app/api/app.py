@@ -9,17 +9,13 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
-from litestar.static_files import create_static_files_router
-from swagger_ui_bundle import swagger_ui_path
 
 from app import tracing
+from app.adapters.cache import create_cache
+from app.api.body import authenticate_before_body
 from app.api.dashboard import dashboard_handlers
 from app.api.deps import (
-    authenticate_before_body,
     provide_conn,
     provide_incidents,
     provide_outcomes,
@@ -29,25 +25,27 @@ from app.api.deps import (
     provide_tenant,
 )
 from app.api.errors import EXCEPTION_HANDLERS, document_errors
+from app.api.openapi import docs_assets, openapi_config
 from app.api.ratelimit import TokenBucket
 from app.api.read_routing import ReadRouter
 from app.api.routes.alert_channels import AlertChannelController
 from app.api.routes.batch import schedule_batch
 from app.api.routes.compat import CompatController
-from app.api.routes.health import READY_CACHE_SECONDS, health, metrics, ready
+from app.api.routes.health import READY_CACHE_SECONDS, health, ready
 from app.api.routes.incidents import IncidentController
-from app.api.routes.runs import ExecutionController, ScheduleRunsController, overall_stats
+from app.api.routes.metrics import metrics
+from app.api.routes.runs import ExecutionController, ScheduleRunsController
 from app.api.routes.schedules import ScheduleController, list_timezones
+from app.api.routes.stats import overall_stats
 from app.api.snapshots import Snapshot
+from app.api.state import clock_of, settings_of
 from app.api.watcher import AlertsWatcher, running
 from app.clock import Clock
-from app.services.cache import create_cache
 from app.settings import Settings
 from db.pool import create_pool
 from db.types import Pool
 
 MAX_BODY_BYTES = 1024 * 1024  # SPEC: bodies over 1 MiB get 413
-DOCS_ASSETS = "/schema-assets"
 POOL_SIZE = 10
 
 
@@ -61,29 +59,33 @@ def read_router(settings: Settings, primary: Pool) -> ReadRouter | None:
     )
 
 
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+    """What the handlers share, opened before the first request and closed after the last: the
+    pool, the read cache, the alerts watcher and the read router (each with app.state)."""
+    settings, clock = settings_of(app.state), clock_of(app.state)
+    pool = create_pool(settings.database_url, min_size=1, max_size=POOL_SIZE, name="api")
+    await pool.open(wait=False)
+    app.state.pool = pool
+    app.state.cache = create_cache(settings.redis_url)
+    watcher = AlertsWatcher(
+        pool, settings.alert_policy, settings.scheduler_alert_watch_interval, clock
+    )
+    app.state.alerts_watcher = watcher
+    router = read_router(settings, pool)
+    app.state.read_router = router
+    try:
+        async with running(watcher), running(router):
+            yield
+    finally:
+        await app.state.cache.close()
+        if router is not None:
+            await router.close()
+        await pool.close()
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
     """The Litestar app. `clock` overrides the database clock (tests inject time with it)."""
-
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-        pool = create_pool(settings.database_url, min_size=1, max_size=POOL_SIZE, name="api")
-        await pool.open(wait=False)
-        app.state.pool = pool
-        app.state.cache = create_cache(settings.redis_url)
-        watcher = AlertsWatcher(
-            pool, settings.alert_policy, settings.scheduler_alert_watch_interval, clock
-        )
-        app.state.alerts_watcher = watcher
-        router = read_router(settings, pool)
-        app.state.read_router = router
-        try:
-            async with running(watcher), running(router):
-                yield
-        finally:
-            await app.state.cache.close()
-            if router is not None:
-                await router.close()
-            await pool.close()
 
     api = Router(
         path="/",
@@ -117,9 +119,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             metrics,
             api,
             *dashboard_handlers,
-            create_static_files_router(
-                path=DOCS_ASSETS, directories=[swagger_ui_path], include_in_schema=False
-            ),
+            docs_assets(),
         ],
         dependencies={"conn": Provide(provide_conn)},
         lifespan=[lifespan],
@@ -132,32 +132,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         logging_config=None,
         plugins=[PydanticPlugin(prefer_alias=True)],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(
-            title="workflow-scheduler",
-            version="0.1.0",
-            description="Cron schedules for workflows, on PostgreSQL alone.",
-            path="/schema",
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(
-                        type="http",
-                        scheme="bearer",
-                        description="An API token from `scheduler token create`.",
-                    )
-                }
-            ),
-            # Swagger UI served from the swagger-ui-bundle package, not a CDN: the docs render
-            # on machines without internet too.
-            render_plugins=[
-                SwaggerRenderPlugin(
-                    path="/",
-                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
-                    favicon="<link rel='icon' type='image/svg+xml' href='/static/favicon.svg'>",
-                )
-            ],
-        ),
+        openapi_config=openapi_config(),
         state=State(
             {
                 "settings": settings,

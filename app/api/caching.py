@@ -7,8 +7,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from app.adapters.cache import Cache
 from app.domain.schedule import Schedule
-from app.services.cache import Cache
 
 Model = TypeVar("Model", bound=BaseModel)
 STATS_TTL_SECONDS = 2.0

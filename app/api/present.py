@@ -1,4 +1,4 @@
-"""Domain objects → response models."""
+"""Domain objects → response models. Pure: what a presenter shows is fetched by the handler."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from app.api.schemas import (
     ScheduleListItem,
     ScheduleOut,
     ScheduleStatsOut,
-    StatsOut,
     SummaryStatsOut,
     schedule_fields,
 )
@@ -22,7 +21,7 @@ from app.domain.execution import Execution
 from app.domain.incidents import Incident
 from app.domain.schedule import Schedule, upcoming
 from app.domain.stats import Stats
-from app.services.stats import StatsService, Summary
+from app.services.stats import Summary
 
 DETAIL_NEXT_RUNS = 5
 
@@ -80,10 +79,6 @@ def stats_fields(stats: Stats) -> dict[str, object]:
     }
 
 
-def stats_out(stats: Stats) -> StatsOut:
-    return StatsOut.model_validate(stats_fields(stats))
-
-
 def schedule_stats_out(schedule: Schedule, stats: Stats) -> ScheduleStatsOut:
     return ScheduleStatsOut.model_validate(
         {
@@ -96,12 +91,12 @@ def schedule_stats_out(schedule: Schedule, stats: Stats) -> ScheduleStatsOut:
     )
 
 
-async def schedule_detail(schedule: Schedule, stats: StatsService) -> ScheduleDetail:
-    latest = await stats.latest_execution(schedule)
+def schedule_detail(schedule: Schedule, stats: Stats, latest: Execution | None) -> ScheduleDetail:
+    """The schedule with its next runs, its statistics and its latest execution."""
     return ScheduleDetail(
         **schedule_out(schedule).model_dump(),
         next_runs=upcoming(schedule, DETAIL_NEXT_RUNS),
-        stats=schedule_stats_out(schedule, await stats.of_schedule(schedule)),
+        stats=schedule_stats_out(schedule, stats),
         last_execution=execution_out(latest) if latest else None,
     )
 

@@ -81,7 +81,9 @@ class TokenBucket:
         for key in refilled:
             del self._buckets[key]
         while len(self._buckets) >= self._max_keys:
-            del self._buckets[next(iter(self._buckets))]  # the least recently created
+            # Still full of tenants that are using their buckets: drop the oldest (a dict keeps
+            # insertion order); it starts again with a full bucket, a bounded leniency.
+            del self._buckets[next(iter(self._buckets))]
 
 
 def enforce(limiter: TokenBucket, tenant: str, what: str = "manual runs") -> None:

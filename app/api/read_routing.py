@@ -25,6 +25,7 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import dict_row
 
+from app.api.metrics_text import counter, gauge
 from app.domain.replication import (
     NOT_PROBED,
     PrimarySample,
@@ -186,20 +187,22 @@ class ReadRouter(Service[ReadVerdict]):
         """This process's read routing in the Prometheus text format."""
         lag = self.verdict.lag_seconds
         lines = [
-            "# HELP scheduler_read_replica_in_use 1 while this API process sends lag-tolerant"
-            " reads to DATABASE_READ_URL, 0 while they go to the primary",
-            "# TYPE scheduler_read_replica_in_use gauge",
-            f"scheduler_read_replica_in_use {int(self.verdict.usable)}",
-            "# HELP scheduler_read_replica_fallbacks_total Times this API process moved"
-            " lag-tolerant reads from the replica to the primary",
-            "# TYPE scheduler_read_replica_fallbacks_total counter",
-            f"scheduler_read_replica_fallbacks_total {self.fallbacks}",
+            *gauge(
+                "scheduler_read_replica_in_use",
+                "1 while this API process sends lag-tolerant reads to DATABASE_READ_URL, 0"
+                " while they go to the primary",
+                [("", int(self.verdict.usable))],
+            ),
+            *counter(
+                "scheduler_read_replica_fallbacks_total",
+                "Times this API process moved lag-tolerant reads from the replica to the primary",
+                [("", self.fallbacks)],
+            ),
         ]
         if lag is not None:
-            lines += [
-                "# HELP scheduler_read_replica_lag_seconds Upper bound of the replica's"
-                " staleness at the last probe",
-                "# TYPE scheduler_read_replica_lag_seconds gauge",
-                f"scheduler_read_replica_lag_seconds {lag:.3f}",
-            ]
+            lines += gauge(
+                "scheduler_read_replica_lag_seconds",
+                "Upper bound of the replica's staleness at the last probe",
+                [("", f"{lag:.3f}")],
+            )
         return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ time and number:
 So anonymous clients can hold at most `API_MAX_CONNECTIONS × MAX_HEAD_BYTES` of head buffers,
 each for at most `API_HEAD_TIMEOUT_SECONDS`. The body of an authenticated request is not under
 the head deadline (a large body on a slow link is legitimate); an anonymous one is never read
-(app/api/deps.py `authenticate_before_body`).
+(app/api/body.py `authenticate_before_body`).
 """
 
 from __future__ import annotations
@@ -136,8 +136,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # h11, not httptools (which uvicorn would pick, since the worker depends on it):
         # httptools refuses a request line over ~80 KiB with a bare "400 Invalid HTTP request
         # received.", while h11 lets such a request reach the app, which answers 422 naming the
-        # parameter. Cost measured at 200 req/s (docs/benchmarks.md): list page p99 7.9 → 11.5
-        # ms. Our subclass adds the head deadline and the connection cap.
+        # parameter. h11 costs some latency on large list pages (docs/benchmarks.md, "Results
+        # of the last full run", API p99).
+        # Our subclass adds the head deadline and the connection cap.
         "http": bounded_protocol(settings.api_head_timeout_seconds, settings.api_max_connections),
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         # X-Forwarded-Proto/-For are believed only from these addresses (the TLS-terminating

@@ -29,7 +29,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from app.domain.cron import CronSpec, parse_cron
-from app.domain.policies import jitter_offset
+from app.domain.jitter import jitter_offset
 from app.domain.schedule import Plan, Schedule, plan
 from app.domain.slot_math import count_slots, last_slot_before
 from app.domain.slots import iter_slots, slots_between

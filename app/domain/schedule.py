@@ -23,7 +23,7 @@ from uuid import UUID
 from app.domain.callbacks import DEFAULT_COMPLETION_TIMEOUT_SECONDS
 from app.domain.cron import parse_cron
 from app.domain.execution import Status
-from app.domain.policies import jitter_offset
+from app.domain.jitter import jitter_offset
 from app.domain.slots import next_slot, next_slots
 from app.domain.timezones import load_zone
 

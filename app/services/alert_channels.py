@@ -29,7 +29,7 @@ from app.domain.alerts import (
     ChannelFields,
     address_problem,
 )
-from app.domain.policies import allowlist_refusal
+from app.domain.target_urls import allowlist_refusal
 from app.errors import AlertChannelNotFound, Conflict, ValidationFailed
 from db.repositories import alert_channels as repo
 from db.repositories import alert_deliveries

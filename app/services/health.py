@@ -80,32 +80,3 @@ async def loop_health(
     if host is not None and not any(not gone(s.process) for s in states):
         found.append(f"no worker process on host {host} has reported its loops")
     return LoopHealth(states, found)
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def loop_metrics(states: Sequence[LoopState]) -> list[str]:
-    """/metrics lines: each loop's last success (unix seconds, database clock) and staleness."""
-    labels = [
-        f'host="{_label(s.process.host)}",pid="{s.process.pid}",loop="{_label(s.loop)}"'
-        for s in states
-    ]
-    return [
-        "# HELP scheduler_loop_last_success_timestamp_seconds When each worker loop last "
-        "completed a pass (0: not yet).",
-        "# TYPE scheduler_loop_last_success_timestamp_seconds gauge",
-        *(
-            f"scheduler_loop_last_success_timestamp_seconds{{{label}}} "
-            f"{s.last_success_at.timestamp() if s.last_success_at else 0:.3f}"
-            for label, s in zip(labels, states, strict=True)
-        ),
-        "# HELP scheduler_loop_stale 1 when a worker loop has had no successful pass for "
-        "max(30 s, 3 x its period).",
-        "# TYPE scheduler_loop_stale gauge",
-        *(
-            f"scheduler_loop_stale{{{label}}} {int(s.stale)}"
-            for label, s in zip(labels, states, strict=True)
-        ),
-    ]

@@ -17,10 +17,10 @@ from uuid import UUID, uuid4
 from app.clock import Clock
 from app.domain.cron import parse_cron
 from app.domain.incidents import DEFAULT_ALERTS, KINDS, AlertPolicy, IncidentEvent, Kind
-from app.domain.policies import url_allowed
 from app.domain.quotas import TenantQuotas
 from app.domain.schedule import TIMING_FIELDS, Schedule, plan
 from app.domain.slots import ensure_fires
+from app.domain.target_urls import url_allowed
 from app.domain.timezones import load_zone
 from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMismatch
 from app.services.cursors import decode_cursor, encode_cursor

@@ -332,3 +332,9 @@ FROM (
 ) AS c
 WHERE s.id = c.id
 RETURNING s.id, c.pause AS paused;
+
+-- name: schedule_changes_listen
+-- Subscribes the session to the notification the workflow_schedules trigger sends on every
+-- change (migration 0002). PostgreSQL delivers a notification only to the sessions listening
+-- when its transaction commits: a listener that connects again must assume it missed some.
+LISTEN workflow_schedules_changed;

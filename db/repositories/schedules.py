@@ -361,3 +361,9 @@ async def record_outcomes(
         },
     )
     return [r["id"] for r in rows if r["paused"]]
+
+
+async def listen_for_changes(conn: Conn) -> None:
+    """From now on `conn.notifies()` yields a notification after each committed change of
+    the schedules (worker/dispatcher.py wakes the dispatcher with them)."""
+    await conn.execute(query("schedule_changes_listen"))

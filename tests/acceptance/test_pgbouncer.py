@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from app.settings import Settings
+from db.queries import query
 from devtools.localpg import LocalCluster
 from tests.faults.audit import audit_window, unfinished_before
 from tests.support.db import get_schedule, wait_until
@@ -26,7 +27,6 @@ from tests.support.pgbouncer import PgBouncer
 from tests.support.server import make_token, running_api
 from tests.support.target import Received, RecordingTarget
 from tests.support.workers import WorkerProcess
-from worker.dispatcher import CHANNEL
 
 IDLE_SLEEP = "60"  # SCHEDULER_DISPATCH_MAX_SLEEP: only a NOTIFY wakes the dispatcher sooner
 WAKE_LIMIT = 10.0
@@ -54,7 +54,7 @@ def _listening(database_url: str, since: datetime | None = None) -> datetime | N
             "WHERE datname = current_database() AND query = %s AND state = 'idle' "
             "AND query_start > coalesce(%s::timestamptz, '-infinity') "
             "ORDER BY query_start DESC LIMIT 1",
-            (f"LISTEN {CHANNEL}", since),
+            (query("schedule_changes_listen").as_string(), since),
         ).fetchone()
     return None if row is None else row[0]
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import psycopg
 
-from app.services import alert_outbox, metrics
+from app.api import metrics_text
+from app.services import alert_outbox
 from app.services.alert_outbox import RetryPolicy
+from app.services.metrics import collect
 from db.repositories import alert_deliveries
 from db.types import Conn
 from tests.support.alerts import deliveries, incident_payload, insert_channel, insert_delivery
@@ -56,7 +58,7 @@ async def test_claims_are_oldest_first_and_bounded(conn: Conn, db: psycopg.Conne
 async def test_metrics_show_the_pending_deliveries_and_how_overdue_they_are(
     conn: Conn, db: psycopg.Connection[Any]
 ) -> None:
-    empty = await metrics.render(conn)
+    empty = metrics_text.render(await collect(conn))
     assert "scheduler_alert_deliveries_pending 0\n" in empty
     assert "scheduler_alert_delivery_overdue_seconds 0.000\n" in empty
 
@@ -72,5 +74,5 @@ async def test_metrics_show_the_pending_deliveries_and_how_overdue_they_are(
     await alert_outbox.claim(conn, limit=10, lease_seconds=120, now=later)
     claimed = await alert_deliveries.gauges(conn, cap=10, now=later)
     assert (claimed.pending, claimed.overdue_seconds) == (3, 0.0)  # being sent: not overdue
-    text = await metrics.render(conn)
+    text = metrics_text.render(await collect(conn))
     assert "scheduler_alert_deliveries_pending 3\n" in text

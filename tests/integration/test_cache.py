@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from app.services.cache import NoCache, RedisCache, create_cache
+from app.adapters.cache import NoCache, RedisCache, create_cache
 from tests.support.redis_server import running_redis
 
 

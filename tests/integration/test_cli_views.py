@@ -8,8 +8,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
-from app.terminal import relative
+from app.cli.commands import utc_conninfo
+from app.cli.tables import relative
 from tests.support.db import create_schedule
 
 
@@ -62,3 +64,35 @@ def test_relative_times() -> None:
     assert relative(now - timedelta(seconds=5), now) == "5 s ago"
     assert relative(now + timedelta(days=3), now) == "in 3 d"
     assert relative(None, now) == "—"
+
+
+def test_instants_are_printed_in_utc_whatever_the_server_time_zone(database_url: str) -> None:
+    """A database whose TimeZone is not UTC (+05:45 here) must not shift what the CLI prints:
+    psycopg returns timestamptz in the session's zone, and the tables label instants `Z`."""
+    schedule = create_schedule(database_url, workflow_id="zoned", cron_expression="@hourly")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone = %L', "
+            "current_database(), 'Asia/Kathmandu'); END $$"
+        )
+        conn.execute(
+            "INSERT INTO workflow_schedule_executions (trigger_id, workflow_id, tenant, "
+            "scheduled_at, status, trigger, attempts, finished_at) VALUES (%s, 'zoned', 'acme', "
+            "'2026-03-01 12:00:00+00', 'succeeded', 'manual', 1, now())",
+            (schedule.id,),
+        )
+    with psycopg.connect(database_url) as conn:  # a new session gets the database's zone
+        assert conn.execute("SHOW TimeZone").fetchone() == ("Asia/Kathmandu",)
+    history = _cli(database_url, "history", str(schedule.id))
+    assert history.returncode == 0, history.stderr
+    assert "2026-03-01 12:00:00Z" in history.stdout, history.stdout
+    assert schedule.next_run_at is not None
+    status = _cli(database_url, "status")
+    assert status.returncode == 0, status.stderr
+    assert f"{schedule.next_run_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" in status.stdout
+
+
+def test_the_cli_session_is_utc_and_keeps_the_url_options() -> None:
+    params = conninfo_to_dict(utc_conninfo("postgresql://u@h/db?options=-c%20jit%3Doff"))
+    assert params["options"] == "-c jit=off -c TimeZone=UTC"
+    assert conninfo_to_dict(utc_conninfo("postgresql://u@h/db"))["options"] == "-c TimeZone=UTC"

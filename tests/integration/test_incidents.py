@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from app.api.metrics_text import render
 from app.domain import incidents as rules
 from app.domain.incidents import AlertPolicy, IncidentEvent
 from app.domain.outcome import Outcome
@@ -25,7 +26,7 @@ from app.errors import IncidentNotFound
 from app.services.attempts import Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
 from app.services.incidents import IncidentService, record_events, watch_once
-from app.services.metrics import render
+from app.services.metrics import collect
 from app.services.schedules import ScheduleService
 from app.services.stats import fold_deltas
 from db.types import Conn
@@ -367,7 +368,7 @@ async def test_metrics_count_incidents_opened_and_open_by_kind(conn: Conn) -> No
     await at(3, [IncidentEvent(second, "slot.missed", "open", count=5)])
     await at(4, [IncidentEvent(second, "run.failed", "resolve")])
     await fold_deltas(conn)
-    text = await render(conn)
+    text = render(await collect(conn))
     assert 'scheduler_incidents_opened_total{kind="run.failed"} 2' in text
     assert 'scheduler_incidents_opened_total{kind="slot.missed"} 1' in text
     assert 'scheduler_incidents_opened_total{kind="run.late"} 0' in text

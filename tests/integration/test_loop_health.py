@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from app.api.metrics_text import render
 from app.cli import main as cli_main
 from app.domain.loop_health import REPORT_LOOP, WorkerProcess
 from app.services.health import loop_health
-from app.services.metrics import render
+from app.services.metrics import collect
 from db.pool import create_pool
 from db.repositories.schedules import db_now
 from db.types import Conn, Pool
@@ -89,7 +90,7 @@ async def test_check_names_the_worker_and_the_stale_loop(
     assert code == 0, out
     assert "1 processes, 3 loops, 0 problems" in out
 
-    metrics = await render(conn)
+    metrics = render(await collect(conn))
     assert 'scheduler_loop_stale{host="' in metrics
     assert f'pid="{os.getpid()}",loop="failing.loop"}} 0' in metrics
     assert f'pid="{os.getpid()}",loop="{REPORT_LOOP}"}} 0' in metrics

@@ -20,8 +20,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from app.api.metrics_text import render
 from app.services import health
-from app.services.metrics import COUNT_CAP, render
+from app.services.metrics import COUNT_CAP, collect
 from tests.security.conftest import security_settings
 from tests.support.db import create_schedule
 from tests.support.server import running_api
@@ -77,11 +78,11 @@ def _sequential_scans(conn: psycopg.Connection[Any]) -> int:
 
 
 async def _render_published(database_url: str) -> str:
-    """render() on its own session, its statistics published before it returns."""
+    """/metrics' text on its own session, its statistics published before it returns."""
     async with await psycopg.AsyncConnection.connect(
         database_url, autocommit=True, row_factory=dict_row
     ) as conn:
-        text = await render(conn)
+        text = render(await collect(conn))
         # The flush happens when the session goes idle after this statement, before the
         # server answers it.
         await conn.execute("SELECT pg_stat_force_next_flush()")

@@ -25,7 +25,7 @@ import pytest
 from psycopg import sql
 
 from app.api.app import create_app
-from app.domain.policies import url_allowed
+from app.domain.target_urls import url_allowed
 from app.logging import RedactSecrets, configure_logging
 from devtools.loopback import free_port
 from tests.security.conftest import ALLOWED_PREFIX, LOOPBACK_PREFIX, SECRET, security_settings

@@ -11,7 +11,7 @@ import unicodedata
 
 import psycopg
 
-from app.terminal import printable
+from app.cli.tables import printable
 from tests.support.db import create_schedule
 
 # A tenant's workflowId: erase the line, return to its start, set the window title, and a

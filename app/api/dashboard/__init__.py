@@ -21,9 +21,15 @@ from app.api.dashboard.pages import (
     new_schedule,
     schedule_list,
     schedule_page,
+    to_login,
 )
 from app.api.dashboard.render import STATIC_DIR
-from app.api.dashboard.session import provide_login, provide_session
+from app.api.dashboard.session import (
+    SignedOut,
+    provide_login,
+    provide_session,
+    provide_signed_in,
+)
 
 _pages = Router(
     path="/",
@@ -37,7 +43,12 @@ _pages = Router(
         edit_schedule,
         incidents_page,
     ],
-    dependencies={"session": Provide(provide_session), "login": Provide(provide_login)},
+    dependencies={
+        "session": Provide(provide_session),
+        "signed_in": Provide(provide_signed_in),
+        "login": Provide(provide_login),
+    },
+    exception_handlers={SignedOut: to_login},
     include_in_schema=False,
 )
 

@@ -1,7 +1,8 @@
 """The dashboard's routes: login/logout and the page shells (their data comes from the JSON API).
 
 Every page is left out of the OpenAPI schema: they are for browsers, not part of the API's
-contract. A page without a valid session redirects to /login.
+contract. A page without a valid session redirects to /login (`to_login`, one guard for all:
+the page asks for `signed_in`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from app.api.dashboard.render import render_page
 from app.api.dashboard.session import (
     CurrentSession,
     Login,
+    SignedIn,
+    SignedOut,
     cleared_cookie,
     cookie_must_be_secure,
     same_origin,
@@ -37,6 +40,11 @@ from app.services.schedules import ScheduleService
 def _redirect(path: str, **kwargs: Any) -> Redirect:
     # 303 so that a POST is followed by a GET.
     return Redirect(path, status_code=HTTP_303_SEE_OTHER, **kwargs)
+
+
+def to_login(_: Request[Any, Any, Any], __: SignedOut) -> Response[Any]:
+    """Every page that needs a session (a `signed_in` parameter) redirects to /login without."""
+    return _redirect("/login")
 
 
 def _login_form(error: str, status_code: int) -> Response[str]:
@@ -87,29 +95,21 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/", name="dashboard:schedules", include_in_schema=False)
-async def schedule_list(session: CurrentSession) -> Response[Any]:
-    if session.tenant is None:
-        return _redirect("/login")
-    return render_page("list.html", title="Schedules", tenant=session.tenant, script="list.js")
+async def schedule_list(signed_in: SignedIn) -> Response[Any]:
+    return render_page("list.html", title="Schedules", tenant=signed_in, script="list.js")
 
 
 @get("/incidents", name="dashboard:incidents", include_in_schema=False)
-async def incidents_page(session: CurrentSession) -> Response[Any]:
-    if session.tenant is None:
-        return _redirect("/login")
-    return render_page(
-        "incidents.html", title="Incidents", tenant=session.tenant, script="incidents.js"
-    )
+async def incidents_page(signed_in: SignedIn) -> Response[Any]:
+    return render_page("incidents.html", title="Incidents", tenant=signed_in, script="incidents.js")
 
 
 @get("/schedules/new", name="dashboard:new", include_in_schema=False)
-async def new_schedule(session: CurrentSession) -> Response[Any]:
-    if session.tenant is None:
-        return _redirect("/login")
+async def new_schedule(signed_in: SignedIn) -> Response[Any]:
     return render_page(
         "form.html",
         title="New schedule",
-        tenant=session.tenant,
+        tenant=signed_in,
         script="form.js",
         heading="New schedule",
         schedule_id="",
@@ -131,32 +131,28 @@ async def _status_of(conn: DbConn, tenant: str, schedule_id: UUID) -> int:
 
 @get("/schedules/{schedule_id:uuid}", name="dashboard:schedule", include_in_schema=False)
 async def schedule_page(
-    session: CurrentSession, schedule_id: FromPath[UUID], conn: DbConn
+    signed_in: SignedIn, schedule_id: FromPath[UUID], conn: DbConn
 ) -> Response[Any]:
-    if session.tenant is None:
-        return _redirect("/login")
     return render_page(
         "schedule.html",
         title="Schedule",
-        tenant=session.tenant,
+        tenant=signed_in,
         script="schedule.js",
-        status_code=await _status_of(conn, session.tenant, schedule_id),
+        status_code=await _status_of(conn, signed_in, schedule_id),
         schedule_id=str(schedule_id),
     )
 
 
 @get("/schedules/{schedule_id:uuid}/edit", name="dashboard:edit", include_in_schema=False)
 async def edit_schedule(
-    session: CurrentSession, schedule_id: FromPath[UUID], conn: DbConn
+    signed_in: SignedIn, schedule_id: FromPath[UUID], conn: DbConn
 ) -> Response[Any]:
-    if session.tenant is None:
-        return _redirect("/login")
     return render_page(
         "form.html",
         title="Edit schedule",
-        tenant=session.tenant,
+        tenant=signed_in,
         script="form.js",
-        status_code=await _status_of(conn, session.tenant, schedule_id),
+        status_code=await _status_of(conn, signed_in, schedule_id),
         heading="Edit schedule",
         schedule_id=str(schedule_id),
         submit_label="Save changes",

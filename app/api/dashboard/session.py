@@ -3,7 +3,7 @@
 There is no server-side session table: the cookie holds the token the user pasted, and every
 page view and every API call checks it again with `tokens.authenticate`, so revoking the token
 (CLI) logs the browser out at its next request. The JSON API accepts the cookie only together
-with the `X-Dashboard` header (see `app.api.deps.bearer_token`).
+with the `X-Dashboard` header (see `app.api.auth.bearer_token`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 
-from app.api.deps import SESSION_COOKIE, DbConn
+from app.api.auth import SESSION_COOKIE
+from app.api.deps import DbConn
 from app.errors import Unauthorized
 from app.services import tokens
 
@@ -77,6 +78,21 @@ async def provide_login(request: Request[Any, Any, Any], conn: DbConn) -> LoginA
 
 CurrentSession = NamedDependency[Session]
 Login = NamedDependency[LoginAttempt]
+
+
+class SignedOut(Exception):
+    """A page that needs a session was asked for without a valid one (the dashboard's router
+    answers it with a redirect to /login)."""
+
+
+async def provide_signed_in(session: CurrentSession) -> str:
+    """The tenant of a page that needs a session; raises `SignedOut` without one."""
+    if session.tenant is None:
+        raise SignedOut
+    return session.tenant
+
+
+SignedIn = NamedDependency[str]
 
 
 def same_origin(request: Request[Any, Any, Any]) -> bool:

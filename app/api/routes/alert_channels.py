@@ -20,6 +20,7 @@ from app.api.alert_schemas import (
 )
 from app.api.deps import DbConn, Tenant
 from app.api.errors import error_responses
+from app.api.state import clock_of, settings_of
 from app.domain.alerts import ChannelFields
 from app.errors import ValidationFailed
 from app.services.alert_channels import ChannelService
@@ -30,7 +31,7 @@ _NOT_NULL = ("name", "events")  # a PATCH may leave them out, not clear them
 
 async def provide_channels(state: State, conn: DbConn, tenant: Tenant) -> ChannelService:
     return ChannelService(
-        conn, tenant, target_allowlist=state.settings.target_allowlist, clock=state.clock
+        conn, tenant, target_allowlist=settings_of(state).target_allowlist, clock=clock_of(state)
     )
 
 

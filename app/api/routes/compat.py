@@ -13,7 +13,6 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from app.api.caching import HISTORY_TTL_SECONDS, cached, schedule_marker
 from app.api.deps import (
     LAG_TOLERANT,
-    Conn,
     DbConn,
     Schedules,
     Tenant,
@@ -24,6 +23,8 @@ from app.api.deps import (
 )
 from app.api.present import execution_out, schedule_out, schedule_stats_out
 from app.api.schemas import HistoryOut, RegisterRequest, RegisterResponse
+from app.api.state import cache_of
+from db.types import Conn
 
 
 class CompatController(Controller):
@@ -79,6 +80,6 @@ class CompatController(Controller):
                 )
 
             key = f"history:{schedule.id}:{limit}:{schedule_marker(schedule)}"
-            return await cached(state.cache, key, HISTORY_TTL_SECONDS, HistoryOut, compute)
+            return await cached(cache_of(state), key, HISTORY_TTL_SECONDS, HistoryOut, compute)
 
         return await confirm_missing(request, read, conn)

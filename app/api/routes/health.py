@@ -1,26 +1,24 @@
-"""Liveness, readiness and metrics: no API token needed (an optional one for /metrics).
+"""Liveness and readiness: no API token needed (/metrics is in routes/metrics.py).
 
 `/ready` also fails (503) when a supervised loop of the API has had no successful pass for its
 stale time: the alerts watcher (`alertsWatcher` says why) and the read router's probe
-(`readReplica` says why). `/ready` and `/metrics` are served from per-process
-snapshots (app/api/snapshots.py): however many anonymous requests arrive, each costs the
-database at most one computation per interval.
+(`readReplica` says why). `/ready` is served from a per-process snapshot
+(app/api/snapshots.py): however many anonymous requests arrive, each costs the database at
+most one computation per second.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.datastructures import State
 
-from app.api.deps import pooled_connection, read_connection
-from app.errors import Unauthorized
+from app.api.deps import pooled_connection
+from app.api.state import alerts_watcher_of, read_router_of, ready_snapshot_of
 from app.services.health import readiness
-from app.services.metrics import render
 from app.supervised import Health
 
 READY_CACHE_SECONDS = 1.0
@@ -47,7 +45,7 @@ def watcher_problem(health: Health | None, now: float) -> str | None:
 
 
 async def _readiness_answer(state: State) -> tuple[dict[str, Any], int]:
-    watcher, router = state.get("alerts_watcher"), state.get("read_router")
+    watcher, router = alerts_watcher_of(state), read_router_of(state)
     now = time.monotonic()
     problem = watcher_problem(watcher.health() if watcher else None, now)
     probe_problem = watcher_problem(router.health() if router else None, now)
@@ -73,36 +71,5 @@ async def _readiness_answer(state: State) -> tuple[dict[str, Any], int]:
 
 @get("/ready", tags=["operations"], summary="Database reachable and migrations at head")
 async def ready(state: State) -> Response[dict[str, Any]]:
-    body, status = await state.ready_snapshot.get(lambda: _readiness_answer(state))
+    body, status = await ready_snapshot_of(state).get(lambda: _readiness_answer(state))
     return Response(body, status_code=status)
-
-
-def _require_metrics_token(request: Request[Any, Any, Any], state: State) -> None:
-    """With METRICS_TOKEN set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`."""
-    expected = state.settings.metrics_token.get_secret_value()
-    if not expected:
-        return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), expected.encode()
-    ):
-        raise Unauthorized("/metrics needs the METRICS_TOKEN as a bearer token")
-
-
-async def _render(state: State) -> str:
-    async with read_connection(state) as conn:  # deployment-wide counts: a second of lag is fine
-        return await render(conn)
-
-
-@get(
-    "/metrics",
-    tags=["operations"],
-    summary="Prometheus metrics of the whole deployment",
-    media_type="text/plain; version=0.0.4",
-)
-async def metrics(request: Request[Any, Any, Any], state: State) -> str:
-    _require_metrics_token(request, state)
-    text: str = await state.metrics_snapshot.get(lambda: _render(state))
-    router = state.get("read_router")
-    # This process's own read routing: live, not from the shared snapshot.
-    return text if router is None else text + router.metrics()

@@ -11,32 +11,30 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from app import tracing
-from app.api.caching import STATS_TTL_SECONDS, cached
+from app.api.auth import CALLBACK_AUTH
 from app.api.deps import (
-    CALLBACK_AUTH,
     LAG_TOLERANT,
-    Conn,
     DbConn,
     Outcomes,
     Runs,
-    StatsDep,
     Tenant,
     confirm_missing,
     provide_runs,
 )
 from app.api.errors import error_responses
-from app.api.present import execution_out, stats_fields
+from app.api.present import execution_out
 from app.api.ratelimit import enforce
 from app.api.schemas import (
     BackfillRequest,
     BackfillResponse,
     ExecutionList,
     ExecutionOut,
-    OverallStatsOut,
     ResultReport,
 )
+from app.api.state import report_limiter_of, run_limiter_of
 from app.domain.execution import Execution, Status
 from app.services.executions import ExecutionPage
+from db.types import Conn
 
 
 class ScheduleRunsController(Controller):
@@ -52,7 +50,7 @@ class ScheduleRunsController(Controller):
     async def trigger(
         self, schedule_id: FromPath[UUID], runs: Runs, tenant: Tenant, state: State
     ) -> ExecutionOut:
-        enforce(state.run_limiter, tenant)
+        enforce(run_limiter_of(state), tenant)
         return execution_out(await runs.trigger(schedule_id))
 
     @post(
@@ -69,7 +67,7 @@ class ScheduleRunsController(Controller):
         tenant: Tenant,
         state: State,
     ) -> BackfillResponse:
-        enforce(state.run_limiter, tenant)
+        enforce(run_limiter_of(state), tenant)
         result = await runs.backfill(schedule_id, data.start, data.end)
         return BackfillResponse(created=result.created, existing=result.existing)
 
@@ -129,7 +127,7 @@ class ExecutionController(Controller):
         tenant: Tenant,
         state: State,
     ) -> Response[ExecutionOut]:
-        enforce(state.report_limiter, tenant)
+        enforce(report_limiter_of(state), tenant)
         reported = await outcomes.report(execution_id, data.to_domain())
         _annotate(reported.execution)
         return Response(
@@ -151,7 +149,7 @@ class ExecutionController(Controller):
     async def heartbeat(
         self, execution_id: FromPath[UUID], outcomes: Outcomes, tenant: Tenant, state: State
     ) -> ExecutionOut:
-        enforce(state.report_limiter, tenant)
+        enforce(report_limiter_of(state), tenant)
         execution = await outcomes.heartbeat(execution_id)
         _annotate(execution)
         return execution_out(execution)
@@ -164,19 +162,3 @@ def _annotate(execution: Execution) -> None:
         scheduled_at=execution.scheduled_at,
         execution_id=execution.id,
     )
-
-
-@get(
-    "/api/stats",
-    tags=["runs"],
-    summary="Statistics of all your schedules",
-    dependencies=LAG_TOLERANT,
-)
-async def overall_stats(stats: StatsDep, tenant: Tenant, state: State) -> OverallStatsOut:
-    async def compute() -> OverallStatsOut:
-        overall = await stats.overall()
-        return OverallStatsOut.model_validate(
-            {**stats_fields(overall.stats), "schedules": overall.schedules}
-        )
-
-    return await cached(state.cache, f"stats:{tenant}", STATS_TTL_SECONDS, OverallStatsOut, compute)

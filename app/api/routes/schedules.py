@@ -10,8 +10,9 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
+from app.api import present
 from app.api.deps import LAG_TOLERANT, Schedules, StatsDep, Tenant
-from app.api.present import etag, list_item, schedule_detail
+from app.api.present import etag, list_item
 from app.api.schemas import (
     PauseBody,
     PreviewRequest,
@@ -22,9 +23,18 @@ from app.api.schemas import (
     SchedulePatch,
 )
 from app.clock import utc_now
+from app.domain.schedule import Schedule
 from app.domain.timezones import zone_names
 from app.errors import ValidationFailed
 from app.services.preview import preview
+from app.services.stats import StatsService
+
+
+async def schedule_detail(schedule: Schedule, stats: StatsService) -> ScheduleDetail:
+    """The detail answer: its latest execution and statistics read here, shown by `present`."""
+    latest = await stats.latest_execution(schedule)
+    return present.schedule_detail(schedule, await stats.of_schedule(schedule), latest)
+
 
 IfMatch = Annotated[
     str | None,

@@ -1,4 +1,5 @@
-"""Plain-text tables for the terminal views of the CLI.
+"""Plain-text tables for the terminal views of the CLI (`scheduler status`, `history`,
+`incidents`, `import`).
 
 Every cell goes through `printable`: the texts come from tenants (workflow ids) and from
 targets (error texts), and a raw escape sequence in them would be executed by the operator's
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.domain.cron import parse_cron
 from app.domain.describe import describe
@@ -70,7 +71,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _instant(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "—"
+    """An instant in UTC, as `2026-01-01 09:00:00Z`: converted, since psycopg hands back
+    timestamptz in the session's time zone."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "—"
 
 
 def status_table(rows: Sequence[StatusRow], now: datetime) -> str:

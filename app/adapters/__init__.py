@@ -1,0 +1,1 @@
+"""Adapters to optional outside systems the services do not depend on (the Redis read cache)."""
