@@ -10,7 +10,6 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, HTTPException, SerializationException
-from psycopg import AsyncConnection
 
 from app import tracing
 from app.domain.callbacks import TOKEN_PREFIX
@@ -22,8 +21,8 @@ from app.services.quotas import quotas_of
 from app.services.runs import RunService
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService
+from db.types import Conn as Conn  # re-exported: the routes take it from here
 
-Conn = AsyncConnection[dict[str, Any]]
 # Handler and provider parameters name their dependencies explicitly (Litestar 3 requires it).
 DbConn = NamedDependency[Conn]
 Tenant = NamedDependency[str]

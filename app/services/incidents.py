@@ -18,8 +18,8 @@ from app.domain import incidents as rules
 from app.domain.incidents import AlertPolicy, Change, EventType, Incident, IncidentEvent, Kind
 from app.errors import IncidentNotFound, ValidationFailed
 from app.services.cursors import decode_cursor, encode_cursor
+from db.clock import db_now
 from db.repositories import incidents as repo
-from db.repositories import schedules as schedules_repo
 from db.repositories.incidents import NewIncident, OutboxRow
 from db.types import Conn
 
@@ -62,7 +62,7 @@ async def record_events(
     if not opening and not current:
         return Recorded()
     before = {i.id: i.state for i in current.values()}
-    now = now or await schedules_repo.db_now(conn)
+    now = now or await db_now(conn)
     interval = policy.min_interval
     announced: list[tuple[Incident, EventType]] = []
     changed: dict[tuple[UUID, Kind], Incident] = {}
@@ -173,7 +173,7 @@ async def watch_once(
     async with conn.transaction():
         if not await repo.try_watch_lock(conn):
             return Watched(ran=False)
-        now = now or await schedules_repo.db_now(conn)
+        now = now or await db_now(conn)
         late = await repo.find_late(conn, now, limit)
         open_late = await repo.list_open_of_kind(conn, "run.late", limit)
         # record_events' contract: the schedules locked (in id order) before their incidents.

@@ -26,10 +26,18 @@ from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMism
 from app.services.cursors import decode_cursor, encode_cursor
 from app.services.incidents import record_events
 from app.services.quotas import reserve_schedule
+from db.clock import db_now
 from db.repositories import executions as executions_repo
 from db.repositories import schedules as repo
+from db.types import Conn
 
 MAX_INPUT_BYTES = 64 * 1024
+
+_ENDED = {
+    False: "the schedule has ended: there is nothing to pause",
+    True: "the schedule has ended: change endAt or remainingRuns to extend it",
+}
+"""Why an ended schedule cannot be paused (False) or resumed (True)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +105,7 @@ class ScheduleService:
 
     def __init__(
         self,
-        conn: repo.Conn,
+        conn: Conn,
         tenant: str,
         *,
         target_allowlist: tuple[str, ...] = (),
@@ -113,7 +121,7 @@ class ScheduleService:
         self.quotas = quotas or TenantQuotas()
 
     async def _now(self) -> datetime:
-        return self.clock() if self.clock else await repo.db_now(self.conn)
+        return self.clock() if self.clock else await db_now(self.conn)
 
     def _planned(self, schedule: Schedule, now: datetime) -> Schedule:
         return planned(schedule, now)
@@ -133,7 +141,7 @@ class ScheduleService:
     async def get(self, schedule_id: UUID) -> Schedule:
         found = await repo.get(self.conn, self.tenant, schedule_id)
         if found is None:
-            raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+            raise ScheduleNotFound.with_id(schedule_id)
         return found
 
     async def list(
@@ -170,7 +178,7 @@ class ScheduleService:
     async def _locked(self, schedule_id: UUID, expected_version: int | None) -> Schedule:
         current = await repo.get_for_update(self.conn, self.tenant, schedule_id)
         if current is None:
-            raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+            raise ScheduleNotFound.with_id(schedule_id)
         if expected_version is not None and expected_version != current.version:
             raise VersionMismatch(
                 f"version {expected_version} is stale: the schedule is at version "
@@ -207,24 +215,28 @@ class ScheduleService:
         self, schedule_id: UUID, note: str | None, expected_version: int | None = None
     ) -> Schedule:
         """Stop firing: no slots until resumed. Pausing a paused schedule updates its note."""
-        async with self.conn.transaction():
-            now = await self._now()
-            current = await self._locked(schedule_id, expected_version)
-            if current.state == "ended":
-                raise Conflict("the schedule has ended: there is nothing to pause")
-            changed = dataclasses.replace(current, enabled=False, pause_note=note)
-            return await self._write(current, changed, now)
+        return await self.set_enabled(schedule_id, False, note, expected_version)
 
     async def resume(
         self, schedule_id: UUID, note: str | None, expected_version: int | None = None
     ) -> Schedule:
         """Fire again from now on; slots that passed while paused are not caught up."""
+        return await self.set_enabled(schedule_id, True, note, expected_version)
+
+    async def set_enabled(
+        self,
+        schedule_id: UUID,
+        enabled: bool,
+        note: str | None,
+        expected_version: int | None = None,
+    ) -> Schedule:
+        """Resume (`enabled`) or pause, with `note`; Conflict once the schedule has ended."""
         async with self.conn.transaction():
             now = await self._now()
             current = await self._locked(schedule_id, expected_version)
             if current.state == "ended":
-                raise Conflict("the schedule has ended: change endAt or remainingRuns to extend it")
-            changed = dataclasses.replace(current, enabled=True, pause_note=note)
+                raise Conflict(_ENDED[enabled])
+            changed = dataclasses.replace(current, enabled=enabled, pause_note=note)
             return await self._write(current, changed, now)
 
     async def delete(self, schedule_id: UUID, expected_version: int | None = None) -> None:

@@ -14,6 +14,7 @@ from uuid import UUID
 from app.domain.execution import Execution
 from app.domain.schedule import Schedule
 from app.domain.stats import Stats, from_metrics, success_rate
+from db.repositories import schedules as schedules_repo
 from db.repositories import stats as repo
 from db.types import Conn
 
@@ -50,7 +51,7 @@ class StatsService:
 
     async def overall(self) -> Overall:
         metrics = await repo.of_tenant(self.conn, self.tenant)
-        counts = await repo.schedule_counts(self.conn, self.tenant)
+        counts = await schedules_repo.counts_by_state(self.conn, self.tenant)
         by_state = {state: counts.get(state, 0) for state in ("active", "paused", "ended")}
         return Overall(from_metrics(metrics), by_state)
 

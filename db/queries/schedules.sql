@@ -1,7 +1,3 @@
--- name: clock_now
--- The database clock is the clock (SPEC §4.1): services ask it once per transaction.
-SELECT clock_timestamp() AS now;
-
 -- name: schedule_insert
 INSERT INTO workflow_schedules (
     id, tenant, workflow_id, cron_expression, timezone, enabled, state, pause_note,
@@ -93,6 +89,11 @@ LIMIT %(limit)s;
 
 -- name: schedule_get_any
 SELECT * FROM workflow_schedules WHERE id = %(id)s;
+
+-- name: schedule_counts_by_state
+-- The tenant's schedules by state (GET /api/stats): a range of the tenant's listing index.
+SELECT state, count(*)::bigint AS n FROM workflow_schedules
+WHERE tenant = %(tenant)s GROUP BY state;
 
 -- name: schedule_get_many_for_update
 -- The tenant's schedules among %(ids)s, locked until the transaction ends. One primary-key

@@ -77,10 +77,6 @@ FROM (
     WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND metric = 'status'
 ) v GROUP BY trigger_id;
 
--- name: schedule_counts_by_state
-SELECT state, count(*)::bigint AS n FROM workflow_schedules
-WHERE tenant = %(tenant)s GROUP BY state;
-
 -- name: execution_latest
 SELECT * FROM workflow_schedule_executions
 WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s

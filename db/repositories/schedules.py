@@ -5,72 +5,60 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from app.domain.schedule import Schedule
-from db.queries import query
+from db.queries import fetch_all, fetch_one, query
+from db.types import Conn, Row
 
-Conn = AsyncConnection[dict[str, Any]]
 
-
-def _from_row(row: dict[str, Any]) -> Schedule:
+def _from_row(row: Row) -> Schedule:
     return Schedule(**row)
 
 
-def _params(schedule: Schedule, now: datetime) -> dict[str, Any]:
+def _params(schedule: Schedule, now: datetime) -> dict[str, object]:
     params = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule)}
     params["input"] = Jsonb(schedule.input)
     params["now"] = now
     return params
 
 
-async def _one(conn: Conn, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    cursor = await conn.execute(query(name), params)
-    return await cursor.fetchone()
-
-
-async def db_now(conn: Conn) -> datetime:
-    row = await _one(conn, "clock_now", {})
-    assert row is not None
-    return row["now"]  # type: ignore[no-any-return]
-
-
 async def insert(conn: Conn, schedule: Schedule, now: datetime) -> Schedule | None:
     """Insert; None when the id is already taken."""
-    row = await _one(conn, "schedule_insert", _params(schedule, now))
+    row = await fetch_one(conn, "schedule_insert", _params(schedule, now))
     return _from_row(row) if row else None
 
 
 async def get(conn: Conn, tenant: str, schedule_id: UUID) -> Schedule | None:
-    row = await _one(conn, "schedule_get", {"id": schedule_id, "tenant": tenant})
+    row = await fetch_one(conn, "schedule_get", {"id": schedule_id, "tenant": tenant})
     return _from_row(row) if row else None
 
 
 async def get_for_update(conn: Conn, tenant: str, schedule_id: UUID) -> Schedule | None:
     """The tenant's schedule, locked until the transaction ends; None (and nothing locked) when
     the tenant has no schedule with this id, whoever else may have one."""
-    row = await _one(conn, "schedule_get_for_update", {"id": schedule_id, "tenant": tenant})
+    row = await fetch_one(conn, "schedule_get_for_update", {"id": schedule_id, "tenant": tenant})
     return _from_row(row) if row else None
 
 
 async def id_taken(conn: Conn, schedule_id: UUID) -> bool:
     """Whether a schedule of any tenant has this id (no lock taken)."""
-    row = await _one(conn, "schedule_id_taken", {"id": schedule_id})
+    row = await fetch_one(conn, "schedule_id_taken", {"id": schedule_id})
     return bool(row and row["taken"])
 
 
 async def update(conn: Conn, schedule: Schedule, now: datetime) -> Schedule | None:
     """Write `schedule` if its `version` is still the stored one; None otherwise."""
-    row = await _one(conn, "schedule_update", _params(schedule, now))
+    row = await fetch_one(conn, "schedule_update", _params(schedule, now))
     return _from_row(row) if row else None
 
 
 async def delete(conn: Conn, tenant: str, schedule_id: UUID) -> bool:
-    return await _one(conn, "schedule_delete", {"id": schedule_id, "tenant": tenant}) is not None
+    return (
+        await fetch_one(conn, "schedule_delete", {"id": schedule_id, "tenant": tenant}) is not None
+    )
 
 
 async def list_page(
@@ -97,13 +85,19 @@ async def list_page(
 
 
 async def list_admin(conn: Conn, tenant: str | None, limit: int) -> list[Schedule]:
-    cursor = await conn.execute(query("schedule_list_admin"), {"tenant": tenant, "limit": limit})
-    return [_from_row(row) for row in await cursor.fetchall()]
+    rows = await fetch_all(conn, "schedule_list_admin", {"tenant": tenant, "limit": limit})
+    return [_from_row(row) for row in rows]
 
 
 async def get_any(conn: Conn, schedule_id: UUID) -> Schedule | None:
-    row = await _one(conn, "schedule_get_any", {"id": schedule_id})
+    row = await fetch_one(conn, "schedule_get_any", {"id": schedule_id})
     return _from_row(row) if row else None
+
+
+async def counts_by_state(conn: Conn, tenant: str) -> dict[str, int]:
+    """The tenant's schedules by state (states without a schedule are absent)."""
+    rows = await fetch_all(conn, "schedule_counts_by_state", {"tenant": tenant})
+    return {r["state"]: int(r["n"]) for r in rows}
 
 
 # Batches (POST /api/schedules/batch, `scheduler import`): the statements above, for many rows.
@@ -162,7 +156,7 @@ async def ids_owned_elsewhere(conn: Conn, tenant: str, schedule_ids: Sequence[UU
 async def insert_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) -> set[UUID]:
     """Insert in one statement (in id order); returns the ids inserted, without those taken."""
     rows = sorted(schedules, key=lambda s: s.id)
-    params: dict[str, Any] = {
+    params: dict[str, object] = {
         name: [getattr(s, name) for s in rows] for name in _INSERT_MANY_ARRAYS
     }
     params["input"] = [Jsonb(s.input) for s in rows]

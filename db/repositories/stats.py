@@ -43,11 +43,6 @@ async def summaries(conn: Conn, trigger_ids: Sequence[UUID]) -> dict[UUID, dict[
     }
 
 
-async def schedule_counts(conn: Conn, tenant: str) -> dict[str, int]:
-    cursor = await conn.execute(query("schedule_counts_by_state"), {"tenant": tenant})
-    return {r["state"]: int(r["n"]) for r in await cursor.fetchall()}
-
-
 async def latest_execution(conn: Conn, tenant: str, trigger_id: UUID) -> Execution | None:
     cursor = await conn.execute(
         query("execution_latest"), {"tenant": tenant, "trigger_id": trigger_id}

@@ -20,8 +20,8 @@ from app.cli import main as cli_main
 from app.domain.loop_health import REPORT_LOOP, WorkerProcess
 from app.services.health import loop_health
 from app.services.metrics import render
+from db.clock import db_now
 from db.pool import create_pool
-from db.repositories.schedules import db_now
 from db.types import Conn, Pool
 from worker.health import HealthReporter
 from worker.service import Service, ServiceConfig
