@@ -54,6 +54,11 @@ def query(name: str) -> sql.SQL:
         raise KeyError(f"no SQL query named {name!r} in {QUERIES_DIR}") from None
 
 
+async def execute(conn: Conn, name: str, params: Params | None = None) -> None:
+    """Run query `name` with `params`, for its effect (its rows, if any, are not read)."""
+    await conn.execute(query(name), params or {})
+
+
 async def fetch_one(conn: Conn, name: str, params: Params | None = None) -> Row | None:
     """The first row of query `name` run with `params`; None when it returns no row."""
     cursor = await conn.execute(query(name), params or {})

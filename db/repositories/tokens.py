@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from db.queries import fetch_all, fetch_one
+from db.queries import execute, fetch_all, fetch_one
 from db.types import Conn, Row
 
 
@@ -64,4 +64,4 @@ async def revoke(conn: Conn, token_id: UUID, now: datetime | None = None) -> Tok
 
 async def touch(conn: Conn, token_id: UUID, now: datetime | None = None) -> None:
     """Record a use at `now` (the database clock when None), at most once a minute."""
-    await fetch_all(conn, "token_touch", {"id": token_id, "now": now})
+    await execute(conn, "token_touch", {"id": token_id, "now": now})
