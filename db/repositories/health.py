@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from psycopg import AsyncConnection, errors
+from psycopg import errors
 
 from app.domain.loop_health import LoopReport, LoopState, WorkerProcess
 from db.queries import query
 from db.types import Conn
 
 
-async def migration_version(conn: AsyncConnection[dict[str, Any]]) -> str | None:
+async def migration_version(conn: Conn) -> str | None:
     try:
         cursor = await conn.execute(query("migration_version"))
     except errors.UndefinedTable:
@@ -26,7 +25,7 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else float(value)  # one array type for psycopg
 
 
-def _process(process: WorkerProcess) -> dict[str, Any]:
+def _process(process: WorkerProcess) -> dict[str, object]:
     return {"process_id": process.process_id, "host": process.host, "pid": process.pid}
 
 

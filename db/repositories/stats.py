@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 from uuid import UUID
 
 from app.domain.execution import Execution
-from db.queries import query
-from db.types import Conn
+from db.queries import fetch_all, query
+from db.types import Conn, Params
 
 Metrics = dict[tuple[str, str], int]
 
 
-async def _metrics(conn: Conn, name: str, params: dict[str, Any]) -> Metrics:
-    cursor = await conn.execute(query(name), params)
-    return {(r["metric"], r["key"]): int(r["value"]) for r in await cursor.fetchall()}
+async def _metrics(conn: Conn, name: str, params: Params) -> Metrics:
+    return {(r["metric"], r["key"]): int(r["value"]) for r in await fetch_all(conn, name, params)}
 
 
 async def of_schedule(conn: Conn, trigger_id: UUID) -> Metrics:
@@ -30,16 +29,30 @@ async def global_metrics(conn: Conn) -> Metrics:
     return await _metrics(conn, "stats_global", {})
 
 
-async def summaries(conn: Conn, trigger_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
+@dataclass(frozen=True, slots=True)
+class StatusTotals:
+    """A schedule's finished runs: all of them, the succeeded, the failed (failed or timed
+    out)."""
+
+    total: int
+    succeeded: int
+    failed: int
+
+
+async def summaries(conn: Conn, trigger_ids: Sequence[UUID]) -> dict[UUID, StatusTotals]:
+    """StatusTotals of the schedules among `trigger_ids` that have finished runs."""
     if not trigger_ids:
         return {}
-    cursor = await conn.execute(
-        query("stats_summaries"),
+    rows = await fetch_all(
+        conn,
+        "stats_summaries",
         {"trigger_ids": list(trigger_ids), "scopes": [f"s:{i}" for i in trigger_ids]},
     )
     return {
-        r["trigger_id"]: {k: int(r[k] or 0) for k in ("total", "succeeded", "failed")}
-        for r in await cursor.fetchall()
+        r["trigger_id"]: StatusTotals(
+            int(r["total"] or 0), int(r["succeeded"] or 0), int(r["failed"] or 0)
+        )
+        for r in rows
     }
 
 
@@ -51,8 +64,9 @@ async def latest_execution(conn: Conn, tenant: str, trigger_id: UUID) -> Executi
     return Execution.from_row(row) if row else None
 
 
-async def fold(conn: Conn, limit: int) -> int | None:
-    """Fold up to `limit` deltas; None when another worker is folding right now."""
+async def fold(conn: Conn, limit: int = 50_000) -> int | None:
+    """Fold up to `limit` deltas into values, in one transaction; returns how many moved, or
+    None when another worker is folding right now (it skips, nothing waits)."""
     async with conn.transaction():
         cursor = await conn.execute(query("stats_fold_lock"))
         row = await cursor.fetchone()

@@ -10,7 +10,8 @@ from app.services.dispatch import dispatch_once
 from app.services.executions import Answer, finish_batch, start_batch
 from app.services.retention import prune
 from app.services.schedules import ScheduleService
-from app.services.stats import StatsService, fold_deltas
+from app.services.stats import StatsService
+from db.repositories.stats import fold
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -64,7 +65,7 @@ async def test_stats_count_every_outcome(conn: Conn) -> None:
     )
     service = StatsService(conn, "acme")
     before_fold = await service.of_schedule(schedule)
-    assert await fold_deltas(conn) is not None
+    assert await fold(conn) is not None
     after_fold = await service.of_schedule(schedule)
     assert before_fold == after_fold, "reads are exact whether folded or not"
     assert after_fold.total == 10
@@ -89,7 +90,7 @@ async def test_retention_prunes_and_stats_follow(conn: Conn) -> None:
     )
     pruned = await prune(conn, retention_days=30, batch=2)
     assert pruned.executions == 4
-    await fold_deltas(conn)
+    await fold(conn)
     stats = await StatsService(conn, "acme").of_schedule(schedule)
     assert stats.total == 2 and stats.counts["succeeded"] == 2
     cursor = await conn.execute(

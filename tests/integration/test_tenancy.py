@@ -20,8 +20,9 @@ from app.services.executions import start_batch
 from app.services.retention import prune
 from app.services.runs import RunService
 from app.services.schedules import ScheduleService
-from app.services.stats import StatsService, fold_deltas
+from app.services.stats import StatsService
 from db import migrate
+from db.repositories.stats import fold
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -144,7 +145,7 @@ async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_le
     a = _schedules(conn, "acme")
     await a.create({"id": sid, "workflow_id": "wf", "cron_expression": "0 6 * * *"})
     waiting = await RunService(conn, "acme").trigger(sid)
-    await fold_deltas(conn)
+    await fold(conn)
     await a.delete(sid)
     cancelled = await RunService(conn, "acme").get(waiting.id)
     assert cancelled.status == "cancelled", "a deleted schedule's waiting runs are not sent"
@@ -163,7 +164,7 @@ async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_le
 
     # Once the history is gone (retention), the id is free, and nothing of A's is left for B.
     await conn.execute("DELETE FROM workflow_schedule_executions WHERE trigger_id = %s", (sid,))
-    await fold_deltas(conn)
+    await fold(conn)
     await _age_superseded_specs(conn)
     await prune(conn, retention_days=30)  # specs of the deleted schedule
     await prune(conn, retention_days=30)  # then the id
