@@ -21,10 +21,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from app.domain.schedule import Schedule
+from app.domain.schedule import Schedule, validate
 from app.errors import Conflict, SchedulerError
 from app.services.quotas import reserve_schedule
-from app.services.schedules import ScheduleService, planned, replanned, validate
+from app.services.schedules import ScheduleService, planned, replanned
 from db.clock import db_now
 from db.repositories import schedules as repo
 

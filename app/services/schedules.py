@@ -7,21 +7,15 @@ that writes the row, so a worker never sees a schedule without a correct next sl
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
 from app.clock import Clock
-from app.domain.cron import parse_cron
 from app.domain.incidents import DEFAULT_ALERTS, KINDS, AlertPolicy, IncidentEvent, Kind
-from app.domain.policies import url_allowed
 from app.domain.quotas import TenantQuotas
-from app.domain.schedule import TIMING_FIELDS, Schedule, plan
-from app.domain.slots import ensure_fires
-from app.domain.timezones import load_zone
+from app.domain.schedule import TIMING_FIELDS, Schedule, plan, validate
 from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMismatch
 from app.services.cursors import decode_cursor, encode_cursor
 from app.services.incidents import record_events
@@ -30,8 +24,6 @@ from db.clock import db_now
 from db.repositories import executions as executions_repo
 from db.repositories import schedules as repo
 from db.types import Conn
-
-MAX_INPUT_BYTES = 64 * 1024
 
 _ENDED = {
     False: "the schedule has ended: there is nothing to pause",
@@ -44,43 +36,6 @@ _ENDED = {
 class Page:
     items: list[Schedule]
     next_cursor: str | None
-
-
-@lru_cache(maxsize=1_024)
-def _ensure_fires(expression: str, timezone: str, now: datetime) -> bool:
-    """ensure_fires, remembered (only the answers that pass): the items of a batch share `now`,
-    and most share a cron and a zone with another item (app/services/batch.py)."""
-    ensure_fires(parse_cron(expression), load_zone(timezone), now)
-    return True
-
-
-def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> None:
-    """Everything about a schedule that a type cannot say; raises ValidationFailed (422)."""
-    if schedule.workflow_id in (".", ".."):
-        # Quoted into SCHEDULER_TARGET_URL as a path segment, a dot segment would move the
-        # request to another path of the target (HTTP clients resolve `/workflows/../execute`).
-        raise ValidationFailed(
-            f"workflowId: {schedule.workflow_id!r} is not allowed (it is a relative path)",
-            field="workflowId",
-        )
-    parse_cron(schedule.cron_expression)
-    load_zone(schedule.timezone)
-    _ensure_fires(schedule.cron_expression, schedule.timezone, now)
-    if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
-        raise ValidationFailed("endAt: must be after startAt", field="endAt")
-    size = len(json.dumps(schedule.input, separators=(",", ":")).encode())
-    if size > MAX_INPUT_BYTES:
-        raise ValidationFailed(
-            f"input: {size} bytes is over the limit of {MAX_INPUT_BYTES} bytes (64 KiB)",
-            field="input",
-        )
-    if schedule.target_url is not None and not url_allowed(schedule.target_url, allowlist):
-        reason = (
-            "SCHEDULER_TARGET_ALLOWLIST is empty, so no per-schedule targetUrl is allowed"
-            if not allowlist
-            else "it does not match any prefix in SCHEDULER_TARGET_ALLOWLIST"
-        )
-        raise ValidationFailed(f"targetUrl: not allowed: {reason}", field="targetUrl")
 
 
 def planned(schedule: Schedule, now: datetime) -> Schedule:
