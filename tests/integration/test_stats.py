@@ -81,6 +81,21 @@ async def test_stats_count_every_outcome(conn: Conn) -> None:
     assert (await StatsService(conn, "globex").overall()).stats.total == 0
 
 
+async def test_retention_counts_the_age_from_the_now_it_is_given(conn: Conn) -> None:
+    await _run_slots(conn, 3, [("succeeded", 200, 10)])
+    cursor = await conn.execute(
+        "SELECT min(created_at) AS first, max(created_at) AS last FROM workflow_schedule_executions"
+    )
+    created = await cursor.fetchone()
+    assert created is not None
+    kept = await prune(conn, retention_days=30, now=created["first"] + timedelta(days=30))
+    assert kept.executions == 0, "exactly 30 days old: still within the retention"
+    pruned = await prune(
+        conn, retention_days=30, now=created["last"] + timedelta(days=30, seconds=1)
+    )
+    assert pruned.executions == 3
+
+
 async def test_retention_prunes_and_stats_follow(conn: Conn) -> None:
     schedule = await _run_slots(conn, 6, [("succeeded", 200, 10)])
     await conn.execute(
