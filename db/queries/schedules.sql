@@ -95,6 +95,25 @@ SELECT * FROM workflow_schedules WHERE id = %(id)s;
 SELECT state, count(*)::bigint AS n FROM workflow_schedules
 WHERE tenant = %(tenant)s GROUP BY state;
 
+-- name: schedule_lock_for_incidents
+-- The schedules an incident is about to open for, locked in id order (like schedule_lock_many:
+-- concurrent writers never deadlock), with what a new incident copies from them.
+SELECT id, tenant, workflow_id, late_after_seconds
+FROM workflow_schedules
+WHERE id = ANY(%(ids)s::uuid[])
+ORDER BY id
+FOR NO KEY UPDATE;
+
+-- name: schedule_try_lock_for_incidents
+-- The watcher's variant: the schedules among these that no other transaction holds, locked
+-- (SKIP LOCKED). A worker frozen (SIGSTOP) in the middle of a dispatch pass holds its
+-- schedules' locks until it continues; the watcher goes on with every other schedule.
+SELECT id, tenant, workflow_id, late_after_seconds
+FROM workflow_schedules
+WHERE id = ANY(%(ids)s::uuid[])
+ORDER BY id
+FOR NO KEY UPDATE SKIP LOCKED;
+
 -- name: schedule_get_many_for_update
 -- The tenant's schedules among %(ids)s, locked until the transaction ends. One primary-key
 -- lookup per id (LATERAL): with `id = ANY(...) AND tenant = ...` the planner may walk the

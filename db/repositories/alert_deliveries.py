@@ -1,7 +1,9 @@
-"""The alerts outbox as the senders see it: db/queries/alert_deliveries.sql."""
+"""The alerts outbox (db/queries/alert_deliveries.sql): rows written with the incidents they
+announce, and claimed and recorded by the senders."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -10,8 +12,37 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from app.domain.alerts import ClaimedDelivery
-from db.queries import query
+from app.domain.incidents import Incident
+from db.queries import fetch_all, query
 from db.types import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One announcement, written once per matching channel."""
+
+    incident: Incident
+    event_type: str
+    payload: dict[str, Any]
+
+
+async def insert_many(conn: Conn, rows: Sequence[OutboxRow]) -> int:
+    """One outbox row per (announcement, matching channel); returns how many."""
+    if not rows:
+        return 0
+    written = await fetch_all(
+        conn,
+        "alert_delivery_insert_many",
+        {
+            "incident_ids": [r.incident.id for r in rows],
+            "tenants": [r.incident.tenant for r in rows],
+            "trigger_ids": [r.incident.trigger_id for r in rows],
+            "kinds": [r.incident.kind for r in rows],
+            "event_types": [r.event_type for r in rows],
+            "payloads": [Jsonb(r.payload) for r in rows],
+        },
+    )
+    return len(written)
 
 
 async def insert_test(

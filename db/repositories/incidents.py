@@ -1,29 +1,16 @@
-"""The incidents aggregate's door to SQL (alert_incidents and the outbox rows they write).
-Every function runs in the caller's transaction."""
+"""The incidents aggregate's door to SQL (alert_incidents). Every function runs in the caller's
+transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
-
-from psycopg.types.json import Jsonb
 
 from app.domain.incidents import Incident, Kind
 from db.queries import execute, fetch_all
 from db.types import Conn, Params, Row
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleRef:
-    """What a new incident copies from its schedule."""
-
-    id: UUID
-    tenant: str
-    workflow_id: str
-    late_after_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +23,6 @@ class NewIncident:
     occurrences: int
     last_execution_id: UUID | None
     summary: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One announcement, written once per matching channel."""
-
-    incident: Incident
-    event_type: str
-    payload: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +51,6 @@ def _incident(row: Row) -> Incident:
 
 def _pairs(pairs: Sequence[tuple[UUID, str]]) -> Params:
     return {"trigger_ids": [p[0] for p in pairs], "kinds": [p[1] for p in pairs]}
-
-
-async def lock_schedules(conn: Conn, ids: Sequence[UUID]) -> dict[UUID, ScheduleRef]:
-    rows = await fetch_all(conn, "schedule_lock_for_incidents", {"ids": sorted(set(ids))})
-    return {r["id"]: ScheduleRef(**r) for r in rows}
-
-
-async def try_lock_schedules(conn: Conn, ids: Sequence[UUID]) -> set[UUID]:
-    """The ids among `ids` whose schedules this transaction could lock without waiting."""
-    rows = await fetch_all(conn, "schedule_try_lock_for_incidents", {"ids": sorted(set(ids))})
-    return {r["id"] for r in rows}
 
 
 async def lock_open(conn: Conn, pairs: Sequence[tuple[UUID, str]]) -> list[Incident]:
@@ -138,25 +105,6 @@ async def insert_many(conn: Conn, new: Sequence[NewIncident]) -> list[Incident]:
         },
     )
     return [_incident(r) for r in rows]
-
-
-async def insert_deliveries(conn: Conn, rows: Sequence[OutboxRow]) -> int:
-    """One outbox row per (announcement, matching channel); returns how many."""
-    if not rows:
-        return 0
-    written = await fetch_all(
-        conn,
-        "alert_delivery_insert_many",
-        {
-            "incident_ids": [r.incident.id for r in rows],
-            "tenants": [r.incident.tenant for r in rows],
-            "trigger_ids": [r.incident.trigger_id for r in rows],
-            "kinds": [r.incident.kind for r in rows],
-            "event_types": [r.event_type for r in rows],
-            "payloads": [Jsonb(r.payload) for r in rows],
-        },
-    )
-    return len(written)
 
 
 async def insert_stat_deltas(conn: Conn, deltas: Sequence[tuple[Incident, str, int]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -98,6 +99,32 @@ async def counts_by_state(conn: Conn, tenant: str) -> dict[str, int]:
     """The tenant's schedules by state (states without a schedule are absent)."""
     rows = await fetch_all(conn, "schedule_counts_by_state", {"tenant": tenant})
     return {r["state"]: int(r["n"]) for r in rows}
+
+
+# Incidents (app/services/incidents.py) lock the schedules they are about.
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRef:
+    """What a new incident copies from its schedule."""
+
+    id: UUID
+    tenant: str
+    workflow_id: str
+    late_after_seconds: int
+
+
+async def lock_for_incidents(conn: Conn, ids: Sequence[UUID]) -> dict[UUID, ScheduleRef]:
+    """The schedules among `ids`, locked in id order until the transaction ends, with what an
+    incident opened for them copies (ids of no schedule are absent)."""
+    rows = await fetch_all(conn, "schedule_lock_for_incidents", {"ids": sorted(set(ids))})
+    return {r["id"]: ScheduleRef(**r) for r in rows}
+
+
+async def try_lock_for_incidents(conn: Conn, ids: Sequence[UUID]) -> set[UUID]:
+    """The ids among `ids` whose schedules this transaction could lock without waiting."""
+    rows = await fetch_all(conn, "schedule_try_lock_for_incidents", {"ids": sorted(set(ids))})
+    return {r["id"] for r in rows}
 
 
 # Batches (POST /api/schedules/batch, `scheduler import`): the statements above, for many rows.
