@@ -13,5 +13,9 @@ typed object (a frozen dataclass) before it crosses into a service."""
 Params = Mapping[str, object]
 """A named query's parameters, by placeholder name."""
 
+JsonObject = dict[str, Any]
+"""A jsonb document (an alert's payload, a foreign table's row as to_jsonb): its keys are the
+document's, not a seam's, so it stays a mapping where rows and parameters are dataclasses."""
+
 Conn = AsyncConnection[Row]
 Pool = AsyncConnectionPool[Conn]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from app.domain.alerts import ClaimedDelivery
 from app.domain.incidents import Incident
 from db.queries import fetch_all, query
-from db.types import Conn
+from db.types import Conn, JsonObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class OutboxRow:
 
     incident: Incident
     event_type: str
-    payload: dict[str, Any]
+    payload: JsonObject
 
 
 async def insert_many(conn: Conn, rows: Sequence[OutboxRow]) -> int:
@@ -46,7 +46,7 @@ async def insert_many(conn: Conn, rows: Sequence[OutboxRow]) -> int:
 
 
 async def insert_test(
-    conn: Conn, tenant: str, channel_id: UUID, payload: dict[str, Any], now: datetime | None
+    conn: Conn, tenant: str, channel_id: UUID, payload: JsonObject, now: datetime | None
 ) -> UUID:
     cursor = await conn.execute(
         query("alert_delivery_insert_test"),
