@@ -114,6 +114,42 @@ WHERE id = ANY(%(ids)s::uuid[])
 ORDER BY id
 FOR NO KEY UPDATE SKIP LOCKED;
 
+-- name: schedule_due_backlog
+-- /metrics (bounded, see metrics.sql): active schedules whose fire instant passed more than a
+-- second ago, work the dispatchers have not caught up with (0 in a healthy system). A range of the partial index
+-- workflow_schedules_due_idx, at most `cap` entries of it.
+SELECT count(*)::bigint AS n FROM (
+    SELECT 1 FROM workflow_schedules
+    WHERE state = 'active'
+      AND next_fire_at < coalesce(%(now)s::timestamptz, clock_timestamp()) - interval '1 second'
+    LIMIT %(cap)s
+) AS due;
+
+-- name: schedule_table_bytes
+-- /metrics: the size of the schedules table's main fork (no TOAST), whether an exact count by
+-- state is cheap.
+SELECT pg_relation_size('workflow_schedules'::regclass) AS bytes;
+
+-- name: schedule_counts_all_by_state
+-- /metrics: exact, by a scan; only used while the table is small (see schedule_table_bytes).
+SELECT state, count(*)::bigint AS n FROM workflow_schedules GROUP BY state;
+
+-- name: schedule_counts_all_by_state_estimate
+-- /metrics: the planner's estimate, reading no row of the table: its row count (pg_class.reltuples, kept by
+-- VACUUM/ANALYZE) times the frequency of each state among ANALYZE's sample (pg_stats). Nothing
+-- comes back before the table's first ANALYZE (autovacuum runs one after a bulk load).
+SELECT mcv.state, round(c.reltuples * mcv.freq)::bigint AS n
+FROM pg_class AS c
+CROSS JOIN LATERAL (
+    SELECT unnest(s.most_common_vals::text::text[]) AS state,
+           unnest(s.most_common_freqs) AS freq
+    FROM pg_stats AS s
+    WHERE s.schemaname = current_schema()
+      AND s.tablename = 'workflow_schedules'
+      AND s.attname = 'state'
+) AS mcv
+WHERE c.oid = 'workflow_schedules'::regclass AND c.reltuples >= 0;
+
 -- name: schedule_get_many_for_update
 -- The tenant's schedules among %(ids)s, locked until the transaction ends. One primary-key
 -- lookup per id (LATERAL): with `id = ANY(...) AND tenant = ...` the planner may walk the

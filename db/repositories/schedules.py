@@ -19,6 +19,10 @@ def _from_row(row: Row) -> Schedule:
     return Schedule(**row)
 
 
+def _by_state(rows: list[Row]) -> dict[str, int]:
+    return {r["state"]: int(r["n"]) for r in rows}
+
+
 def _params(schedule: Schedule, now: datetime) -> dict[str, object]:
     params = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule)}
     params["input"] = Jsonb(schedule.input)
@@ -97,8 +101,32 @@ async def get_any(conn: Conn, schedule_id: UUID) -> Schedule | None:
 
 async def counts_by_state(conn: Conn, tenant: str) -> dict[str, int]:
     """The tenant's schedules by state (states without a schedule are absent)."""
-    rows = await fetch_all(conn, "schedule_counts_by_state", {"tenant": tenant})
-    return {r["state"]: int(r["n"]) for r in rows}
+    return _by_state(await fetch_all(conn, "schedule_counts_by_state", {"tenant": tenant}))
+
+
+# /metrics (bounded counts: a LIMIT on an index range, or an estimate).
+
+
+async def due_backlog(conn: Conn, cap: int, now: datetime | None = None) -> int:
+    """Active schedules past their fire instant by over a second, counted up to `cap`."""
+    row = await fetch_one(conn, "schedule_due_backlog", {"cap": cap, "now": now})
+    return int(row["n"]) if row else 0
+
+
+async def table_bytes(conn: Conn) -> int:
+    """The size of the table's main fork: whether counts_all_by_state is cheap."""
+    row = await fetch_one(conn, "schedule_table_bytes")
+    return int(row["bytes"]) if row else 0
+
+
+async def counts_all_by_state(conn: Conn) -> dict[str, int]:
+    """Every tenant's schedules by state, exact, by a scan of the table."""
+    return _by_state(await fetch_all(conn, "schedule_counts_all_by_state"))
+
+
+async def counts_all_by_state_estimate(conn: Conn) -> dict[str, int]:
+    """The planner's estimates, without reading the table (empty before its first ANALYZE)."""
+    return _by_state(await fetch_all(conn, "schedule_counts_all_by_state_estimate"))
 
 
 # Incidents (app/services/incidents.py) lock the schedules they are about.
