@@ -1,4 +1,4 @@
-"""Deleting expired history in bounded batches."""
+"""Deleting expired history in bounded batches (the zero counters that follow: stats.py)."""
 
 from __future__ import annotations
 
@@ -24,11 +24,6 @@ async def prune_executions(conn: Conn, days: int, limit: int, now: datetime | No
 
 async def prune_jobs(conn: Conn, limit: int) -> int:
     return await _count(conn, "job_prune_batch", {"limit": limit})
-
-
-async def prune_zero_values(conn: Conn) -> None:
-    async with conn.transaction():
-        await conn.execute(query("stat_values_prune_zero"))
 
 
 async def prune_specs(conn: Conn, limit: int) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from app.domain.execution import Execution
-from db.queries import fetch_all, query
+from db.queries import execute, fetch_all, query
 from db.types import Conn, Params
 
 Metrics = dict[tuple[str, str], int]
@@ -75,3 +75,8 @@ async def fold(conn: Conn, limit: int = 50_000) -> int | None:
         cursor = await conn.execute(query("stats_fold"), {"limit": limit})
         done = await cursor.fetchone()
     return int(done["moved"]) if done else 0
+
+
+async def prune_zero_values(conn: Conn) -> None:
+    """Forget the per-schedule counters that are all zero (their history is gone)."""
+    await execute(conn, "stat_values_prune_zero")
