@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from app.domain.alerts import ClaimedDelivery
 from app.domain.incidents import Incident
-from db.queries import fetch_all, query
+from db.queries import fetch_all, fetch_one
 from db.types import Conn, JsonObject
 
 
@@ -48,11 +48,11 @@ async def insert_many(conn: Conn, rows: Sequence[OutboxRow]) -> int:
 async def insert_test(
     conn: Conn, tenant: str, channel_id: UUID, payload: JsonObject, now: datetime | None
 ) -> UUID:
-    cursor = await conn.execute(
-        query("alert_delivery_insert_test"),
+    row = await fetch_one(
+        conn,
+        "alert_delivery_insert_test",
         {"tenant": tenant, "channel_id": channel_id, "payload": Jsonb(payload), "now": now},
     )
-    row = await cursor.fetchone()
     assert row is not None
     return UUID(str(row["id"]))
 
@@ -60,11 +60,12 @@ async def insert_test(
 async def claim_due(
     conn: Conn, *, limit: int, lease_seconds: float, now: datetime | None
 ) -> list[ClaimedDelivery]:
-    cursor = await conn.execute(
-        query("alert_delivery_claim_due"),
+    rows = await fetch_all(
+        conn,
+        "alert_delivery_claim_due",
         {"limit": limit, "lease_seconds": lease_seconds, "now": now},
     )
-    return [ClaimedDelivery.from_row(row) for row in await cursor.fetchall()]
+    return [ClaimedDelivery.from_row(row) for row in rows]
 
 
 async def record(
@@ -77,8 +78,9 @@ async def record(
     now: datetime | None,
 ) -> bool:
     """Whether the claim was still current (False: another sender has claimed it since)."""
-    cursor = await conn.execute(
-        query("alert_delivery_record"),
+    row = await fetch_one(
+        conn,
+        "alert_delivery_record",
         {
             "id": delivery.id,
             "attempts": delivery.attempts,
@@ -88,7 +90,7 @@ async def record(
             "now": now,
         },
     )
-    return await cursor.fetchone() is not None
+    return row is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,6 @@ class OutboxGauges:
 
 
 async def gauges(conn: Conn, *, cap: int, now: datetime | None = None) -> OutboxGauges:
-    cursor = await conn.execute(query("alert_delivery_metrics"), {"cap": cap, "now": now})
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, "alert_delivery_metrics", {"cap": cap, "now": now})
     assert row is not None
     return OutboxGauges(int(row["pending"]), max(0.0, float(row["overdue_seconds"])))

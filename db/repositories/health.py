@@ -8,7 +8,7 @@ from datetime import datetime
 from psycopg import errors
 
 from app.domain.loop_health import LoopReport, LoopState, WorkerProcess
-from db.queries import query
+from db.queries import execute, fetch_all, query
 from db.types import Conn
 
 
@@ -39,8 +39,9 @@ async def report_loops(
 ) -> None:
     """Upsert one process's loops, and forget the rows of processes that are gone."""
     async with conn.transaction():
-        await conn.execute(
-            query("loop_health_report"),
+        await execute(
+            conn,
+            "loop_health_report",
             {
                 **_process(process),
                 "loops": [r.loop for r in loops],
@@ -52,22 +53,21 @@ async def report_loops(
                 "now": now,
             },
         )
-        await conn.execute(
-            query("loop_health_forget"),
+        await execute(
+            conn,
+            "loop_health_forget",
             {**_process(process), "forget_after": forget_after, "now": now},
         )
 
 
 async def remove_process(conn: Conn, process: WorkerProcess) -> None:
-    await conn.execute(query("loop_health_remove"), {"process_id": process.process_id})
+    await execute(conn, "loop_health_remove", {"process_id": process.process_id})
 
 
 async def list_loops(
     conn: Conn, host: str | None = None, now: datetime | None = None, limit: int = 1_000
 ) -> list[LoopState]:
-    cursor = await conn.execute(
-        query("loop_health_list"), {"host": host, "now": now, "limit": limit}
-    )
+    rows = await fetch_all(conn, "loop_health_list", {"host": host, "now": now, "limit": limit})
     return [
         LoopState(
             process=WorkerProcess(row["process_id"], row["host"], row["pid"]),
@@ -79,5 +79,5 @@ async def list_loops(
             last_error=row["last_error"],
             reported_at=row["reported_at"],
         )
-        for row in await cursor.fetchall()
+        for row in rows
     ]

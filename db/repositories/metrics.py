@@ -6,11 +6,11 @@ Each is bounded (a LIMIT on an index range, or an estimate), never a scan of a w
 
 from __future__ import annotations
 
-from db.queries import query
+from db.queries import fetch_all
 from db.types import Conn
 
 
 async def queue_depth(conn: Conn, cap: int) -> dict[tuple[str, str], int]:
     """Jobs by (queue, status) among the first `cap` todo/doing jobs found."""
-    cursor = await conn.execute(query("metrics_queue_depth"), {"cap": cap})
-    return {(r["queue_name"], r["status"]): int(r["n"]) for r in await cursor.fetchall()}
+    rows = await fetch_all(conn, "metrics_queue_depth", {"cap": cap})
+    return {(r["queue_name"], r["status"]): int(r["n"]) for r in rows}

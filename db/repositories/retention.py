@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from db.queries import query
+from db.queries import fetch_one
 from db.types import Conn
 
 
 async def _count(conn: Conn, name: str, params: Mapping[str, object]) -> int:
     async with conn.transaction():
-        cursor = await conn.execute(query(name), params)
-        row = await cursor.fetchone()
+        row = await fetch_one(conn, name, params)
     return int(row["n"]) if row else 0
 
 

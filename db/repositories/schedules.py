@@ -75,8 +75,9 @@ async def list_page(
     workflow_id: str | None = None,
     state: str | None = None,
 ) -> list[Schedule]:
-    cursor = await conn.execute(
-        query("schedule_list"),
+    rows = await fetch_all(
+        conn,
+        "schedule_list",
         {
             "tenant": tenant,
             "limit": limit,
@@ -86,7 +87,7 @@ async def list_page(
             "state": state,
         },
     )
-    return [_from_row(row) for row in await cursor.fetchall()]
+    return [_from_row(row) for row in rows]
 
 
 async def list_admin(conn: Conn, tenant: str | None, limit: int) -> list[Schedule]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from app.domain.execution import Execution
-from db.queries import execute, fetch_all, query
+from db.queries import execute, fetch_all, fetch_one
 from db.types import Conn, Params
 
 Metrics = dict[tuple[str, str], int]
@@ -57,10 +57,7 @@ async def summaries(conn: Conn, trigger_ids: Sequence[UUID]) -> dict[UUID, Statu
 
 
 async def latest_execution(conn: Conn, tenant: str, trigger_id: UUID) -> Execution | None:
-    cursor = await conn.execute(
-        query("execution_latest"), {"tenant": tenant, "trigger_id": trigger_id}
-    )
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, "execution_latest", {"tenant": tenant, "trigger_id": trigger_id})
     return Execution.from_row(row) if row else None
 
 
@@ -68,12 +65,10 @@ async def fold(conn: Conn, limit: int = 50_000) -> int | None:
     """Fold up to `limit` deltas into values, in one transaction; returns how many moved, or
     None when another worker is folding right now (it skips, nothing waits)."""
     async with conn.transaction():
-        cursor = await conn.execute(query("stats_fold_lock"))
-        row = await cursor.fetchone()
+        row = await fetch_one(conn, "stats_fold_lock")
         if not row or not row["got"]:
             return None
-        cursor = await conn.execute(query("stats_fold"), {"limit": limit})
-        done = await cursor.fetchone()
+        done = await fetch_one(conn, "stats_fold", {"limit": limit})
     return int(done["moved"]) if done else 0
 
 
