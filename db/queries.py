@@ -56,16 +56,16 @@ def query(name: str) -> sql.SQL:
 
 async def execute(conn: Conn, name: str, params: Params | None = None) -> None:
     """Run query `name` with `params`, for its effect (its rows, if any, are not read)."""
-    await conn.execute(query(name), params or {})
+    await conn.execute(query(name), params)
 
 
 async def fetch_one(conn: Conn, name: str, params: Params | None = None) -> Row | None:
     """The first row of query `name` run with `params`; None when it returns no row."""
-    cursor = await conn.execute(query(name), params or {})
+    cursor = await conn.execute(query(name), params)
     return await cursor.fetchone() if cursor.description else None
 
 
 async def fetch_all(conn: Conn, name: str, params: Params | None = None) -> list[Row]:
     """Every row of query `name` run with `params` (none for a statement without RETURNING)."""
-    cursor = await conn.execute(query(name), params or {})
+    cursor = await conn.execute(query(name), params)
     return await cursor.fetchall() if cursor.description else []
