@@ -105,7 +105,7 @@ async def counts_by_state(conn: Conn, tenant: str) -> dict[str, int]:
     return _by_state(await fetch_all(conn, "schedule_counts_by_state", {"tenant": tenant}))
 
 
-# /metrics (bounded counts: a LIMIT on an index range, or an estimate).
+# /metrics' counts: each bounded, as its query's comment says (security review M5).
 
 
 async def due_backlog(conn: Conn, cap: int, now: datetime | None = None) -> int:
@@ -156,7 +156,8 @@ async def try_lock_for_incidents(conn: Conn, ids: Sequence[UUID]) -> set[UUID]:
     return {r["id"] for r in rows}
 
 
-# Batches (POST /api/schedules/batch, `scheduler import`): the statements above, for many rows.
+# Batches (POST /api/schedules/batch, `scheduler import`): insert, get_for_update, update, for
+# many rows.
 
 _INSERT_MANY_ARRAYS = (
     "id",
