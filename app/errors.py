@@ -45,6 +45,11 @@ class NotFound(SchedulerError):
 class ScheduleNotFound(NotFound):
     """No schedule with that id."""
 
+    @classmethod
+    def with_id(cls, schedule_id: object) -> ScheduleNotFound:
+        """The error for a schedule id the caller's tenant has no schedule with."""
+        return cls(f"no schedule with id {schedule_id}")
+
 
 class ExecutionNotFound(NotFound):
     """No execution with that id."""

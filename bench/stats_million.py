@@ -24,8 +24,9 @@ from psycopg.rows import dict_row
 
 from app.services.executions import RunService
 from app.services.schedules import ScheduleService
-from app.services.stats import StatsService, fold_deltas
+from app.services.stats import StatsService
 from db.migrate import upgrade
+from db.repositories.stats import fold
 from devtools.localpg import LocalCluster
 from devtools.loopback import free_port
 
@@ -53,7 +54,7 @@ async def measure(url: str, rows: int, rounds: int = 30) -> dict[str, Any]:
         async with conn.transaction():
             await conn.execute(FILL, {"id": schedule.id, "rows": rows})  # type: ignore[arg-type]
         fill_s = time.perf_counter() - started
-        await fold_deltas(conn)
+        await fold(conn)
         await conn.execute("ANALYZE")
         stats = StatsService(conn, "bench")
         runs = RunService(conn, "bench")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -65,3 +66,25 @@ def run_sql_file(name: str) -> None:
     driver_connection = op.get_bind().connection.driver_connection
     assert driver_connection is not None
     driver_connection.execute(sql.encode())  # no parameters: psycopg parses no placeholders
+
+
+Step = Callable[[], None]
+
+
+def sql_revision(
+    name: str, *, after: str | None, up: str | None = None
+) -> tuple[str, str | None, Step, Step]:
+    """A revision made of two SQL files, as `(revision, down_revision, upgrade, downgrade)`
+    for a versions/*.py module to unpack. `name` is the revision id, an underscore and a slug
+    (`"0005_tenancy"`): it runs sql/<name>_up.sql (or `up`) and sql/<name>_down.sql. `after`
+    is the revision it follows, written out so that the chain reads in each file."""
+    revision = name.split("_", 1)[0]
+    up_file, down_file = up or f"{name}_up.sql", f"{name}_down.sql"
+
+    def upgrade() -> None:
+        run_sql_file(up_file)
+
+    def downgrade() -> None:
+        run_sql_file(down_file)
+
+    return revision, after, upgrade, downgrade

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from psycopg import sql
 
+from db.types import Conn, Params, Row
+
 QUERIES_DIR = Path(__file__).parent / "queries"
 _NAME_LINE = re.compile(r"^-- name: (?P<name>[a-z0-9_]+)\s*$", re.MULTILINE)
 
@@ -50,3 +52,20 @@ def query(name: str) -> sql.SQL:
         return all_queries()[name]
     except KeyError:
         raise KeyError(f"no SQL query named {name!r} in {QUERIES_DIR}") from None
+
+
+async def execute(conn: Conn, name: str, params: Params | None = None) -> None:
+    """Run query `name` with `params`, for its effect (its rows, if any, are not read)."""
+    await conn.execute(query(name), params)
+
+
+async def fetch_one(conn: Conn, name: str, params: Params | None = None) -> Row | None:
+    """The first row of query `name` run with `params`; None when it returns no row."""
+    cursor = await conn.execute(query(name), params)
+    return await cursor.fetchone() if cursor.description else None
+
+
+async def fetch_all(conn: Conn, name: str, params: Params | None = None) -> list[Row]:
+    """Every row of query `name` run with `params` (none for a statement without RETURNING)."""
+    cursor = await conn.execute(query(name), params)
+    return await cursor.fetchall() if cursor.description else []

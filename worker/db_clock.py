@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from db.repositories.schedules import db_now
+from db.clock import db_now
 from db.types import Pool
 from worker.service import Service, ServiceConfig
 

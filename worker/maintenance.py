@@ -37,7 +37,7 @@ from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.services.attempts import recover_orphans
 from app.services.history_partitions import HistoryPass, maintain
 from app.services.outcomes import SWEEP_LIMIT, time_out_due
-from app.services.stats import fold_deltas
+from db.repositories.stats import fold
 from db.types import Pool
 from worker.service import Service, ServiceConfig
 
@@ -131,7 +131,7 @@ class StatsFold(Service[int]):
         """Fold until fewer than a full round is pending; returns the deltas folded."""
         folded = 0
         async with self.pool.connection() as conn:
-            while (moved := await fold_deltas(conn)) and moved >= FOLD_ROUND:
+            while (moved := await fold(conn, FOLD_ROUND)) and moved >= FOLD_ROUND:
                 folded += moved
             folded += moved or 0
         return folded

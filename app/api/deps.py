@@ -21,7 +21,7 @@ from app.services.outcomes import OutcomeService
 from app.services.quotas import quotas_of
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService
-from db.types import Conn
+from db.types import Conn as Conn  # re-exported: the routes take it from here
 
 # Handler and provider parameters name their dependencies explicitly (Litestar 3 requires it).
 DbConn = NamedDependency[Conn]

@@ -12,6 +12,7 @@ sees a schedule without a correct next slot (SPEC §2).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta
@@ -24,8 +25,10 @@ from app.domain.callbacks import DEFAULT_COMPLETION_TIMEOUT_SECONDS
 from app.domain.cron import parse_cron
 from app.domain.execution import Status
 from app.domain.jitter import jitter_offset
-from app.domain.slots import next_slot, next_slots
+from app.domain.slots import ensure_fires, next_slot, next_slots
+from app.domain.target_urls import url_allowed
 from app.domain.timezones import load_zone
+from app.errors import ValidationFailed
 
 State = Literal["active", "paused", "ended"]
 STATES: tuple[State, ...] = get_args(State)
@@ -183,3 +186,46 @@ def upcoming(schedule: Schedule, count: int) -> list[datetime]:
     if count > 1:
         slots += next_slots(spec, load_zone(schedule.timezone), schedule.next_run_at, count - 1)
     return [s for s in slots if schedule.end_at is None or s <= schedule.end_at]
+
+
+MAX_INPUT_BYTES = 64 * 1024
+"""The largest `input`, as compact JSON (SPEC §2)."""
+
+
+def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> None:
+    """Everything about a schedule that a type cannot say: a workflowId that is not a dot
+    segment, a valid cron and zone that fire after `now`, endAt after startAt, an input within
+    MAX_INPUT_BYTES, a targetUrl under a prefix of `allowlist`. Raises ValidationFailed (422)."""
+    if schedule.workflow_id in (".", ".."):
+        # Quoted into SCHEDULER_TARGET_URL as a path segment, a dot segment would move the
+        # request to another path of the target (HTTP clients resolve `/workflows/../execute`).
+        raise ValidationFailed(
+            f"workflowId: {schedule.workflow_id!r} is not allowed (it is a relative path)",
+            field="workflowId",
+        )
+    parse_cron(schedule.cron_expression)
+    load_zone(schedule.timezone)
+    _ensure_fires(schedule.cron_expression, schedule.timezone, now)
+    if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
+        raise ValidationFailed("endAt: must be after startAt", field="endAt")
+    size = len(json.dumps(schedule.input, separators=(",", ":")).encode())
+    if size > MAX_INPUT_BYTES:
+        raise ValidationFailed(
+            f"input: {size} bytes is over the limit of {MAX_INPUT_BYTES} bytes (64 KiB)",
+            field="input",
+        )
+    if schedule.target_url is not None and not url_allowed(schedule.target_url, allowlist):
+        reason = (
+            "SCHEDULER_TARGET_ALLOWLIST is empty, so no per-schedule targetUrl is allowed"
+            if not allowlist
+            else "it does not match any prefix in SCHEDULER_TARGET_ALLOWLIST"
+        )
+        raise ValidationFailed(f"targetUrl: not allowed: {reason}", field="targetUrl")
+
+
+@lru_cache(maxsize=1_024)
+def _ensure_fires(expression: str, timezone: str, now: datetime) -> bool:
+    """ensure_fires, remembered (only the answers that pass): the items of a batch share `now`,
+    and most share a cron and a zone with another item (app/services/batch.py)."""
+    ensure_fires(parse_cron(expression), load_zone(timezone), now)
+    return True

@@ -31,7 +31,7 @@ async def history(
 ) -> tuple[Schedule, list[Execution]]:
     schedule = await repo.get_any(conn, schedule_id)
     if schedule is None:
-        raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+        raise ScheduleNotFound.with_id(schedule_id)
     rows = await executions_repo.list_page(
         conn, schedule.tenant, schedule.id, limit=limit, before=None, status=None
     )

@@ -21,10 +21,11 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from app.domain.schedule import Schedule
+from app.domain.schedule import Schedule, validate
 from app.errors import Conflict, SchedulerError
 from app.services.quotas import reserve_schedule
-from app.services.schedules import ScheduleService, planned, replanned, validate
+from app.services.schedules import ScheduleService, planned, replanned
+from db.clock import db_now
 from db.repositories import schedules as repo
 
 MAX_BATCH = 1_000
@@ -72,7 +73,7 @@ async def upsert_batch(service: ScheduleService, drafts: Sequence[Draft]) -> lis
     conn, tenant = service.conn, service.tenant
     ids = [draft.fields.get("id") or uuid4() for draft in drafts]
     async with conn.transaction():
-        now = service.clock() if service.clock else await repo.db_now(conn)
+        now = service.clock() if service.clock else await db_now(conn)
         existing = {s.id: s for s in await repo.get_many_for_update(conn, tenant, ids)}
         foreign = await repo.ids_owned_elsewhere(
             conn, tenant, [i for i in ids if i not in existing]

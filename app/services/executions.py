@@ -18,6 +18,7 @@ from app.errors import Conflict, ExecutionNotFound, ScheduleNotFound, Validation
 from app.services import quotas
 from app.services.attempts import defer_runs
 from app.services.cursors import decode_cursor, encode_cursor
+from db.clock import db_now
 from db.repositories import executions as repo
 from db.repositories import schedules as schedules_repo
 from db.repositories.executions import NewRun
@@ -55,7 +56,7 @@ class RunService:
         self.quotas = quotas or TenantQuotas()
 
     async def _now(self) -> datetime:
-        return self.clock() if self.clock else await schedules_repo.db_now(self.conn)
+        return self.clock() if self.clock else await db_now(self.conn)
 
     async def trigger(self, schedule_id: UUID) -> Execution:
         """Run now (trigger `manual`), paused or not; the run and its job commit together.
@@ -68,7 +69,7 @@ class RunService:
         async with self.conn.transaction():
             schedule = await schedules_repo.get(self.conn, self.tenant, schedule_id)
             if schedule is None:
-                raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+                raise ScheduleNotFound.with_id(schedule_id)
             now = await self._now()
             await quotas.check_run_room(self.conn, self.tenant, self.quotas, 1, now)
             execution_id = await self._insert_manual(schedule, now)
@@ -102,7 +103,7 @@ class RunService:
         async with self.conn.transaction():
             schedule = await schedules_repo.get(self.conn, self.tenant, schedule_id)
             if schedule is None:
-                raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+                raise ScheduleNotFound.with_id(schedule_id)
             now = await self._now()
             if end > now:
                 raise ValidationFailed(
@@ -143,7 +144,7 @@ class RunService:
     ) -> ExecutionPage:
         """A schedule's executions, newest first. Answers 404 for another tenant's schedule."""
         if await schedules_repo.get(self.conn, self.tenant, schedule_id) is None:
-            raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+            raise ScheduleNotFound.with_id(schedule_id)
         # The slot is unique per schedule: the cursor's id is not needed to resume.
         before = decode_cursor(cursor)[0] if cursor else None
         rows = await repo.list_page(

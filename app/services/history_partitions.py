@@ -27,8 +27,8 @@ from app.domain.history_partitions import (
     partitions_to_retire,
     ranges_to_create,
 )
+from db.clock import db_now
 from db.repositories import history_partitions as repo
-from db.repositories.schedules import db_now
 from db.types import Conn
 
 log = logging.getLogger("app.history_partitions")

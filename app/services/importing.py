@@ -26,7 +26,7 @@ from app.errors import QuotaExceeded, SchedulerError
 from app.services.batch import MAX_BATCH, Draft, upsert_batch
 from app.services.schedules import ScheduleService
 from db.repositories import legacy
-from db.types import Conn
+from db.types import Conn, JsonObject
 
 Status = Literal["created", "updated", "unchanged", "skipped"]
 
@@ -101,7 +101,7 @@ def _repeat_entry(
     )
 
 
-async def read_triggers(database_url: str) -> list[dict[str, Any]]:
+async def read_triggers(database_url: str) -> list[JsonObject]:
     """The replaced system's schedule triggers, on a read-only connection to its database."""
     try:
         async with await psycopg.AsyncConnection.connect(
@@ -122,7 +122,7 @@ def map_all_bullmq(entries: Sequence[RepeatEntry], queue: str, *, paused: bool) 
     return [map_bullmq(e, queue, paused=paused) for e in entries]
 
 
-def map_all_triggers(rows: Sequence[dict[str, Any]], *, paused: bool) -> list[Mapped]:
+def map_all_triggers(rows: Sequence[JsonObject], *, paused: bool) -> list[Mapped]:
     return [map_trigger(r, paused=paused) for r in rows]
 
 

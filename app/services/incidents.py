@@ -18,9 +18,13 @@ from app.domain import incidents as rules
 from app.domain.incidents import AlertPolicy, Change, EventType, Incident, IncidentEvent, Kind
 from app.errors import IncidentNotFound, ValidationFailed
 from app.services.cursors import decode_cursor, encode_cursor
+from db.clock import db_now
+from db.repositories import alert_deliveries as alert_deliveries_repo
 from db.repositories import incidents as repo
 from db.repositories import schedules as schedules_repo
-from db.repositories.incidents import NewIncident, OutboxRow
+from db.repositories.alert_deliveries import OutboxRow
+from db.repositories.incidents import NewIncident
+from db.repositories.schedules import ScheduleRef
 from db.types import Conn
 
 WATCH_LIMIT = 1_000
@@ -56,13 +60,13 @@ async def record_events(
         return Recorded()
     opening = [c for c in changes if c.opens]
     # Schedules first, then incidents: the order every writer takes them in.
-    schedules = await repo.lock_schedules(conn, [c.trigger_id for c in opening])
+    schedules = await schedules_repo.lock_for_incidents(conn, [c.trigger_id for c in opening])
     pairs = [(c.trigger_id, c.kind) for c in changes]
     current = {(i.trigger_id, i.kind): i for i in await repo.lock_open(conn, pairs)}
     if not opening and not current:
         return Recorded()
     before = {i.id: i.state for i in current.values()}
-    now = now or await schedules_repo.db_now(conn)
+    now = now or await db_now(conn)
     interval = policy.min_interval
     announced: list[tuple[Incident, EventType]] = []
     changed: dict[tuple[UUID, Kind], Incident] = {}
@@ -120,7 +124,7 @@ def _counted(
     return deltas
 
 
-def _new_incident(change: Change, schedule: repo.ScheduleRef, now: datetime) -> NewIncident:
+def _new_incident(change: Change, schedule: ScheduleRef, now: datetime) -> NewIncident:
     return NewIncident(
         tenant=schedule.tenant,
         trigger_id=schedule.id,
@@ -140,7 +144,7 @@ async def _announce(
 ) -> int:
     # The payload is taken when the event happens: an incident opened and resolved in one
     # call announces its opening as open.
-    return await repo.insert_deliveries(
+    return await alert_deliveries_repo.insert_many(
         conn,
         [
             OutboxRow(incident, event, rules.payload(incident, event, policy))
@@ -173,12 +177,12 @@ async def watch_once(
     async with conn.transaction():
         if not await repo.try_watch_lock(conn):
             return Watched(ran=False)
-        now = now or await schedules_repo.db_now(conn)
+        now = now or await db_now(conn)
         late = await repo.find_late(conn, now, limit)
         open_late = await repo.list_open_of_kind(conn, "run.late", limit)
         # record_events' contract: the schedules locked (in id order) before their incidents.
         # Those another transaction holds (a frozen worker's pass) wait for the next pass.
-        locked = await repo.try_lock_schedules(
+        locked = await schedules_repo.try_lock_for_incidents(
             conn, [s.trigger_id for s in late] + [i.trigger_id for i in open_late]
         )
         late_ids = {slot.trigger_id for slot in late}

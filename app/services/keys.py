@@ -11,23 +11,16 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 
 from app.errors import ValidationFailed
 from db.repositories import keys as repo
+from db.repositories.keys import SigningKey as SigningKey  # re-exported for the CLI
 from db.types import Conn
 
 DEFAULT_GRACE_SECONDS = 24 * 3600.0
 """How long a rotated-out key still signs: time for the tenant to deploy the new key."""
 MAX_GRACE_SECONDS = 30 * 24 * 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class SigningKey:
-    secret: str
-    created_at: datetime
-    expires_at: datetime | None  # None: the current key
 
 
 def new_secret() -> str:
@@ -46,20 +39,24 @@ async def ensure(conn: Conn, tenant: str) -> None:
     await repo.insert_if_none(conn, _tenant(tenant), new_secret())
 
 
-async def valid_keys(conn: Conn, tenant: str) -> list[SigningKey]:
-    """The keys that sign now, the current one first (more than one during a rotation)."""
-    rows = await repo.list_valid(conn, _tenant(tenant))
-    return [SigningKey(r["secret"], r["created_at"], r["expires_at"]) for r in rows]
+async def valid_keys(conn: Conn, tenant: str, now: datetime | None = None) -> list[SigningKey]:
+    """The keys that sign at `now` (the database clock when None), the current one first
+    (more than one during a rotation)."""
+    return await repo.list_valid(conn, _tenant(tenant), now)
 
 
 async def rotate(
-    conn: Conn, tenant: str, grace_seconds: float = DEFAULT_GRACE_SECONDS
+    conn: Conn,
+    tenant: str,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    now: datetime | None = None,
 ) -> list[SigningKey]:
     """Make a new key current; the previous ones keep signing for `grace_seconds` (0: stop at
-    once). Returns the valid keys, the new one first."""
+    once), counted from `now` (the database clock when None). Returns the valid keys, the new
+    one first."""
     if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
         raise ValidationFailed(
             f"grace: must be between 0 and {MAX_GRACE_SECONDS:.0f} seconds", field="grace"
         )
-    await repo.rotate(conn, _tenant(tenant), new_secret(), grace_seconds)
-    return await valid_keys(conn, tenant)
+    await repo.rotate(conn, _tenant(tenant), new_secret(), grace_seconds, now)
+    return await valid_keys(conn, tenant, now)

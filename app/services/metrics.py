@@ -22,6 +22,7 @@ from db.repositories import alert_deliveries as alerts_repo
 from db.repositories import health as health_repo
 from db.repositories import metrics as repo
 from db.repositories import outcomes as outcomes_repo
+from db.repositories import schedules as schedules_repo
 from db.repositories import stats as stats_repo
 from db.repositories.alert_deliveries import OutboxGauges
 from db.types import Conn
@@ -51,15 +52,15 @@ class DeploymentMetrics:
 
 async def schedules_by_state(conn: Conn) -> dict[str, int]:
     """Schedules by state: exact on a small table, the planner's estimate on a large one."""
-    if await repo.schedules_bytes(conn) <= EXACT_SCHEDULE_COUNT_MAX_BYTES:
-        return await repo.schedules_by_state(conn)
-    return await repo.schedules_by_state_estimate(conn)
+    if await schedules_repo.table_bytes(conn) <= EXACT_SCHEDULE_COUNT_MAX_BYTES:
+        return await schedules_repo.counts_all_by_state(conn)
+    return await schedules_repo.counts_all_by_state_estimate(conn)
 
 
 async def collect(conn: Conn) -> DeploymentMetrics:
     folded = await stats_repo.global_metrics(conn)
     depth = await repo.queue_depth(conn, COUNT_CAP)
-    backlog = await repo.due_backlog(conn, COUNT_CAP)
+    backlog = await schedules_repo.due_backlog(conn, COUNT_CAP)
     awaiting = await outcomes_repo.awaiting_result(conn, COUNT_CAP)
     states = await schedules_by_state(conn)
     loops = await health_repo.list_loops(conn)  # every worker's loops (H2), a few rows each

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from db.repositories import retention as repo
+from db.repositories import stats as stats_repo
 from db.types import Conn
 
 BATCH = 5_000
@@ -41,5 +42,5 @@ async def prune(
         pass
     while await repo.release_owners(conn, batch) == batch:
         pass
-    await repo.prune_zero_values(conn)
+    await stats_repo.prune_zero_values(conn)
     return Pruned(executions, jobs)

@@ -7,72 +7,35 @@ that writes the row, so a worker never sees a schedule without a correct next sl
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
 from app.clock import Clock
-from app.domain.cron import parse_cron
 from app.domain.incidents import DEFAULT_ALERTS, KINDS, AlertPolicy, IncidentEvent, Kind
 from app.domain.quotas import TenantQuotas
-from app.domain.schedule import TIMING_FIELDS, Schedule, plan
-from app.domain.slots import ensure_fires
-from app.domain.target_urls import url_allowed
-from app.domain.timezones import load_zone
+from app.domain.schedule import TIMING_FIELDS, Schedule, plan, validate
 from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMismatch
 from app.services.cursors import decode_cursor, encode_cursor
 from app.services.incidents import record_events
 from app.services.quotas import reserve_schedule
+from db.clock import db_now
 from db.repositories import executions as executions_repo
 from db.repositories import schedules as repo
+from db.types import Conn
 
-MAX_INPUT_BYTES = 64 * 1024
+_ENDED = {
+    False: "the schedule has ended: there is nothing to pause",
+    True: "the schedule has ended: change endAt or remainingRuns to extend it",
+}
+"""Why an ended schedule cannot be paused (False) or resumed (True)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[Schedule]
     next_cursor: str | None
-
-
-@lru_cache(maxsize=1_024)
-def _ensure_fires(expression: str, timezone: str, now: datetime) -> bool:
-    """ensure_fires, remembered (only the answers that pass): the items of a batch share `now`,
-    and most share a cron and a zone with another item (app/services/batch.py)."""
-    ensure_fires(parse_cron(expression), load_zone(timezone), now)
-    return True
-
-
-def validate(schedule: Schedule, now: datetime, allowlist: tuple[str, ...]) -> None:
-    """Everything about a schedule that a type cannot say; raises ValidationFailed (422)."""
-    if schedule.workflow_id in (".", ".."):
-        # Quoted into SCHEDULER_TARGET_URL as a path segment, a dot segment would move the
-        # request to another path of the target (HTTP clients resolve `/workflows/../execute`).
-        raise ValidationFailed(
-            f"workflowId: {schedule.workflow_id!r} is not allowed (it is a relative path)",
-            field="workflowId",
-        )
-    parse_cron(schedule.cron_expression)
-    load_zone(schedule.timezone)
-    _ensure_fires(schedule.cron_expression, schedule.timezone, now)
-    if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
-        raise ValidationFailed("endAt: must be after startAt", field="endAt")
-    size = len(json.dumps(schedule.input, separators=(",", ":")).encode())
-    if size > MAX_INPUT_BYTES:
-        raise ValidationFailed(
-            f"input: {size} bytes is over the limit of {MAX_INPUT_BYTES} bytes (64 KiB)",
-            field="input",
-        )
-    if schedule.target_url is not None and not url_allowed(schedule.target_url, allowlist):
-        reason = (
-            "SCHEDULER_TARGET_ALLOWLIST is empty, so no per-schedule targetUrl is allowed"
-            if not allowlist
-            else "it does not match any prefix in SCHEDULER_TARGET_ALLOWLIST"
-        )
-        raise ValidationFailed(f"targetUrl: not allowed: {reason}", field="targetUrl")
 
 
 def planned(schedule: Schedule, now: datetime) -> Schedule:
@@ -97,7 +60,7 @@ class ScheduleService:
 
     def __init__(
         self,
-        conn: repo.Conn,
+        conn: Conn,
         tenant: str,
         *,
         target_allowlist: tuple[str, ...] = (),
@@ -113,7 +76,7 @@ class ScheduleService:
         self.quotas = quotas or TenantQuotas()
 
     async def _now(self) -> datetime:
-        return self.clock() if self.clock else await repo.db_now(self.conn)
+        return self.clock() if self.clock else await db_now(self.conn)
 
     def _planned(self, schedule: Schedule, now: datetime) -> Schedule:
         return planned(schedule, now)
@@ -133,7 +96,7 @@ class ScheduleService:
     async def get(self, schedule_id: UUID) -> Schedule:
         found = await repo.get(self.conn, self.tenant, schedule_id)
         if found is None:
-            raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+            raise ScheduleNotFound.with_id(schedule_id)
         return found
 
     async def list(
@@ -170,7 +133,7 @@ class ScheduleService:
     async def _locked(self, schedule_id: UUID, expected_version: int | None) -> Schedule:
         current = await repo.get_for_update(self.conn, self.tenant, schedule_id)
         if current is None:
-            raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+            raise ScheduleNotFound.with_id(schedule_id)
         if expected_version is not None and expected_version != current.version:
             raise VersionMismatch(
                 f"version {expected_version} is stale: the schedule is at version "
@@ -207,24 +170,28 @@ class ScheduleService:
         self, schedule_id: UUID, note: str | None, expected_version: int | None = None
     ) -> Schedule:
         """Stop firing: no slots until resumed. Pausing a paused schedule updates its note."""
-        async with self.conn.transaction():
-            now = await self._now()
-            current = await self._locked(schedule_id, expected_version)
-            if current.state == "ended":
-                raise Conflict("the schedule has ended: there is nothing to pause")
-            changed = dataclasses.replace(current, enabled=False, pause_note=note)
-            return await self._write(current, changed, now)
+        return await self.set_enabled(schedule_id, False, note, expected_version)
 
     async def resume(
         self, schedule_id: UUID, note: str | None, expected_version: int | None = None
     ) -> Schedule:
         """Fire again from now on; slots that passed while paused are not caught up."""
+        return await self.set_enabled(schedule_id, True, note, expected_version)
+
+    async def set_enabled(
+        self,
+        schedule_id: UUID,
+        enabled: bool,
+        note: str | None,
+        expected_version: int | None = None,
+    ) -> Schedule:
+        """Resume (`enabled`) or pause, with `note`; Conflict once the schedule has ended."""
         async with self.conn.transaction():
             now = await self._now()
             current = await self._locked(schedule_id, expected_version)
             if current.state == "ended":
-                raise Conflict("the schedule has ended: change endAt or remainingRuns to extend it")
-            changed = dataclasses.replace(current, enabled=True, pause_note=note)
+                raise Conflict(_ENDED[enabled])
+            changed = dataclasses.replace(current, enabled=enabled, pause_note=note)
             return await self._write(current, changed, now)
 
     async def delete(self, schedule_id: UUID, expected_version: int | None = None) -> None:

@@ -1,8 +1,8 @@
 """Statistics of a schedule, of a tenant, and of a page of schedules (SPEC §6).
 
 Reads are O(metrics), not O(history): they add folded values and the few deltas not folded
-yet (see migration 0003). `fold_deltas` is run by every worker's maintenance loop; one at a
-time does the work.
+yet (see migration 0003), which every worker's maintenance loop folds (db/repositories/stats.py:
+`fold`; one at a time does the work).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from uuid import UUID
 from app.domain.execution import Execution
 from app.domain.schedule import Schedule
 from app.domain.stats import Stats, from_metrics, success_rate
+from db.repositories import schedules as schedules_repo
 from db.repositories import stats as repo
 from db.types import Conn
 
@@ -43,18 +44,12 @@ class StatsService:
     async def summaries(self, schedule_ids: Sequence[UUID]) -> dict[UUID, Summary]:
         rows = await repo.summaries(self.conn, schedule_ids)
         found = {
-            sid: Summary(row["total"], success_rate(row["succeeded"], row["failed"]))
-            for sid, row in rows.items()
+            sid: Summary(t.total, success_rate(t.succeeded, t.failed)) for sid, t in rows.items()
         }
         return {sid: found.get(sid, Summary(0, None)) for sid in schedule_ids}
 
     async def overall(self) -> Overall:
         metrics = await repo.of_tenant(self.conn, self.tenant)
-        counts = await repo.schedule_counts(self.conn, self.tenant)
+        counts = await schedules_repo.counts_by_state(self.conn, self.tenant)
         by_state = {state: counts.get(state, 0) for state in ("active", "paused", "ended")}
         return Overall(from_metrics(metrics), by_state)
-
-
-async def fold_deltas(conn: Conn, limit: int = 50_000) -> int | None:
-    """Fold pending deltas into values; None if another worker holds the fold."""
-    return await repo.fold(conn, limit)

@@ -10,31 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 from app.errors import NotFound, Unauthorized, ValidationFailed
 from app.services import keys
 from db.repositories import tokens as repo
+from db.repositories.tokens import TokenInfo
+from db.types import Conn
 
 PREFIX = "wfs_"
 _ID_HEX = 32
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    id: UUID
-    tenant: str
-    name: str
-    created_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-
-def _info(row: dict[str, Any]) -> TokenInfo:
-    return TokenInfo(**{k: row[k] for k in TokenInfo.__slots__})
 
 
 def _digest(secret: str) -> bytes:
@@ -53,7 +39,7 @@ def _split(token: str) -> tuple[UUID, str] | None:
     return (token_id, secret) if secret else None
 
 
-async def create(conn: repo.Conn, tenant: str, name: str) -> tuple[str, TokenInfo]:
+async def create(conn: Conn, tenant: str, name: str) -> tuple[str, TokenInfo]:
     """Store a new token for `tenant`; return the token (shown once) and its record."""
     tenant, name = tenant.strip(), name.strip()
     if not tenant or len(tenant) > 100:
@@ -62,36 +48,38 @@ async def create(conn: repo.Conn, tenant: str, name: str) -> tuple[str, TokenInf
         raise ValidationFailed("name: must be 1 to 200 characters", field="name")
     token_id, secret = uuid4(), secrets.token_urlsafe(32)
     async with conn.transaction():
-        row = await repo.insert(conn, token_id, tenant, name, _digest(secret))
+        info = await repo.insert(conn, token_id, tenant, name, _digest(secret))
         # A tenant exists from its first token on: its signing key is created with it.
         await keys.ensure(conn, tenant)
-    return f"{PREFIX}{token_id.hex}{secret}", _info(row)
+    return f"{PREFIX}{token_id.hex}{secret}", info
 
 
-async def authenticate(conn: repo.Conn, token: str) -> str:
-    """The tenant of a valid, unrevoked token; Unauthorized otherwise (same answer for all)."""
+async def authenticate(conn: Conn, token: str, now: datetime | None = None) -> str:
+    """The tenant of a valid, unrevoked token; Unauthorized otherwise (same answer for all).
+    Records the use at `now` (the database clock when None)."""
     parts = _split(token)
     if parts is None:
         raise Unauthorized()
     token_id, secret = parts
     async with conn.transaction():
-        row = await repo.get(conn, token_id)
-        expected = row["secret_sha256"] if row else _digest("")
-        if not hmac.compare_digest(bytes(expected), _digest(secret)) or row is None:
+        stored = await repo.get(conn, token_id)
+        expected = stored.secret_sha256 if stored else _digest("")
+        if not hmac.compare_digest(expected, _digest(secret)) or stored is None:
             raise Unauthorized()
-        if row["revoked_at"] is not None:
+        if stored.info.revoked_at is not None:
             raise Unauthorized("this token was revoked: ask for a new one")
-        await repo.touch(conn, token_id)
-    return str(row["tenant"])
+        await repo.touch(conn, token_id, now)
+    return stored.info.tenant
 
 
-async def list_tokens(conn: repo.Conn, tenant: str | None = None) -> list[TokenInfo]:
-    return [_info(row) for row in await repo.list_all(conn, tenant)]
+async def list_tokens(conn: Conn, tenant: str | None = None) -> list[TokenInfo]:
+    return await repo.list_all(conn, tenant)
 
 
-async def revoke(conn: repo.Conn, token_id: UUID) -> TokenInfo:
+async def revoke(conn: Conn, token_id: UUID, now: datetime | None = None) -> TokenInfo:
+    """Revoke at `now` (the database clock when None); NotFound for an unknown id."""
     async with conn.transaction():
-        row = await repo.revoke(conn, token_id)
-    if row is None:
+        info = await repo.revoke(conn, token_id, now)
+    if info is None:
         raise NotFound(f"no token with id {token_id}")
-    return _info(row)
+    return info

@@ -5,17 +5,8 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = ${repr(up_revision)}
-down_revision = ${repr(down_revision)}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("${up_revision}_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("${up_revision}_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision(
+    ${repr(up_revision)}, after=${repr(down_revision)}
+)

@@ -71,3 +71,19 @@ SELECT
         SELECT next_attempt_at FROM alert_deliveries
         WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1
     )), 0)::float8 AS overdue_seconds;
+
+-- name: alert_delivery_insert_many
+-- The outbox: one delivery per (announcement, channel of its tenant that wants its kind for
+-- its schedule), in the transaction that opened or resolved the incident. Due at once (on the
+-- database clock: the senders compare with it).
+INSERT INTO alert_deliveries (tenant, channel_id, incident_id, event_type, payload)
+SELECT c.tenant, c.id, u.incident_id, u.event_type, u.payload
+FROM unnest(
+    %(incident_ids)s::uuid[], %(tenants)s::text[], %(trigger_ids)s::uuid[], %(kinds)s::text[],
+    %(event_types)s::text[], %(payloads)s::jsonb[]
+) AS u(incident_id, tenant, trigger_id, kind, event_type, payload)
+JOIN alert_channels c
+    ON c.tenant = u.tenant AND u.kind = ANY(c.events)
+   AND (c.schedule_ids IS NULL OR u.trigger_id = ANY(c.schedule_ids))
+ORDER BY u.incident_id, c.id
+RETURNING id;

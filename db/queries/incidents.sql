@@ -1,29 +1,11 @@
--- Incidents and their outbox (issue 12). The rules (when an incident opens, reopens, resolves
+-- Incidents (issue 12). The rules (when an incident opens, reopens, resolves
 -- and is announced) are app/domain/incidents.py; these statements read and write what it
 -- decides. Every writer holds the row locks of the incidents' schedules (taken in id order by
--- schedule_lock_for_incidents, or already held: a finisher's schedule_lock_many, the
--- dispatcher's claim, a resume's get_for_update), so one (schedule, kind) is written by one
--- transaction at a time and the partial unique index (one open incident per schedule and kind)
--- is never raced.
-
--- name: schedule_lock_for_incidents
--- The schedules an incident is about to open for, locked in id order (like schedule_lock_many:
--- concurrent writers never deadlock), with what a new incident copies from them.
-SELECT id, tenant, workflow_id, late_after_seconds
-FROM workflow_schedules
-WHERE id = ANY(%(ids)s::uuid[])
-ORDER BY id
-FOR NO KEY UPDATE;
-
--- name: schedule_try_lock_for_incidents
--- The watcher's variant: the schedules among these that no other transaction holds, locked
--- (SKIP LOCKED). A worker frozen (SIGSTOP) in the middle of a dispatch pass holds its
--- schedules' locks until it continues; the watcher goes on with every other schedule.
-SELECT id, tenant, workflow_id, late_after_seconds
-FROM workflow_schedules
-WHERE id = ANY(%(ids)s::uuid[])
-ORDER BY id
-FOR NO KEY UPDATE SKIP LOCKED;
+-- schedule_lock_for_incidents in schedules.sql, or already held: a finisher's
+-- schedule_lock_many, the dispatcher's claim, a resume's get_for_update), so one (schedule,
+-- kind) is written by one transaction at a time and the partial unique index (one open
+-- incident per schedule and kind) is never raced. The outbox rows an announcement writes are
+-- alert_delivery_insert_many (alert_deliveries.sql).
 
 -- name: incident_lock_open
 -- The open incidents of these (schedule, kind) pairs, locked until the transaction ends.
@@ -78,22 +60,6 @@ SELECT * FROM unnest(
     %(summaries)s::text[], %(last_announced_ats)s::timestamptz[], %(opened_ats)s::timestamptz[]
 )
 RETURNING *;
-
--- name: alert_delivery_insert_many
--- The outbox: one delivery per (announcement, channel of its tenant that wants its kind for
--- its schedule), in the transaction that opened or resolved the incident. Due at once (on the
--- database clock: the senders compare with it).
-INSERT INTO alert_deliveries (tenant, channel_id, incident_id, event_type, payload)
-SELECT c.tenant, c.id, u.incident_id, u.event_type, u.payload
-FROM unnest(
-    %(incident_ids)s::uuid[], %(tenants)s::text[], %(trigger_ids)s::uuid[], %(kinds)s::text[],
-    %(event_types)s::text[], %(payloads)s::jsonb[]
-) AS u(incident_id, tenant, trigger_id, kind, event_type, payload)
-JOIN alert_channels c
-    ON c.tenant = u.tenant AND u.kind = ANY(c.events)
-   AND (c.schedule_ids IS NULL OR u.trigger_id = ANY(c.schedule_ids))
-ORDER BY u.incident_id, c.id
-RETURNING id;
 
 -- name: incident_stat_deltas_insert
 -- /metrics' incident counters, through the statistics deltas (folded like the runs' counts):

@@ -8,14 +8,16 @@ ON CONFLICT (tenant) WHERE expires_at IS NULL DO NOTHING;
 -- name: tenant_key_retire
 -- A rotation: the current key (and any still in its grace period) signs until `expires_at`;
 -- a shorter grace than one already running shortens it. Keys already expired are forgotten.
-WITH forgotten AS (
+WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now),
+forgotten AS (
     DELETE FROM tenant_signing_keys
-    WHERE tenant = %(tenant)s AND expires_at <= clock_timestamp()
+    WHERE tenant = %(tenant)s AND expires_at <= (SELECT now FROM t)
 )
 UPDATE tenant_signing_keys
 SET expires_at = least(coalesce(expires_at, 'infinity'),
-                       clock_timestamp() + make_interval(secs => %(grace_seconds)s))
-WHERE tenant = %(tenant)s AND (expires_at IS NULL OR expires_at > clock_timestamp());
+                       t.now + make_interval(secs => %(grace_seconds)s))
+FROM t
+WHERE tenant = %(tenant)s AND (expires_at IS NULL OR expires_at > t.now);
 
 -- name: tenant_key_insert
 INSERT INTO tenant_signing_keys (tenant, secret) VALUES (%(tenant)s, %(secret)s);
@@ -23,5 +25,6 @@ INSERT INTO tenant_signing_keys (tenant, secret) VALUES (%(tenant)s, %(secret)s)
 -- name: tenant_key_list
 -- The keys that sign now, newest (the current one) first.
 SELECT id, tenant, secret, created_at, expires_at FROM tenant_signing_keys
-WHERE tenant = %(tenant)s AND (expires_at IS NULL OR expires_at > clock_timestamp())
+WHERE tenant = %(tenant)s
+  AND (expires_at IS NULL OR expires_at > coalesce(%(now)s::timestamptz, clock_timestamp()))
 ORDER BY created_at DESC;

@@ -89,7 +89,8 @@ WITH waiting AS (
       AND NOT e.buffered
       AND e.status IN ('pending', 'retrying')
       AND (e.next_attempt_at IS NULL
-           OR e.next_attempt_at <= clock_timestamp() + interval '200 milliseconds')
+           OR e.next_attempt_at <= coalesce(%(now)s::timestamptz, clock_timestamp())
+                                   + interval '200 milliseconds')
 ),
 room AS MATERIALIZED (
     -- One count per tenant of the batch (MATERIALIZED: inlined, it ran once per waiting run).
@@ -98,6 +99,7 @@ room AS MATERIALIZED (
     WHERE r.tenant IN (SELECT tenant FROM waiting) AND r.status = 'running'
     GROUP BY r.tenant
 )
-SELECT w.id, coalesce(room.running, 0) >= %(cap)s AS full, clock_timestamp() AS db_now
+SELECT w.id, coalesce(room.running, 0) >= %(cap)s AS full,
+       coalesce(%(now)s::timestamptz, clock_timestamp()) AS db_now
 FROM waiting w LEFT JOIN room ON room.tenant = w.tenant
 WHERE w.n > %(cap)s - coalesce(room.running, 0);

@@ -35,9 +35,3 @@ WITH gone AS (
     RETURNING 1
 )
 SELECT count(*) AS n FROM gone;
-
--- name: stat_values_prune_zero
--- Counters of schedules whose history is gone entirely.
-DELETE FROM workflow_schedule_stat_values
-WHERE scope LIKE 's:%%' AND value = 0 AND metric IN ('status', 'duration_count',
-      'duration_sum_ms', 'duration_bucket');

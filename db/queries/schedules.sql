@@ -1,7 +1,3 @@
--- name: clock_now
--- The database clock is the clock (SPEC §4.1): services ask it once per transaction.
-SELECT clock_timestamp() AS now;
-
 -- name: schedule_insert
 INSERT INTO workflow_schedules (
     id, tenant, workflow_id, cron_expression, timezone, enabled, state, pause_note,
@@ -93,6 +89,66 @@ LIMIT %(limit)s;
 
 -- name: schedule_get_any
 SELECT * FROM workflow_schedules WHERE id = %(id)s;
+
+-- name: schedule_counts_by_state
+-- The tenant's schedules by state (GET /api/stats): a range of the tenant's listing index.
+SELECT state, count(*)::bigint AS n FROM workflow_schedules
+WHERE tenant = %(tenant)s GROUP BY state;
+
+-- name: schedule_lock_for_incidents
+-- The schedules an incident is about to open for, locked in id order (like schedule_lock_many:
+-- concurrent writers never deadlock), with what a new incident copies from them.
+SELECT id, tenant, workflow_id, late_after_seconds
+FROM workflow_schedules
+WHERE id = ANY(%(ids)s::uuid[])
+ORDER BY id
+FOR NO KEY UPDATE;
+
+-- name: schedule_try_lock_for_incidents
+-- The watcher's variant: the schedules among these that no other transaction holds, locked
+-- (SKIP LOCKED). A worker frozen (SIGSTOP) in the middle of a dispatch pass holds its
+-- schedules' locks until it continues; the watcher goes on with every other schedule.
+SELECT id, tenant, workflow_id, late_after_seconds
+FROM workflow_schedules
+WHERE id = ANY(%(ids)s::uuid[])
+ORDER BY id
+FOR NO KEY UPDATE SKIP LOCKED;
+
+-- name: schedule_due_backlog
+-- /metrics (bounded, see metrics.sql): active schedules whose fire instant passed more than a
+-- second ago, work the dispatchers have not caught up with (0 in a healthy system). A range of the partial index
+-- workflow_schedules_due_idx, at most `cap` entries of it.
+SELECT count(*)::bigint AS n FROM (
+    SELECT 1 FROM workflow_schedules
+    WHERE state = 'active'
+      AND next_fire_at < coalesce(%(now)s::timestamptz, clock_timestamp()) - interval '1 second'
+    LIMIT %(cap)s
+) AS due;
+
+-- name: schedule_table_bytes
+-- /metrics: the size of the schedules table's main fork (no TOAST), whether an exact count by
+-- state is cheap.
+SELECT pg_relation_size('workflow_schedules'::regclass) AS bytes;
+
+-- name: schedule_counts_all_by_state
+-- /metrics: exact, by a scan; only used while the table is small (see schedule_table_bytes).
+SELECT state, count(*)::bigint AS n FROM workflow_schedules GROUP BY state;
+
+-- name: schedule_counts_all_by_state_estimate
+-- /metrics: the planner's estimate, reading no row of the table: its row count (pg_class.reltuples, kept by
+-- VACUUM/ANALYZE) times the frequency of each state among ANALYZE's sample (pg_stats). Nothing
+-- comes back before the table's first ANALYZE (autovacuum runs one after a bulk load).
+SELECT mcv.state, round(c.reltuples * mcv.freq)::bigint AS n
+FROM pg_class AS c
+CROSS JOIN LATERAL (
+    SELECT unnest(s.most_common_vals::text::text[]) AS state,
+           unnest(s.most_common_freqs) AS freq
+    FROM pg_stats AS s
+    WHERE s.schemaname = current_schema()
+      AND s.tablename = 'workflow_schedules'
+      AND s.attname = 'state'
+) AS mcv
+WHERE c.oid = 'workflow_schedules'::regclass AND c.reltuples >= 0;
 
 -- name: schedule_get_many_for_update
 -- The tenant's schedules among %(ids)s, locked until the transaction ends. One primary-key

@@ -34,6 +34,12 @@ WITH moved AS (
 SELECT greatest((SELECT count(*) FROM moved), (SELECT count(*) FROM moved_global)) AS moved,
        (SELECT count(*) FROM written) AS written;
 
+-- name: stat_values_prune_zero
+-- Counters of schedules whose history is gone entirely (retention runs it after its prunes).
+DELETE FROM workflow_schedule_stat_values
+WHERE scope LIKE 's:%%' AND value = 0 AND metric IN ('status', 'duration_count',
+      'duration_sum_ms', 'duration_bucket');
+
 -- name: stats_of_schedule
 SELECT metric, key, sum(value)::bigint AS value FROM (
     SELECT metric, key, value FROM workflow_schedule_stat_values
@@ -76,10 +82,6 @@ FROM (
     SELECT trigger_id, metric, key, value FROM workflow_schedule_stat_deltas
     WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND metric = 'status'
 ) v GROUP BY trigger_id;
-
--- name: schedule_counts_by_state
-SELECT state, count(*)::bigint AS n FROM workflow_schedules
-WHERE tenant = %(tenant)s GROUP BY state;
 
 -- name: execution_latest
 SELECT * FROM workflow_schedule_executions

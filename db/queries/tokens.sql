@@ -14,11 +14,16 @@ WHERE (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 ORDER BY tenant, created_at;
 
 -- name: token_revoke
-UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+-- A second revoke keeps the first instant (the row lock orders concurrent revokes).
+UPDATE api_tokens
+SET revoked_at = coalesce(revoked_at, coalesce(%(now)s::timestamptz, clock_timestamp()))
 WHERE id = %(id)s
 RETURNING id, tenant, name, created_at, revoked_at, last_used_at;
 
 -- name: token_touch
 -- Recorded at most once a minute per token, so authentication does not write on every request.
-UPDATE api_tokens SET last_used_at = now()
-WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
+-- The condition is re-checked on the locked row, so concurrent requests write it once.
+WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now)
+UPDATE api_tokens SET last_used_at = t.now
+FROM t
+WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < t.now - interval '1 minute');

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
 from app.domain.alerts import Channel, ChannelFields
-from db.queries import query
-from db.types import Conn
+from db.queries import fetch_all, fetch_one
+from db.types import Conn, Params
 
 
-def _params(tenant: str, fields: ChannelFields) -> dict[str, Any]:
+def _params(tenant: str, fields: ChannelFields) -> dict[str, object]:
     return {
         "tenant": tenant,
         "name": fields.name,
@@ -23,9 +22,8 @@ def _params(tenant: str, fields: ChannelFields) -> dict[str, Any]:
     }
 
 
-async def _one(conn: Conn, name: str, params: dict[str, Any]) -> Channel | None:
-    cursor = await conn.execute(query(name), params)
-    row = await cursor.fetchone()
+async def _one(conn: Conn, name: str, params: Params) -> Channel | None:
+    row = await fetch_one(conn, name, params)
     return None if row is None else Channel.from_row(row)
 
 
@@ -38,14 +36,14 @@ async def insert(conn: Conn, tenant: str, fields: ChannelFields, secret: str | N
 
 
 async def count(conn: Conn, tenant: str) -> int:
-    cursor = await conn.execute(query("alert_channel_count"), {"tenant": tenant})
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, "alert_channel_count", {"tenant": tenant})
     return int(row["channels"]) if row else 0
 
 
 async def list_all(conn: Conn, tenant: str) -> list[Channel]:
-    cursor = await conn.execute(query("alert_channel_list"), {"tenant": tenant})
-    return [Channel.from_row(row) for row in await cursor.fetchall()]
+    return [
+        Channel.from_row(r) for r in await fetch_all(conn, "alert_channel_list", {"tenant": tenant})
+    ]
 
 
 async def get(conn: Conn, tenant: str, channel_id: UUID, *, lock: bool = False) -> Channel | None:
@@ -60,13 +58,15 @@ async def update(
 
 
 async def delete(conn: Conn, tenant: str, channel_id: UUID) -> bool:
-    cursor = await conn.execute(query("alert_channel_delete"), {"tenant": tenant, "id": channel_id})
-    return await cursor.fetchone() is not None
+    return (
+        await fetch_one(conn, "alert_channel_delete", {"tenant": tenant, "id": channel_id})
+        is not None
+    )
 
 
 async def unknown_schedules(conn: Conn, tenant: str, ids: Sequence[UUID]) -> list[UUID]:
     """The ids among `ids` that are not schedules of `tenant`."""
-    cursor = await conn.execute(
-        query("alert_channel_unknown_schedules"), {"tenant": tenant, "ids": list(ids)}
+    rows = await fetch_all(
+        conn, "alert_channel_unknown_schedules", {"tenant": tenant, "ids": list(ids)}
     )
-    return [row["id"] for row in await cursor.fetchall()]
+    return [row["id"] for row in rows]

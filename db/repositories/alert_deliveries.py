@@ -1,27 +1,58 @@
-"""The alerts outbox as the senders see it: db/queries/alert_deliveries.sql."""
+"""The alerts outbox (db/queries/alert_deliveries.sql): rows written with the incidents they
+announce, and claimed and recorded by the senders."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from app.domain.alerts import ClaimedDelivery
-from db.queries import query
-from db.types import Conn
+from app.domain.incidents import Incident
+from db.queries import fetch_all, fetch_one
+from db.types import Conn, JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One announcement, written once per matching channel."""
+
+    incident: Incident
+    event_type: str
+    payload: JsonObject
+
+
+async def insert_many(conn: Conn, rows: Sequence[OutboxRow]) -> int:
+    """One outbox row per (announcement, matching channel); returns how many."""
+    if not rows:
+        return 0
+    written = await fetch_all(
+        conn,
+        "alert_delivery_insert_many",
+        {
+            "incident_ids": [r.incident.id for r in rows],
+            "tenants": [r.incident.tenant for r in rows],
+            "trigger_ids": [r.incident.trigger_id for r in rows],
+            "kinds": [r.incident.kind for r in rows],
+            "event_types": [r.event_type for r in rows],
+            "payloads": [Jsonb(r.payload) for r in rows],
+        },
+    )
+    return len(written)
 
 
 async def insert_test(
-    conn: Conn, tenant: str, channel_id: UUID, payload: dict[str, Any], now: datetime | None
+    conn: Conn, tenant: str, channel_id: UUID, payload: JsonObject, now: datetime | None
 ) -> UUID:
-    cursor = await conn.execute(
-        query("alert_delivery_insert_test"),
+    row = await fetch_one(
+        conn,
+        "alert_delivery_insert_test",
         {"tenant": tenant, "channel_id": channel_id, "payload": Jsonb(payload), "now": now},
     )
-    row = await cursor.fetchone()
     assert row is not None
     return UUID(str(row["id"]))
 
@@ -29,11 +60,12 @@ async def insert_test(
 async def claim_due(
     conn: Conn, *, limit: int, lease_seconds: float, now: datetime | None
 ) -> list[ClaimedDelivery]:
-    cursor = await conn.execute(
-        query("alert_delivery_claim_due"),
+    rows = await fetch_all(
+        conn,
+        "alert_delivery_claim_due",
         {"limit": limit, "lease_seconds": lease_seconds, "now": now},
     )
-    return [ClaimedDelivery.from_row(row) for row in await cursor.fetchall()]
+    return [ClaimedDelivery.from_row(row) for row in rows]
 
 
 async def record(
@@ -46,8 +78,9 @@ async def record(
     now: datetime | None,
 ) -> bool:
     """Whether the claim was still current (False: another sender has claimed it since)."""
-    cursor = await conn.execute(
-        query("alert_delivery_record"),
+    row = await fetch_one(
+        conn,
+        "alert_delivery_record",
         {
             "id": delivery.id,
             "attempts": delivery.attempts,
@@ -57,7 +90,7 @@ async def record(
             "now": now,
         },
     )
-    return await cursor.fetchone() is not None
+    return row is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +100,6 @@ class OutboxGauges:
 
 
 async def gauges(conn: Conn, *, cap: int, now: datetime | None = None) -> OutboxGauges:
-    cursor = await conn.execute(query("alert_delivery_metrics"), {"cap": cap, "now": now})
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, "alert_delivery_metrics", {"cap": cap, "now": now})
     assert row is not None
     return OutboxGauges(int(row["pending"]), max(0.0, float(row["overdue_seconds"])))

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from psycopg import AsyncConnection, errors
+from psycopg import errors
 
 from app.domain.loop_health import LoopReport, LoopState, WorkerProcess
-from db.queries import query
+from db.queries import execute, fetch_all, query
 from db.types import Conn
 
 
-async def migration_version(conn: AsyncConnection[dict[str, Any]]) -> str | None:
+async def migration_version(conn: Conn) -> str | None:
     try:
         cursor = await conn.execute(query("migration_version"))
     except errors.UndefinedTable:
@@ -26,7 +25,7 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else float(value)  # one array type for psycopg
 
 
-def _process(process: WorkerProcess) -> dict[str, Any]:
+def _process(process: WorkerProcess) -> dict[str, object]:
     return {"process_id": process.process_id, "host": process.host, "pid": process.pid}
 
 
@@ -40,8 +39,9 @@ async def report_loops(
 ) -> None:
     """Upsert one process's loops, and forget the rows of processes that are gone."""
     async with conn.transaction():
-        await conn.execute(
-            query("loop_health_report"),
+        await execute(
+            conn,
+            "loop_health_report",
             {
                 **_process(process),
                 "loops": [r.loop for r in loops],
@@ -53,22 +53,21 @@ async def report_loops(
                 "now": now,
             },
         )
-        await conn.execute(
-            query("loop_health_forget"),
+        await execute(
+            conn,
+            "loop_health_forget",
             {**_process(process), "forget_after": forget_after, "now": now},
         )
 
 
 async def remove_process(conn: Conn, process: WorkerProcess) -> None:
-    await conn.execute(query("loop_health_remove"), {"process_id": process.process_id})
+    await execute(conn, "loop_health_remove", {"process_id": process.process_id})
 
 
 async def list_loops(
     conn: Conn, host: str | None = None, now: datetime | None = None, limit: int = 1_000
 ) -> list[LoopState]:
-    cursor = await conn.execute(
-        query("loop_health_list"), {"host": host, "now": now, "limit": limit}
-    )
+    rows = await fetch_all(conn, "loop_health_list", {"host": host, "now": now, "limit": limit})
     return [
         LoopState(
             process=WorkerProcess(row["process_id"], row["host"], row["pid"]),
@@ -80,5 +79,5 @@ async def list_loops(
             last_error=row["last_error"],
             reported_at=row["reported_at"],
         )
-        for row in await cursor.fetchall()
+        for row in rows
     ]

@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from app.domain.history_partitions import Partition, PartitionRange
-from db.queries import query
+from db.queries import fetch_all, fetch_one
 from db.types import Conn
 
 
@@ -27,8 +27,7 @@ class Staged:
 
 async def _value(conn: Conn, name: str, params: Mapping[str, object]) -> Any:
     """The only column of the only row of query `name`."""
-    cursor = await conn.execute(query(name), params)
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, name, params)
     assert row is not None
     return next(iter(row.values()))
 
@@ -38,10 +37,9 @@ async def _int(conn: Conn, name: str, params: Mapping[str, object]) -> int:
 
 
 async def list_partitions(conn: Conn) -> list[Partition]:
-    cursor = await conn.execute(query("history_partition_list"))
     return [
         Partition(r["name"], PartitionRange(r["lower_bound"], r["upper_bound"]))
-        for r in await cursor.fetchall()
+        for r in await fetch_all(conn, "history_partition_list")
     ]
 
 
@@ -79,8 +77,7 @@ async def stage_retirement(conn: Conn, partition: Partition, cutoff: datetime) -
         "upper": partition.range.upper,
         "cutoff": cutoff,
     }
-    cursor = await conn.execute(query("history_partition_stage"), params)
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, "history_partition_stage", params)
     assert row is not None
     return Staged(int(row["staged"]), list(row["late_ids"]))
 

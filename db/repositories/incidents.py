@@ -1,29 +1,16 @@
-"""The incidents aggregate's door to SQL (alert_incidents and the outbox rows they write).
-Every function runs in the caller's transaction."""
+"""The incidents aggregate's door to SQL (alert_incidents). Every function runs in the caller's
+transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from app.domain.incidents import Incident, Kind
-from db.queries import query
-from db.types import Conn
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleRef:
-    """What a new incident copies from its schedule."""
-
-    id: UUID
-    tenant: str
-    workflow_id: str
-    late_after_seconds: int
+from db.queries import execute, fetch_all
+from db.types import Conn, Params, Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,26 +26,12 @@ class NewIncident:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One announcement, written once per matching channel."""
-
-    incident: Incident
-    event_type: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class LateSlot:
     trigger_id: UUID
     execution_id: UUID | None
 
 
-async def _all(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cursor = await conn.execute(query(name), params)
-    return await cursor.fetchall()
-
-
-def _incident(row: dict[str, Any]) -> Incident:
+def _incident(row: Row) -> Incident:
     return Incident(
         id=row["id"],
         tenant=row["tenant"],
@@ -76,39 +49,29 @@ def _incident(row: dict[str, Any]) -> Incident:
     )
 
 
-def _pairs(pairs: Sequence[tuple[UUID, str]]) -> dict[str, Any]:
+def _pairs(pairs: Sequence[tuple[UUID, str]]) -> Params:
     return {"trigger_ids": [p[0] for p in pairs], "kinds": [p[1] for p in pairs]}
-
-
-async def lock_schedules(conn: Conn, ids: Sequence[UUID]) -> dict[UUID, ScheduleRef]:
-    rows = await _all(conn, "schedule_lock_for_incidents", {"ids": sorted(set(ids))})
-    return {r["id"]: ScheduleRef(**r) for r in rows}
-
-
-async def try_lock_schedules(conn: Conn, ids: Sequence[UUID]) -> set[UUID]:
-    """The ids among `ids` whose schedules this transaction could lock without waiting."""
-    rows = await _all(conn, "schedule_try_lock_for_incidents", {"ids": sorted(set(ids))})
-    return {r["id"] for r in rows}
 
 
 async def lock_open(conn: Conn, pairs: Sequence[tuple[UUID, str]]) -> list[Incident]:
     if not pairs:
         return []
-    return [_incident(r) for r in await _all(conn, "incident_lock_open", _pairs(pairs))]
+    return [_incident(r) for r in await fetch_all(conn, "incident_lock_open", _pairs(pairs))]
 
 
 async def latest_resolved(conn: Conn, pairs: Sequence[tuple[UUID, str]]) -> list[Incident]:
     if not pairs:
         return []
-    rows = await _all(conn, "incident_latest_resolved", _pairs(pairs))
+    rows = await fetch_all(conn, "incident_latest_resolved", _pairs(pairs))
     return [_incident(r) for r in rows]
 
 
 async def write_many(conn: Conn, incidents: Sequence[Incident]) -> None:
     if not incidents:
         return
-    await conn.execute(
-        query("incident_write_many"),
+    await execute(
+        conn,
+        "incident_write_many",
         {
             "ids": [i.id for i in incidents],
             "states": [i.state for i in incidents],
@@ -126,7 +89,7 @@ async def insert_many(conn: Conn, new: Sequence[NewIncident]) -> list[Incident]:
     """Insert new incidents, announced at their opening (last_announced_at = opened_at)."""
     if not new:
         return []
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "incident_insert_many",
         {
@@ -144,31 +107,13 @@ async def insert_many(conn: Conn, new: Sequence[NewIncident]) -> list[Incident]:
     return [_incident(r) for r in rows]
 
 
-async def insert_deliveries(conn: Conn, rows: Sequence[OutboxRow]) -> int:
-    """One outbox row per (announcement, matching channel); returns how many."""
-    if not rows:
-        return 0
-    written = await _all(
-        conn,
-        "alert_delivery_insert_many",
-        {
-            "incident_ids": [r.incident.id for r in rows],
-            "tenants": [r.incident.tenant for r in rows],
-            "trigger_ids": [r.incident.trigger_id for r in rows],
-            "kinds": [r.incident.kind for r in rows],
-            "event_types": [r.event_type for r in rows],
-            "payloads": [Jsonb(r.payload) for r in rows],
-        },
-    )
-    return len(written)
-
-
 async def insert_stat_deltas(conn: Conn, deltas: Sequence[tuple[Incident, str, int]]) -> None:
     """(incident, metric, value) deltas of /metrics' incident counters (key: the kind)."""
     if not deltas:
         return
-    await conn.execute(
-        query("incident_stat_deltas_insert"),
+    await execute(
+        conn,
+        "incident_stat_deltas_insert",
         {
             "trigger_ids": [i.trigger_id for i, _, _ in deltas],
             "tenants": [i.tenant for i, _, _ in deltas],
@@ -180,19 +125,19 @@ async def insert_stat_deltas(conn: Conn, deltas: Sequence[tuple[Incident, str, i
 
 
 async def find_late(conn: Conn, now: datetime | None, limit: int) -> list[LateSlot]:
-    rows = await _all(conn, "incident_find_late", {"now": now, "limit": limit})
+    rows = await fetch_all(conn, "incident_find_late", {"now": now, "limit": limit})
     return [LateSlot(r["trigger_id"], r["execution_id"]) for r in rows]
 
 
 async def list_open_of_kind(conn: Conn, kind: Kind, limit: int) -> list[Incident]:
-    rows = await _all(conn, "incident_list_open_of_kind", {"kind": kind, "limit": limit})
+    rows = await fetch_all(conn, "incident_list_open_of_kind", {"kind": kind, "limit": limit})
     return [_incident(r) for r in rows]
 
 
 async def lock_unannounced(
     conn: Conn, now: datetime | None, min_interval_seconds: float, limit: int
 ) -> list[Incident]:
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "incident_lock_unannounced",
         {"now": now, "min_interval": min_interval_seconds, "limit": limit},
@@ -202,9 +147,9 @@ async def lock_unannounced(
 
 async def try_watch_lock(conn: Conn) -> bool:
     """The watcher's turn (transaction-scoped), with a bounded wait for row locks."""
-    rows = await _all(conn, "incident_watch_lock", {})
+    rows = await fetch_all(conn, "incident_watch_lock", {})
     if rows[0]["taken"]:
-        await conn.execute(query("incident_watch_lock_timeout"))
+        await execute(conn, "incident_watch_lock_timeout")
     return bool(rows[0]["taken"])
 
 
@@ -217,7 +162,7 @@ async def list_page(
     state: str | None,
     trigger_id: UUID | None,
 ) -> list[Incident]:
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "incident_list",
         {
@@ -233,19 +178,19 @@ async def list_page(
 
 
 async def get(conn: Conn, tenant: str, incident_id: UUID) -> Incident | None:
-    rows = await _all(conn, "incident_get", {"id": incident_id, "tenant": tenant})
+    rows = await fetch_all(conn, "incident_get", {"id": incident_id, "tenant": tenant})
     return _incident(rows[0]) if rows else None
 
 
 async def list_admin(
     conn: Conn, tenant: str | None, state: str | None, limit: int
 ) -> list[Incident]:
-    rows = await _all(
+    rows = await fetch_all(
         conn, "incident_list_admin", {"tenant": tenant, "state": state, "limit": limit}
     )
     return [_incident(r) for r in rows]
 
 
 async def count_open(conn: Conn, tenant: str) -> int:
-    rows = await _all(conn, "incident_count_open", {"tenant": tenant})
+    rows = await fetch_all(conn, "incident_count_open", {"tenant": tenant})
     return int(rows[0]["open"])

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from db.queries import query
-from db.types import Conn
+from db.queries import fetch_all
+from db.types import Conn, JsonObject
 
 
-async def schedule_triggers(conn: Conn) -> list[dict[str, Any]]:
+async def schedule_triggers(conn: Conn) -> list[JsonObject]:
     """Every `workflow_triggers` row with trigger_type 'schedule', as a dict of its columns."""
-    cursor = await conn.execute(query("legacy_schedule_triggers"))
-    return [row["row"] for row in await cursor.fetchall()]
+    return [row["row"] for row in await fetch_all(conn, "legacy_schedule_triggers")]

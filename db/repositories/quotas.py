@@ -4,32 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from app.domain.quotas import RunUsage, elapsed_in_minute, minute_of
-from db.queries import query
+from db.queries import execute, fetch_all
 from db.types import Conn
-
-
-async def _all(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cursor = await conn.execute(query(name), params)
-    return await cursor.fetchall() if cursor.description else []
 
 
 async def lock_schedules(conn: Conn, tenant: str) -> None:
     """Hold the tenant's schedule-creation lock until the transaction ends."""
-    await conn.execute(query("quota_schedules_lock"), {"tenant": tenant})
+    await execute(conn, "quota_schedules_lock", {"tenant": tenant})
 
 
 async def schedules_stored(conn: Conn, tenant: str) -> int:
-    rows = await _all(conn, "quota_schedules_stored", {"tenant": tenant})
+    rows = await fetch_all(conn, "quota_schedules_stored", {"tenant": tenant})
     return int(rows[0]["stored"])
 
 
 async def run_usage(conn: Conn, tenant: str, now: datetime) -> RunUsage:
     """The tenant's runs in the window that ends at `now` (read without a lock)."""
-    rows = await _all(conn, "quota_run_usage", {"tenant": tenant, "minute": minute_of(now)})
+    rows = await fetch_all(conn, "quota_run_usage", {"tenant": tenant, "minute": minute_of(now)})
     return RunUsage(int(rows[0]["previous"]), int(rows[0]["current"]), elapsed_in_minute(now))
 
 
@@ -39,7 +33,7 @@ async def add_runs(conn: Conn, runs: Mapping[str, int], now: datetime) -> dict[s
     charged = {tenant: n for tenant, n in sorted(runs.items()) if n > 0}
     if not charged:
         return {}
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "quota_run_usage_add",
         {"tenants": list(charged), "runs": list(charged.values()), "minute": minute_of(now)},
@@ -49,7 +43,9 @@ async def add_runs(conn: Conn, runs: Mapping[str, int], now: datetime) -> dict[s
 
 async def runs_in_flight(conn: Conn, tenant: str, count_limit: int) -> int:
     """The tenant's running runs, counted up to `count_limit`."""
-    rows = await _all(conn, "quota_runs_in_flight", {"tenant": tenant, "count_limit": count_limit})
+    rows = await fetch_all(
+        conn, "quota_runs_in_flight", {"tenant": tenant, "count_limit": count_limit}
+    )
     return int(rows[0]["running"])
 
 
@@ -58,16 +54,18 @@ async def in_flight_room(
 ) -> list[tuple[int, int]]:
     """Per tenant with waiting runs in `ids`: (its runs waiting in `ids`, its runs running
     counted up to `count_limit`). No lock."""
-    rows = await _all(conn, "quota_in_flight_room", {"ids": list(ids), "count_limit": count_limit})
+    rows = await fetch_all(
+        conn, "quota_in_flight_room", {"ids": list(ids), "count_limit": count_limit}
+    )
     return [(int(r["waiting"]), int(r["running"])) for r in rows]
 
 
 async def hold_over_in_flight(
-    conn: Conn, ids: Sequence[UUID], cap: int
+    conn: Conn, ids: Sequence[UUID], cap: int, now: datetime | None = None
 ) -> tuple[list[tuple[UUID, bool]], datetime | None]:
     """Lock the batch's tenants' in-flight counts until the transaction ends, and return the
     runs that must wait (their tenant is at `cap`), each with whether its tenant had no room
-    at all, and the database's now."""
-    await conn.execute(query("quota_in_flight_lock"), {"ids": list(ids)})
-    rows = await _all(conn, "quota_in_flight_held", {"ids": list(ids), "cap": cap})
+    at all, and `now` (the database clock when None)."""
+    await execute(conn, "quota_in_flight_lock", {"ids": list(ids)})
+    rows = await fetch_all(conn, "quota_in_flight_held", {"ids": list(ids), "cap": cap, "now": now})
     return [(r["id"], bool(r["full"])) for r in rows], (rows[0]["db_now"] if rows else None)

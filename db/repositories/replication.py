@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from app.domain.replication import StandbyState
-from db.queries import query
+from db.queries import fetch_one
 from db.types import Conn
 
 
 async def primary_flushed(conn: Conn) -> int:
-    cursor = await conn.execute(query("replication_primary_flushed"))
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, "replication_primary_flushed")
     assert row is not None
     return int(row["flushed"])
 
 
 async def standby_state(conn: Conn) -> StandbyState:
-    cursor = await conn.execute(query("replication_standby_state"))
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, "replication_standby_state")
     assert row is not None
     replayed = row["replayed"]
     return StandbyState(

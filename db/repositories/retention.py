@@ -1,18 +1,17 @@
-"""Deleting expired history in bounded batches."""
+"""Deleting expired history in bounded batches (the zero counters that follow: stats.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 
-from db.queries import query
+from db.queries import fetch_one
 from db.types import Conn
 
 
 async def _count(conn: Conn, name: str, params: Mapping[str, object]) -> int:
     async with conn.transaction():
-        cursor = await conn.execute(query(name), params)
-        row = await cursor.fetchone()
+        row = await fetch_one(conn, name, params)
     return int(row["n"]) if row else 0
 
 
@@ -24,11 +23,6 @@ async def prune_executions(conn: Conn, days: int, limit: int, now: datetime | No
 
 async def prune_jobs(conn: Conn, limit: int) -> int:
     return await _count(conn, "job_prune_batch", {"limit": limit})
-
-
-async def prune_zero_values(conn: Conn) -> None:
-    async with conn.transaction():
-        await conn.execute(query("stat_values_prune_zero"))
 
 
 async def prune_specs(conn: Conn, limit: int) -> int:

@@ -4,73 +4,67 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from app.domain.schedule import Schedule
-from db.queries import query
+from db.queries import fetch_all, fetch_one, query
+from db.types import Conn, Row
 
-Conn = AsyncConnection[dict[str, Any]]
 
-
-def _from_row(row: dict[str, Any]) -> Schedule:
+def _from_row(row: Row) -> Schedule:
     return Schedule(**row)
 
 
-def _params(schedule: Schedule, now: datetime) -> dict[str, Any]:
+def _by_state(rows: list[Row]) -> dict[str, int]:
+    return {r["state"]: int(r["n"]) for r in rows}
+
+
+def _params(schedule: Schedule, now: datetime) -> dict[str, object]:
     params = {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule)}
     params["input"] = Jsonb(schedule.input)
     params["now"] = now
     return params
 
 
-async def _one(conn: Conn, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    cursor = await conn.execute(query(name), params)
-    return await cursor.fetchone()
-
-
-async def db_now(conn: Conn) -> datetime:
-    row = await _one(conn, "clock_now", {})
-    assert row is not None
-    return row["now"]  # type: ignore[no-any-return]
-
-
 async def insert(conn: Conn, schedule: Schedule, now: datetime) -> Schedule | None:
     """Insert; None when the id is already taken."""
-    row = await _one(conn, "schedule_insert", _params(schedule, now))
+    row = await fetch_one(conn, "schedule_insert", _params(schedule, now))
     return _from_row(row) if row else None
 
 
 async def get(conn: Conn, tenant: str, schedule_id: UUID) -> Schedule | None:
-    row = await _one(conn, "schedule_get", {"id": schedule_id, "tenant": tenant})
+    row = await fetch_one(conn, "schedule_get", {"id": schedule_id, "tenant": tenant})
     return _from_row(row) if row else None
 
 
 async def get_for_update(conn: Conn, tenant: str, schedule_id: UUID) -> Schedule | None:
     """The tenant's schedule, locked until the transaction ends; None (and nothing locked) when
     the tenant has no schedule with this id, whoever else may have one."""
-    row = await _one(conn, "schedule_get_for_update", {"id": schedule_id, "tenant": tenant})
+    row = await fetch_one(conn, "schedule_get_for_update", {"id": schedule_id, "tenant": tenant})
     return _from_row(row) if row else None
 
 
 async def id_taken(conn: Conn, schedule_id: UUID) -> bool:
     """Whether a schedule of any tenant has this id (no lock taken)."""
-    row = await _one(conn, "schedule_id_taken", {"id": schedule_id})
+    row = await fetch_one(conn, "schedule_id_taken", {"id": schedule_id})
     return bool(row and row["taken"])
 
 
 async def update(conn: Conn, schedule: Schedule, now: datetime) -> Schedule | None:
     """Write `schedule` if its `version` is still the stored one; None otherwise."""
-    row = await _one(conn, "schedule_update", _params(schedule, now))
+    row = await fetch_one(conn, "schedule_update", _params(schedule, now))
     return _from_row(row) if row else None
 
 
 async def delete(conn: Conn, tenant: str, schedule_id: UUID) -> bool:
-    return await _one(conn, "schedule_delete", {"id": schedule_id, "tenant": tenant}) is not None
+    return (
+        await fetch_one(conn, "schedule_delete", {"id": schedule_id, "tenant": tenant}) is not None
+    )
 
 
 async def list_page(
@@ -82,8 +76,9 @@ async def list_page(
     workflow_id: str | None = None,
     state: str | None = None,
 ) -> list[Schedule]:
-    cursor = await conn.execute(
-        query("schedule_list"),
+    rows = await fetch_all(
+        conn,
+        "schedule_list",
         {
             "tenant": tenant,
             "limit": limit,
@@ -93,20 +88,77 @@ async def list_page(
             "state": state,
         },
     )
-    return [_from_row(row) for row in await cursor.fetchall()]
+    return [_from_row(row) for row in rows]
 
 
 async def list_admin(conn: Conn, tenant: str | None, limit: int) -> list[Schedule]:
-    cursor = await conn.execute(query("schedule_list_admin"), {"tenant": tenant, "limit": limit})
-    return [_from_row(row) for row in await cursor.fetchall()]
+    rows = await fetch_all(conn, "schedule_list_admin", {"tenant": tenant, "limit": limit})
+    return [_from_row(row) for row in rows]
 
 
 async def get_any(conn: Conn, schedule_id: UUID) -> Schedule | None:
-    row = await _one(conn, "schedule_get_any", {"id": schedule_id})
+    row = await fetch_one(conn, "schedule_get_any", {"id": schedule_id})
     return _from_row(row) if row else None
 
 
-# Batches (POST /api/schedules/batch, `scheduler import`): the statements above, for many rows.
+async def counts_by_state(conn: Conn, tenant: str) -> dict[str, int]:
+    """The tenant's schedules by state (states without a schedule are absent)."""
+    return _by_state(await fetch_all(conn, "schedule_counts_by_state", {"tenant": tenant}))
+
+
+# /metrics' counts: each bounded, as its query's comment says (security review M5).
+
+
+async def due_backlog(conn: Conn, cap: int, now: datetime | None = None) -> int:
+    """Active schedules past their fire instant by over a second, counted up to `cap`."""
+    row = await fetch_one(conn, "schedule_due_backlog", {"cap": cap, "now": now})
+    return int(row["n"]) if row else 0
+
+
+async def table_bytes(conn: Conn) -> int:
+    """The size of the table's main fork: whether counts_all_by_state is cheap."""
+    row = await fetch_one(conn, "schedule_table_bytes")
+    return int(row["bytes"]) if row else 0
+
+
+async def counts_all_by_state(conn: Conn) -> dict[str, int]:
+    """Every tenant's schedules by state, exact, by a scan of the table."""
+    return _by_state(await fetch_all(conn, "schedule_counts_all_by_state"))
+
+
+async def counts_all_by_state_estimate(conn: Conn) -> dict[str, int]:
+    """The planner's estimates, without reading the table (empty before its first ANALYZE)."""
+    return _by_state(await fetch_all(conn, "schedule_counts_all_by_state_estimate"))
+
+
+# Incidents (app/services/incidents.py) lock the schedules they are about.
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRef:
+    """What a new incident copies from its schedule."""
+
+    id: UUID
+    tenant: str
+    workflow_id: str
+    late_after_seconds: int
+
+
+async def lock_for_incidents(conn: Conn, ids: Sequence[UUID]) -> dict[UUID, ScheduleRef]:
+    """The schedules among `ids`, locked in id order until the transaction ends, with what an
+    incident opened for them copies (ids of no schedule are absent)."""
+    rows = await fetch_all(conn, "schedule_lock_for_incidents", {"ids": sorted(set(ids))})
+    return {r["id"]: ScheduleRef(**r) for r in rows}
+
+
+async def try_lock_for_incidents(conn: Conn, ids: Sequence[UUID]) -> set[UUID]:
+    """The ids among `ids` whose schedules this transaction could lock without waiting."""
+    rows = await fetch_all(conn, "schedule_try_lock_for_incidents", {"ids": sorted(set(ids))})
+    return {r["id"] for r in rows}
+
+
+# Batches (POST /api/schedules/batch, `scheduler import`): insert, get_for_update, update, for
+# many rows.
 
 _INSERT_MANY_ARRAYS = (
     "id",
@@ -162,7 +214,7 @@ async def ids_owned_elsewhere(conn: Conn, tenant: str, schedule_ids: Sequence[UU
 async def insert_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) -> set[UUID]:
     """Insert in one statement (in id order); returns the ids inserted, without those taken."""
     rows = sorted(schedules, key=lambda s: s.id)
-    params: dict[str, Any] = {
+    params: dict[str, object] = {
         name: [getattr(s, name) for s in rows] for name in _INSERT_MANY_ARRAYS
     }
     params["input"] = [Jsonb(s.input) for s in rows]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 from uuid import UUID
 
 from app.domain.execution import Execution
-from db.queries import query
-from db.types import Conn
+from db.queries import execute, fetch_all, fetch_one
+from db.types import Conn, Params
 
 Metrics = dict[tuple[str, str], int]
 
 
-async def _metrics(conn: Conn, name: str, params: dict[str, Any]) -> Metrics:
-    cursor = await conn.execute(query(name), params)
-    return {(r["metric"], r["key"]): int(r["value"]) for r in await cursor.fetchall()}
+async def _metrics(conn: Conn, name: str, params: Params) -> Metrics:
+    return {(r["metric"], r["key"]): int(r["value"]) for r in await fetch_all(conn, name, params)}
 
 
 async def of_schedule(conn: Conn, trigger_id: UUID) -> Metrics:
@@ -30,39 +29,49 @@ async def global_metrics(conn: Conn) -> Metrics:
     return await _metrics(conn, "stats_global", {})
 
 
-async def summaries(conn: Conn, trigger_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
+@dataclass(frozen=True, slots=True)
+class StatusTotals:
+    """A schedule's finished runs: all of them, the succeeded, the failed (failed or timed
+    out)."""
+
+    total: int
+    succeeded: int
+    failed: int
+
+
+async def summaries(conn: Conn, trigger_ids: Sequence[UUID]) -> dict[UUID, StatusTotals]:
+    """StatusTotals of the schedules among `trigger_ids` that have finished runs."""
     if not trigger_ids:
         return {}
-    cursor = await conn.execute(
-        query("stats_summaries"),
+    rows = await fetch_all(
+        conn,
+        "stats_summaries",
         {"trigger_ids": list(trigger_ids), "scopes": [f"s:{i}" for i in trigger_ids]},
     )
     return {
-        r["trigger_id"]: {k: int(r[k] or 0) for k in ("total", "succeeded", "failed")}
-        for r in await cursor.fetchall()
+        r["trigger_id"]: StatusTotals(
+            int(r["total"] or 0), int(r["succeeded"] or 0), int(r["failed"] or 0)
+        )
+        for r in rows
     }
 
 
-async def schedule_counts(conn: Conn, tenant: str) -> dict[str, int]:
-    cursor = await conn.execute(query("schedule_counts_by_state"), {"tenant": tenant})
-    return {r["state"]: int(r["n"]) for r in await cursor.fetchall()}
-
-
 async def latest_execution(conn: Conn, tenant: str, trigger_id: UUID) -> Execution | None:
-    cursor = await conn.execute(
-        query("execution_latest"), {"tenant": tenant, "trigger_id": trigger_id}
-    )
-    row = await cursor.fetchone()
+    row = await fetch_one(conn, "execution_latest", {"tenant": tenant, "trigger_id": trigger_id})
     return Execution.from_row(row) if row else None
 
 
-async def fold(conn: Conn, limit: int) -> int | None:
-    """Fold up to `limit` deltas; None when another worker is folding right now."""
+async def fold(conn: Conn, limit: int = 50_000) -> int | None:
+    """Fold up to `limit` deltas into values, in one transaction; returns how many moved, or
+    None when another worker is folding right now (it skips, nothing waits)."""
     async with conn.transaction():
-        cursor = await conn.execute(query("stats_fold_lock"))
-        row = await cursor.fetchone()
+        row = await fetch_one(conn, "stats_fold_lock")
         if not row or not row["got"]:
             return None
-        cursor = await conn.execute(query("stats_fold"), {"limit": limit})
-        done = await cursor.fetchone()
+        done = await fetch_one(conn, "stats_fold", {"limit": limit})
     return int(done["moved"]) if done else 0
+
+
+async def prune_zero_values(conn: Conn) -> None:
+    """Forget the per-schedule counters that are all zero (their history is gone)."""
+    await execute(conn, "stat_values_prune_zero")

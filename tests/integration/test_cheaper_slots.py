@@ -12,9 +12,9 @@ from app.domain.outcome import Outcome
 from app.services.attempts import STARTED_AHEAD, Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
-from app.services.stats import fold_deltas
 from db import jobs
 from db.repositories import stats as stats_repo
+from db.repositories.stats import fold
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -92,7 +92,7 @@ async def test_deployment_wide_metrics_are_not_kept_per_schedule_and_fold_exactl
         (schedule.id,),
     )
     assert await cursor.fetchone() == {"n": 6}
-    assert await fold_deltas(conn)
+    assert await fold(conn)
     assert await stats_repo.global_metrics(conn) == before
     assert await stats_repo.of_schedule(conn, schedule.id) == per_schedule
 

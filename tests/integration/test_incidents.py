@@ -28,7 +28,7 @@ from app.services.dispatch import dispatch_once
 from app.services.incidents import IncidentService, record_events, watch_once
 from app.services.metrics import collect
 from app.services.schedules import ScheduleService
-from app.services.stats import fold_deltas
+from db.repositories.stats import fold
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -367,7 +367,7 @@ async def test_metrics_count_incidents_opened_and_open_by_kind(conn: Conn) -> No
     await at(2, [IncidentEvent(first, "run.failed", "open")])  # reopened: not a new one
     await at(3, [IncidentEvent(second, "slot.missed", "open", count=5)])
     await at(4, [IncidentEvent(second, "run.failed", "resolve")])
-    await fold_deltas(conn)
+    await fold(conn)
     text = render(await collect(conn))
     assert 'scheduler_incidents_opened_total{kind="run.failed"} 2' in text
     assert 'scheduler_incidents_opened_total{kind="slot.missed"} 1' in text

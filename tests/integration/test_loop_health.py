@@ -21,8 +21,8 @@ from app.cli import main as cli_main
 from app.domain.loop_health import REPORT_LOOP, WorkerProcess
 from app.services.health import loop_health
 from app.services.metrics import collect
+from db.clock import db_now
 from db.pool import create_pool
-from db.repositories.schedules import db_now
 from db.types import Conn, Pool
 from worker.health import HealthReporter
 from worker.service import Service, ServiceConfig
@@ -71,8 +71,9 @@ async def test_check_names_the_worker_and_the_stale_loop(
     healthy._succeeded(None)
     failing._failed(OSError("the database is away"))
     reporter = _reporter(pool, [healthy, failing])
-    await reporter.run_once(None)
-    await asyncio.sleep(0.05)  # older than the failing loop's 0.03 s bound (real time: the CLI)
+    # Reported a second ago on the database clock: the CLI (which reads that clock) sees the
+    # failing loop silent for over its 0.03 s bound, the healthy one well within its 60 s.
+    await reporter.run_once(await db_now(conn) - timedelta(seconds=1))
 
     code, out = await _check(monkeypatch, capsys, database_url)
     assert code == 1, out

@@ -20,8 +20,9 @@ from app.services.attempts import Answer, Attempt, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
 from app.services.outcomes import OutcomeService, time_out_due
 from app.services.schedules import ScheduleService
-from app.services.stats import StatsService, fold_deltas
+from app.services.stats import StatsService
 from db.repositories import stats as stats_repo
+from db.repositories.stats import fold
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -279,7 +280,7 @@ async def test_timed_out_counts_as_a_failure_in_statistics_and_streaks(conn: Con
         conn, completion_timeout_seconds=60, pause_after_failures=1
     )
     await time_out_due(conn, now=T0 + timedelta(minutes=2))
-    await fold_deltas(conn)
+    await fold(conn)
     schedule = await ScheduleService(conn, "acme").get(schedule_id)
     assert schedule.consecutive_failures == 1
     assert schedule.state == "paused" and "1 consecutive failed runs" in (schedule.pause_note or "")

@@ -10,7 +10,8 @@ from app.services.attempts import Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
 from app.services.retention import prune
 from app.services.schedules import ScheduleService
-from app.services.stats import StatsService, fold_deltas
+from app.services.stats import StatsService
+from db.repositories.stats import fold
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -64,7 +65,7 @@ async def test_stats_count_every_outcome(conn: Conn) -> None:
     )
     service = StatsService(conn, "acme")
     before_fold = await service.of_schedule(schedule)
-    assert await fold_deltas(conn) is not None
+    assert await fold(conn) is not None
     after_fold = await service.of_schedule(schedule)
     assert before_fold == after_fold, "reads are exact whether folded or not"
     assert after_fold.total == 10
@@ -80,6 +81,21 @@ async def test_stats_count_every_outcome(conn: Conn) -> None:
     assert (await StatsService(conn, "globex").overall()).stats.total == 0
 
 
+async def test_retention_counts_the_age_from_the_now_it_is_given(conn: Conn) -> None:
+    await _run_slots(conn, 3, [("succeeded", 200, 10)])
+    cursor = await conn.execute(
+        "SELECT min(created_at) AS first, max(created_at) AS last FROM workflow_schedule_executions"
+    )
+    created = await cursor.fetchone()
+    assert created is not None
+    kept = await prune(conn, retention_days=30, now=created["first"] + timedelta(days=30))
+    assert kept.executions == 0, "exactly 30 days old: still within the retention"
+    pruned = await prune(
+        conn, retention_days=30, now=created["last"] + timedelta(days=30, seconds=1)
+    )
+    assert pruned.executions == 3
+
+
 async def test_retention_prunes_and_stats_follow(conn: Conn) -> None:
     schedule = await _run_slots(conn, 6, [("succeeded", 200, 10)])
     await conn.execute(
@@ -89,7 +105,7 @@ async def test_retention_prunes_and_stats_follow(conn: Conn) -> None:
     )
     pruned = await prune(conn, retention_days=30, batch=2)
     assert pruned.executions == 4
-    await fold_deltas(conn)
+    await fold(conn)
     stats = await StatsService(conn, "acme").of_schedule(schedule)
     assert stats.total == 2 and stats.counts["succeeded"] == 2
     cursor = await conn.execute(

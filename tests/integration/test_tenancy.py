@@ -20,8 +20,9 @@ from app.services.dispatch import dispatch_once
 from app.services.executions import RunService
 from app.services.retention import prune
 from app.services.schedules import ScheduleService
-from app.services.stats import StatsService, fold_deltas
+from app.services.stats import StatsService
 from db import migrate
+from db.repositories.stats import fold
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -144,7 +145,7 @@ async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_le
     a = _schedules(conn, "acme")
     await a.create({"id": sid, "workflow_id": "wf", "cron_expression": "0 6 * * *"})
     waiting = await RunService(conn, "acme").trigger(sid)
-    await fold_deltas(conn)
+    await fold(conn)
     await a.delete(sid)
     cancelled = await RunService(conn, "acme").get(waiting.id)
     assert cancelled.status == "cancelled", "a deleted schedule's waiting runs are not sent"
@@ -163,7 +164,7 @@ async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_le
 
     # Once the history is gone (retention), the id is free, and nothing of A's is left for B.
     await conn.execute("DELETE FROM workflow_schedule_executions WHERE trigger_id = %s", (sid,))
-    await fold_deltas(conn)
+    await fold(conn)
     await _age_superseded_specs(conn)
     await prune(conn, retention_days=30)  # specs of the deleted schedule
     await prune(conn, retention_days=30)  # then the id
@@ -291,3 +292,23 @@ async def test_tenant_keys_are_created_once_and_rotate_with_a_grace_period(conn:
     final = await keys.rotate(conn, "acme", grace_seconds=0)
     assert len(final) == 1 and final[0].secret not in (first.secret, rotated[0].secret)
     assert [k.secret for k in await keys.valid_keys(conn, "globex")] == [other.secret]
+
+
+async def test_a_rotated_out_key_signs_until_its_grace_ends(conn: Conn) -> None:
+    t0 = datetime(2020, 3, 1, 12, 0, tzinfo=UTC)  # long before the database clock
+    await keys.ensure(conn, "acme")
+    [first] = await keys.valid_keys(conn, "acme", now=t0)
+    rotated = await keys.rotate(conn, "acme", grace_seconds=600, now=t0)
+    assert rotated[1].secret == first.secret and rotated[1].expires_at == t0 + timedelta(minutes=10)
+    during = await keys.valid_keys(conn, "acme", now=t0 + timedelta(seconds=599))
+    assert [k.secret for k in during] == [k.secret for k in rotated]
+    after = await keys.valid_keys(conn, "acme", now=t0 + timedelta(seconds=600))
+    assert [k.secret for k in after] == [rotated[0].secret]
+    # A shorter grace than the one running shortens it; an expired key is forgotten.
+    again = await keys.rotate(conn, "acme", grace_seconds=0, now=t0 + timedelta(seconds=601))
+    assert len(again) == 1
+    stored = await conn.execute(
+        "SELECT count(*) AS n FROM tenant_signing_keys WHERE tenant = 'acme'"
+    )
+    row = await stored.fetchone()
+    assert row is not None and row["n"] == 2, "the first key is gone; the second expires at once"

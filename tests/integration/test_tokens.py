@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -13,6 +14,7 @@ from psycopg.rows import dict_row
 
 from app.errors import Unauthorized
 from app.services import tokens
+from db.types import Conn
 
 
 async def _conn(url: str) -> psycopg.AsyncConnection[dict[str, object]]:
@@ -46,6 +48,31 @@ async def test_create_authenticate_revoke(database_url: str) -> None:
             await tokens.authenticate(conn, token)
         listed = await tokens.list_tokens(conn, "acme")
         assert [t.id for t in listed] == [info.id] and listed[0].revoked_at is not None
+
+
+T0 = datetime(2020, 3, 1, 12, 0, tzinfo=UTC)  # long before the database clock
+
+
+async def test_a_use_is_recorded_at_most_once_a_minute(conn: Conn) -> None:
+    token, info = await tokens.create(conn, "acme", "ci")
+    assert info.last_used_at is None
+    await tokens.authenticate(conn, token, now=T0)
+    await tokens.authenticate(conn, token, now=T0 + timedelta(seconds=59))
+    (listed,) = await tokens.list_tokens(conn, "acme")
+    assert listed.last_used_at == T0, "a second use within the minute writes nothing"
+    await tokens.authenticate(conn, token, now=T0 + timedelta(seconds=61))
+    (listed,) = await tokens.list_tokens(conn, "acme")
+    assert listed.last_used_at == T0 + timedelta(seconds=61)
+    await tokens.authenticate(conn, token)  # the database clock: long after T0
+    (listed,) = await tokens.list_tokens(conn, "acme")
+    assert listed.last_used_at is not None and listed.last_used_at > T0 + timedelta(days=1)
+
+
+async def test_a_second_revoke_keeps_the_first_instant(conn: Conn) -> None:
+    _, info = await tokens.create(conn, "acme", "ci")
+    first = await tokens.revoke(conn, info.id, now=T0)
+    again = await tokens.revoke(conn, info.id, now=T0 + timedelta(hours=1))
+    assert first.revoked_at == again.revoked_at == T0
 
 
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -27,6 +27,7 @@ from app.domain.schedule import Schedule
 from app.domain.timezones import zone_names
 from app.errors import ValidationFailed
 from app.services.preview import preview
+from app.services.schedules import ScheduleService
 from app.services.stats import StatsService
 
 
@@ -59,6 +60,20 @@ def _with_etag(
     detail: ScheduleDetail, version_tag: str, status: int = HTTP_200_OK
 ) -> Response[ScheduleDetail]:
     return Response(detail, status_code=status, headers={"ETag": version_tag})
+
+
+async def _set_enabled(
+    schedules: ScheduleService,
+    stats: StatsService,
+    schedule_id: UUID,
+    enabled: bool,
+    data: PauseBody | None,
+    if_match: str | None,
+) -> Response[ScheduleDetail]:
+    """The body of pause (`enabled` False) and resume (True)."""
+    note = data.note if data else None
+    changed = await schedules.set_enabled(schedule_id, enabled, note, expected_version(if_match))
+    return _with_etag(await schedule_detail(changed, stats), etag(changed))
 
 
 class ScheduleController(Controller):
@@ -139,9 +154,7 @@ class ScheduleController(Controller):
         data: JSONBody[PauseBody | None] = None,
         if_match: IfMatch = None,
     ) -> Response[ScheduleDetail]:
-        note = data.note if data else None
-        paused = await schedules.pause(schedule_id, note, expected_version(if_match))
-        return _with_etag(await schedule_detail(paused, stats), etag(paused))
+        return await _set_enabled(schedules, stats, schedule_id, False, data, if_match)
 
     @post(
         "/{schedule_id:uuid}/resume",
@@ -156,9 +169,7 @@ class ScheduleController(Controller):
         data: JSONBody[PauseBody | None] = None,
         if_match: IfMatch = None,
     ) -> Response[ScheduleDetail]:
-        note = data.note if data else None
-        resumed = await schedules.resume(schedule_id, note, expected_version(if_match))
-        return _with_etag(await schedule_detail(resumed, stats), etag(resumed))
+        return await _set_enabled(schedules, stats, schedule_id, True, data, if_match)
 
     @post("/preview", summary="The next runs of a cron expression", status_code=HTTP_200_OK)
     async def preview_runs(

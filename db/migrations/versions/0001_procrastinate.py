@@ -7,17 +7,6 @@ Revision ID: 0001
 Revises:
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0001"
-down_revision = None
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("procrastinate_3.10.0_schema.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0001_procrastinate_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0001_procrastinate", after=None, up="procrastinate_3.10.0_schema.sql")

@@ -4,17 +4,6 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("0002_scheduler_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0002_scheduler_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0002_scheduler", after="0001")

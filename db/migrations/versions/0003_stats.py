@@ -4,17 +4,6 @@ Revision ID: 0003
 Revises: 0002
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("0003_stats_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0003_stats_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0003_stats", after="0002")

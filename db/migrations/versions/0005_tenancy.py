@@ -5,17 +5,6 @@ Revision ID: 0005
 Revises: 0004
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0005"
-down_revision = "0004"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("0005_tenancy_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0005_tenancy_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0005_tenancy", after="0004")

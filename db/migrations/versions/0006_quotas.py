@@ -4,17 +4,6 @@ Revision ID: 0006
 Revises: 0005
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0006"
-down_revision = "0005"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("0006_quotas_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0006_quotas_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0006_quotas", after="0005")

@@ -4,17 +4,6 @@ Revision ID: 0007
 Revises: 0006
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0007"
-down_revision = "0006"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("0007_loop_health_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0007_loop_health_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0007_loop_health", after="0006")

@@ -5,17 +5,6 @@ Revision ID: 0009
 Revises: 0008
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0009"
-down_revision = "0008"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("0009_alerts_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0009_alerts_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0009_alerts", after="0008")

@@ -6,17 +6,6 @@ Revision ID: 0010
 Revises: 0009
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0010"
-down_revision = "0009"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("0010_history_partitions_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0010_history_partitions_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0010_history_partitions", after="0009")

@@ -5,17 +5,6 @@ Revision ID: 0011
 Revises: 0010
 """
 
-from db.migrate import run_sql_file
+from db.migrate import sql_revision
 
-revision = "0011"
-down_revision = "0010"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql_file("0011_cheaper_slots_up.sql")
-
-
-def downgrade() -> None:
-    run_sql_file("0011_cheaper_slots_down.sql")
+revision, down_revision, upgrade, downgrade = sql_revision("0011_cheaper_slots", after="0010")
