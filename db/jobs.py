@@ -76,3 +76,9 @@ async def register_worker(conn: Conn) -> int:
     row = await cursor.fetchone()
     assert row is not None
     return int(row["worker_id"])
+
+
+async def queue_depth(conn: Conn, cap: int) -> dict[tuple[str, str], int]:
+    """Jobs by (queue, status) among the first `cap` todo/doing jobs found (/metrics)."""
+    cursor = await conn.execute(query("job_queue_depth"), {"cap": cap})
+    return {(r["queue_name"], r["status"]): int(r["n"]) for r in await cursor.fetchall()}

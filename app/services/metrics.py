@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from app.domain.execution import FINAL_STATUSES
 from app.domain.loop_health import LoopState
+from db import jobs
 from db.repositories import alert_deliveries as alerts_repo
 from db.repositories import health as health_repo
-from db.repositories import metrics as repo
 from db.repositories import outcomes as outcomes_repo
 from db.repositories import schedules as schedules_repo
 from db.repositories import stats as stats_repo
@@ -59,7 +59,7 @@ async def schedules_by_state(conn: Conn) -> dict[str, int]:
 
 async def collect(conn: Conn) -> DeploymentMetrics:
     folded = await stats_repo.global_metrics(conn)
-    depth = await repo.queue_depth(conn, COUNT_CAP)
+    depth = await jobs.queue_depth(conn, COUNT_CAP)
     backlog = await schedules_repo.due_backlog(conn, COUNT_CAP)
     awaiting = await outcomes_repo.awaiting_result(conn, COUNT_CAP)
     states = await schedules_by_state(conn)

@@ -38,7 +38,7 @@ async def prune(
         if n < batch:
             break
     # After the runs: a spec goes when no run names it, an id when nothing of it is left.
-    while await repo.prune_specs(conn, batch) == batch:
+    while await repo.prune_specs(conn, batch, now) == batch:
         pass
     while await repo.release_owners(conn, batch) == batch:
         pass

@@ -14,6 +14,7 @@ from uuid import UUID
 from app.domain.execution import Execution
 from app.domain.schedule import Schedule
 from app.domain.stats import Stats, from_metrics, success_rate
+from db.repositories import executions as executions_repo
 from db.repositories import schedules as schedules_repo
 from db.repositories import stats as repo
 from db.types import Conn
@@ -39,7 +40,7 @@ class StatsService:
         return from_metrics(await repo.of_schedule(self.conn, schedule.id))
 
     async def latest_execution(self, schedule: Schedule) -> Execution | None:
-        return await repo.latest_execution(self.conn, self.tenant, schedule.id)
+        return await executions_repo.latest(self.conn, self.tenant, schedule.id)
 
     async def summaries(self, schedule_ids: Sequence[UUID]) -> dict[UUID, Summary]:
         rows = await repo.summaries(self.conn, schedule_ids)

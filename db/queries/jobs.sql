@@ -24,3 +24,15 @@ RETURNING id;
 
 -- name: job_worker_register
 SELECT worker_id FROM procrastinate_register_worker_v1();
+
+-- name: job_queue_depth
+-- /metrics: jobs waiting (todo) or running (doing), at most `cap` of them counted. The endpoint
+-- is anonymous by default, so nothing it runs may cost in proportion to a table's size
+-- (security review M5): the partial indexes on those statuses serve it, and the LIMIT bounds
+-- the work whatever the backlog.
+SELECT queue_name, status, count(*)::bigint AS n FROM (
+    SELECT queue_name, status::text AS status FROM procrastinate_jobs
+    WHERE status IN ('todo', 'doing')
+    LIMIT %(cap)s
+) AS jobs
+GROUP BY 1, 2;

@@ -35,3 +35,46 @@ WITH gone AS (
     RETURNING 1
 )
 SELECT count(*) AS n FROM gone;
+
+-- name: run_spec_prune_batch
+-- Retention: specs of older schedule versions (or deleted schedules) that no run names any
+-- more. Superseded for a minute at least: a run inserted by a transaction that still saw the
+-- spec as current (a manual run racing the PATCH) is committed by then.
+WITH gone AS (
+    DELETE FROM workflow_run_specs WHERE digest IN (
+        SELECT p.digest FROM workflow_run_specs p
+        WHERE p.superseded_at < coalesce(%(now)s::timestamptz, clock_timestamp())
+                                 - interval '1 minute'
+          AND NOT EXISTS (SELECT 1 FROM workflow_schedule_executions e
+                          WHERE e.spec_digest = p.digest)
+        ORDER BY p.superseded_at
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING 1
+)
+SELECT count(*) AS n FROM gone;
+
+-- name: schedule_owner_release_batch
+-- Retention: an id whose schedule and whole history (runs, specs, unfolded statistics) are
+-- gone is released, with what statistics kept of it, so that nothing of it is left for a
+-- later owner to inherit (M1). The owner row's lock keeps a create of that id in progress
+-- from losing its claim (see wfs_schedule_claim_id).
+WITH released AS (
+    DELETE FROM workflow_schedule_owners WHERE id IN (
+        SELECT o.id FROM workflow_schedule_owners o
+        WHERE NOT EXISTS (SELECT 1 FROM workflow_schedules s WHERE s.id = o.id)
+          AND NOT EXISTS (SELECT 1 FROM workflow_schedule_executions e
+                          WHERE e.trigger_id = o.id)
+          AND NOT EXISTS (SELECT 1 FROM workflow_run_specs p WHERE p.trigger_id = o.id)
+          AND NOT EXISTS (SELECT 1 FROM workflow_schedule_stat_deltas d
+                          WHERE d.trigger_id = o.id)
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+), forgotten AS (
+    DELETE FROM workflow_schedule_stat_values
+    WHERE scope IN (SELECT 's:' || id::text FROM released)
+)
+SELECT count(*) AS n FROM released;

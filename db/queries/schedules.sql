@@ -115,9 +115,10 @@ ORDER BY id
 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: schedule_due_backlog
--- /metrics (bounded, see metrics.sql): active schedules whose fire instant passed more than a
--- second ago, work the dispatchers have not caught up with (0 in a healthy system). A range of the partial index
--- workflow_schedules_due_idx, at most `cap` entries of it.
+-- /metrics (bounded, as jobs.sql's job_queue_depth says why): active schedules whose fire
+-- instant passed more than a second ago, work the dispatchers have not caught up with (0 in a
+-- healthy system). A range of the partial index workflow_schedules_due_idx, at most `cap`
+-- entries of it.
 SELECT count(*)::bigint AS n FROM (
     SELECT 1 FROM workflow_schedules
     WHERE state = 'active'

@@ -83,7 +83,3 @@ FROM (
     WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND metric = 'status'
 ) v GROUP BY trigger_id;
 
--- name: execution_latest
-SELECT * FROM workflow_schedule_executions
-WHERE trigger_id = %(trigger_id)s AND tenant = %(tenant)s
-ORDER BY scheduled_at DESC LIMIT 1;

@@ -366,6 +366,12 @@ async def get(conn: Conn, tenant: str, execution_id: UUID) -> Execution | None:
     return Execution.from_row(rows[0]) if rows else None
 
 
+async def latest(conn: Conn, tenant: str, trigger_id: UUID) -> Execution | None:
+    """The schedule's run with the newest slot, if any."""
+    rows = await _all(conn, "execution_latest", {"tenant": tenant, "trigger_id": trigger_id})
+    return Execution.from_row(rows[0]) if rows else None
+
+
 async def list_page(
     conn: Conn,
     tenant: str,

@@ -25,9 +25,10 @@ async def prune_jobs(conn: Conn, limit: int) -> int:
     return await _count(conn, "job_prune_batch", {"limit": limit})
 
 
-async def prune_specs(conn: Conn, limit: int) -> int:
-    """Delete up to `limit` superseded run specs that no run names any more."""
-    return await _count(conn, "run_spec_prune_batch", {"limit": limit})
+async def prune_specs(conn: Conn, limit: int, now: datetime | None = None) -> int:
+    """Delete up to `limit` run specs superseded a minute before `now` (None: the database
+    clock) that no run names any more."""
+    return await _count(conn, "run_spec_prune_batch", {"limit": limit, "now": now})
 
 
 async def release_owners(conn: Conn, limit: int) -> int:

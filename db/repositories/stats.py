@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from app.domain.execution import Execution
 from db.queries import execute, fetch_all, fetch_one
 from db.types import Conn, Params
 
@@ -54,11 +53,6 @@ async def summaries(conn: Conn, trigger_ids: Sequence[UUID]) -> dict[UUID, Statu
         )
         for r in rows
     }
-
-
-async def latest_execution(conn: Conn, tenant: str, trigger_id: UUID) -> Execution | None:
-    row = await fetch_one(conn, "execution_latest", {"tenant": tenant, "trigger_id": trigger_id})
-    return Execution.from_row(row) if row else None
 
 
 async def fold(conn: Conn, limit: int = 50_000) -> int | None:

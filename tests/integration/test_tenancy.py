@@ -136,6 +136,24 @@ async def test_retention_prunes_superseded_specs_but_keeps_those_runs_name(conn:
     assert [r["input"] for r in await remaining.fetchall()] == [{"v": 2}, {"v": 3}, {"v": 4}]
 
 
+async def test_a_superseded_spec_is_kept_for_a_minute_counted_from_the_given_now(
+    conn: Conn,
+) -> None:
+    """Retention's minute is measured on the instant it is given, not the database clock."""
+    created = await _schedules(conn).create(
+        {"workflow_id": "wf", "cron_expression": "0 6 * * *", "input": {"v": 1}}
+    )
+    await _schedules(conn).update(created.id, {"input": {"v": 2}})
+    superseded = await _one(
+        conn, "SELECT superseded_at FROM workflow_run_specs WHERE superseded_at IS NOT NULL"
+    )
+    await prune(conn, retention_days=30, now=superseded + timedelta(seconds=59))
+    assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 2
+    await prune(conn, retention_days=30, now=superseded + timedelta(seconds=61))
+    remaining = await conn.execute("SELECT input FROM workflow_run_specs")
+    assert [r["input"] for r in await remaining.fetchall()] == [{"v": 2}]
+
+
 async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_left(
     conn: Conn,
 ) -> None:
