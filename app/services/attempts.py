@@ -99,25 +99,28 @@ async def start_batch(
         await repo.cancel_orphans(conn, slots, now)
         attempts = await repo.read_started(conn, ahead, now)
         if rest:
-            held = await _hold_over_cap(conn, rest, max_in_flight)
+            held = await _hold_over_cap(conn, rest, max_in_flight, now)
             to_start = {i: slots[i] for i in rest if i in slots and i not in held}
             attempts += await repo.start_attempts(conn, to_start, now)
     return attempts
 
 
-async def _hold_over_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
+async def _hold_over_cap(
+    conn: Conn, execution_ids: Sequence[UUID], cap: int | None, now: datetime | None
+) -> set[UUID]:
     """The batch's runs that must wait for their tenant's runs in flight to go below `cap`,
     re-deferred. A tenant far below its cap (even `RACING_BATCHES` batches like this one
     starting at once, none seeing the others' runs yet, would stay within it) is not locked:
     the lock would start one tenant's burst one batch at a time. Nearer, its batches take a
     per-tenant lock until commit and count again, so no two starts see room for the same runs.
+    A held run is deferred from `now` (None: the database clock).
     """
     if cap is None:
         return set()
     room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap)
     if all(running + waiting * RACING_BATCHES <= cap for waiting, running in room):
         return set()
-    held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, cap)
+    held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, cap, now)
     if db_now is not None:
         for full in (False, True):
             ids = [run for run, tenant_full in held if tenant_full is full]

@@ -10,7 +10,13 @@ from typing import Any
 from uuid import UUID
 
 from app.domain.outcome import Outcome
-from app.services.attempts import Answer, finish_batch, recover_orphans, start_batch
+from app.services.attempts import (
+    HELD_RUN_DELAY_AT_CAP,
+    Answer,
+    finish_batch,
+    recover_orphans,
+    start_batch,
+)
 from app.services.dispatch import dispatch_once
 from app.services.executions import RunService
 from app.services.schedules import ScheduleService
@@ -135,3 +141,20 @@ async def test_failures_add_to_the_streak_across_batches_and_a_success_resets_it
 
     assert await finish([first, second], REFUSED) == 2
     assert await finish([third], Outcome("succeeded", 200, None, None, None, 4)) == 0
+
+
+async def test_a_run_held_at_its_tenants_cap_is_deferred_from_the_start_instant(
+    conn: Conn,
+) -> None:
+    _, first = await _first_run(conn)
+    _, second = await _first_run(conn)
+    assert len(await start_batch(conn, [first], max_in_flight=1, now=T0)) == 1
+    start = T0 + timedelta(seconds=1)
+    assert await start_batch(conn, [second], max_in_flight=1, now=start) == []
+    row = await _one(
+        conn,
+        "SELECT j.scheduled_at FROM workflow_schedule_executions e "
+        "JOIN procrastinate_jobs j ON j.id = e.job_id WHERE e.id = %s",
+        second,
+    )
+    assert row["scheduled_at"] == start + HELD_RUN_DELAY_AT_CAP
