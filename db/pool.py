@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from psycopg.rows import dict_row
 
+from db.session import configure_session
 from db.types import Conn, Pool
 
 APPLICATION = "workflow-scheduler"
@@ -12,12 +13,7 @@ APPLICATION = "workflow-scheduler"
 async def _configure(conn: Conn) -> None:
     # autocommit: services open explicit `conn.transaction()` blocks, one per change.
     await conn.set_autocommit(True)
-    # Instants are compared and returned in UTC whatever the server's TimeZone setting.
-    await conn.execute("SET TIME ZONE 'UTC'")
-    # Every statement here is short; over a partitioned history the planner's cost estimates
-    # pass jit_above_cost, and compiling made a 4 ms claim take ~500-700 ms
-    # (docs/history-partitions.md).
-    await conn.execute("SET jit = off")
+    await configure_session(conn)
 
 
 def create_pool(

@@ -11,30 +11,22 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from app.domain.loop_health import WorkerProcess
 from app.errors import SchedulerError
 from app.services import keys, tokens
 from app.settings import Settings
+from db.session import configure_session
 from db.types import Conn
-
-
-def utc_conninfo(url: str) -> str:
-    """`url` with `-c TimeZone=UTC` added to its `options` (kept, not replaced): psycopg
-    returns timestamptz in the session's time zone, and a server or database whose TimeZone
-    is not UTC would otherwise make every instant the CLI prints local time (db/pool.py sets
-    the same zone for the API's and the workers' connections)."""
-    params = conninfo_to_dict(url)
-    params["options"] = f"{params.get('options') or ''} -c TimeZone=UTC".strip()
-    return make_conninfo("", **params)
 
 
 async def _with_conn(url: str, action: Callable[[Conn], Awaitable[int]]) -> int:
     async with await psycopg.AsyncConnection.connect(
-        utc_conninfo(url), autocommit=True, row_factory=dict_row
+        url, autocommit=True, row_factory=dict_row
     ) as conn:
+        # UTC whatever the server's or database's TimeZone: instants print as UTC.
+        await configure_session(conn)
         return await action(conn)
 
 

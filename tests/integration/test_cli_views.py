@@ -8,9 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
-from app.cli.commands import utc_conninfo
 from app.cli.tables import relative
 from tests.support.db import create_schedule
 
@@ -90,9 +88,3 @@ def test_instants_are_printed_in_utc_whatever_the_server_time_zone(database_url:
     status = _cli(database_url, "status")
     assert status.returncode == 0, status.stderr
     assert f"{schedule.next_run_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" in status.stdout
-
-
-def test_the_cli_session_is_utc_and_keeps_the_url_options() -> None:
-    params = conninfo_to_dict(utc_conninfo("postgresql://u@h/db?options=-c%20jit%3Doff"))
-    assert params["options"] == "-c jit=off -c TimeZone=UTC"
-    assert conninfo_to_dict(utc_conninfo("postgresql://u@h/db"))["options"] == "-c TimeZone=UTC"
