@@ -36,7 +36,8 @@ INCIDENT_KINDS = KINDS  # one list, defined with the incidents (app/domain/incid
 ChannelKind = Literal["webhook", "slack", "email"]
 CHANNEL_KINDS: tuple[ChannelKind, ...] = get_args(ChannelKind)
 EVENT_TYPES = ("incident.opened", "incident.resolved", "channel.test")
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
 MAX_ADDRESS_CHARS = 254  # RFC 5321's limit on a forward path

@@ -47,6 +47,9 @@ WAITING: frozenset[Status] = frozenset({"pending", "retrying"})
 QUEUED: frozenset[Status] = UNFINISHED - {"accepted"}
 """Unfinished with work for the queue (a job): an `accepted` run waits for its workflow's
 report instead."""
+FIRED: frozenset[Status] = frozenset({"pending", "running"})
+"""What a slot that fires is inserted as: waiting for its first attempt, or already started by
+the dispatching process (the others of a pass are recorded `skipped` or `missed`)."""
 
 ScheduledOrigin = Literal["schedule", "catchup"]
 """The dispatcher's runs: a slot on time, or a misfired slot caught up."""

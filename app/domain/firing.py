@@ -29,6 +29,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from app.domain.cron import CronSpec, parse_cron
+from app.domain.execution import ScheduledOrigin
 from app.domain.jitter import jitter_offset
 from app.domain.schedule import Plan, Schedule, plan
 from app.domain.slot_math import count_slots, last_slot_before
@@ -46,7 +47,6 @@ CATCHUP_OVER_QUOTA = (
 )
 
 RowStatus = Literal["pending", "missed", "skipped"]
-Trigger = Literal["schedule", "catchup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class SlotRow:
     scheduled_at: datetime
     fire_at: datetime
     status: RowStatus
-    trigger: Trigger
+    trigger: ScheduledOrigin
     error: str | None = None
     buffered: bool = False
 
@@ -77,7 +77,7 @@ class _Overlap:
     active: int
     buffered: int
 
-    def decide(self, slot: datetime, fire_at: datetime, trigger: Trigger) -> SlotRow:
+    def decide(self, slot: datetime, fire_at: datetime, trigger: ScheduledOrigin) -> SlotRow:
         if self.active == 0 or self.policy == "allow_all":
             self.active += 1
             return SlotRow(slot, fire_at, "pending", trigger)
@@ -166,7 +166,7 @@ def plan_pass(
     remaining = schedule.remaining_runs
     rows: list[SlotRow] = list(over_quota)
     fired: set[datetime] = {row.scheduled_at for row in over_quota}
-    candidates: list[tuple[datetime, Trigger]] = [(s, "catchup") for s in catchup]
+    candidates: list[tuple[datetime, ScheduledOrigin]] = [(s, "catchup") for s in catchup]
     candidates += [(s, "schedule") for s in on_time]
     for slot, trigger in candidates:
         if remaining is not None and remaining <= 0:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
+from app.domain.execution import FIRED
 from app.domain.firing import PassResult, SlotRow, plan_pass, unusable_note
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.schedule import Schedule
@@ -42,7 +43,7 @@ class PassStats:
 
     @property
     def fired(self) -> int:
-        return self.statuses["pending"] + self.statuses["running"]
+        return sum(self.statuses[status] for status in FIRED)
 
 
 async def dispatch_once(

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.domain.alerts import ClaimedDelivery
+from app.domain.alerts import ClaimedDelivery, DeliveryStatus
 from app.domain.incidents import Incident
 from db.queries import fetch_all, fetch_one
 from db.types import Conn, JsonObject
@@ -72,7 +71,7 @@ async def record(
     conn: Conn,
     delivery: ClaimedDelivery,
     *,
-    status: Literal["pending", "delivered", "failed"],
+    status: DeliveryStatus,
     error: str | None,
     delay_seconds: float | None,
     now: datetime | None,

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.domain.schedule import Schedule
+from app.domain.schedule import WRITABLE_FIELDS, Schedule
 from db.queries import fetch_all, fetch_one, query
 from db.types import Conn, Row
 
@@ -160,35 +160,10 @@ async def try_lock_for_incidents(conn: Conn, ids: Sequence[UUID]) -> set[UUID]:
 # Batches (POST /api/schedules/batch, `scheduler import`): insert, get_for_update, update, for
 # many rows.
 
-_INSERT_MANY_ARRAYS = (
-    "id",
-    "tenant",
-    "workflow_id",
-    "cron_expression",
-    "timezone",
-    "enabled",
-    "state",
-    "pause_note",
-    "overlap_policy",
-    "misfire_policy",
-    "misfire_grace_seconds",
-    "catchup_window_seconds",
-    "max_attempts",
-    "retry_backoff_seconds",
-    "timeout_seconds",
-    "jitter_seconds",
-    "start_at",
-    "end_at",
-    "remaining_runs",
-    "pause_after_failures",
-    "input",
-    "target_url",
-    "next_run_at",
-    "next_fire_at",
-    "completion_timeout_seconds",
-    "late_after_seconds",
-)
-"""The columns schedule_insert_many takes as arrays (one element per row), in its order."""
+_INSERT_MANY_ARRAYS = ("id", "tenant", *WRITABLE_FIELDS, "state", "next_run_at", "next_fire_at")
+"""The columns schedule_insert_many takes as arrays (one element per row): a new schedule's
+identity, its writable fields, its state and first fire. The statement names each parameter,
+so their order here is free."""
 
 
 async def get_many_for_update(

@@ -28,6 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.domain.cron import parse_cron
+from app.domain.execution import QUEUED
 from app.domain.schedule import Schedule
 from app.domain.slots import slots_between
 from app.domain.timezones import load_zone
@@ -35,7 +36,6 @@ from app.domain.webhook import idempotency_key
 from app.services.schedules import ScheduleService
 from tests.support.target import Received
 
-UNFINISHED = ("pending", "running", "retrying")
 RETRYABLE = {408, 425, 429} | set(range(500, 600))
 # A finisher computes finished_at a moment before it commits; a dispatcher that saw the run as
 # unfinished may have started its transaction (created_at) that moment later.
@@ -211,7 +211,7 @@ def audit_window(
         key = idempotency_key(row["trigger_id"], row["scheduled_at"])
         got = delivered.pop(key, [])
         where = f"{schedule.workflow_id} {row['scheduled_at']:%H:%M:%S}"
-        if row["status"] in UNFINISHED:
+        if row["status"] in QUEUED:
             audit.unfinished.append(row)
             continue
         _check_status(audit, schedule, row, history[row["trigger_id"]], where)

@@ -25,6 +25,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from app.domain.execution import QUEUED
 from app.domain.schedule import Schedule
 from app.services.schedules import ScheduleService
 from app.settings import Settings
@@ -52,7 +53,6 @@ B_SCHEDULES = 10
 A_SLOW_SCHEDULES = 80
 SLOW_SECONDS = 1.0
 WINDOW = scaled(15, 300)
-UNFINISHED = ("pending", "running", "retrying")
 
 
 def _create(database_url: str, tenant: str, specs: list[dict[str, Any]]) -> list[Schedule]:
@@ -197,12 +197,12 @@ def test_a_tenant_at_every_quota_does_not_slow_the_others(
         for sid in slow_ids:
             acme.post(f"/api/schedules/{sid}/pause", json={})
     wait_until(
-        lambda: _count(database_url, "acme", *UNFINISHED) == 0,
+        lambda: _count(database_url, "acme", *QUEUED) == 0,
         60,
         "A's held runs to run and finish",
     )
     wait_until(
-        lambda: _count(database_url, "globex", *UNFINISHED) == 0,
+        lambda: _count(database_url, "globex", *QUEUED) == 0,
         20,
         "B's runs to finish",
     )

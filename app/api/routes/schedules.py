@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post
@@ -24,6 +24,7 @@ from app.api.schemas import (
 )
 from app.clock import utc_now
 from app.domain.schedule import Schedule
+from app.domain.schedule import State as ScheduleState
 from app.domain.timezones import zone_names
 from app.errors import ValidationFailed
 from app.services.preview import preview
@@ -98,9 +99,7 @@ class ScheduleController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
         workflow_id: Annotated[str | None, QueryParameter(name="workflowId")] = None,
-        state_filter: Annotated[
-            Literal["active", "paused", "ended"] | None, QueryParameter(name="state")
-        ] = None,
+        state_filter: Annotated[ScheduleState | None, QueryParameter(name="state")] = None,
     ) -> ScheduleList:
         page = await schedules.list(
             limit=limit, cursor=cursor, workflow_id=workflow_id, state=state_filter
