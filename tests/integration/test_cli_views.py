@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 from app.cli.tables import relative
+from tests.support.cli import run_cli
 from tests.support.db import create_schedule
-
-
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_status_and_history(database_url: str) -> None:
@@ -42,17 +29,17 @@ def test_status_and_history(database_url: str) -> None:
             "now())",
             (schedule.id,),
         )
-    status = _cli(database_url, "status")
+    status = run_cli(database_url, "status")
     assert status.returncode == 0, status.stderr
     assert "nightly-report" in status.stdout and "other" in status.stdout
     assert "At 09:00, Monday through Friday (Europe/Berlin)" in status.stdout
     assert "100.00 %" in status.stdout and "paused" in status.stdout
-    only_acme = _cli(database_url, "status", "--tenant", "acme")
+    only_acme = run_cli(database_url, "status", "--tenant", "acme")
     assert "other" not in only_acme.stdout
-    history = _cli(database_url, "history", str(schedule.id))
+    history = run_cli(database_url, "history", str(schedule.id))
     assert history.returncode == 0, history.stderr
     assert "succeeded" in history.stdout and "42 ms" in history.stdout
-    missing = _cli(database_url, "history", "6f1c1a52-8a8e-4a57-9f43-3d1b2f0c7e11")
+    missing = run_cli(database_url, "history", "6f1c1a52-8a8e-4a57-9f43-3d1b2f0c7e11")
     assert missing.returncode == 2 and "no schedule" in missing.stderr
 
 
@@ -81,10 +68,10 @@ def test_instants_are_printed_in_utc_whatever_the_server_time_zone(database_url:
         )
     with psycopg.connect(database_url) as conn:  # a new session gets the database's zone
         assert conn.execute("SHOW TimeZone").fetchone() == ("Asia/Kathmandu",)
-    history = _cli(database_url, "history", str(schedule.id))
+    history = run_cli(database_url, "history", str(schedule.id))
     assert history.returncode == 0, history.stderr
     assert "2026-03-01 12:00:00Z" in history.stdout, history.stdout
     assert schedule.next_run_at is not None
-    status = _cli(database_url, "status")
+    status = run_cli(database_url, "status")
     assert status.returncode == 0, status.stderr
     assert f"{schedule.next_run_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" in status.stdout

@@ -5,11 +5,8 @@ flapping bound; the watcher's run.late. Time is injected wherever the services t
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -30,6 +27,7 @@ from app.services.metrics import collect
 from app.services.schedules import ScheduleService
 from db.repositories.stats import fold
 from db.types import Conn
+from tests.support.cli import run_cli
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 FAILED = Outcome("failed", 500, "HTTP 500", None, None, 3)
@@ -333,23 +331,14 @@ async def test_scheduler_incidents_prints_them(conn: Conn, database_url: str) ->
             POLICY,
             now=T0,
         )
-    every = _cli(database_url, "incidents")
+    every = run_cli(database_url, "incidents")
     assert every.returncode == 0, every.stderr
     assert "nightly-report" in every.stdout and "their-job" in every.stdout
     assert "slot.missed" in every.stdout and "2026-05-04 12:00:00Z" in every.stdout
-    acme = _cli(database_url, "incidents", "--tenant", "acme", "--state", "open")
+    acme = run_cli(database_url, "incidents", "--tenant", "acme", "--state", "open")
     assert "nightly-report" in acme.stdout and "their-job" not in acme.stdout
-    assert _cli(database_url, "incidents", "--state", "resolved").stdout.strip() == "no incidents"
-
-
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    assert (
+        run_cli(database_url, "incidents", "--state", "resolved").stdout.strip() == "no incidents"
     )
 
 

@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from app.errors import Unauthorized
 from app.services import tokens
 from db.types import Conn
+from tests.support.cli import run_cli
 
 
 async def _conn(url: str) -> psycopg.AsyncConnection[dict[str, object]]:
@@ -75,33 +76,21 @@ async def test_a_second_revoke_keeps_the_first_instant(conn: Conn) -> None:
     assert first.revoked_at == again.revoked_at == T0
 
 
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_cli_token_commands(database_url: str) -> None:
-    made = _cli(database_url, "token", "create", "--tenant", "acme", "--name", "deploy bot")
+    made = run_cli(database_url, "token", "create", "--tenant", "acme", "--name", "deploy bot")
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip().splitlines()[-1]
     assert token.startswith("wfs_")
     token_id = made.stdout.split()[1]
-    listing = _cli(database_url, "token", "list")
+    listing = run_cli(database_url, "token", "list")
     assert token_id in listing.stdout and "deploy bot" in listing.stdout
     assert token not in listing.stdout, "a listing never shows the token"
-    revoked = _cli(database_url, "token", "revoke", token_id)
+    revoked = run_cli(database_url, "token", "revoke", token_id)
     assert revoked.returncode == 0 and "revoked" in revoked.stdout
-    assert "revoked" in _cli(database_url, "token", "list", "--tenant", "acme").stdout
-    bad = _cli(database_url, "token", "create", "--tenant", "", "--name", "x")
+    assert "revoked" in run_cli(database_url, "token", "list", "--tenant", "acme").stdout
+    bad = run_cli(database_url, "token", "create", "--tenant", "", "--name", "x")
     assert bad.returncode == 2 and "tenant" in bad.stderr
-    unknown = _cli(database_url, "token", "revoke", "6f1c1a52-8a8e-4a57-9f43-3d1b2f0c7e11")
+    unknown = run_cli(database_url, "token", "revoke", "6f1c1a52-8a8e-4a57-9f43-3d1b2f0c7e11")
     assert unknown.returncode == 2 and "no token" in unknown.stderr
 
 
