@@ -58,15 +58,15 @@ class AlertChannelController(Controller):
         )
         return ChannelCreated.with_secret(created)
 
-    @get("/", summary="List your alert channels")
+    @get("/", summary="List your alert channels", responses=error_responses())
     async def list_channels(self, channels: Channels) -> ChannelList:
         return ChannelList(items=[ChannelOut.of(c) for c in await channels.list()])
 
-    @get("/{channel_id:uuid}", summary="Get an alert channel")
+    @get("/{channel_id:uuid}", summary="Get an alert channel", responses=error_responses(404))
     async def get_channel(self, channel_id: FromPath[UUID], channels: Channels) -> ChannelOut:
         return ChannelOut.of(await channels.get(channel_id))
 
-    @patch("/{channel_id:uuid}", summary="Change an alert channel")
+    @patch("/{channel_id:uuid}", summary="Change an alert channel", responses=error_responses(404))
     async def update(
         self, channel_id: FromPath[UUID], data: JSONBody[ChannelPatch], channels: Channels
     ) -> ChannelOut:
@@ -77,7 +77,10 @@ class AlertChannelController(Controller):
         return ChannelOut.of(await channels.update(channel_id, changes))
 
     @delete(
-        "/{channel_id:uuid}", summary="Delete an alert channel", status_code=HTTP_204_NO_CONTENT
+        "/{channel_id:uuid}",
+        summary="Delete an alert channel",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=error_responses(404),
     )
     async def delete_channel(self, channel_id: FromPath[UUID], channels: Channels) -> None:
         await channels.delete(channel_id)
@@ -86,6 +89,7 @@ class AlertChannelController(Controller):
         "/{channel_id:uuid}/test",
         summary="Send a test alert (channel.test) through the outbox",
         status_code=HTTP_202_ACCEPTED,
+        responses=error_responses(404),
     )
     async def send_test(self, channel_id: FromPath[UUID], channels: Channels) -> TestQueued:
         return TestQueued(delivery_id=await channels.send_test(channel_id))

@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_200_OK
 from pydantic import ValidationError
 
 from app.api.deps import Schedules
-from app.api.errors import error_parts, joined_message
+from app.api.errors import error_parts, error_responses, joined_message
 from app.api.schemas import BatchItemOut, BatchOut, ErrorDetail, ScheduleBatch, ScheduleCreate
 from app.errors import SchedulerError
 from app.services.batch import Draft, ItemResult, upsert_batch
@@ -34,6 +34,7 @@ sent as several smaller batches."""
     summary="Create or update up to 1,000 schedules in one transaction",
     status_code=HTTP_200_OK,
     request_max_body_size=BATCH_MAX_BODY_BYTES,
+    responses=error_responses(409, 429),  # 409: an id in use; 429: the quota on schedules
 )
 async def schedule_batch(data: JSONBody[ScheduleBatch], schedules: Schedules) -> BatchOut:
     drafts: list[Draft] = []
