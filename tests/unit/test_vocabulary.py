@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
@@ -25,7 +25,9 @@ from app.domain.schedule import (
     STATES,
     TIMING_FIELDS,
     WRITABLE_FIELDS,
+    NewSchedule,
     Schedule,
+    ScheduleChanges,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -126,6 +128,18 @@ def test_the_api_fields_are_the_domains_writable_fields() -> None:
     assert {f for f in Schedule.__dataclass_fields__} == set(WRITABLE_FIELDS) | SERVER_FIELDS
     assert set(WRITABLE_FIELDS) <= set(schemas.ScheduleOut.model_fields)
     assert set(WRITABLE_FIELDS) >= TIMING_FIELDS
+
+
+def test_the_typed_writes_hold_the_writable_fields_typed_as_on_schedule() -> None:
+    """The service's write seam (ScheduleService.create/update/register, batch drafts) is typed
+    by these TypedDicts: the same names as the API's fields, the same types as `Schedule`'s."""
+    stored = get_type_hints(Schedule)
+    changes = get_type_hints(ScheduleChanges)
+    assert set(changes) == set(WRITABLE_FIELDS)
+    assert changes == {name: stored[name] for name in WRITABLE_FIELDS}
+    assert ScheduleChanges.__required_keys__ == frozenset()
+    assert get_type_hints(NewSchedule) == {**changes, "id": stored["id"]}
+    assert NewSchedule.__required_keys__ == {"workflow_id", "cron_expression"}
 
 
 def test_the_api_defaults_are_the_domains() -> None:

@@ -22,11 +22,9 @@ from app.api.deps import DbConn, Tenant
 from app.api.errors import error_responses
 from app.api.state import clock_of, settings_of
 from app.domain.alerts import ChannelFields
-from app.errors import ValidationFailed
 from app.services.alert_channels import ChannelService
 
 Channels = NamedDependency[ChannelService]
-_NOT_NULL = ("name", "events")  # a PATCH may leave them out, not clear them
 
 
 async def provide_channels(state: State, conn: DbConn, tenant: Tenant) -> ChannelService:
@@ -70,11 +68,7 @@ class AlertChannelController(Controller):
     async def update(
         self, channel_id: FromPath[UUID], data: JSONBody[ChannelPatch], channels: Channels
     ) -> ChannelOut:
-        changes = data.model_dump(exclude_unset=True)
-        for name in _NOT_NULL:
-            if name in changes and changes[name] is None:
-                raise ValidationFailed(f"{name}: may not be null", field=name)
-        return ChannelOut.of(await channels.update(channel_id, changes))
+        return ChannelOut.of(await channels.update(channel_id, data.to_domain()))
 
     @delete(
         "/{channel_id:uuid}",

@@ -46,7 +46,7 @@ async def schedule_batch(data: JSONBody[ScheduleBatch], schedules: Schedules) ->
             refused.append(_invalid(index, item, exc))
             continue
         # Only the fields sent: an update keeps the others (a create gets their defaults).
-        drafts.append(Draft(index, parsed.model_dump(exclude_unset=True)))
+        drafts.append(Draft(index, parsed.to_domain(only_sent=True)))
     results = [_item_out(r) for r in await upsert_batch(schedules, drafts)]
     items = sorted([*results, *refused], key=lambda i: i.index)
     count = {status: sum(1 for i in items if i.status == status) for status in _STATUSES}

@@ -85,10 +85,7 @@ class ScheduleController(Controller):
     async def create(
         self, data: JSONBody[ScheduleCreate], schedules: Schedules, stats: StatsDep
     ) -> Response[ScheduleDetail]:
-        fields = data.model_dump(exclude_none=False)
-        if fields["id"] is None:
-            del fields["id"]
-        created = await schedules.create(fields)
+        created = await schedules.create(data.to_domain())
         return _with_etag(await schedule_detail(created, stats), etag(created), status=201)
 
     @get("/", summary="List schedules", dependencies=LAG_TOLERANT, responses=error_responses())
@@ -136,12 +133,7 @@ class ScheduleController(Controller):
         stats: StatsDep,
         if_match: IfMatch = None,
     ) -> Response[ScheduleDetail]:
-        changes = data.model_dump(exclude_unset=True)
-        for name in SchedulePatch.REQUIRED_IF_SENT:
-            if name in changes and changes[name] is None:
-                field = SchedulePatch.model_fields[name].alias or name
-                raise ValidationFailed(f"{field}: may not be null", field=field)
-        updated = await schedules.update(schedule_id, changes, expected_version(if_match))
+        updated = await schedules.update(schedule_id, data.to_domain(), expected_version(if_match))
         return _with_etag(await schedule_detail(updated, stats), etag(updated))
 
     @delete(
