@@ -233,15 +233,18 @@ ANSWERED_WITH_A_BODY = (413, 415)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def _statuses(handler: HTTPRouteHandler) -> list[int]:
+def _statuses(path: str, handler: HTTPRouteHandler) -> list[int]:
     """The handler's own declared errors plus the ones every route (or every body) may answer.
-    A handler that declares nothing is refused: its errors would go undocumented."""
+    Refused (TypeError, when the app is built): a handler that declares nothing, whose errors
+    would go undocumented, and one whose path names a resource (`{id}`) without its 404."""
     if handler.responses is None:
         raise TypeError(
             f"{handler.handler_name}: declare the errors it answers beyond "
             f"{ANSWERED_BY_EVERY_ROUTE} with responses=error_responses(...) "
             "(error_responses() when there are none)"
         )
+    if "{" in path and 404 not in handler.responses:
+        raise TypeError(f"{handler.handler_name}: {path} names a resource: declare its 404")
     statuses = set(ANSWERED_BY_EVERY_ROUTE) | set(handler.responses)
     if handler.http_methods & _BODY_METHODS:
         statuses |= set(ANSWERED_WITH_A_BODY)
@@ -260,6 +263,6 @@ def document_errors(router: Router) -> None:
             if "OPTIONS" in handler.http_methods:
                 continue
             handler.responses = {
-                **error_responses(*_statuses(handler)),
+                **error_responses(*_statuses(route.path, handler)),
                 **(handler.responses or {}),
             }

@@ -19,6 +19,11 @@ async def undeclared() -> str:
     return ""
 
 
+@get("/things/{thing_id:int}", responses=error_responses())
+async def without_404(thing_id: int) -> str:
+    return ""
+
+
 def test_a_route_gets_its_own_errors_and_the_common_ones() -> None:
     router = Router("/api", route_handlers=[declared])
     document_errors(router)
@@ -35,4 +40,10 @@ def test_a_route_gets_its_own_errors_and_the_common_ones() -> None:
 def test_a_route_that_declares_no_errors_is_refused() -> None:
     router = Router("/api", route_handlers=[undeclared])
     with pytest.raises(TypeError, match="undeclared: declare the errors"):
+        document_errors(router)
+
+
+def test_a_route_whose_path_names_a_resource_must_declare_404() -> None:
+    router = Router("/api", route_handlers=[without_404])
+    with pytest.raises(TypeError, match="without_404: /api/things/{thing_id:int} names a"):
         document_errors(router)
