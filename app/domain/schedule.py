@@ -190,6 +190,13 @@ def changes_of(new: NewSchedule) -> ScheduleChanges:
     return cast(ScheduleChanges, {k: v for k, v in new.items() if k != "id"})
 
 
+def new_schedule(tenant: str, schedule_id: UUID, fields: NewSchedule) -> Schedule:
+    """`tenant`'s schedule `schedule_id` (whatever id `fields` holds) from `fields`, the others
+    at their defaults; not yet planned."""
+    values: dict[str, Any] = {**changes_of(fields), "id": schedule_id, "tenant": tenant}
+    return Schedule(**values)
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     state: State

@@ -18,10 +18,10 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID, uuid4
 
-from app.domain.schedule import NewSchedule, Schedule, changes_of, validate
+from app.domain.schedule import NewSchedule, Schedule, changes_of, new_schedule, validate
 from app.errors import Conflict, SchedulerError
 from app.services.quotas import reserve_schedule
 from app.services.schedules import ScheduleService, planned, replanned
@@ -124,14 +124,12 @@ def _add(
     now: datetime,
 ) -> None:
     """Validate one draft against the single-schedule rules and queue its write."""
-    changes = changes_of(draft.fields)
     if current is None:
-        values: dict[str, Any] = {**changes, "id": schedule_id, "tenant": service.tenant}
-        schedule = Schedule(**values)
+        schedule = new_schedule(service.tenant, schedule_id, draft.fields)
         validate(schedule, now, service.allowlist)
         work.creates.append((draft.index, planned(schedule, now)))
         return
-    changed = dataclasses.replace(current, **changes)
+    changed = dataclasses.replace(current, **changes_of(draft.fields))
     validate(changed, now, service.allowlist)
     if changed == current:
         work.results[draft.index] = ItemResult(draft.index, schedule_id, "unchanged")

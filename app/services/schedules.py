@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 from app.clock import Clock
@@ -21,6 +20,7 @@ from app.domain.schedule import (
     Schedule,
     ScheduleChanges,
     changes_of,
+    new_schedule,
     plan,
     validate,
 )
@@ -93,8 +93,7 @@ class ScheduleService:
         """Create a schedule from `fields` (defaults fill the rest; a new id unless given)."""
         async with self.conn.transaction():
             now = await self._now()
-            values: dict[str, Any] = {"id": uuid4(), **fields, "tenant": self.tenant}
-            schedule = Schedule(**values)
+            schedule = new_schedule(self.tenant, fields.get("id") or uuid4(), fields)
             validate(schedule, now, self.allowlist)
             await reserve_schedule(self.conn, self.tenant, self.quotas)
             created = await repo.insert(self.conn, self._planned(schedule, now), now)
