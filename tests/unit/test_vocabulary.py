@@ -198,6 +198,15 @@ def test_the_dashboards_javascript_lists_no_statuses_or_policies(path: Path) -> 
         assert len(listed) < 2, f"{path.name} lists {sorted(listed)}: read vocabulary.js"
 
 
+def test_the_schedule_form_copies_no_policy_or_default() -> None:
+    """The form's policy options and field defaults come from the data block alone (static/js/
+    form-fields.js: fillChoices): the template holds no copy to drift."""
+    form = (ROOT / "app" / "api" / "dashboard" / "templates" / "form.html").read_text()
+    assert "<option" not in form
+    assert not re.search(r"<input[^>]*\svalue=", form)
+    assert not re.search(r"<input[^>]*\schecked", form)
+
+
 def test_the_javascript_check_finds_a_hard_coded_list() -> None:
     (match,) = JS_LIST.finditer("const UNFINISHED = new Set(['pending', 'running']);")
     assert match.group(0) == "'pending', 'running'"
