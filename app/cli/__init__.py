@@ -21,6 +21,7 @@ scheduler api                          serve the API (API_HOST / API_PORT)
 
 With DATABASE_URL unset, while `make up` runs from the same checkout, its database is used.
 Instants are printed in UTC (`Z`), whatever the server's TimeZone.
+On an error: `error: <message>`, one `caused by:` line per cause (secrets redacted), exit 2.
 
 The parser and `main` are here, each command's work in app/cli/commands.py, the tables it
 prints in app/cli/tables.py; `python -m app.cli` runs `main`.
