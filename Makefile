@@ -67,8 +67,12 @@ typecheck: $(STAMP) ## mypy --strict on app, worker, db, devtools
 layers: $(STAMP) ## Check the import rules of docs/architecture.md (import-linter)
 	$(BIN)/lint-imports
 
+.PHONY: sql-lint
+sql-lint: $(STAMP) ## SQL reaches the database only as a named query (devtools/check_sql.py)
+	$(BIN)/python -m devtools.check_sql
+
 .PHONY: check
-check: lint typecheck layers ## lint + types + layers
+check: lint typecheck layers sql-lint ## lint + types + layers + SQL only from named queries
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Pure tests (no I/O)

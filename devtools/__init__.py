@@ -4,7 +4,8 @@
 the tests and the benchmark a PostgreSQL cluster without Docker; demo_target.py is the
 workflow endpoint `make up` fires at; loopback.py serves an ASGI app on 127.0.0.1 in a thread
 (the tests' API and recording target, the demo target in tests); asgi.py holds the pieces of
-HTTP both loopback targets share; tokens.py makes API tokens through the service.
+HTTP both loopback targets share; tokens.py makes API tokens through the service; check_sql.py
+is the lint `make check` runs for SQL outside db/queries/.
 
 They may import the product (app, db); the product never imports them.
 """

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from app.api.schemas import CamelModel, CamelOut, Instant, _no_nul
-from app.domain.alerts import Channel, ChannelKind, shown_url
+from app.api.schemas import CamelModel, CamelOut, Instant, _no_nul, sent_fields
+from app.domain.alerts import Channel, ChannelChanges, ChannelKind, shown_url
 from app.domain.incidents import Kind as IncidentKind
 
 Name = Annotated[
@@ -42,6 +42,26 @@ class ChannelPatch(CamelModel):
     address: Address | None = None
     events: Events | None = None
     schedule_ids: ScheduleIds | None = None
+
+    NOT_NULL: ClassVar[tuple[str, ...]] = ("name", "events")
+    """A PATCH may leave them out, not clear them."""
+
+    def to_domain(self) -> ChannelChanges:
+        """The fields sent, and only those, as the domain types them (tuples, not lists)."""
+        sent = sent_fields(self, self.NOT_NULL)
+        changes = ChannelChanges()
+        if "name" in sent:
+            changes["name"] = sent["name"]
+        if "url" in sent:
+            changes["url"] = sent["url"]
+        if "address" in sent:
+            changes["address"] = sent["address"]
+        if "events" in sent:
+            changes["events"] = tuple(sent["events"])
+        if "schedule_ids" in sent:
+            ids = sent["schedule_ids"]
+            changes["schedule_ids"] = None if ids is None else tuple(ids)
+        return changes
 
 
 class ChannelOut(CamelOut):

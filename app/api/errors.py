@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from litestar import MediaType, Request, Response, Router
@@ -224,26 +223,39 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def _statuses(handler: HTTPRouteHandler) -> list[int]:
-    params = handler.parsed_fn_signature.parameters
-    statuses = {400, 401, 422, 503}
-    if any(param.annotation is UUID for param in params.values()):
-        statuses.add(404)
-    if handler.http_methods & {"POST", "PUT", "PATCH"}:
-        statuses |= {413, 415}
-        if "schedules" in params:
-            statuses.add(409)
-            if handler.http_methods & {"POST", "PUT"}:
-                statuses.add(429)  # the quota on schedules stored (create, register)
-    if "if_match" in params:
-        statuses.add(412)
+ANSWERED_BY_EVERY_ROUTE = (400, 401, 422, 503)
+"""Errors any handler of the API router may answer: a malformed request, no valid token,
+invalid parameters, the database unavailable."""
+
+ANSWERED_WITH_A_BODY = (413, 415)
+"""Errors of the body guard (app/api/body.py), which reads the body of POST, PUT and PATCH."""
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _statuses(path: str, handler: HTTPRouteHandler) -> list[int]:
+    """The handler's own declared errors plus the ones every route (or every body) may answer.
+    Refused (TypeError, when the app is built): a handler that declares nothing, whose errors
+    would go undocumented, and one whose path names a resource (`{id}`) without its 404."""
+    if handler.responses is None:
+        raise TypeError(
+            f"{handler.handler_name}: declare the errors it answers beyond "
+            f"{ANSWERED_BY_EVERY_ROUTE} with responses=error_responses(...) "
+            "(error_responses() when there are none)"
+        )
+    if "{" in path and 404 not in handler.responses:
+        raise TypeError(f"{handler.handler_name}: {path} names a resource: declare its 404")
+    statuses = set(ANSWERED_BY_EVERY_ROUTE) | set(handler.responses)
+    if handler.http_methods & _BODY_METHODS:
+        statuses |= set(ANSWERED_WITH_A_BODY)
     return sorted(statuses)
 
 
 def document_errors(router: Router) -> None:
     """Describe the router's error answers in OpenAPI as they are (`ErrorBody`), in place of
-    Litestar's default 400 entry, which describes Litestar's own error body, not ours. Entries a
-    handler declares itself (429 on the rate-limited ones) are kept."""
+    Litestar's default 400 entry, which describes Litestar's own error body, not ours. Each
+    handler declares its own errors (404, 409, 412, 429) with `responses=error_responses(...)`;
+    this adds the ones every route answers (`_statuses`)."""
     for route in router.routes:
         if not isinstance(route, HTTPRoute):
             continue
@@ -251,6 +263,6 @@ def document_errors(router: Router) -> None:
             if "OPTIONS" in handler.http_methods:
                 continue
             handler.responses = {
-                **error_responses(*_statuses(handler)),
+                **error_responses(*_statuses(route.path, handler)),
                 **(handler.responses or {}),
             }

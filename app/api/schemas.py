@@ -6,8 +6,9 @@ Inputs forbid unknown fields: a typo such as `cronExpresion` is an error, not a 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, cast, get_args
 from uuid import UUID
 
 from annotated_types import BaseMetadata
@@ -39,10 +40,13 @@ from app.domain.schedule import (
     MAX_LATE_AFTER_SECONDS,
     SCHEDULE_DEFAULTS,
     MisfirePolicy,
+    NewSchedule,
     OverlapPolicy,
     Schedule,
+    ScheduleChanges,
     State,
 )
+from app.errors import ValidationFailed
 
 Instant = Annotated[datetime, PlainSerializer(_format_instant, return_type=str)]
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -173,6 +177,27 @@ class ScheduleFields(CamelModel):
 class ScheduleCreate(ScheduleFields):
     id: UUID | None = None
 
+    def to_domain(self, *, only_sent: bool = False) -> NewSchedule:
+        """The schedule to create: every writable field (`only_sent`: only those the client
+        sent, so that a batch item that updates a schedule keeps the others), and the id only
+        when one is sent."""
+        fields = self.model_dump(exclude_unset=only_sent)
+        if fields.get("id") is None:
+            fields.pop("id", None)
+        # The names are ScheduleFields' (tests/unit/test_vocabulary.py: WRITABLE_FIELDS) and id.
+        return cast(NewSchedule, fields)
+
+
+def sent_fields(model: BaseModel, not_null: Iterable[str]) -> dict[str, Any]:
+    """The fields a PATCH sent, snake_case; ValidationFailed (422) when one of `not_null`,
+    which have no "absent" meaning, is sent as null."""
+    changes = model.model_dump(exclude_unset=True)
+    for name in not_null:
+        if name in changes and changes[name] is None:
+            field = type(model).model_fields[name].alias or name
+            raise ValidationFailed(f"{field}: may not be null", field=field)
+    return changes
+
 
 def _nullable(info: FieldInfo) -> bool:
     return info.annotation is None or type(None) in get_args(info.annotation)
@@ -203,6 +228,11 @@ class SchedulePatch(_ScheduleChanges):
     REQUIRED_IF_SENT: ClassVar[tuple[str, ...]] = tuple(
         name for name, info in ScheduleFields.model_fields.items() if not _nullable(info)
     )
+
+    def to_domain(self) -> ScheduleChanges:
+        """The fields sent, and only those (null clears a nullable field)."""
+        # The names are ScheduleFields' (tests/unit/test_vocabulary.py: WRITABLE_FIELDS).
+        return cast(ScheduleChanges, sent_fields(self, self.REQUIRED_IF_SENT))
 
 
 class PauseBody(CamelModel):

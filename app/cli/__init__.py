@@ -21,6 +21,7 @@ scheduler api                          serve the API (API_HOST / API_PORT)
 
 With DATABASE_URL unset, while `make up` runs from the same checkout, its database is used.
 Instants are printed in UTC (`Z`), whatever the server's TimeZone.
+On an error: `error: <message>`, one `caused by:` line per cause (secrets redacted), exit 2.
 
 The parser and `main` are here, each command's work in app/cli/commands.py, the tables it
 prints in app/cli/tables.py; `python -m app.cli` runs `main`.
@@ -34,11 +35,13 @@ import socket
 import sys
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from app.cli import commands
 from app.errors import SchedulerError
+from app.logging import RedactSecrets
 from app.services import keys
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,14 +134,47 @@ def _local_database() -> dict[str, str]:
     return {"database_url": url}
 
 
+def error_report(headline: str, exc: BaseException, secrets: list[str]) -> str:
+    """`error: headline`, then one `caused by:` line per exception under `exc` (its `__cause__`,
+    or the `__context__` it was raised in), as Python's traceback walks them; each redacted by
+    the log's rules (app/logging.py: tokens and `secrets`), so no secret reaches the terminal."""
+    redact = RedactSecrets(secrets).redact
+    lines = [f"error: {headline}"]
+    seen = {id(exc)}
+    cause = _cause_of(exc)
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        text = str(cause).strip().splitlines()
+        lines.append(f"  caused by: {type(cause).__name__}" + (f": {text[0]}" if text else ""))
+        cause = _cause_of(cause)
+    return "\n".join(redact(line) for line in lines)
+
+
+def _cause_of(exc: BaseException) -> BaseException | None:
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
+
+
+def _secrets(settings: Settings | None) -> list[str]:
+    """What the report must not show: the internal secret and the database's password."""
+    if settings is None:
+        return []
+    password = conninfo_to_dict(settings.database_url).get("password")
+    return [settings.internal_api_secret.get_secret_value(), *([str(password)] if password else [])]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings(**_local_database())
         return int(args.run(settings, args))
     except SchedulerError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(error_report(exc.message, exc, _secrets(settings)), file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:
-        print(f"error: cannot reach the database: {str(exc).splitlines()[0]}", file=sys.stderr)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        headline = f"cannot reach the database: {first}"
+        print(error_report(headline, exc, _secrets(settings)), file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, get_args
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
@@ -58,6 +58,16 @@ class ChannelFields:
 
     name: str
     kind: str
+    url: str | None
+    address: str | None
+    events: tuple[str, ...]
+    schedule_ids: tuple[UUID, ...] | None
+
+
+class ChannelChanges(TypedDict, total=False):
+    """A change to a channel: only the `ChannelFields` sent (`kind` never changes)."""
+
+    name: str
     url: str | None
     address: str | None
     events: tuple[str, ...]

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid5
 
+from app.domain.schedule import NewSchedule, ScheduleChanges
+
 IMPORT_NAMESPACE = UUID("5f0c7d1e-8a4b-5c3e-9f21-6b7a8c9d0e1f")
 """Ids made for BullMQ schedulers that name no UUID: uuid5(this, "bullmq:<queue>:<scheduler>"),
 the same on every run (so a second run finds the schedules of the first)."""
@@ -38,11 +40,11 @@ _NAMES = re.compile(r"JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|SUN|MON|TU
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A schedule to create or update: `fields` are a batch item's (snake_case, `id` set)."""
+    """A schedule to create or update: `fields` are a batch item's (`id` set)."""
 
     source: str
     id: UUID
-    fields: Mapping[str, Any]
+    fields: NewSchedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,7 @@ def map_trigger(row: Mapping[str, Any], *, paused: bool) -> Mapped:
         return Skipped(source, problem)
     enabled = config.get("enabled", row.get("schedule_enabled"))
     stays_paused = paused or enabled is False
-    fields = {
+    fields: NewSchedule = {
         "id": trigger_id,
         "workflow_id": workflow_id,
         "cron_expression": cron,
@@ -255,7 +257,7 @@ def _stepped(start: int, step: int, top: int) -> str:
     return f"*/{step}" if start == 0 else f"{start}-{top}/{step}"
 
 
-def _pause_fields(paused: bool, source: str) -> dict[str, Any]:
+def _pause_fields(paused: bool, source: str) -> ScheduleChanges:
     if not paused:
         return {"enabled": True, "pause_note": None}
     return {

@@ -18,7 +18,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, cast, get_args
 from uuid import UUID
 
 from app.domain.callbacks import DEFAULT_COMPLETION_TIMEOUT_SECONDS
@@ -138,6 +138,63 @@ SCHEDULE_DEFAULTS = _writable_defaults()
 """The default of every writable field that has one (all but `workflow_id` and
 `cron_expression`), as the `Schedule` dataclass above writes it: the one place they are
 written. Read only."""
+
+
+class _Settings(TypedDict, total=False):
+    """The writable fields that have a default (`SCHEDULE_DEFAULTS`), typed as on `Schedule`."""
+
+    timezone: str
+    enabled: bool
+    pause_note: str | None
+    overlap_policy: OverlapPolicy
+    misfire_policy: MisfirePolicy
+    misfire_grace_seconds: int
+    catchup_window_seconds: int
+    max_attempts: int
+    retry_backoff_seconds: float
+    timeout_seconds: float
+    completion_timeout_seconds: int
+    late_after_seconds: int
+    jitter_seconds: int
+    start_at: datetime | None
+    end_at: datetime | None
+    remaining_runs: int | None
+    pause_after_failures: int | None
+    input: dict[str, Any]
+    target_url: str | None
+
+
+class ScheduleChanges(_Settings, total=False):
+    """A change to a schedule: only the writable fields that are sent (a PATCH's), each typed as
+    on `Schedule`, so a misspelt name is a type error. Its keys are exactly `WRITABLE_FIELDS`
+    (tests/unit/test_vocabulary.py compares)."""
+
+    workflow_id: str
+    cron_expression: str
+
+
+class _Workflow(TypedDict):
+    workflow_id: str
+    cron_expression: str
+
+
+class NewSchedule(_Workflow, _Settings, total=False):
+    """A schedule to create: `workflow_id` and `cron_expression`, any other writable field
+    (absent ones take `SCHEDULE_DEFAULTS`), and an `id` when the client chooses it."""
+
+    id: UUID
+
+
+def changes_of(new: NewSchedule) -> ScheduleChanges:
+    """The writable fields of `new` (its `id` left out), as a change to an existing schedule."""
+    return cast(ScheduleChanges, {k: v for k, v in new.items() if k != "id"})
+
+
+def new_schedule(tenant: str, schedule_id: UUID, fields: NewSchedule) -> Schedule:
+    """`tenant`'s schedule `schedule_id` (whatever id `fields` holds) from `fields`, the others
+    at their defaults; not yet planned."""
+    values: dict[str, Any] = {**changes_of(fields), "id": schedule_id, "tenant": tenant}
+    return Schedule(**values)
 
 
 @dataclass(frozen=True, slots=True)

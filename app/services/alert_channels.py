@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import secrets
-from typing import Any
 from uuid import UUID
 
 from app.clock import Clock
@@ -26,6 +25,7 @@ from app.domain.alerts import (
     INCIDENT_KINDS,
     SECRET_PREFIX,
     Channel,
+    ChannelChanges,
     ChannelFields,
     address_problem,
 )
@@ -138,16 +138,12 @@ class ChannelService:
             raise AlertChannelNotFound()
         return found
 
-    async def update(self, channel_id: UUID, changes: dict[str, Any]) -> Channel:
-        """Apply `changes` (snake_case names of `ChannelFields`, `kind` excepted)."""
+    async def update(self, channel_id: UUID, changes: ChannelChanges) -> Channel:
+        """Apply `changes` (only the fields sent)."""
         async with self.conn.transaction():
             current = await repo.get(self.conn, self.tenant, channel_id, lock=True)
             if current is None:
                 raise AlertChannelNotFound()
-            if "events" in changes:
-                changes = {**changes, "events": tuple(changes["events"])}
-            if changes.get("schedule_ids") is not None:
-                changes = {**changes, "schedule_ids": tuple(changes["schedule_ids"])}
             fields = normalized(dataclasses.replace(current.fields, **changes))
             validate(fields, self.allowlist)
             await self._check_schedules(fields)

@@ -15,13 +15,13 @@ nothing (`unchanged`: no new version, no NOTIFY).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID, uuid4
 
-from app.domain.schedule import Schedule, validate
+from app.domain.schedule import NewSchedule, Schedule, changes_of, new_schedule, validate
 from app.errors import Conflict, SchedulerError
 from app.services.quotas import reserve_schedule
 from app.services.schedules import ScheduleService, planned, replanned
@@ -37,11 +37,11 @@ Outcome = Literal["created", "updated", "unchanged", "error"]
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """One item of a batch, already valid by its type: the snake_case fields it sends (as
+    """One item of a batch, already valid by its type: the fields it sends (as
     `ScheduleService.create` takes them, `id` included when it has one)."""
 
     index: int
-    fields: Mapping[str, Any]
+    fields: NewSchedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +124,12 @@ def _add(
     now: datetime,
 ) -> None:
     """Validate one draft against the single-schedule rules and queue its write."""
-    changes = {k: v for k, v in draft.fields.items() if k != "id"}
     if current is None:
-        schedule = Schedule(**{**changes, "id": schedule_id, "tenant": service.tenant})
+        schedule = new_schedule(service.tenant, schedule_id, draft.fields)
         validate(schedule, now, service.allowlist)
         work.creates.append((draft.index, planned(schedule, now)))
         return
-    changed = dataclasses.replace(current, **changes)
+    changed = dataclasses.replace(current, **changes_of(draft.fields))
     validate(changed, now, service.allowlist)
     if changed == current:
         work.results[draft.index] = ItemResult(draft.index, schedule_id, "unchanged")

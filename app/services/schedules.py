@@ -9,13 +9,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 from app.clock import Clock
 from app.domain.incidents import DEFAULT_ALERTS, KINDS, AlertPolicy, IncidentEvent, Kind
 from app.domain.quotas import TenantQuotas
-from app.domain.schedule import TIMING_FIELDS, Schedule, plan, validate
+from app.domain.schedule import (
+    TIMING_FIELDS,
+    NewSchedule,
+    Schedule,
+    ScheduleChanges,
+    changes_of,
+    new_schedule,
+    plan,
+    validate,
+)
 from app.errors import Conflict, ScheduleNotFound, ValidationFailed, VersionMismatch
 from app.services.cursors import decode_cursor, encode_cursor
 from app.services.incidents import record_events
@@ -81,11 +89,11 @@ class ScheduleService:
     def _planned(self, schedule: Schedule, now: datetime) -> Schedule:
         return planned(schedule, now)
 
-    async def create(self, fields: dict[str, Any]) -> Schedule:
-        """Create a schedule from snake_case fields (defaults fill the rest)."""
+    async def create(self, fields: NewSchedule) -> Schedule:
+        """Create a schedule from `fields` (defaults fill the rest; a new id unless given)."""
         async with self.conn.transaction():
             now = await self._now()
-            schedule = Schedule(**{"id": uuid4(), **fields, "tenant": self.tenant})
+            schedule = new_schedule(self.tenant, fields.get("id") or uuid4(), fields)
             validate(schedule, now, self.allowlist)
             await reserve_schedule(self.conn, self.tenant, self.quotas)
             created = await repo.insert(self.conn, self._planned(schedule, now), now)
@@ -156,9 +164,10 @@ class ScheduleService:
         )
 
     async def update(
-        self, schedule_id: UUID, changes: dict[str, Any], expected_version: int | None = None
+        self, schedule_id: UUID, changes: ScheduleChanges, expected_version: int | None = None
     ) -> Schedule:
-        """Apply snake_case `changes`; the next slot moves only when timing fields change."""
+        """Apply `changes` (only the fields sent); the next slot moves only when timing fields
+        change."""
         async with self.conn.transaction():
             now = await self._now()
             current = await self._locked(schedule_id, expected_version)
@@ -204,9 +213,9 @@ class ScheduleService:
             # next owner's); a run in the middle of an attempt finishes that attempt.
             await executions_repo.cancel_waiting(self.conn, self.tenant, schedule_id)
 
-    async def register(self, fields: dict[str, Any]) -> tuple[Schedule, bool]:
+    async def register(self, fields: NewSchedule) -> tuple[Schedule, bool]:
         """Upsert by id (the replaced system's `register`); returns (schedule, created)."""
-        schedule_id: UUID = fields["id"]
+        schedule_id = fields["id"]
         # One outer transaction (create/update nest as savepoints): the row lock taken here
         # makes two concurrent registers of one id run one after the other. Only the tenant's
         # own row is locked; another tenant's id is seen without a lock (and answered 409).
@@ -216,5 +225,4 @@ class ScheduleService:
                 if await repo.id_taken(self.conn, schedule_id):
                     raise Conflict(f"triggerId: {schedule_id} is already in use", field="triggerId")
                 return await self.create(fields), True
-            changes = {k: v for k, v in fields.items() if k != "id"}
-            return await self.update(schedule_id, changes), False
+            return await self.update(schedule_id, changes_of(fields)), False

@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 
 from app.settings import Settings
 from devtools.localpg import LocalCluster
@@ -81,3 +84,39 @@ def shared_client(shared_api_url: str, shared_database_url: str) -> Iterator[htt
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=shared_api_url, headers=headers, timeout=10) as http:
         yield http
+
+
+PAUSED = {"workflowId": "wf", "cronExpression": "0 6 * * *", "enabled": False}
+
+
+def error_body(answer: httpx.Response, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, (answer.status_code, answer.text[:500])
+    body = answer.json()
+    assert set(body) == {"error", "message", "errors"}, body
+    return dict(body)
+
+
+def _text_columns(db: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    rows = db.execute(
+        """SELECT table_name, column_name FROM information_schema.columns
+           WHERE table_schema = 'public'
+             AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea')"""
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def find_in_database(db: psycopg.Connection[Any], needles: list[str]) -> list[str]:
+    """Every (table.column) of the public schema whose text (or bytes, as text and hex) holds
+    one of `needles`."""
+    found = []
+    for table, column in _text_columns(db):
+        for needle in needles:
+            query = sql.SQL(
+                "SELECT count(*) FROM {t} WHERE strpos({c}::text, %(p)s) > 0"
+                " OR strpos({c}::text, %(h)s) > 0"
+            ).format(t=sql.Identifier(table), c=sql.Identifier(column))
+            params = {"p": needle, "h": needle.encode().hex()}
+            row = db.execute(query, params).fetchone()
+            if row and row[0]:
+                found.append(f"{table}.{column}: {needle[:12]}…")
+    return found

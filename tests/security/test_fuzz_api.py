@@ -48,7 +48,7 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 @pytest.fixture(scope="module")
 def fuzz_api(shared_database_url: str) -> Iterator[tuple[str, str]]:
     """(base URL, token). The manual-run rate limit is lifted here, so the fuzzer reaches the
-    trigger and backfill handlers instead of their 429 (which test_security.py covers)."""
+    trigger and backfill handlers instead of their 429 (which test_limits.py covers)."""
     settings = security_settings(
         shared_database_url, scheduler_trigger_rate=1e6, scheduler_trigger_burst=1_000_000
     )

@@ -1,5 +1,6 @@
 """Tenancy on the read path (DATABASE_READ_URL, issue 13): the sweep of every operation
-(test_security.py) again, with the lag-tolerant reads served by a real streaming replica.
+(test_endpoints_hide_other_tenants.py) again, with the lag-tolerant reads served by a real
+streaming replica.
 
 The routes that read the replica use the same services, with the same tenant, as on the
 primary; this shows it holds end to end: another tenant's ids answer exactly as ids that do not
@@ -13,7 +14,7 @@ import psycopg
 
 from db.pool import APPLICATION
 from tests.security.conftest import security_settings
-from tests.security.test_security import sweep_operations
+from tests.security.test_endpoints_hide_other_tenants import sweep_operations
 from tests.support.db import wait_until
 from tests.support.replica import StreamingPair
 from tests.support.server import make_token, running_api

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
@@ -25,7 +25,9 @@ from app.domain.schedule import (
     STATES,
     TIMING_FIELDS,
     WRITABLE_FIELDS,
+    NewSchedule,
     Schedule,
+    ScheduleChanges,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -129,6 +131,18 @@ def test_the_api_fields_are_the_domains_writable_fields() -> None:
     assert set(WRITABLE_FIELDS) >= TIMING_FIELDS
 
 
+def test_the_typed_writes_hold_the_writable_fields_typed_as_on_schedule() -> None:
+    """The service's write seam (ScheduleService.create/update/register, batch drafts) is typed
+    by these TypedDicts: the same names as the API's fields, the same types as `Schedule`'s."""
+    stored = get_type_hints(Schedule)
+    changes = get_type_hints(ScheduleChanges)
+    assert set(changes) == set(WRITABLE_FIELDS)
+    assert changes == {name: stored[name] for name in WRITABLE_FIELDS}
+    assert ScheduleChanges.__required_keys__ == frozenset()
+    assert get_type_hints(NewSchedule) == {**changes, "id": stored["id"]}
+    assert NewSchedule.__required_keys__ == {"workflow_id", "cron_expression"}
+
+
 def test_the_api_defaults_are_the_domains() -> None:
     for name, field in schemas.ScheduleFields.model_fields.items():
         if name in ("workflow_id", "cron_expression"):
@@ -183,6 +197,15 @@ def test_the_dashboards_javascript_lists_no_statuses_or_policies(path: Path) -> 
     for match in JS_LIST.finditer(code):
         listed = set(re.findall(r"'([a-z_]+)'", match.group(0))) & words
         assert len(listed) < 2, f"{path.name} lists {sorted(listed)}: read vocabulary.js"
+
+
+def test_the_schedule_form_copies_no_policy_or_default() -> None:
+    """The form's policy options and field defaults come from the data block alone (static/js/
+    form-fields.js: fillChoices): the template holds no copy to drift."""
+    form = (ROOT / "app" / "api" / "dashboard" / "templates" / "form.html").read_text()
+    assert "<option" not in form
+    assert not re.search(r"<input[^>]*\svalue=", form)
+    assert not re.search(r"<input[^>]*\schecked", form)
 
 
 def test_the_javascript_check_finds_a_hard_coded_list() -> None:

@@ -22,11 +22,9 @@ from app.api.deps import DbConn, Tenant
 from app.api.errors import error_responses
 from app.api.state import clock_of, settings_of
 from app.domain.alerts import ChannelFields
-from app.errors import ValidationFailed
 from app.services.alert_channels import ChannelService
 
 Channels = NamedDependency[ChannelService]
-_NOT_NULL = ("name", "events")  # a PATCH may leave them out, not clear them
 
 
 async def provide_channels(state: State, conn: DbConn, tenant: Tenant) -> ChannelService:
@@ -58,26 +56,25 @@ class AlertChannelController(Controller):
         )
         return ChannelCreated.with_secret(created)
 
-    @get("/", summary="List your alert channels")
+    @get("/", summary="List your alert channels", responses=error_responses())
     async def list_channels(self, channels: Channels) -> ChannelList:
         return ChannelList(items=[ChannelOut.of(c) for c in await channels.list()])
 
-    @get("/{channel_id:uuid}", summary="Get an alert channel")
+    @get("/{channel_id:uuid}", summary="Get an alert channel", responses=error_responses(404))
     async def get_channel(self, channel_id: FromPath[UUID], channels: Channels) -> ChannelOut:
         return ChannelOut.of(await channels.get(channel_id))
 
-    @patch("/{channel_id:uuid}", summary="Change an alert channel")
+    @patch("/{channel_id:uuid}", summary="Change an alert channel", responses=error_responses(404))
     async def update(
         self, channel_id: FromPath[UUID], data: JSONBody[ChannelPatch], channels: Channels
     ) -> ChannelOut:
-        changes = data.model_dump(exclude_unset=True)
-        for name in _NOT_NULL:
-            if name in changes and changes[name] is None:
-                raise ValidationFailed(f"{name}: may not be null", field=name)
-        return ChannelOut.of(await channels.update(channel_id, changes))
+        return ChannelOut.of(await channels.update(channel_id, data.to_domain()))
 
     @delete(
-        "/{channel_id:uuid}", summary="Delete an alert channel", status_code=HTTP_204_NO_CONTENT
+        "/{channel_id:uuid}",
+        summary="Delete an alert channel",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=error_responses(404),
     )
     async def delete_channel(self, channel_id: FromPath[UUID], channels: Channels) -> None:
         await channels.delete(channel_id)
@@ -86,6 +83,7 @@ class AlertChannelController(Controller):
         "/{channel_id:uuid}/test",
         summary="Send a test alert (channel.test) through the outbox",
         status_code=HTTP_202_ACCEPTED,
+        responses=error_responses(404),
     )
     async def send_test(self, channel_id: FromPath[UUID], channels: Channels) -> TestQueued:
         return TestQueued(delivery_id=await channels.send_test(channel_id))

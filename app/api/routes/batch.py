@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_200_OK
 from pydantic import ValidationError
 
 from app.api.deps import Schedules
-from app.api.errors import error_parts, joined_message
+from app.api.errors import error_parts, error_responses, joined_message
 from app.api.schemas import BatchItemOut, BatchOut, ErrorDetail, ScheduleBatch, ScheduleCreate
 from app.errors import SchedulerError
 from app.services.batch import Draft, ItemResult, upsert_batch
@@ -34,6 +34,7 @@ sent as several smaller batches."""
     summary="Create or update up to 1,000 schedules in one transaction",
     status_code=HTTP_200_OK,
     request_max_body_size=BATCH_MAX_BODY_BYTES,
+    responses=error_responses(409, 429),  # 409: an id in use; 429: the quota on schedules
 )
 async def schedule_batch(data: JSONBody[ScheduleBatch], schedules: Schedules) -> BatchOut:
     drafts: list[Draft] = []
@@ -45,7 +46,7 @@ async def schedule_batch(data: JSONBody[ScheduleBatch], schedules: Schedules) ->
             refused.append(_invalid(index, item, exc))
             continue
         # Only the fields sent: an update keeps the others (a create gets their defaults).
-        drafts.append(Draft(index, parsed.model_dump(exclude_unset=True)))
+        drafts.append(Draft(index, parsed.to_domain(only_sent=True)))
     results = [_item_out(r) for r in await upsert_batch(schedules, drafts)]
     items = sorted([*results, *refused], key=lambda i: i.index)
     count = {status: sum(1 for i in items if i.status == status) for status in _STATUSES}

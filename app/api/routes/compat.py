@@ -21,6 +21,7 @@ from app.api.deps import (
     provide_schedules,
     provide_stats,
 )
+from app.api.errors import error_responses
 from app.api.present import execution_out, schedule_out, schedule_stats_out
 from app.api.schemas import HistoryOut, RegisterRequest, RegisterResponse
 from app.api.state import cache_of
@@ -31,7 +32,11 @@ class CompatController(Controller):
     path = "/api/scheduler"
     tags = ["compatibility"]
 
-    @post("/register", summary="Create or replace the schedule with this triggerId")
+    @post(
+        "/register",
+        summary="Create or replace the schedule with this triggerId",
+        responses=error_responses(409, 429),  # 409: the triggerId is in use
+    )
     async def register(
         self, data: JSONBody[RegisterRequest], schedules: Schedules
     ) -> Response[RegisterResponse]:
@@ -56,6 +61,7 @@ class CompatController(Controller):
         "/history",
         summary="Recent executions and statistics of one schedule",
         dependencies=LAG_TOLERANT,
+        responses=error_responses(404),
     )
     async def history(
         self,

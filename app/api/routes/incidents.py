@@ -10,6 +10,7 @@ from litestar import Controller, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from app.api.deps import LAG_TOLERANT, Incidents
+from app.api.errors import error_responses
 from app.api.present import incident_out
 from app.api.schemas import IncidentList, IncidentOut
 
@@ -18,7 +19,12 @@ class IncidentController(Controller):
     path = "/api/incidents"
     tags = ["incidents"]
 
-    @get("/", summary="List incidents, newest first", dependencies=LAG_TOLERANT)
+    @get(
+        "/",
+        summary="List incidents, newest first",
+        dependencies=LAG_TOLERANT,
+        responses=error_responses(),
+    )
     async def list_incidents(
         self,
         incidents: Incidents,
@@ -36,6 +42,6 @@ class IncidentController(Controller):
             items=[incident_out(i) for i in page.items], next_cursor=page.next_cursor
         )
 
-    @get("/{incident_id:uuid}", summary="Get an incident")
+    @get("/{incident_id:uuid}", summary="Get an incident", responses=error_responses(404))
     async def get_incident(self, incident_id: FromPath[UUID], incidents: Incidents) -> IncidentOut:
         return incident_out(await incidents.get(incident_id))

@@ -45,7 +45,7 @@ class ScheduleRunsController(Controller):
         "/trigger",
         summary="Run now (also while paused)",
         status_code=HTTP_202_ACCEPTED,
-        responses=error_responses(429),
+        responses=error_responses(404, 429),
     )
     async def trigger(
         self, schedule_id: FromPath[UUID], runs: Runs, tenant: Tenant, state: State
@@ -57,7 +57,7 @@ class ScheduleRunsController(Controller):
         "/backfill",
         summary="Run every slot in [start, end), at most 1,000",
         status_code=HTTP_200_OK,
-        responses=error_responses(429),
+        responses=error_responses(404, 429),
     )
     async def backfill(
         self,
@@ -75,6 +75,7 @@ class ScheduleRunsController(Controller):
         "/executions",
         summary="The schedule's executions, newest first",
         dependencies=LAG_TOLERANT,
+        responses=error_responses(404),
     )
     async def list_executions(
         self,
@@ -101,7 +102,7 @@ class ExecutionController(Controller):
     path = "/api/executions"
     tags = ["runs"]
 
-    @get("/{execution_id:uuid}", summary="One execution")
+    @get("/{execution_id:uuid}", summary="One execution", responses=error_responses(404))
     async def get_execution(self, execution_id: FromPath[UUID], runs: Runs) -> ExecutionOut:
         return execution_out(await runs.get(execution_id))
 
@@ -117,7 +118,7 @@ class ExecutionController(Controller):
         ),
         status_code=HTTP_200_OK,
         opt={CALLBACK_AUTH: True},
-        responses=error_responses(401, 404, 409, 429),
+        responses=error_responses(404, 409, 429),
     )
     async def report_result(
         self,
@@ -144,7 +145,7 @@ class ExecutionController(Controller):
         ),
         status_code=HTTP_200_OK,
         opt={CALLBACK_AUTH: True},
-        responses=error_responses(401, 404, 409, 429),
+        responses=error_responses(404, 409, 429),
     )
     async def heartbeat(
         self, execution_id: FromPath[UUID], outcomes: Outcomes, tenant: Tenant, state: State

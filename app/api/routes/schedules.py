@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.api import present
 from app.api.deps import LAG_TOLERANT, Schedules, StatsDep, Tenant
+from app.api.errors import error_responses
 from app.api.present import etag, list_item
 from app.api.schemas import (
     PauseBody,
@@ -81,17 +82,14 @@ class ScheduleController(Controller):
     path = "/api/schedules"
     tags = ["schedules"]
 
-    @post("/", summary="Create a schedule")
+    @post("/", summary="Create a schedule", responses=error_responses(409, 429))
     async def create(
         self, data: JSONBody[ScheduleCreate], schedules: Schedules, stats: StatsDep
     ) -> Response[ScheduleDetail]:
-        fields = data.model_dump(exclude_none=False)
-        if fields["id"] is None:
-            del fields["id"]
-        created = await schedules.create(fields)
+        created = await schedules.create(data.to_domain())
         return _with_etag(await schedule_detail(created, stats), etag(created), status=201)
 
-    @get("/", summary="List schedules", dependencies=LAG_TOLERANT)
+    @get("/", summary="List schedules", dependencies=LAG_TOLERANT, responses=error_responses())
     async def list_schedules(
         self,
         schedules: Schedules,
@@ -110,14 +108,22 @@ class ScheduleController(Controller):
             next_cursor=page.next_cursor,
         )
 
-    @get("/{schedule_id:uuid}", summary="Get a schedule, its next 5 runs")
+    @get(
+        "/{schedule_id:uuid}",
+        summary="Get a schedule, its next 5 runs",
+        responses=error_responses(404),
+    )
     async def get_schedule(
         self, schedule_id: FromPath[UUID], schedules: Schedules, stats: StatsDep
     ) -> Response[ScheduleDetail]:
         found = await schedules.get(schedule_id)
         return _with_etag(await schedule_detail(found, stats), etag(found))
 
-    @patch("/{schedule_id:uuid}", summary="Change a schedule (If-Match honoured)")
+    @patch(
+        "/{schedule_id:uuid}",
+        summary="Change a schedule (If-Match honoured)",
+        responses=error_responses(404, 409, 412),
+    )
     async def update(
         self,
         schedule_id: FromPath[UUID],
@@ -126,15 +132,15 @@ class ScheduleController(Controller):
         stats: StatsDep,
         if_match: IfMatch = None,
     ) -> Response[ScheduleDetail]:
-        changes = data.model_dump(exclude_unset=True)
-        for name in SchedulePatch.REQUIRED_IF_SENT:
-            if name in changes and changes[name] is None:
-                field = SchedulePatch.model_fields[name].alias or name
-                raise ValidationFailed(f"{field}: may not be null", field=field)
-        updated = await schedules.update(schedule_id, changes, expected_version(if_match))
+        updated = await schedules.update(schedule_id, data.to_domain(), expected_version(if_match))
         return _with_etag(await schedule_detail(updated, stats), etag(updated))
 
-    @delete("/{schedule_id:uuid}", summary="Delete a schedule", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/{schedule_id:uuid}",
+        summary="Delete a schedule",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=error_responses(404, 412),
+    )
     async def delete_schedule(
         self, schedule_id: FromPath[UUID], schedules: Schedules, if_match: IfMatch = None
     ) -> None:
@@ -144,6 +150,7 @@ class ScheduleController(Controller):
         "/{schedule_id:uuid}/pause",
         summary="Pause: no slots until resumed",
         status_code=HTTP_200_OK,
+        responses=error_responses(404, 409, 412),  # 409: the schedule has ended
     )
     async def pause(
         self,
@@ -159,6 +166,7 @@ class ScheduleController(Controller):
         "/{schedule_id:uuid}/resume",
         summary="Resume from now (nothing is caught up)",
         status_code=HTTP_200_OK,
+        responses=error_responses(404, 409, 412),  # 409: the schedule has ended
     )
     async def resume(
         self,
@@ -170,7 +178,12 @@ class ScheduleController(Controller):
     ) -> Response[ScheduleDetail]:
         return await _set_enabled(schedules, stats, schedule_id, True, data, if_match)
 
-    @post("/preview", summary="The next runs of a cron expression", status_code=HTTP_200_OK)
+    @post(
+        "/preview",
+        summary="The next runs of a cron expression",
+        status_code=HTTP_200_OK,
+        responses=error_responses(),
+    )
     async def preview_runs(
         self, data: JSONBody[PreviewRequest], state: State, tenant: Tenant
     ) -> PreviewResponse:
@@ -179,6 +192,11 @@ class ScheduleController(Controller):
         return PreviewResponse(next_runs=runs, description=description)
 
 
-@get("/api/timezones", tags=["schedules"], summary="The IANA time zones a schedule may use")
+@get(
+    "/api/timezones",
+    tags=["schedules"],
+    summary="The IANA time zones a schedule may use",
+    responses=error_responses(),
+)
 async def list_timezones(tenant: Tenant) -> dict[str, list[str]]:
     return {"items": zone_names()}

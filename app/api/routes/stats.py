@@ -8,6 +8,7 @@ from litestar.datastructures import State
 
 from app.api.caching import STATS_TTL_SECONDS, cached
 from app.api.deps import LAG_TOLERANT, StatsDep, Tenant
+from app.api.errors import error_responses
 from app.api.present import stats_fields
 from app.api.schemas import OverallStatsOut
 from app.api.state import cache_of
@@ -18,6 +19,7 @@ from app.api.state import cache_of
     tags=["runs"],
     summary="Statistics of all your schedules",
     dependencies=LAG_TOLERANT,
+    responses=error_responses(),
 )
 async def overall_stats(stats: StatsDep, tenant: Tenant, state: State) -> OverallStatsOut:
     async def compute() -> OverallStatsOut:

@@ -2799,15 +2799,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
             /** @description The database is unavailable or overloaded: retry after the seconds in Retry-After */
             503: {
                 headers: {
@@ -2911,15 +2902,6 @@ export interface operations {
             };
             /** @description Invalid input: `errors` names each field and what is wrong with it */
             422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests, or a per-tenant quota used up (the message names it): wait for the seconds in Retry-After */
-            429: {
                 headers: {
                     [name: string]: unknown;
                 };
