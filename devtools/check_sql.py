@@ -28,10 +28,10 @@ QUERY_LOADER = "db/queries.py"
 
 ALLOWED: dict[tuple[str, str], str] = {
     ("db/migrate.py", "sql.encode()"): "the text of our own migration files, no input in it",
-    ("db/pool.py", "\"SET TIME ZONE 'UTC'\""): "a session setting of every pooled connection, "
-    "set in the pool's configure callback (no repository runs there)",
-    ("db/pool.py", "'SET jit = off'"): "a session setting of every pooled connection, set in the "
-    "pool's configure callback (no repository runs there)",
+    ("db/session.py", "\"SET TIME ZONE 'UTC'\""): "a session setting of every connection of "
+    "ours (the pools' configure callback, the CLI), before any repository runs on it",
+    ("db/session.py", "'SET jit = off'"): "a session setting of every connection of ours (the "
+    "pools' configure callback, the CLI), before any repository runs on it",
 }
 """(file, source of the SQL argument) -> why this SQL stays in code, reviewed."""
 
