@@ -22,7 +22,7 @@ from uuid import uuid4
 import psycopg
 from psycopg.rows import dict_row
 
-from app.services.executions import RunService
+from app.services.executions import ExecutionService
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService
 from db.migrate import upgrade
@@ -57,7 +57,7 @@ async def measure(url: str, rows: int, rounds: int = 30) -> dict[str, Any]:
         await fold(conn)
         await conn.execute("ANALYZE")
         stats = StatsService(conn, "bench")
-        runs = RunService(conn, "bench")
+        runs = ExecutionService(conn, "bench")
         timings: dict[str, list[float]] = {
             "stats": [],
             "detail stats+latest": [],

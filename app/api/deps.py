@@ -15,7 +15,7 @@ from app import tracing
 from app.api.auth import authenticate, authenticated_before
 from app.api.state import clock_of, pool_of, read_router_of, settings_of
 from app.errors import NotFound
-from app.services.executions import RunService
+from app.services.executions import ExecutionService
 from app.services.incidents import IncidentService
 from app.services.outcomes import OutcomeService
 from app.services.quotas import quotas_of
@@ -27,7 +27,7 @@ from db.types import Conn as Conn  # re-exported: the routes take it from here
 DbConn = NamedDependency[Conn]
 Tenant = NamedDependency[str]
 Schedules = NamedDependency[ScheduleService]
-Runs = NamedDependency[RunService]
+Runs = NamedDependency[ExecutionService]
 StatsDep = NamedDependency[StatsService]
 Outcomes = NamedDependency[OutcomeService]
 Incidents = NamedDependency[IncidentService]
@@ -135,8 +135,10 @@ async def provide_schedules(state: State, conn: DbConn, tenant: Tenant) -> Sched
     )
 
 
-async def provide_runs(state: State, conn: DbConn, tenant: Tenant) -> RunService:
-    return RunService(conn, tenant, clock=clock_of(state), quotas=quotas_of(settings_of(state)))
+async def provide_runs(state: State, conn: DbConn, tenant: Tenant) -> ExecutionService:
+    return ExecutionService(
+        conn, tenant, clock=clock_of(state), quotas=quotas_of(settings_of(state))
+    )
 
 
 async def provide_stats(conn: DbConn, tenant: Tenant) -> StatsService:

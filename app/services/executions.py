@@ -43,7 +43,7 @@ class ExecutionPage:
     next_cursor: str | None
 
 
-class RunService:
+class ExecutionService:
     def __init__(
         self,
         conn: Conn,

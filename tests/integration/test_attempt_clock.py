@@ -18,7 +18,7 @@ from app.services.attempts import (
     start_batch,
 )
 from app.services.dispatch import dispatch_once
-from app.services.executions import RunService
+from app.services.executions import ExecutionService
 from app.services.schedules import ScheduleService
 from db.types import Conn
 
@@ -126,7 +126,7 @@ async def test_failures_add_to_the_streak_across_batches_and_a_success_resets_it
     schedule = await ScheduleService(conn, "acme", clock=lambda: T0 - timedelta(hours=1)).create(
         {"workflow_id": "wf", "cron_expression": "* * * * *", "max_attempts": 1}
     )
-    backfill = await RunService(conn, "acme", clock=lambda: T0).backfill(
+    backfill = await ExecutionService(conn, "acme", clock=lambda: T0).backfill(
         schedule.id, T0 - timedelta(minutes=3), T0
     )
     first, second, third = backfill.execution_ids

@@ -17,7 +17,7 @@ from app.errors import Conflict, ValidationFailed
 from app.services import keys, tokens
 from app.services.attempts import start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import RunService
+from app.services.executions import ExecutionService
 from app.services.retention import prune
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService
@@ -60,7 +60,7 @@ async def test_a_run_keeps_its_own_input_target_and_limits_after_an_edit(conn: C
             "retry_backoff_seconds": 2.0,
         }
     )
-    run = await RunService(conn, "acme").trigger(created.id)
+    run = await ExecutionService(conn, "acme").trigger(created.id)
     await _schedules(conn).update(
         created.id,
         {
@@ -76,7 +76,7 @@ async def test_a_run_keeps_its_own_input_target_and_limits_after_an_edit(conn: C
     assert (attempt.timeout_seconds, attempt.max_attempts) == (7.0, 4)
     assert attempt.retry_backoff_seconds == 2.0
     # A run created after the edit gets the new version.
-    later = await RunService(conn, "acme").trigger(created.id)
+    later = await ExecutionService(conn, "acme").trigger(created.id)
     [second] = await start_batch(conn, [later.id])
     assert (second.input, second.target_url, second.max_attempts) == ({"v": 2}, f"{OWN}/b", 1)
 
@@ -121,10 +121,10 @@ async def test_retention_prunes_superseded_specs_but_keeps_those_runs_name(conn:
     created = await _schedules(conn).create(
         {"workflow_id": "wf", "cron_expression": "0 6 * * *", "input": {"v": 1}}
     )
-    run = await RunService(conn, "acme").trigger(created.id)
+    run = await ExecutionService(conn, "acme").trigger(created.id)
     for version in (2, 3):
         await _schedules(conn).update(created.id, {"input": {"v": version}})
-        await RunService(conn, "acme").trigger(created.id)
+        await ExecutionService(conn, "acme").trigger(created.id)
     await _schedules(conn).update(created.id, {"input": {"v": 4}})  # no run of v4 yet
     await _schedules(conn).pause(created.id, "a change that is not of the spec")
     assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 4
@@ -162,10 +162,10 @@ async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_le
     sid = uuid4()
     a = _schedules(conn, "acme")
     await a.create({"id": sid, "workflow_id": "wf", "cron_expression": "0 6 * * *"})
-    waiting = await RunService(conn, "acme").trigger(sid)
+    waiting = await ExecutionService(conn, "acme").trigger(sid)
     await fold(conn)
     await a.delete(sid)
-    cancelled = await RunService(conn, "acme").get(waiting.id)
+    cancelled = await ExecutionService(conn, "acme").get(waiting.id)
     assert cancelled.status == "cancelled", "a deleted schedule's waiting runs are not sent"
 
     b = _schedules(conn, "globex")
@@ -195,7 +195,7 @@ async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_le
 
 
 async def _backfill_counts(conn: Conn, tenant: str, sid: UUID) -> tuple[int, int]:
-    result = await RunService(conn, tenant).backfill(
+    result = await ExecutionService(conn, tenant).backfill(
         sid, datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 5, 4, tzinfo=UTC)
     )
     return result.created, result.existing

@@ -24,7 +24,7 @@ from app.domain.quotas import TenantQuotas
 from app.errors import QuotaExceeded
 from app.services.attempts import start_batch
 from app.services.dispatch import dispatch_once
-from app.services.executions import RunService
+from app.services.executions import ExecutionService
 from app.services.schedules import ScheduleService
 from db.types import Conn
 from tests.security.conftest import security_settings
@@ -161,7 +161,7 @@ async def test_concurrent_backfills_share_the_minute(conn: Conn, database_url: s
         ) as own:
             start = NOW - timedelta(hours=1) + timedelta(minutes=minute)
             try:
-                result = await RunService(own, "acme", clock=clock, quotas=quotas).backfill(
+                result = await ExecutionService(own, "acme", clock=clock, quotas=quotas).backfill(
                     schedule.id, start, start + timedelta(seconds=10)
                 )
             except QuotaExceeded:
@@ -203,7 +203,7 @@ async def _backfill(conn: Conn, tenant: str, seconds: int) -> list[UUID]:
         {"workflow_id": "wf", "cron_expression": "* * * * * *", "enabled": False}
     )
     start = NOW - timedelta(minutes=5)
-    result = await RunService(conn, tenant, clock=clock).backfill(
+    result = await ExecutionService(conn, tenant, clock=clock).backfill(
         schedule.id, start, start + timedelta(seconds=seconds)
     )
     cursor = await conn.execute(  # oldest first: the order the cap starts them in
@@ -309,7 +309,9 @@ async def test_catch_up_beyond_the_quota_is_recorded_missed(conn: Conn) -> None:
     assert "SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE" in CATCHUP_OVER_QUOTA
     usage = await (await conn.execute("SELECT tenant, runs FROM tenant_run_usage")).fetchall()
     assert usage == [{"tenant": "acme", "runs": 30}]
-    runs = RunService(conn, "acme", clock=lambda: NOW, quotas=TenantQuotas(max_runs_per_minute=30))
+    runs = ExecutionService(
+        conn, "acme", clock=lambda: NOW, quotas=TenantQuotas(max_runs_per_minute=30)
+    )
     with pytest.raises(QuotaExceeded) as refused:
         await runs.trigger(schedule.id)
     assert refused.value.limit == "SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE"

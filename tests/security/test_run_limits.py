@@ -12,7 +12,7 @@ import pytest
 from app.domain.instants import format_instant
 from app.domain.webhook import idempotency_key
 from app.errors import ValidationFailed
-from app.services.executions import RunService
+from app.services.executions import ExecutionService
 from app.services.schedules import ScheduleService
 from db.types import Conn
 
@@ -52,7 +52,7 @@ async def test_two_manual_runs_in_one_millisecond_have_two_keys(
     """L5: the key is `<triggerId>:<scheduledAt>` to the millisecond, so the run's scheduled_at
     is cut to the millisecond too, and a second run in that millisecond takes the next one."""
     sid = await _schedule_id(conn)
-    runs = RunService(conn, "acme", clock=Ticks(*instants))
+    runs = ExecutionService(conn, "acme", clock=Ticks(*instants))
     first, second = await runs.trigger(sid), await runs.trigger(sid)  # type: ignore[arg-type]
     assert first.scheduled_at == T and second.scheduled_at == T + timedelta(milliseconds=1)
     keys = {idempotency_key(r.trigger_id, r.scheduled_at) for r in (first, second)}
@@ -68,7 +68,7 @@ async def test_two_manual_runs_in_one_millisecond_have_two_keys(
 async def test_a_backfill_may_not_reach_into_the_future(conn: Conn) -> None:
     """L3: a future slot run now would take its slot key and drop its real fire later."""
     sid = await _schedule_id(conn)
-    runs = RunService(conn, "acme", clock=lambda: T)
+    runs = ExecutionService(conn, "acme", clock=lambda: T)
     with pytest.raises(ValidationFailed) as refused:
         await runs.backfill(sid, T - timedelta(seconds=5), T + timedelta(seconds=5))  # type: ignore[arg-type]
     assert refused.value.field == "end" and "future" in refused.value.message
