@@ -8,12 +8,15 @@ An "execution" (a run) is the row of one slot; an "attempt" is one try of it
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
+
+import psycopg
 
 from app.domain.callbacks import Report
 from app.domain.execution import FAILURES, FINISHED
@@ -31,6 +34,8 @@ from db.repositories.executions import AttemptOutcome, EndedRun
 from db.repositories.outcomes import Conclusion
 from db.repositories.schedules import StreakUpdate
 from db.types import Conn
+
+log = logging.getLogger("app.services.attempts")
 
 HELD_RUN_DELAY = timedelta(seconds=1)
 """A run held back by its tenant's cap of runs in flight is tried again this much later..."""
@@ -98,28 +103,63 @@ async def start_batch(
         slots = ahead | await repo.keys(conn, rest, now)
         await repo.cancel_orphans(conn, slots, now)
         attempts = await repo.read_started(conn, ahead, now)
+        near = await _near_cap(conn, rest, max_in_flight)
         if rest:
-            held = await _hold_over_cap(conn, rest, max_in_flight, now)
-            to_start = {i: slots[i] for i in rest if i in slots and i not in held}
+            to_start = {i: slots[i] for i in rest if i in slots and i not in near}
             attempts += await repo.start_attempts(conn, to_start, now)
+    if near and max_in_flight is not None:
+        # After the commit above: the other tenants' runs of the batch are started and go out
+        # now, whatever this tenant's lock waits for (a tenant at its cap slows nobody else).
+        attempts += await _start_near_cap(conn, near, slots, max_in_flight, now)
     return attempts
 
 
-async def _hold_over_cap(
-    conn: Conn, execution_ids: Sequence[UUID], cap: int | None, now: datetime | None
-) -> set[UUID]:
-    """The batch's runs that must wait for their tenant's runs in flight to go below `cap`,
-    re-deferred. A tenant far below its cap (even `RACING_BATCHES` batches like this one
-    starting at once, none seeing the others' runs yet, would stay within it) is not locked:
-    the lock would start one tenant's burst one batch at a time. Nearer, its batches take a
-    per-tenant lock until commit and count again, so no two starts see room for the same runs.
-    A held run is deferred from `now` (None: the database clock).
-    """
-    if cap is None:
+async def _near_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
+    """The batch's runs whose tenant is near its cap of runs in flight. A tenant far below it
+    (even `RACING_BATCHES` batches like this one starting at once, none seeing the others'
+    runs yet, would stay within it) starts without a lock: the lock would start one tenant's
+    burst one batch at a time. Read without a lock."""
+    if cap is None or not execution_ids:
         return set()
     room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap)
-    if all(running + waiting * RACING_BATCHES <= cap for waiting, running in room):
-        return set()
+    return {
+        run
+        for tenant in room
+        if tenant.running + len(tenant.waiting_ids) * RACING_BATCHES > cap
+        for run in tenant.waiting_ids
+    }
+
+
+async def _start_near_cap(
+    conn: Conn,
+    near: set[UUID],
+    slots: dict[UUID, datetime],
+    cap: int,
+    now: datetime | None,
+) -> list[Attempt]:
+    """Start the runs of tenants near their cap, in a transaction of their own: each such
+    tenant's starts take a per-tenant lock until commit and count again, so no two starts see
+    room for the same runs; the runs over the cap are re-deferred. A failure here leaves those
+    runs pending: logged, and their job's end hands them to recovery (nothing lost)."""
+    try:
+        async with conn.transaction():
+            held = await _hold_over_cap(conn, list(near), cap, now)
+            to_start = {i: slots[i] for i in near if i in slots and i not in held}
+            return await repo.start_attempts(conn, to_start, now)
+    except psycopg.Error as exc:
+        log.warning(
+            "runs of a tenant near its cap not started: %s",
+            type(exc).__name__,
+            extra={"event": "attempts.near_cap_error", "runs": len(near)},
+        )
+        return []
+
+
+async def _hold_over_cap(
+    conn: Conn, execution_ids: Sequence[UUID], cap: int, now: datetime | None
+) -> set[UUID]:
+    """The runs (all of tenants near `cap`) that must wait for their tenant's runs in flight to
+    go below it, re-deferred from `now` (None: the database clock), under the per-tenant lock."""
     held, db_now = await quotas_repo.hold_over_in_flight(conn, execution_ids, cap, now)
     if db_now is not None:
         for full in (False, True):

@@ -47,16 +47,17 @@ SELECT count(*) AS running FROM (
 ) AS r;
 
 -- name: quota_in_flight_room
--- Without a lock: per tenant with runs of the batch waiting to start, how many wait and how
--- many of its runs are running, counted up to %(count_limit)s (more cannot change the answer,
--- and a tenant far below its cap costs a short index scan, not a count of all its runs).
+-- Without a lock: per tenant with runs of the batch waiting to start, those runs and how
+-- many of its runs are running, counted up to %(count_limit)s (more cannot change
+-- the answer, and a tenant far below its cap costs a short index scan, not a count of all its
+-- runs).
 WITH waiting AS (
-    SELECT e.tenant, count(*) AS waiting
+    SELECT e.tenant, array_agg(e.id) AS ids
     FROM workflow_schedule_executions e
     WHERE e.id = ANY(%(ids)s::uuid[]) AND e.status IN ('pending', 'retrying')
     GROUP BY e.tenant
 )
-SELECT w.tenant, w.waiting,
+SELECT w.tenant, w.ids,
        (SELECT count(*) FROM (
             SELECT 1 FROM workflow_schedule_executions r
             WHERE r.tenant = w.tenant AND r.status = 'running'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -49,15 +50,22 @@ async def runs_in_flight(conn: Conn, tenant: str, count_limit: int) -> int:
     return int(rows[0]["running"])
 
 
-async def in_flight_room(
-    conn: Conn, ids: Sequence[UUID], count_limit: int
-) -> list[tuple[int, int]]:
-    """Per tenant with waiting runs in `ids`: (its runs waiting in `ids`, its runs running
-    counted up to `count_limit`). No lock."""
+@dataclass(frozen=True, slots=True)
+class TenantRoom:
+    """One tenant's runs of a batch that wait to start, and its runs running (counted up to
+    the count limit)."""
+
+    waiting_ids: tuple[UUID, ...]
+    running: int
+
+
+async def in_flight_room(conn: Conn, ids: Sequence[UUID], count_limit: int) -> list[TenantRoom]:
+    """Per tenant with waiting runs in `ids`: those runs, and its runs running counted up to
+    `count_limit`. No lock."""
     rows = await fetch_all(
         conn, "quota_in_flight_room", {"ids": list(ids), "count_limit": count_limit}
     )
-    return [(int(r["waiting"]), int(r["running"])) for r in rows]
+    return [TenantRoom(tuple(r["ids"]), int(r["running"])) for r in rows]
 
 
 async def hold_over_in_flight(

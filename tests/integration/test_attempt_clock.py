@@ -5,13 +5,17 @@ for it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
+
 from app.domain.outcome import Outcome
 from app.services.attempts import (
     HELD_RUN_DELAY_AT_CAP,
+    RACING_BATCHES,
     Answer,
     finish_batch,
     recover_orphans,
@@ -158,3 +162,52 @@ async def test_a_run_held_at_its_tenants_cap_is_deferred_from_the_start_instant(
         second,
     )
     assert row["scheduled_at"] == start + HELD_RUN_DELAY_AT_CAP
+
+
+async def _run_of(conn: Conn, tenant: str, at: datetime) -> UUID:
+    """A run of a new every-minute schedule of `tenant`, dispatched at `at` (not started)."""
+    schedule = await ScheduleService(conn, tenant, clock=lambda: at - timedelta(seconds=1)).create(
+        {"workflow_id": "wf", "cron_expression": "* * * * *"}
+    )
+    await dispatch_once(conn, now=at + timedelta(milliseconds=2))
+    row = await _one(
+        conn, "SELECT id FROM workflow_schedule_executions WHERE trigger_id = %s", schedule.id
+    )
+    return UUID(str(row["id"]))
+
+
+async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_batch(
+    conn: Conn, database_url: str
+) -> None:
+    """A batch with runs of two tenants, one near its cap of runs in flight whose per-tenant
+    lock another start holds: the other tenant's runs are started and committed at once, and
+    the first tenant's start when the lock is free (issue 7: no tenant slows another)."""
+    # acme's two runs could take it over its cap if batches raced (near: locked and counted
+    # again); globex's one could not (far: started without a lock).
+    cap = RACING_BATCHES
+    near = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
+    other = await _run_of(conn, "globex", T0)
+    async with await psycopg.AsyncConnection.connect(database_url) as holder:
+        async with holder.transaction():
+            await holder.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('tenant-in-flight:acme', 0))"
+            )
+            starting = asyncio.create_task(start_batch(conn, [*near, other], max_in_flight=cap))
+            async with await psycopg.AsyncConnection.connect(database_url) as looker:
+
+                async def status(run: UUID) -> str:
+                    cursor = await looker.execute(
+                        "SELECT status FROM workflow_schedule_executions WHERE id = %s", (run,)
+                    )
+                    found = await cursor.fetchone()
+                    assert found is not None
+                    return str(found[0])
+
+                deadline = asyncio.get_running_loop().time() + 10
+                while await status(other) != "running":
+                    assert asyncio.get_running_loop().time() < deadline, "globex waited for acme"
+                    await asyncio.sleep(0.02)
+                assert [await status(run) for run in near] == ["pending", "pending"]
+                assert not starting.done()
+        attempts = await asyncio.wait_for(starting, 10)
+    assert {a.execution_id for a in attempts} == {*near, other}
