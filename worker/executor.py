@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import gc
 import logging
 import time
 from collections import defaultdict
@@ -37,6 +36,7 @@ from app.services.attempts import Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import load_callback_key
 from app.settings import Settings
 from db.types import Pool
+from worker.collector import CrowdPause, freeze_startup_heap
 from worker.db_clock import DbClock
 from worker.http.target import HttpTarget, secrets_of
 from worker.http.wire import Request
@@ -120,20 +120,25 @@ class BatchExecutor:
         settings: Settings,
         clock: DbClock | None = None,
         *,
-        freeze_startup_heap: bool = False,
+        worker_process: bool = False,
     ) -> None:
-        """`freeze_startup_heap` (the worker process, not tests): see `freeze_startup_heap`."""
+        """`worker_process` (not tests): the process's garbage collector is the executor's to
+        tune (worker/collector.py); a test's process keeps its collector as it is."""
         self.pool = pool
         self.target = target
         self.settings = settings
         self.clock = clock or DbClock()
-        self._freeze_pending = freeze_startup_heap
+        self._freeze_pending = worker_process
         self._waiting: list[tuple[Answer, Batch]] = []
         self._callback_key: str | None = None  # read from the database before the first batch
         self._flush: asyncio.Task[None] | None = None  # the flush still collecting outcomes
         self._flushes: set[asyncio.Task[None]] = set()  # every flush not yet finished
         self._claims = asyncio.Semaphore(CLAIMS_AT_ONCE)
-        self._releaser = Releaser(self._attempt, max_sending=target.max_connections * 2)
+        self._releaser = Releaser(
+            self._attempt,
+            max_sending=target.max_connections * 2,
+            crowd_pause=CrowdPause() if worker_process else None,
+        )
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
         """Attempt the runs; returns once every outcome is recorded (raises if that failed)."""
@@ -406,9 +411,13 @@ class Releaser:
         self,
         attempt: Callable[[Attempt, Prepared, Batch], Coroutine[Any, Any, None]],
         max_sending: int,
+        crowd_pause: CrowdPause | None = None,
     ) -> None:
+        """`crowd_pause`: the garbage collector off while requests wait for a sender
+        (worker/collector.py says why)."""
         self._attempt = attempt
         self._max_sending = max_sending
+        self._crowd_pause = crowd_pause
         self._sending = 0
         self._due: collections.deque[Item] = collections.deque()  # instant come, not started
         self._waiting: dict[float, list[Item]] = {}  # by instant (time.monotonic())
@@ -458,24 +467,17 @@ class Releaser:
             send.add_done_callback(self._ended)
             batch.sends.append(send)
             batch._sent(1)
+        if self._crowd_pause is not None:
+            if self._due:
+                self._crowd_pause.begin()
+            else:
+                self._crowd_pause.end()
         if not self._due and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
     def _ended(self, _: asyncio.Task[None]) -> None:
         self._sending -= 1
         self._pump()
-
-
-def freeze_startup_heap() -> None:
-    """Keep what the process holds once it has started (modules, classes, pools: tens of
-    thousands of objects, all for good) out of every later garbage collection (`gc.freeze`).
-    A full collection walks every object it tracks and pauses the event loop meanwhile; one
-    that lands on a fire instant delays that instant's sends. Freezing the start-up heap takes
-    those objects out of the walk (measured with a gc.callbacks probe in
-    tests/faults/test_tarpit.py: see the commit that added this). Garbage is collected first,
-    so nothing unreachable is frozen."""
-    gc.collect()
-    gc.freeze()
 
 
 def _transient(exc: BaseException) -> bool:

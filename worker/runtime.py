@@ -63,7 +63,7 @@ class WorkerRuntime:
             clock=self.clock.now,  # Retry-After dates on the database clock (M3)
         )
         self.executor = BatchExecutor(
-            self.pool, self.target, settings, self.clock, freeze_startup_heap=True
+            self.pool, self.target, settings, self.clock, worker_process=True
         )
         self.local = LocalRunner(
             app,

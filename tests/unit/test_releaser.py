@@ -1,13 +1,16 @@
 """The executor's releaser: requests leave at their instant, never before, a bounded number at a
-time, and the recording can wait for an instant's sends to be out."""
+time, the recording can wait for an instant's sends to be out, and the garbage collector stays
+off while a crowd of them waits for a sender."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 from uuid import uuid4
 
+from worker.collector import CrowdPause
 from worker.executor import Batch, Releaser
 
 
@@ -64,3 +67,63 @@ async def test_a_cancelled_batch_sends_nothing_more() -> None:
     await asyncio.sleep(0.05)  # past the instant: what it would have sent is gone
     await releaser.drained(timeout=1)
     assert sent == 0
+
+
+async def test_the_collector_is_off_while_a_crowd_waits_for_senders_and_back_on_after() -> None:
+    """worker/collector.py: at a crowded instant the collector's walks of every held run were a
+    quarter of the worker's CPU; it is off while requests wait for a sender, on again after."""
+    assert gc.isenabled()
+    release = asyncio.Event()
+    seen: list[bool] = []
+
+    async def attempt(item: Any, prepared: Any, batch: Batch) -> None:
+        seen.append(gc.isenabled())
+        await release.wait()
+
+    releaser = Releaser(attempt, max_sending=2, crowd_pause=CrowdPause())
+    batch = Batch([uuid4() for _ in range(5)])
+    batch.unsent = 5
+    batch.out = asyncio.get_running_loop().create_future()
+    try:
+        releaser.add(time.monotonic(), [(None, None, batch)] * 5)  # type: ignore[list-item]
+        await asyncio.sleep(0)
+        assert not gc.isenabled(), "3 requests wait for a sender: the collector is off"
+        release.set()
+        await asyncio.wait_for(batch.out, 5)
+        await releaser.drained(timeout=5)
+        assert gc.isenabled(), "the crowd has gone: the collector is on again"
+        assert seen[:2] == [False, False]
+    finally:
+        gc.enable()
+
+
+async def test_a_crowd_that_lasts_gets_the_collector_back_after_the_longest_pause() -> None:
+    pause = CrowdPause(longest=0.05)
+    try:
+        pause.begin()
+        assert not gc.isenabled() and pause._timer is not None
+        loop = asyncio.get_running_loop()
+        past_it = loop.create_future()
+        loop.call_at(pause._timer.when() + 0.01, past_it.set_result, None)
+        await asyncio.wait_for(past_it, 5)
+        assert gc.isenabled(), "back on after `longest`, the crowd still there"
+        pause.begin()
+        assert gc.isenabled(), "one pause per crowd"
+        pause.end()
+        pause.begin()
+        assert not gc.isenabled(), "a new crowd has its own"
+        pause.end()
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+async def test_a_collector_someone_else_turned_off_stays_off() -> None:
+    gc.disable()
+    try:
+        pause = CrowdPause()
+        pause.begin()
+        pause.end()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

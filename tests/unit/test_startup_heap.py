@@ -1,4 +1,4 @@
-"""The worker keeps its start-up heap out of later garbage collections (worker/executor.py
+"""The worker keeps its start-up heap out of later garbage collections (worker/collector.py
 `freeze_startup_heap`), so that a full collection, which pauses the event loop, walks only what
 came after. In a fresh interpreter: freezing it in the test process would keep the tests'
 garbage for good."""
@@ -11,7 +11,7 @@ import sys
 PROBE = """
 import gc
 import worker.app  # what a worker process imports: Procrastinate, psycopg, the app
-from worker.executor import freeze_startup_heap
+from worker.collector import freeze_startup_heap
 
 before = len(gc.get_objects())
 freeze_startup_heap()

@@ -44,6 +44,7 @@ import httptools
 
 from app.domain.outcome import PermanentDeliveryError
 from worker.http.resolver import Resolver
+from worker.http.slots import DeadlineSlots, SlotExpired
 
 MAX_HEAD_BYTES = 64 * 1024
 """Status line plus headers of an answer; a target that sends more is broken or hostile."""
@@ -154,6 +155,14 @@ class _Exchange:
         self.body: list[bytes] = []
         self.size = 0
         self.answered = False  # any byte of an answer came back
+
+    def expire(self) -> None:
+        """The deadline: no status and headers yet is a `TimeoutError`; a body still coming is
+        cut there (the status has decided)."""
+        if not self.head.done():
+            self.head.set_exception(TimeoutError())
+        elif not self.done.done():
+            self.done.set_result(False)
 
 
 class _Connection(asyncio.Protocol):
@@ -322,7 +331,7 @@ class _OriginGate:
     __slots__ = ("slots", "users")
 
     def __init__(self, limit: int) -> None:
-        self.slots = asyncio.Semaphore(limit)
+        self.slots = DeadlineSlots(limit)
         self.users = 0  # in flight + waiting: the gate is dropped when it falls to 0
 
 
@@ -353,7 +362,7 @@ class WireClient:
         body_limit: int = 64 * 1024,
         resolver: Resolver | None = None,
     ) -> None:
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = DeadlineSlots(max_connections)
         self._max_per_origin = max_per_origin
         self._uncapped = frozenset(uncapped)
         self._gates: dict[Origin, _OriginGate] = {}
@@ -382,7 +391,8 @@ class WireClient:
         try:
             # The origin's slot first: requests queued behind a slow origin hold none of the
             # client's slots while they wait.
-            await _acquire(gate.slots, deadline, origin)
+            if not gate.slots.take():
+                await _acquire(gate.slots, deadline, origin)
             try:
                 return await self._request_in_slot(request, deadline)
             finally:
@@ -393,10 +403,8 @@ class WireClient:
                 del self._gates[origin]
 
     async def _request_in_slot(self, request: Request, deadline: float) -> Answer:
-        if self._slots.locked():
+        if not self._slots.take():  # free: taken at once, no suspension (the fire instant)
             await _acquire(self._slots, deadline, None)
-        else:
-            await self._slots.acquire()  # free: taken at once, no timer (the fire instant)
         try:
             conn = self._take_idle(request.origin)
             if conn is not None:
@@ -421,20 +429,19 @@ class WireClient:
     async def _exchange(self, conn: _Connection, request: Request, deadline: float) -> Answer:
         loop = asyncio.get_running_loop()
         exchange = conn.begin(request.data, loop)
+        # One timer for the whole exchange, not an `asyncio.timeout_at` around each wait: two
+        # Timeouts per request were a tenth of a worker's CPU at a crowded instant (py-spy).
+        timer = loop.call_at(deadline, exchange.expire)
         try:
             try:
-                async with asyncio.timeout_at(deadline):
-                    await exchange.head
+                await exchange.head
             except BaseException as exc:
                 conn.close()
                 if isinstance(exc, ConnectionError | OSError) and exchange.answered:
                     exc.add_note("answered")  # no resend once the target has said anything
                 raise
             try:
-                async with asyncio.timeout_at(deadline):
-                    complete = await exchange.done
-            except TimeoutError:
-                complete = False  # the status decided; a late body is cut here
+                complete = await exchange.done  # False once the deadline has passed
             except BaseException:
                 conn.close()
                 raise
@@ -443,6 +450,7 @@ class WireClient:
             body = b"".join(exchange.body)[: self._body_limit]
             return Answer(exchange.status, exchange.headers, body, complete)
         finally:
+            timer.cancel()
             conn.end()
             if conn.reusable and not conn.closed:
                 self._put_idle(request.origin, conn, loop)
@@ -540,16 +548,11 @@ class WireClient:
         conn.on_idle_closed = idle.remove  # closed while idle (expiry, or by the target)
 
 
-async def _acquire(slots: asyncio.Semaphore, deadline: float, origin: Origin | None) -> None:
-    """A slot, or `SlotTimeout` at the deadline. A free slot is taken without arming a timer
-    (the common case, and the one at a fire instant)."""
-    if not slots.locked():
-        await slots.acquire()  # returns at once: no suspension, no timer
-        return
+async def _acquire(slots: DeadlineSlots, deadline: float, origin: Origin | None) -> None:
+    """A slot, or `SlotTimeout` at the deadline."""
     try:
-        async with asyncio.timeout_at(deadline):
-            await slots.acquire()
-    except TimeoutError:
+        await slots.acquire(deadline)
+    except SlotExpired:
         which = (
             f"for {origin[0]}://{origin[1]}:{origin[2]} (SCHEDULER_ORIGIN_CONNECTIONS)"
             if origin is not None

@@ -1,0 +1,75 @@
+"""The HTTP client's connection slots (worker/http/slots.py): first come, first served, each
+waiter until its own deadline, under one timer for all of them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from worker.http.slots import DeadlineSlots, SlotExpired
+
+
+async def test_a_free_slot_is_taken_at_once_and_a_released_one_goes_to_the_first_waiter() -> None:
+    slots = DeadlineSlots(1)
+    loop = asyncio.get_running_loop()
+    assert slots.take() and not slots.take()
+    order: list[str] = []
+
+    async def wait(name: str) -> None:
+        await slots.acquire(loop.time() + 5)
+        order.append(name)
+
+    first, second = asyncio.create_task(wait("first")), asyncio.create_task(wait("second"))
+    await asyncio.sleep(0)
+    slots.release()
+    assert not slots.take(), "a released slot goes to a waiter, not to a newcomer"
+    await first
+    slots.release()
+    await second
+    assert order == ["first", "second"]
+    slots.release()
+    assert slots.free == 1
+
+
+async def test_each_waiter_expires_at_its_own_deadline_with_one_timer() -> None:
+    slots = DeadlineSlots(1)
+    loop = asyncio.get_running_loop()
+    assert slots.take()
+    late = asyncio.create_task(slots.acquire(loop.time() + 5))
+    soon = asyncio.create_task(slots.acquire(loop.time() + 0.05))
+    sooner = asyncio.create_task(slots.acquire(loop.time() + 0.02))
+    await asyncio.sleep(0)
+    assert slots._timer is not None and slots._timer_at <= loop.time() + 0.02
+    with pytest.raises(SlotExpired):
+        await asyncio.wait_for(sooner, 1)
+    assert not soon.done(), "expired at its own deadline, not at the first one"
+    with pytest.raises(SlotExpired):
+        await asyncio.wait_for(soon, 1)
+    assert not late.done()
+    slots.release()
+    await asyncio.wait_for(late, 1)  # the expired ones were skipped: the slot went to it
+    slots.release()
+    assert slots.free == 1 and slots._deadlines == []
+
+
+async def test_a_cancelled_waiter_loses_its_place_and_leaks_no_slot() -> None:
+    slots = DeadlineSlots(1)
+    loop = asyncio.get_running_loop()
+    assert slots.take()
+    gone = asyncio.create_task(slots.acquire(loop.time() + 5))
+    await asyncio.sleep(0)
+    gone.cancel()
+    slots.release()  # nobody left waiting: the slot is free again
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert slots.free == 1
+
+    assert slots.take()
+    handed = asyncio.create_task(slots.acquire(loop.time() + 5))
+    await asyncio.sleep(0)
+    slots.release()  # handed over to `handed`...
+    handed.cancel()  # ...which is cancelled before it runs: the slot is handed on
+    with pytest.raises(asyncio.CancelledError):
+        await handed
+    assert slots.free == 1

@@ -1,0 +1,75 @@
+"""The worker process and Python's cyclic garbage collector.
+
+A full collection walks every object the collector tracks and pauses the event loop meanwhile.
+A worker holds a lot of them on purpose: its modules and pools for good, and before a crowded
+instant every run prepared for it (a 100,000-slot instant: a few objects per run, ~150 MB).
+Two rules keep those walks off the fire instants:
+
+- `freeze_startup_heap`: what the process holds once it has started stays out of every later
+  collection (`gc.freeze`).
+- `CrowdPause`: while an instant's requests wait for a sender, automatic collections are off.
+  The sends allocate tasks and futures by the hundred thousand; each allocation burst triggers
+  collections, and the older generations' walk every held run. py-spy (`--native`) at a
+  50,000-slot instant: `gc_collect_main` was 27 % of the workers' samples, ahead of the
+  `write` system calls (10 %). What a send leaves behind is freed by reference counting; the
+  rare cycle waits for the collector to be back on, which is bounded (`longest`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+CROWD_PAUSE_LONGEST_SECONDS = 10.0
+"""The longest automatic collections stay off for one crowd: past it (a target so slow that the
+crowd's sends take longer), they are back on until the crowd has gone, so that cyclic garbage
+cannot grow for as long as the crowd lasts."""
+
+
+def freeze_startup_heap() -> None:
+    """Keep what the process holds once it has started (modules, classes, pools: tens of
+    thousands of objects, all for good) out of every later garbage collection (`gc.freeze`).
+    A full collection walks every object it tracks and pauses the event loop meanwhile; one
+    that lands on a fire instant delays that instant's sends. Freezing the start-up heap takes
+    those objects out of the walk (measured with a gc.callbacks probe in
+    tests/faults/test_tarpit.py: see the commit that added this). Garbage is collected first,
+    so nothing unreachable is frozen."""
+    gc.collect()
+    gc.freeze()
+
+
+class CrowdPause:
+    """Automatic garbage collection off while a crowd of requests waits for senders (`begin`),
+    back on when the crowd has gone (`end`) or after `longest` seconds, whichever comes first;
+    once a crowd has had its pause, it gets no second one (`end` resets that).
+
+    It turns the collector back on only if it turned it off: a process (a test, a profiler)
+    that runs with the collector off keeps it off."""
+
+    __slots__ = ("_longest", "_timer", "_spent")
+
+    def __init__(self, longest: float = CROWD_PAUSE_LONGEST_SECONDS) -> None:
+        self._longest = longest
+        self._timer: asyncio.TimerHandle | None = None  # set while the collector is off
+        self._spent = False  # this crowd has had its pause
+
+    @property
+    def active(self) -> bool:
+        return self._timer is not None
+
+    def begin(self) -> None:
+        if self._spent or not gc.isenabled():
+            return
+        self._spent = True
+        gc.disable()
+        self._timer = asyncio.get_running_loop().call_later(self._longest, self._resume)
+
+    def end(self) -> None:
+        self._spent = False
+        self._resume()
+
+    def _resume(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            gc.enable()
