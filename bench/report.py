@@ -207,7 +207,8 @@ def burst_table(result: dict[str, Any]) -> str:
         ]
         target = BURST_TARGETS.get(int(size), "")
         metrics = [(BURST[0][0], BURST[0][1], target, BURST[0][3]), *BURST[1:]]
-        text = comparison(one["ours"], peers, metrics, reference=False) + breakdown_line(one["ours"])
+        text = comparison(one["ours"], peers, metrics, reference=False)
+        text += breakdown_line(one["ours"])
         parts.append(f"{head}\n{text}{failures([('ours', one['ours']), *peers])}")
     return "\n\n".join(parts) + (
         f"\n{STORE_NOTE}; Procrastinate periodic: n/a (no arbitrary one-off schedules); "

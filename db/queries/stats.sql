@@ -7,13 +7,21 @@ SELECT pg_try_advisory_xact_lock(hashtext('workflow_schedule_stats_fold')) AS go
 -- `limit` global deltas (metrics kept for the whole deployment only, migration 0011) into the
 -- global values. Runs in the same transaction as stats_fold_lock. ORDER BY keeps the upsert's
 -- row-lock order stable.
+-- The deltas to move are found on the primary key and deleted by it (`= ANY (ARRAY(...))`),
+-- never by a join: `id IN (SELECT ... LIMIT 50000)` was planned as a hash join over a
+-- sequential scan of the whole table, whose size is every delta not vacuumed yet. When vacuum
+-- fell behind (a 1,000/s steady run: 149 MB for 10,000 live rows), each fold read all of it:
+-- 6,000 deltas took 21-26 s instead of 45 ms, and PostgreSQL's CPU per slot went from 0.29 to
+-- 1.3 ms (docs/benchmarks.md). By the key: 50-60 ms, bloated or not.
 WITH moved AS (
     DELETE FROM workflow_schedule_stat_deltas
-    WHERE id IN (SELECT id FROM workflow_schedule_stat_deltas ORDER BY id LIMIT %(limit)s)
+    WHERE id = ANY (ARRAY(
+        SELECT id FROM workflow_schedule_stat_deltas ORDER BY id LIMIT %(limit)s))
     RETURNING trigger_id, tenant, metric, key, value
 ), moved_global AS (
     DELETE FROM workflow_stat_global_deltas
-    WHERE id IN (SELECT id FROM workflow_stat_global_deltas ORDER BY id LIMIT %(limit)s)
+    WHERE id = ANY (ARRAY(
+        SELECT id FROM workflow_stat_global_deltas ORDER BY id LIMIT %(limit)s))
     RETURNING metric, key, value
 ), folded AS (
     SELECT scope, metric, key, sum(value) AS value FROM (
