@@ -99,6 +99,7 @@ class Options:
     sizes: Sizes
     quick: bool
     unsafe: bool
+    statements: bool
     peers: bool
     wait: float  # seconds to wait for a quiet machine
     command: str
@@ -110,6 +111,11 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--unsafe", action="store_true", help="fsync off (not honest numbers)")
     parser.add_argument("--no-peers", action="store_true", help="ours only (engine work)")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="load pg_stat_statements; steady and ramp print ours' costliest statements per slot",
+    )
     parser.add_argument(
         "--wait",
         type=float,
@@ -138,6 +144,7 @@ def parse(argv: list[str] | None) -> Options:
         sizes=sizes,
         quick=args.quick,
         unsafe=args.unsafe,
+        statements=args.statements,
         peers=not args.no_peers,
         wait=args.wait if args.wait is not None else 60.0 if args.quick else 900.0,
         command="python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -226,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     work = Path(tempfile.mkdtemp(prefix="wfs-bench-run-"))
-    cluster = BenchCluster(unsafe=options.unsafe)
+    cluster = BenchCluster(unsafe=options.unsafe, statements=options.statements)
     shutil.rmtree(RESULTS / "logs", ignore_errors=True)
     procs = Processes(RESULTS / "logs")
     started = time.monotonic()

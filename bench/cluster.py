@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import psutil
 import psycopg
@@ -19,20 +20,73 @@ from devtools.localpg import LocalCluster
 from devtools.loopback import free_port
 
 TEMPLATE = "bench_template"
+TOP_STATEMENTS = """
+SELECT s.query, s.calls, s.rows, s.total_exec_time + s.total_plan_time, s.total_plan_time
+FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+WHERE d.datname = %(database)s
+ORDER BY s.total_exec_time + s.total_plan_time DESC
+LIMIT %(limit)s
+"""
+
+
+def _label(query: str) -> str:
+    """A statement's first comment line (what a named query does), else its first 90 chars."""
+    for line in query.splitlines():
+        line = line.strip()
+        if line.startswith("--"):
+            return line.lstrip("- ")[:90]
+        if line:
+            return " ".join(query.split())[:90]
+    return "?"
 
 
 class BenchCluster:
-    def __init__(self, *, unsafe: bool = False) -> None:
+    def __init__(self, *, unsafe: bool = False, statements: bool = False) -> None:
+        """`statements`: pg_stat_statements loaded, and the steady phases of ours report the
+        statements that cost PostgreSQL the most (`top_statements`)."""
         self.base = Path(tempfile.mkdtemp(prefix="wfs-bench-"))
         base = self.base
         base.chmod(0o755)  # the server runs as `postgres`, which must reach its data directory
         self.unsafe = unsafe
-        self.cluster = LocalCluster(base / "pg", free_port(), fast_and_unsafe=unsafe)
+        self.statements = statements
+        self.cluster = LocalCluster(
+            base / "pg",
+            free_port(),
+            fast_and_unsafe=unsafe,
+            preload=("pg_stat_statements",) if statements else (),
+        )
         self._template_ready = False
         self._databases = 0
 
     def start(self) -> None:
         self.cluster.start()
+        if self.statements:
+            with psycopg.connect(self.cluster.url(), autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def reset_statements(self) -> None:
+        if self.statements:
+            with psycopg.connect(self.cluster.url(), autocommit=True) as conn:
+                conn.execute("SELECT pg_stat_statements_reset()")
+
+    def top_statements(self, database: str, per: int, limit: int = 15) -> list[dict[str, Any]]:
+        """The statements of `database` that took PostgreSQL the most time since the last
+        reset: calls, rows and time (execution + planning) each per `per` (slots), and the
+        statement's first comment line (our named queries start with what they do)."""
+        if not self.statements:
+            return []
+        with psycopg.connect(self.cluster.url(), autocommit=True) as conn:
+            rows = conn.execute(TOP_STATEMENTS, {"database": database, "limit": limit}).fetchall()
+        return [
+            {
+                "statement": _label(query),
+                "calls_per_slot": calls / per,
+                "rows_per_slot": count / per,
+                "us_per_slot": 1000 * ms / per,
+                "plan_us_per_slot": 1000 * plan_ms / per,
+            }
+            for query, calls, count, ms, plan_ms in rows
+        ]
 
     def destroy(self) -> None:
         self.cluster.destroy()

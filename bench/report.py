@@ -170,6 +170,7 @@ def steady_table(result: dict[str, Any]) -> str:
         ("APScheduler 1 proc", result.get("apscheduler")),
     ]
     text = comparison(s, peers, STEADY, reference=False) + breakdown_line(s)
+    text += statements_table(s)
     text += f"\n{STORE_NOTE}; pg-boss: n/a (its cron is minute-granular)" + failures(peers)
     text += (
         "\nmissed = slots of the window not received by the window's end + "
@@ -217,6 +218,24 @@ def burst_table(result: dict[str, Any]) -> str:
     )
 
 
+def statements_table(ours: dict[str, Any]) -> str:
+    """Ours' costliest statements (`--statements`), per slot of the window; empty without."""
+    rows = [
+        [
+            s["statement"],
+            fmt(s["calls_per_slot"], 3),
+            fmt(s["rows_per_slot"], 2),
+            fmt(s["us_per_slot"]),
+            fmt(s["plan_us_per_slot"]),
+        ]
+        for s in ours.get("statements") or []
+    ]
+    if not rows:
+        return ""
+    headers = ["statement (pg_stat_statements)", "calls", "rows", "µs", "of it planning µs"]
+    return "\nPostgreSQL's time per slot, costliest statements first:\n" + table(headers, rows)
+
+
 def ramp_table(result: dict[str, Any]) -> str:
     parts = []
     for step, one in result["by_step"].items():
@@ -225,7 +244,7 @@ def ramp_table(result: dict[str, Any]) -> str:
         text = comparison(one["ours"], peers, RAMP, reference=False)
         parts.append(
             head + "\n" + text + breakdown_line(one["ours"])
-            + failures([("ours", one["ours"]), *peers])
+            + failures([("ours", one["ours"]), *peers]) + statements_table(one["ours"])
         )  # fmt: skip
     return "\n\n".join(parts) + f"\n{STORE_NOTE}; skipped: ours only (a peer keeps no record)"
 

@@ -79,6 +79,7 @@ class LocalCluster:
     datadir: Path
     port: int
     fast_and_unsafe: bool = False  # fsync off etc.: for throwaway test clusters only
+    preload: tuple[str, ...] = ()  # shared_preload_libraries (the bench's pg_stat_statements)
     log_file: Path = field(init=False)
     _binaries: ServerBinaries | None = field(default=None, init=False, repr=False)
 
@@ -170,6 +171,8 @@ class LocalCluster:
         ]
         if self.fast_and_unsafe:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        if self.preload:
+            options.append(f"-c shared_preload_libraries={','.join(self.preload)}")
         return " ".join(options)
 
     def start(self, timeout: float = 30.0) -> None:

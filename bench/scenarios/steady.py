@@ -50,9 +50,11 @@ def ours(
         env = service_env(url, f"{ctx.target_url}/ours/{phase}/{{workflowId}}")
         workers = start_workers(ctx.procs, WORKERS, env)
         try:
+            ctx.cluster.reset_statements()
             result = measure_steady(ctx, f"/ours/{phase}", workers, n, seconds, plot=plot)
         finally:
             ctx.procs.stop(workers)
+        result["statements"] = ctx.cluster.top_statements(name, per=n * seconds)
         result["engine_breakdown"] = engine_breakdown(url, result["window"])
         result["skipped_runs"] = result["engine_breakdown"].get("skipped", {}).get("runs", 0)
         return result
