@@ -235,6 +235,7 @@ class BatchExecutor:
         """Wait (up to `timeout`) for the outcomes already in to be recorded: a worker that
         stops records what it has before it closes its pool, rather than leave those runs to
         be sent again by recovery."""
+        self._releaser.stopping()
         if self._flushes:
             await asyncio.wait(set(self._flushes), timeout=timeout)
 
@@ -422,6 +423,11 @@ class Releaser:
         self._due: collections.deque[Item] = collections.deque()  # instant come, not started
         self._waiting: dict[float, list[Item]] = {}  # by instant (time.monotonic())
         self._drained: asyncio.Future[None] | None = None  # resolved when `_due` empties
+
+    def stopping(self) -> None:
+        """The process is stopping: the garbage collector is back on, whatever still waits."""
+        if self._crowd_pause is not None:
+            self._crowd_pause.end()
 
     async def drained(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
         """Until every request whose instant has come is started (at once when none waits),

@@ -4,6 +4,7 @@ waiter until its own deadline, under one timer for all of them."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -73,3 +74,44 @@ async def test_a_cancelled_waiter_loses_its_place_and_leaks_no_slot() -> None:
     with pytest.raises(asyncio.CancelledError):
         await handed
     assert slots.free == 1
+
+
+async def test_waiters_of_mixed_timeouts_leave_no_heap_of_served_entries_behind() -> None:
+    """Served in arrival order, kept in deadline order: a waiter with a shorter timeout that came
+    later sits on top of the heap, and every waiter served before it would stay in the heap until
+    its own deadline (up to an hour) unless the heap is rebuilt."""
+    slots = DeadlineSlots(1)
+    loop = asyncio.get_running_loop()
+    assert slots.take()
+    patient = [asyncio.create_task(slots.acquire(loop.time() + 3_600)) for _ in range(1_000)]
+    await asyncio.sleep(0)
+    hurried = asyncio.create_task(slots.acquire(loop.time() + 30))  # last in line, first due
+    await asyncio.sleep(0)
+    for waiter in patient:
+        slots.release()  # the holder is done: the slot goes to the next patient waiter
+        await waiter
+    assert len(slots._deadlines) <= 2 * 64 + 2, len(slots._deadlines)
+    gone = asyncio.create_task(slots.acquire(loop.time() + 3_600))
+    await asyncio.sleep(0)
+    gone.cancel()  # a cancelled waiter is stale too
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    slots.release()
+    await asyncio.wait_for(hurried, 1)
+    slots.release()
+    assert slots.free == 1
+
+
+async def test_a_slot_handed_over_after_the_deadline_is_not_used() -> None:
+    """The loop may wake a waiter later than its deadline: it must not send with no time left."""
+    slots = DeadlineSlots(1)
+    loop = asyncio.get_running_loop()
+    assert slots.take()
+    late = asyncio.create_task(slots.acquire(loop.time() + 0.01))
+    await asyncio.sleep(0)
+    # The fault under test: the loop is busy past the deadline, so no timer can run meanwhile.
+    time.sleep(0.02)  # noqa: ASYNC251
+    slots.release()  # handed over before the timer ran: the waiter wakes past its deadline
+    with pytest.raises(SlotExpired):
+        await late
+    assert slots.free == 1, "the slot was handed back, not lost"

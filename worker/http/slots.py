@@ -7,7 +7,8 @@ instant: those were 14 % of the worker's samples. Here a waiter is one future in
 entry in a heap of deadlines, and a single timer is armed, for the earliest deadline.
 
 Waiters are served first come, first served; a slot released while some wait passes straight to
-the first of them, so a newcomer cannot take it ahead of the queue.
+the first of them, so a newcomer cannot take it ahead of the queue. A slot is never given past
+its waiter's deadline, even when the event loop wakes the waiter late.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class SlotExpired(Exception):
 
 
 class DeadlineSlots:
-    __slots__ = ("free", "_waiters", "_deadlines", "_order", "_timer", "_timer_at")
+    __slots__ = ("free", "_waiters", "_deadlines", "_order", "_timer", "_timer_at", "_stale")
 
     def __init__(self, limit: int) -> None:
         self.free = limit
@@ -32,6 +33,7 @@ class DeadlineSlots:
         self._order = itertools.count()  # ties between equal deadlines, never the futures
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._stale = 0  # entries of `_deadlines` whose waiter is served or cancelled
 
     def take(self) -> bool:
         """A slot at once if one is free and nobody waits (no suspension, no timer)."""
@@ -52,27 +54,41 @@ class DeadlineSlots:
         try:
             await waiter
         except asyncio.CancelledError:
+            if waiter.cancelled():
+                self._stale += 1  # still in the heap
+                self._prune()
             # Cancelled after a slot was handed over but before it could run: hand it on.
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            elif waiter.exception() is None:
                 self.release()
             raise
+        if loop.time() >= deadline:  # handed over in time, but the loop woke us too late
+            self.release()
+            raise SlotExpired()
 
     def release(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():  # cancelled and expired waiters are skipped here
                 waiter.set_result(None)
+                self._stale += 1
                 self._prune()
                 return
         self.free += 1
         self._prune()
 
     def _prune(self) -> None:
-        """Drop the served waiters from the top of the heap: with equal timeouts, the first
-        served is the earliest deadline, so the heap stays as small as the queue."""
+        """Drop the served and cancelled waiters from the heap. From its top as they come (with
+        equal timeouts the first served has the earliest deadline); and, when waiters with
+        different timeouts leave most entries stale behind an earlier deadline still waiting,
+        by rebuilding it, so that it never holds more than about twice the waiters."""
         deadlines = self._deadlines
         while deadlines and deadlines[0][2].done():
             heapq.heappop(deadlines)
+            self._stale -= 1
+        if self._stale > 64 and 2 * self._stale > len(deadlines):
+            self._deadlines = [entry for entry in deadlines if not entry[2].done()]
+            heapq.heapify(self._deadlines)
+            self._stale = 0
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         earliest = self._deadlines[0][0]
@@ -89,8 +105,10 @@ class DeadlineSlots:
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _, _, waiter = heapq.heappop(deadlines)
-            if not waiter.done():
+            if waiter.done():
+                self._stale -= 1
+            else:
                 waiter.set_exception(SlotExpired())
         self._prune()
-        if deadlines:
+        if self._deadlines:  # `_prune` may have rebuilt it
             self._arm(loop)

@@ -436,6 +436,8 @@ class WireClient:
             try:
                 await exchange.head
             except BaseException as exc:
+                if exchange.head.done() and not exchange.head.cancelled():
+                    exchange.head.exception()  # expired as we were cancelled: read, not logged
                 conn.close()
                 if isinstance(exc, ConnectionError | OSError) and exchange.answered:
                     exc.add_note("answered")  # no resend once the target has said anything
