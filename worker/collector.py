@@ -2,7 +2,8 @@
 
 A full collection walks every object the collector tracks and pauses the event loop meanwhile.
 A worker holds a lot of them on purpose: its modules and pools for good, and before a crowded
-instant every run prepared for it (a 100,000-slot instant: a few objects per run, ~150 MB).
+instant every run prepared for it (its share of a 100,000-slot instant is ~50,000 runs of
+~4 KB each, within `SCHEDULER_PREPARED_RUNS_MEMORY_MB`).
 Two rules keep those walks off the fire instants:
 
 - `freeze_startup_heap`: what the process holds once it has started stays out of every later
