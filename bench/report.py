@@ -292,6 +292,9 @@ def scale_table(result: dict[str, Any]) -> str:
     for part in (small, *bigs):
         line = breakdown_line(part)
         text += line.replace("ours,", f"ours ({part['stored']:,} stored),") if line else ""
+    for part in (small, *bigs):
+        statements = statements_table(part)
+        text += statements.replace("per slot,", f"per slot ({part['stored']:,} stored),")
     return head + "\n" + text
 
 
