@@ -48,6 +48,11 @@ DELETE FROM workflow_schedule_stat_values
 WHERE scope LIKE 's:%%' AND value = 0 AND metric IN ('status', 'duration_count',
       'duration_sum_ms', 'duration_bucket');
 
+-- The readers below add three parts, read in one snapshot: the folded values, the deltas not
+-- folded yet, and the unfinished runs (pending, running, retrying, accepted), which are counted
+-- where they are, in the executions table (the partial index of unfinished runs), not by
+-- deltas (migration 0013).
+
 -- name: stats_of_schedule
 SELECT metric, key, sum(value)::bigint AS value FROM (
     SELECT metric, key, value FROM workflow_schedule_stat_values
@@ -55,6 +60,10 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     UNION ALL
     SELECT metric, key, value FROM workflow_schedule_stat_deltas
     WHERE trigger_id = %(trigger_id)s
+    UNION ALL
+    SELECT 'status', status, count(*) FROM workflow_schedule_executions
+    WHERE trigger_id = %(trigger_id)s AND status IN ('pending', 'running', 'retrying', 'accepted')
+    GROUP BY status
 ) v GROUP BY metric, key;
 
 -- name: stats_of_tenant
@@ -63,6 +72,10 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     WHERE scope = 't:' || %(tenant)s
     UNION ALL
     SELECT metric, key, value FROM workflow_schedule_stat_deltas WHERE tenant = %(tenant)s
+    UNION ALL
+    SELECT 'status', status, count(*) FROM workflow_schedule_executions
+    WHERE tenant = %(tenant)s AND status IN ('pending', 'running', 'retrying', 'accepted')
+    GROUP BY status
 ) v GROUP BY metric, key;
 
 -- name: stats_global
@@ -72,6 +85,10 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     SELECT metric, key, value FROM workflow_schedule_stat_deltas
     UNION ALL
     SELECT metric, key, value FROM workflow_stat_global_deltas
+    UNION ALL
+    SELECT 'status', status, count(*) FROM workflow_schedule_executions
+    WHERE status IN ('pending', 'running', 'retrying', 'accepted')
+    GROUP BY status
 ) v GROUP BY metric, key;
 
 -- name: stats_summaries
@@ -89,5 +106,9 @@ FROM (
     UNION ALL
     SELECT trigger_id, metric, key, value FROM workflow_schedule_stat_deltas
     WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND metric = 'status'
+    UNION ALL
+    SELECT trigger_id, 'status', status, count(*) FROM workflow_schedule_executions
+    WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND status IN ('pending', 'running', 'retrying', 'accepted')
+    GROUP BY trigger_id, status
 ) v GROUP BY trigger_id;
 

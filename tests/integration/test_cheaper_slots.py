@@ -76,7 +76,8 @@ async def test_deployment_wide_metrics_are_not_kept_per_schedule_and_fold_exactl
     conn: Conn,
 ) -> None:
     """/metrics' counters (finished, lag, lifetime durations) are summed per statement, not
-    written per schedule: a slot costs its schedule 6 statistics rows, not 15 (issue 13)."""
+    written per schedule, and its running run is counted live: a slot costs its schedule 4
+    statistics rows (15 before migration 0011, 6 before 0013; issue 13)."""
     schedule = await _schedule(conn)
     ids = await _dispatch_here(conn)
     attempts = await start_batch(conn, ids)
@@ -91,10 +92,46 @@ async def test_deployment_wide_metrics_are_not_kept_per_schedule_and_fold_exactl
         "SELECT count(*) AS n FROM workflow_schedule_stat_deltas WHERE trigger_id = %s",
         (schedule.id,),
     )
-    assert await cursor.fetchone() == {"n": 6}
+    assert await cursor.fetchone() == {"n": 4}
     assert await fold(conn)
     assert await stats_repo.global_metrics(conn) == before
     assert await stats_repo.of_schedule(conn, schedule.id) == per_schedule
+
+
+async def test_unfinished_runs_are_counted_live_not_by_deltas(conn: Conn) -> None:
+    """A run in flight is counted from the executions table (migration 0013): starting it
+    writes no per-schedule delta, and the schedule's, its tenant's and the deployment's counts
+    and the list view's total see it until it ends, then see its end instead."""
+    schedule = await _schedule(conn)
+    ids = await _dispatch_here(conn)
+    deltas = await conn.execute(
+        "SELECT count(*) AS n FROM workflow_schedule_stat_deltas WHERE trigger_id = %s",
+        (schedule.id,),
+    )
+    assert await deltas.fetchone() == {"n": 0}
+    readers = (
+        lambda: stats_repo.of_schedule(conn, schedule.id),
+        lambda: stats_repo.of_tenant(conn, "acme"),
+        lambda: stats_repo.global_metrics(conn),
+    )
+    for read in readers:
+        counts = await read()
+        assert counts[("status", "running")] == 1
+        assert ("status", "succeeded") not in counts
+    totals = await stats_repo.summaries(conn, [schedule.id])
+    assert totals[schedule.id] == stats_repo.StatusTotals(total=1, succeeded=0, failed=0)
+
+    attempts = await start_batch(conn, ids)
+    await finish_batch(conn, [Answer(attempts[0], OK, None)])
+    for read in readers:
+        counts = await read()
+        assert counts.get(("status", "running"), 0) == 0
+        assert counts[("status", "succeeded")] == 1
+    assert await fold(conn)
+    for read in readers:
+        assert (await read())[("status", "succeeded")] == 1
+    totals = await stats_repo.summaries(conn, [schedule.id])
+    assert totals[schedule.id] == stats_repo.StatusTotals(total=1, succeeded=1, failed=0)
 
 
 async def test_a_tenant_near_its_cap_is_left_pending_for_the_start(conn: Conn) -> None:

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from db import migrate
+from db.queries import query
 
 TABLE = "workflow_schedule_executions"
 
@@ -168,9 +169,8 @@ def test_up_then_new_rows_route_count_and_keep_one_per_slot(database_url: str) -
         placed = conn.execute(
             f"SELECT tableoid::regclass::text FROM {TABLE} ORDER BY scheduled_at"
         ).fetchall()
-        counted = conn.execute(
-            "SELECT sum(value) FROM workflow_schedule_stat_deltas "
-            "WHERE metric = 'status' AND key = 'pending'"
-        ).fetchone()
+        counted = {
+            (metric, key): value for metric, key, value in conn.execute(query("stats_global"))
+        }
     assert placed == [(f"{TABLE}_p20261201_0000",), (f"{TABLE}_default",)]
-    assert counted == (2,)
+    assert counted[("status", "pending")] == 2

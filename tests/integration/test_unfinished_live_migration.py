@@ -1,0 +1,104 @@
+"""Migration 0013 on a populated 0012 database: the unfinished runs' counts leave the deltas and
+values and are read live, and every reader answers what it answered before; down puts them
+back where 0012's readers find them."""
+
+from __future__ import annotations
+
+import psycopg
+
+from db import migrate
+from db.queries import query
+from tests.integration.test_history_partitions_migration import POPULATE
+
+Counts = dict[str, dict[tuple[str, str], int]]
+
+# The schedules of POPULATE's runs, for the psql view (it lists schedules).
+SCHEDULES = """
+INSERT INTO workflow_schedules (id, tenant, workflow_id, cron_expression, timezone, state,
+                                next_run_at, next_fire_at)
+SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'tenant-' || (n % 2),
+       'wf-' || n, '0 0 * * *', 'UTC', 'active', '2027-01-01', '2027-01-01'
+FROM generate_series(1, 5) AS n
+"""
+VIEW = "SELECT * FROM schedule_stats ORDER BY trigger_id"
+
+# What 0012's readers added up (db/queries/stats.sql before 0013): values and deltas, per
+# schedule, per tenant and in total.
+BEFORE_0013 = """
+SELECT scope, metric, key, sum(value)::bigint FROM (
+    SELECT scope, metric, key, value FROM workflow_schedule_stat_values
+    UNION ALL
+    SELECT s.scope, d.metric, d.key, d.value FROM workflow_schedule_stat_deltas d,
+           LATERAL (VALUES ('s:' || d.trigger_id::text), ('t:' || d.tenant), ('g')) AS s(scope)
+    UNION ALL
+    SELECT 'g', metric, key, value FROM workflow_stat_global_deltas
+) v GROUP BY 1, 2, 3
+"""
+
+
+def _nonzero(counts: Counts) -> Counts:
+    return {
+        scope: {k: v for k, v in metrics.items() if v}
+        for scope, metrics in counts.items()
+        if any(metrics.values())
+    }
+
+
+def read_0012(conn: psycopg.Connection[tuple[object, ...]]) -> Counts:
+    counts: Counts = {}
+    for scope, metric, key, value in conn.execute(BEFORE_0013):
+        counts.setdefault(str(scope), {})[(str(metric), str(key))] = int(value)  # type: ignore[call-overload]
+    return _nonzero(counts)
+
+
+def read_now(conn: psycopg.Connection[tuple[object, ...]]) -> Counts:
+    """Every scope through today's readers."""
+    ids = conn.execute("SELECT DISTINCT trigger_id FROM workflow_schedule_executions").fetchall()
+    tenants = conn.execute("SELECT DISTINCT tenant FROM workflow_schedule_executions").fetchall()
+    reads = [(f"s:{i}", "stats_of_schedule", {"trigger_id": i}) for (i,) in ids]
+    reads += [(f"t:{t}", "stats_of_tenant", {"tenant": t}) for (t,) in tenants]
+    reads.append(("g", "stats_global", {}))
+    counts: Counts = {}
+    for scope, name, params in reads:
+        for metric, key, value in conn.execute(query(name), params):
+            counts.setdefault(scope, {})[(str(metric), str(key))] = int(value)  # type: ignore[call-overload]
+    return _nonzero(counts)
+
+
+def test_up_reads_the_same_and_down_restores_0012(empty_database_url: str) -> None:
+    url = empty_database_url
+    migrate.upgrade(url, "0012")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SCHEDULES)
+        conn.execute(POPULATE)
+        # Folded, then a run ends: some counts sit in values, some in deltas.
+        conn.execute(query("stats_fold"), {"limit": 50_000})
+        conn.execute(
+            "UPDATE workflow_schedule_executions SET status = 'succeeded', duration_ms = 5"
+            " WHERE id = (SELECT id FROM workflow_schedule_executions"
+            "             WHERE status = 'running' ORDER BY id LIMIT 1)"
+        )
+        before, view = read_0012(conn), conn.execute(VIEW).fetchall()
+        unfinished = conn.execute(
+            "SELECT count(*) FROM workflow_schedule_executions"
+            " WHERE status IN ('pending', 'running', 'retrying', 'accepted')"
+        ).fetchone()
+    assert unfinished and unfinished[0] > 0
+    assert before["g"][("status", "running")] > 0
+    assert len(view) == 5 and all(row[11] for row in view)  # `unfinished`
+
+    migrate.upgrade(url, "0013")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert read_now(conn) == before
+        assert conn.execute(VIEW).fetchall() == view
+        left = conn.execute(
+            "SELECT count(*) FROM (SELECT key FROM workflow_schedule_stat_deltas"
+            " UNION ALL SELECT key FROM workflow_schedule_stat_values) k"
+            " WHERE key IN ('pending', 'running', 'retrying', 'accepted')"
+        ).fetchone()
+    assert left == (0,)
+
+    migrate.downgrade(url, "0012")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert read_0012(conn) == before
+        assert conn.execute(VIEW).fetchall() == view
