@@ -63,7 +63,8 @@ SELECT count(*) AS n FROM gone;
 WITH released AS (
     DELETE FROM workflow_schedule_owners WHERE id IN (
         SELECT o.id FROM workflow_schedule_owners o
-        WHERE NOT EXISTS (SELECT 1 FROM workflow_schedules s WHERE s.id = o.id)
+        WHERE o.schedule_deleted_at IS NOT NULL  -- the partial index: deleted schedules only
+          AND NOT EXISTS (SELECT 1 FROM workflow_schedules s WHERE s.id = o.id)
           AND NOT EXISTS (SELECT 1 FROM workflow_schedule_executions e
                           WHERE e.trigger_id = o.id)
           AND NOT EXISTS (SELECT 1 FROM workflow_run_specs p WHERE p.trigger_id = o.id)
