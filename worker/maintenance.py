@@ -6,7 +6,8 @@
 2. Unfinished runs whose job is gone or ended get a new job (`recover_orphans`).
 No lock is taken: every step is idempotent and safe to run in several workers at once.
 
-`StatsFold` folds statistics deltas every second (one worker at a time does it).
+`StatsFold` folds statistics deltas every `SCHEDULER_STATS_FOLD_INTERVAL` seconds across the
+deployment (one worker at a time does it; each asks every second).
 
 `CompletionTimeouts` ends `timed_out` every second the accepted runs whose workflow neither
 reported nor sent a heartbeat by their deadline (issue 11). Any number of workers sweep at
@@ -50,7 +51,8 @@ class MaintenanceConfig:
     interval: float = 5.0
     stalled_after: float = 30.0  # Procrastinate marks a worker stalled after 30 s (3 heartbeats)
     orphan_min_age: float = 5.0
-    fold_interval: float = 1.0
+    fold_interval: float = 1.0  # how often each worker asks whether it is time to fold
+    fold_every: float = 5.0  # the deployment's cadence (SCHEDULER_STATS_FOLD_INTERVAL)
     timeout_interval: float = 1.0
     stale_floor: float = 30.0
     alerts: AlertPolicy = DEFAULT_ALERTS  # run.failed of runs that time out (issue 12)
@@ -126,13 +128,17 @@ class StatsFold(Service[int]):
             )
         )
         self.pool = pool
+        self.every = options.fold_every
 
     async def run_once(self, now: datetime | None) -> int:
-        """Fold until fewer than a full round is pending; returns the deltas folded."""
+        """When the deployment's last fold is `fold_every` seconds old, fold until fewer than
+        a full round is pending; returns the deltas folded (0 when it was not the time)."""
         folded = 0
         async with self.pool.connection() as conn:
-            while (moved := await fold(conn, FOLD_ROUND)) and moved >= FOLD_ROUND:
+            moved = await fold(conn, FOLD_ROUND, every=self.every, now=now)
+            while moved and moved >= FOLD_ROUND:  # more are waiting: on at once
                 folded += moved
+                moved = await fold(conn, FOLD_ROUND, now=now)
             folded += moved or 0
         return folded
 

@@ -110,6 +110,7 @@ class WorkerRuntime:
             ),
             history_retention_days=settings.scheduler_history_retention_days,
             history_lock_timeout=settings.scheduler_history_lock_timeout,
+            fold_every=settings.scheduler_stats_fold_interval,
         )
         self.recovery = Recovery(app, self.pool, maintenance)
         self.history = HistoryPartitions(self.pool, maintenance)

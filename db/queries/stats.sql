@@ -1,11 +1,25 @@
--- name: stats_fold_lock
--- One folder at a time; the others skip this round (nothing waits).
-SELECT pg_try_advisory_xact_lock(hashtext('workflow_schedule_stats_fold')) AS got;
+-- name: stats_fold_turn
+-- This transaction's turn to fold: no other folder now (an advisory try-lock held to the
+-- transaction's end: the others skip, nothing waits), and the deployment's last fold `every`
+-- seconds old or more on the database clock, whatever the number of workers (migration 0015).
+-- The instant is written in the fold's transaction: a fold that fails leaves it as it was.
+WITH turn AS (
+    SELECT pg_try_advisory_xact_lock(hashtext('workflow_schedule_stats_fold')) AS got
+), taken AS (
+    UPDATE workflow_stat_fold_clock
+    SET folded_at = coalesce(%(now)s::timestamptz, clock_timestamp())
+    WHERE (SELECT got FROM turn)
+      AND (%(every)s = 0  -- on at once: a full round left more waiting, or a test
+           OR folded_at <= coalesce(%(now)s::timestamptz, clock_timestamp())
+                           - make_interval(secs => %(every)s))
+    RETURNING 1
+)
+SELECT EXISTS (SELECT FROM taken) AS got;
 
 -- name: stats_fold
 -- Moves up to `limit` deltas into the per-schedule, per-tenant and global values, and up to
 -- `limit` global deltas (metrics kept for the whole deployment only, migration 0011) into the
--- global values. Runs in the same transaction as stats_fold_lock. ORDER BY keeps the upsert's
+-- global values. Runs in the same transaction as stats_fold_turn. ORDER BY keeps the upsert's
 -- row-lock order stable.
 -- The deltas to move are found on the primary key and deleted by it (`= ANY (ARRAY(...))`),
 -- never by a join: `id IN (SELECT ... LIMIT 50000)` was planned as a hash join over a

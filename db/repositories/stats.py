@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from db.queries import execute, fetch_all, fetch_one
@@ -55,11 +56,15 @@ async def summaries(conn: Conn, trigger_ids: Sequence[UUID]) -> dict[UUID, Statu
     }
 
 
-async def fold(conn: Conn, limit: int = 50_000) -> int | None:
+async def fold(
+    conn: Conn, limit: int = 50_000, *, every: float = 0.0, now: datetime | None = None
+) -> int | None:
     """Fold up to `limit` deltas into values, in one transaction; returns how many moved, or
-    None when another worker is folding right now (it skips, nothing waits)."""
+    None when it is not this call's turn: another worker is folding right now (it skips,
+    nothing waits) or the deployment's last fold is less than `every` seconds before `now`
+    (None: the database clock)."""
     async with conn.transaction():
-        row = await fetch_one(conn, "stats_fold_lock")
+        row = await fetch_one(conn, "stats_fold_turn", {"every": every, "now": now})
         if not row or not row["got"]:
             return None
         done = await fetch_one(conn, "stats_fold", {"limit": limit})

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from app.domain.outcome import Outcome
 from app.services.attempts import Answer, finish_batch, start_batch
@@ -149,3 +151,29 @@ async def test_the_fold_finds_its_deltas_by_key_however_bloated_their_table_is(c
     plan = "\n".join(row["QUERY PLAN"] for row in await cursor.fetchall())
     assert "Seq Scan on workflow_schedule_stat_deltas" not in plan, plan
     assert await fold(conn) == 300
+
+
+async def test_the_fold_keeps_one_cadence_for_the_deployment(
+    conn: Conn, database_url: str
+) -> None:
+    """A fold happens when the deployment's last one, by any worker, is `every` seconds old
+    (migration 0015): with a worker per connection asking every second, the deltas are still
+    folded every `every` seconds, so each fold sums several slots of a schedule into one value
+    row. A fold asked with every=0 goes on at once (a round that left more waiting)."""
+    schedule = await _run_slots(conn, 3, [("succeeded", 200, 10)])
+    cursor = await conn.execute("SELECT clock_timestamp() + interval '1 hour' AS t")
+    row = await cursor.fetchone()
+    assert row is not None
+    t = row["t"]
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, row_factory=dict_row
+    ) as other:
+        assert await fold(conn, every=5, now=t)
+        await _run_slots(conn, 2, [("succeeded", 200, 10)])
+        assert await fold(other, every=5, now=t + timedelta(seconds=4)) is None
+        assert await fold(conn, every=5, now=t + timedelta(seconds=4.9)) is None
+        assert await fold(other, every=5, now=t + timedelta(seconds=5))
+        assert await fold(conn, every=5, now=t + timedelta(seconds=6)) is None
+        assert await fold(conn, now=t + timedelta(seconds=6)) == 0
+    stats = await StatsService(conn, "acme").of_schedule(schedule)
+    assert stats.counts["succeeded"] == 3

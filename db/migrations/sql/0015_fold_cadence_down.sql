@@ -1,0 +1,1 @@
+DROP TABLE workflow_stat_fold_clock;
