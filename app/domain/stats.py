@@ -56,10 +56,10 @@ def from_metrics(metrics: Metrics) -> Stats:
     counts: dict[str, int] = {
         status: max(0, metrics.get(("status", status), 0)) for status in STATUSES
     }
-    duration_count = metrics.get(("duration_count", ""), 0)
     buckets = {
         int(key): value for (metric, key), value in metrics.items() if metric == "duration_bucket"
     }
+    duration_count = sum(buckets.values())  # one bucket sample per duration (migration 0016)
     return Stats(
         counts=counts,
         total=sum(counts.values()),

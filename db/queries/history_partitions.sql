@@ -60,8 +60,6 @@ WITH cleared AS (
     SELECT trigger_id, tenant, 'status' AS metric, status AS key, -count(*) AS value
     FROM gone GROUP BY 1, 2, 4
     UNION ALL
-    SELECT trigger_id, tenant, 'duration_count', '', -sum(n) FROM durations GROUP BY 1, 2
-    UNION ALL
     SELECT trigger_id, tenant, 'duration_sum_ms', '', -sum(total) FROM durations GROUP BY 1, 2
     UNION ALL
     SELECT trigger_id, tenant, 'duration_bucket', bucket, -n FROM durations

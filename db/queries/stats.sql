@@ -59,8 +59,8 @@ SELECT greatest((SELECT count(*) FROM moved), (SELECT count(*) FROM moved_global
 -- name: stat_values_prune_zero
 -- Counters of schedules whose history is gone entirely (retention runs it after its prunes).
 DELETE FROM workflow_schedule_stat_values
-WHERE scope LIKE 's:%%' AND value = 0 AND metric IN ('status', 'duration_count',
-      'duration_sum_ms', 'duration_bucket');
+WHERE scope LIKE 's:%%' AND value = 0
+  AND metric IN ('status', 'duration_sum_ms', 'duration_bucket');
 
 -- The readers below add three parts, read in one snapshot: the folded values, the deltas not
 -- folded yet, and the unfinished runs (pending, running, retrying, accepted), which are counted

@@ -1,6 +1,7 @@
-"""Migration 0013 on a populated 0012 database: the unfinished runs' counts leave the deltas and
-values and are read live, and every reader answers what it answered before; down puts them
-back where 0012's readers find them."""
+"""Migrations 0013 and 0016 on a populated database. 0013: the unfinished runs' counts leave the
+deltas and values and are read live, and every reader answers what it answered before; down
+puts them back where 0012's readers find them. 0016: the duration count leaves them too (the
+buckets' sum is read instead), the psql view answers the same; down writes it back."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ FROM generate_series(1, 5) AS n
 """
 VIEW = "SELECT * FROM schedule_stats ORDER BY trigger_id"
 
-# What 0012's readers added up (db/queries/stats.sql before 0013): values and deltas, per
-# schedule, per tenant and in total.
+# What is kept, as 0012's readers added it up (db/queries/stats.sql before 0013): values and
+# deltas, per schedule, per tenant and in total.
 BEFORE_0013 = """
 SELECT scope, metric, key, sum(value)::bigint FROM (
     SELECT scope, metric, key, value FROM workflow_schedule_stat_values
@@ -44,7 +45,7 @@ def _nonzero(counts: Counts) -> Counts:
     }
 
 
-def read_0012(conn: psycopg.Connection[tuple[object, ...]]) -> Counts:
+def read_kept(conn: psycopg.Connection[tuple[object, ...]]) -> Counts:
     counts: Counts = {}
     for scope, metric, key, value in conn.execute(BEFORE_0013):
         counts.setdefault(str(scope), {})[(str(metric), str(key))] = int(value)  # type: ignore[call-overload]
@@ -65,20 +66,24 @@ def read_now(conn: psycopg.Connection[tuple[object, ...]]) -> Counts:
     return _nonzero(counts)
 
 
-def test_up_reads_the_same_and_down_restores_0012(empty_database_url: str) -> None:
+def populate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    conn.execute(SCHEDULES)
+    conn.execute(POPULATE)
+    # Folded, then a run ends: some counts sit in values, some in deltas.
+    conn.execute(query("stats_fold"), {"limit": 50_000})
+    conn.execute(
+        "UPDATE workflow_schedule_executions SET status = 'succeeded', duration_ms = 5"
+        " WHERE id = (SELECT id FROM workflow_schedule_executions"
+        "             WHERE status = 'running' ORDER BY id LIMIT 1)"
+    )
+
+
+def test_0013_up_reads_the_same_and_down_restores_0012(empty_database_url: str) -> None:
     url = empty_database_url
     migrate.upgrade(url, "0012")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SCHEDULES)
-        conn.execute(POPULATE)
-        # Folded, then a run ends: some counts sit in values, some in deltas.
-        conn.execute(query("stats_fold"), {"limit": 50_000})
-        conn.execute(
-            "UPDATE workflow_schedule_executions SET status = 'succeeded', duration_ms = 5"
-            " WHERE id = (SELECT id FROM workflow_schedule_executions"
-            "             WHERE status = 'running' ORDER BY id LIMIT 1)"
-        )
-        before, view = read_0012(conn), conn.execute(VIEW).fetchall()
+        populate(conn)
+        before, view = read_kept(conn), conn.execute(VIEW).fetchall()
         unfinished = conn.execute(
             "SELECT count(*) FROM workflow_schedule_executions"
             " WHERE status IN ('pending', 'running', 'retrying', 'accepted')"
@@ -100,5 +105,32 @@ def test_up_reads_the_same_and_down_restores_0012(empty_database_url: str) -> No
 
     migrate.downgrade(url, "0012")
     with psycopg.connect(url, autocommit=True) as conn:
-        assert read_0012(conn) == before
+        assert read_kept(conn) == before
+        assert conn.execute(VIEW).fetchall() == view
+
+
+def test_0016_up_counts_durations_by_their_buckets_and_down_writes_the_count_back(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    migrate.upgrade(url, "0015")
+    with psycopg.connect(url, autocommit=True) as conn:
+        populate(conn)
+        before, view = read_kept(conn), conn.execute(VIEW).fetchall()
+    counts = [m[("duration_count", "")] for m in before.values() if ("duration_count", "") in m]
+    assert counts and all(counts)
+    assert any(row[13] is not None for row in view)  # `avg_duration_ms`
+
+    migrate.upgrade(url, "0016")
+    with psycopg.connect(url, autocommit=True) as conn:
+        without_count = {
+            scope: {k: v for k, v in metrics.items() if k != ("duration_count", "")}
+            for scope, metrics in before.items()
+        }
+        assert read_kept(conn) == without_count
+        assert conn.execute(VIEW).fetchall() == view
+
+    migrate.downgrade(url, "0015")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert read_kept(conn) == before
         assert conn.execute(VIEW).fetchall() == view
