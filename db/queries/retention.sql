@@ -62,16 +62,17 @@ SELECT count(*) AS n FROM gone;
 -- from losing its claim (see wfs_schedule_claim_id).
 WITH released AS (
     DELETE FROM workflow_schedule_owners WHERE id IN (
-        SELECT o.id FROM workflow_schedule_owners o
-        WHERE o.schedule_deleted_at IS NOT NULL  -- the partial index: deleted schedules only
-          AND NOT EXISTS (SELECT 1 FROM workflow_schedules s WHERE s.id = o.id)
+        -- The ids of deleted schedules only (migration 0014), not every owner.
+        SELECT o.id FROM workflow_schedule_ids_deleted g
+        JOIN workflow_schedule_owners o ON o.id = g.id
+        WHERE NOT EXISTS (SELECT 1 FROM workflow_schedules s WHERE s.id = o.id)
           AND NOT EXISTS (SELECT 1 FROM workflow_schedule_executions e
                           WHERE e.trigger_id = o.id)
           AND NOT EXISTS (SELECT 1 FROM workflow_run_specs p WHERE p.trigger_id = o.id)
           AND NOT EXISTS (SELECT 1 FROM workflow_schedule_stat_deltas d
                           WHERE d.trigger_id = o.id)
         LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF o SKIP LOCKED
     )
     RETURNING id
 ), forgotten AS (

@@ -195,19 +195,17 @@ async def test_another_tenant_cannot_take_a_deleted_id_until_nothing_of_it_is_le
 
 
 async def test_retention_looks_only_at_owners_of_deleted_schedules(conn: Conn) -> None:
-    """The release of ids reads the owners marked deleted (a partial index), not one row per
+    """The release of ids reads the list of deleted schedules' ids, not one owner row per
     schedule ever created (issue 13: ~8.5 s a pass with 1,000,000 stored). Another tenant's
-    attempt (409) leaves the mark, the owner's own create clears it, its delete sets it again,
-    and the id goes once nothing of it is left."""
+    attempt (409) leaves an id on it, the owner's own create takes it off, its delete puts it
+    back, and the id goes (with its place on the list) once nothing of it is left."""
     a, b = _schedules(conn, "acme"), _schedules(conn, "globex")
     kept, gone = uuid4(), uuid4()
     for sid in (kept, gone):
         await a.create({"id": sid, "workflow_id": "wf", "cron_expression": "0 6 * * *"})
 
     async def marked() -> set[UUID]:
-        cursor = await conn.execute(
-            "SELECT id FROM workflow_schedule_owners WHERE schedule_deleted_at IS NOT NULL"
-        )
+        cursor = await conn.execute("SELECT id FROM workflow_schedule_ids_deleted")
         return {row["id"] for row in await cursor.fetchall()}
 
     assert await marked() == set()
@@ -226,6 +224,7 @@ async def test_retention_looks_only_at_owners_of_deleted_schedules(conn: Conn) -
     await prune(conn, retention_days=30)  # then its id
     cursor = await conn.execute("SELECT id FROM workflow_schedule_owners")
     assert {row["id"] for row in await cursor.fetchall()} == {kept}
+    assert await marked() == set()
 
 
 async def _backfill_counts(conn: Conn, tenant: str, sid: UUID) -> tuple[int, int]:
@@ -264,7 +263,7 @@ def test_migration_0005_moves_existing_inputs_into_specs_and_back(
     empty_database_url: str,
 ) -> None:
     """Existing rows are backfilled: runs get specs (skipped/missed none), ids get owners (and
-    0014 marks those whose schedule is gone), tenants get keys; the downgrade gives every row
+    0014 lists those whose schedule is gone), tenants get keys; the downgrade gives every row
     its input back."""
 
     url = empty_database_url
@@ -312,11 +311,11 @@ def test_migration_0005_moves_existing_inputs_into_specs_and_back(
             ("skipped", None, None, None, True),  # no spec
             ("failed", {"v": 9}, None, 3, False),  # schedule gone: defaults
         ]
-        owners = db.execute(
-            "SELECT id, tenant, schedule_deleted_at IS NOT NULL FROM workflow_schedule_owners"
-        ).fetchall()
+        owners = db.execute("SELECT id, tenant FROM workflow_schedule_owners").fetchall()
+        assert sorted(owners) == sorted([(sid, "acme"), (gone, "acme")])
         # 0014: an id with history but no schedule is one retention may release.
-        assert sorted(owners) == sorted([(sid, "acme", False), (gone, "acme", True)])
+        listed = db.execute("SELECT id FROM workflow_schedule_ids_deleted").fetchall()
+        assert listed == [(gone,)]
         keys = db.execute("SELECT tenant, secret FROM tenant_signing_keys").fetchall()
         assert sorted(t for t, _ in keys) == ["acme", "initech"]
         assert all(s.startswith("whsec_") and len(s) == 50 for _, s in keys)

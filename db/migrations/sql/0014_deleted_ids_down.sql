@@ -14,5 +14,4 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-DROP INDEX workflow_schedule_owners_deleted_idx;
-ALTER TABLE workflow_schedule_owners DROP COLUMN schedule_deleted_at;
+DROP TABLE workflow_schedule_ids_deleted;
