@@ -100,8 +100,8 @@ class Settings(BaseSettings):
     # Seconds between two folds of the statistics deltas, for the whole deployment. Reads are
     # exact at any value (they add the deltas not folded yet); a longer one sums more slots of
     # a schedule into each value row written, a shorter one leaves fewer deltas for /metrics
-    # to add up (docs/benchmarks.md, issue 13).
-    scheduler_stats_fold_interval: float = Field(default=5.0, ge=0, le=3_600)
+    # to add up (docs/benchmarks.md, issue 13). At most 5 minutes: deltas wait that long.
+    scheduler_stats_fold_interval: float = Field(default=5.0, ge=0, le=300)
     # Supervised loops (H2): a loop with no successful pass for max(this, 3 × its period) is
     # stale (`scheduler check` fails, /metrics shows it). The dispatcher's period is its
     # longest sleep without a notification. Lower them only in tests.

@@ -78,5 +78,11 @@ WITH released AS (
 ), forgotten AS (
     DELETE FROM workflow_schedule_stat_values
     WHERE scope IN (SELECT 's:' || id::text FROM released)
+), unlisted AS (
+    -- Off the list: the released ids, and ids whose owner a release took before (a create
+    -- racing a release can leave one; it must not stay listed forever).
+    DELETE FROM workflow_schedule_ids_deleted g
+    WHERE g.id IN (SELECT id FROM released)
+       OR NOT EXISTS (SELECT 1 FROM workflow_schedule_owners o WHERE o.id = g.id)
 )
 SELECT count(*) AS n FROM released;

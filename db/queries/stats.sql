@@ -11,15 +11,18 @@ WITH turn AS (
     WHERE (SELECT got FROM turn)
       AND (%(every)s = 0  -- on at once: a full round left more waiting, or a test
            OR folded_at <= coalesce(%(now)s::timestamptz, clock_timestamp())
-                           - make_interval(secs => %(every)s))
+                           - make_interval(secs => %(every)s)
+           -- A last fold "in the future" (the clock stepped back) must not stop the folds.
+           OR folded_at > coalesce(%(now)s::timestamptz, clock_timestamp()))
     RETURNING 1
 )
 SELECT EXISTS (SELECT FROM taken) AS got;
 
 -- name: stats_fold
--- Moves up to `limit` deltas into the per-schedule, per-tenant and global values, and up to
+-- Moves up to `limit` deltas into the per-schedule, per-tenant and global values, up to
 -- `limit` global deltas (metrics kept for the whole deployment only, migration 0011) into the
--- global values. Runs in the same transaction as stats_fold_turn. ORDER BY keeps the upsert's
+-- global values, and up to `limit` tenant deltas (unfinished runs per tenant, migration 0013)
+-- into the per-tenant and global values. Runs in the same transaction as stats_fold_turn. ORDER BY keeps the upsert's
 -- row-lock order stable.
 -- The deltas to move are found on the primary key and deleted by it (`= ANY (ARRAY(...))`),
 -- never by a join: `id IN (SELECT ... LIMIT 50000)` was planned as a hash join over a
@@ -37,6 +40,11 @@ WITH moved AS (
     WHERE id = ANY (ARRAY(
         SELECT id FROM workflow_stat_global_deltas ORDER BY id LIMIT %(limit)s))
     RETURNING metric, key, value
+), moved_tenant AS (
+    DELETE FROM workflow_stat_tenant_deltas
+    WHERE id = ANY (ARRAY(
+        SELECT id FROM workflow_stat_tenant_deltas ORDER BY id LIMIT %(limit)s))
+    RETURNING tenant, metric, key, value
 ), folded AS (
     SELECT scope, metric, key, sum(value) AS value FROM (
         SELECT s.scope, metric, key, value
@@ -44,6 +52,9 @@ WITH moved AS (
              LATERAL (VALUES ('s:' || trigger_id::text), ('t:' || tenant), ('g')) AS s(scope)
         UNION ALL
         SELECT 'g', metric, key, value FROM moved_global
+        UNION ALL
+        SELECT s.scope, metric, key, value
+        FROM moved_tenant, LATERAL (VALUES ('t:' || tenant), ('g')) AS s(scope)
     ) AS samples
     GROUP BY 1, 2, 3
 ), written AS (
@@ -53,7 +64,8 @@ WITH moved AS (
         DO UPDATE SET value = workflow_schedule_stat_values.value + excluded.value
     RETURNING 1
 )
-SELECT greatest((SELECT count(*) FROM moved), (SELECT count(*) FROM moved_global)) AS moved,
+SELECT greatest((SELECT count(*) FROM moved), (SELECT count(*) FROM moved_global),
+                (SELECT count(*) FROM moved_tenant)) AS moved,
        (SELECT count(*) FROM written) AS written;
 
 -- name: stat_values_prune_zero
@@ -62,10 +74,11 @@ DELETE FROM workflow_schedule_stat_values
 WHERE scope LIKE 's:%%' AND value = 0
   AND metric IN ('status', 'duration_sum_ms', 'duration_bucket');
 
--- The readers below add three parts, read in one snapshot: the folded values, the deltas not
--- folded yet, and the unfinished runs (pending, running, retrying, accepted), which are counted
--- where they are, in the executions table (the partial index of unfinished runs), not by
--- deltas (migration 0013).
+-- The readers below add, in one snapshot, the folded values and the deltas not folded yet. A
+-- schedule's unfinished runs (pending, running, retrying, accepted) have no deltas: they are
+-- counted where they are, above the unfinished floor (the partial index of unfinished runs);
+-- a tenant's and the deployment's come from the tenant deltas (migration 0013), so those two
+-- reads cost the same whatever the number of unfinished runs, another tenant's included.
 
 -- name: stats_of_schedule
 SELECT metric, key, sum(value)::bigint AS value FROM (
@@ -75,8 +88,9 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     SELECT metric, key, value FROM workflow_schedule_stat_deltas
     WHERE trigger_id = %(trigger_id)s
     UNION ALL
-    SELECT 'status', status, count(*) FROM workflow_schedule_executions
-    WHERE trigger_id = %(trigger_id)s AND status IN ('pending', 'running', 'retrying', 'accepted')
+    SELECT 'status', status, count(*) FROM workflow_unfinished_executions
+    WHERE trigger_id = %(trigger_id)s
+      AND scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
     GROUP BY status
 ) v GROUP BY metric, key;
 
@@ -87,9 +101,7 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     UNION ALL
     SELECT metric, key, value FROM workflow_schedule_stat_deltas WHERE tenant = %(tenant)s
     UNION ALL
-    SELECT 'status', status, count(*) FROM workflow_schedule_executions
-    WHERE tenant = %(tenant)s AND status IN ('pending', 'running', 'retrying', 'accepted')
-    GROUP BY status
+    SELECT metric, key, value FROM workflow_stat_tenant_deltas WHERE tenant = %(tenant)s
 ) v GROUP BY metric, key;
 
 -- name: stats_global
@@ -100,9 +112,7 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     UNION ALL
     SELECT metric, key, value FROM workflow_stat_global_deltas
     UNION ALL
-    SELECT 'status', status, count(*) FROM workflow_schedule_executions
-    WHERE status IN ('pending', 'running', 'retrying', 'accepted')
-    GROUP BY status
+    SELECT metric, key, value FROM workflow_stat_tenant_deltas
 ) v GROUP BY metric, key;
 
 -- name: stats_summaries
@@ -121,8 +131,9 @@ FROM (
     SELECT trigger_id, metric, key, value FROM workflow_schedule_stat_deltas
     WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND metric = 'status'
     UNION ALL
-    SELECT trigger_id, 'status', status, count(*) FROM workflow_schedule_executions
-    WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND status IN ('pending', 'running', 'retrying', 'accepted')
+    SELECT trigger_id, 'status', status, count(*) FROM workflow_unfinished_executions
+    WHERE trigger_id = ANY(%(trigger_ids)s::uuid[])
+      AND scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
     GROUP BY trigger_id, status
 ) v GROUP BY trigger_id;
 

@@ -101,9 +101,10 @@ async def test_deployment_wide_metrics_are_not_kept_per_schedule_and_fold_exactl
 
 
 async def test_unfinished_runs_are_counted_live_not_by_deltas(conn: Conn) -> None:
-    """A run in flight is counted from the executions table (migration 0013): starting it
-    writes no per-schedule delta, and the schedule's, its tenant's and the deployment's counts
-    and the list view's total see it until it ends, then see its end instead."""
+    """A run in flight writes no per-schedule delta (migration 0013): its schedule counts it
+    from the executions table, its tenant and the deployment from one tenant delta per
+    statement (so /metrics never counts unfinished runs). The schedule's, the tenant's and the
+    deployment's counts and the list view's total see it until it ends, then see its end."""
     schedule = await _schedule(conn)
     ids = await _dispatch_here(conn)
     deltas = await conn.execute(
@@ -111,6 +112,12 @@ async def test_unfinished_runs_are_counted_live_not_by_deltas(conn: Conn) -> Non
         (schedule.id,),
     )
     assert await deltas.fetchone() == {"n": 0}
+    tenant_deltas = await conn.execute(
+        "SELECT tenant, metric, key, value FROM workflow_stat_tenant_deltas"
+    )
+    assert await tenant_deltas.fetchall() == [
+        {"tenant": "acme", "metric": "status", "key": "running", "value": 1}
+    ]
     readers = (
         lambda: stats_repo.of_schedule(conn, schedule.id),
         lambda: stats_repo.of_tenant(conn, "acme"),

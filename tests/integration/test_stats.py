@@ -177,3 +177,15 @@ async def test_the_fold_keeps_one_cadence_for_the_deployment(
         assert await fold(conn, now=t + timedelta(seconds=6)) == 0
     stats = await StatsService(conn, "acme").of_schedule(schedule)
     assert stats.counts["succeeded"] == 3
+
+
+async def test_a_last_fold_in_the_future_does_not_stop_the_folds(conn: Conn) -> None:
+    """The database clock stepped back (or a fold was asked with a later `now`): the next fold
+    is not put off until that instant."""
+    cursor = await conn.execute("SELECT clock_timestamp() AS t")
+    row = await cursor.fetchone()
+    assert row is not None
+    t = row["t"]
+    assert await fold(conn, every=5, now=t + timedelta(hours=1)) is not None
+    assert await fold(conn, every=5, now=t) is not None
+    assert await fold(conn, every=5, now=t + timedelta(seconds=1)) is None

@@ -1,14 +1,24 @@
 -- Back to the triggers of 0011 (0003's delete trigger, 0010's retirement samples): every status
--- counted by deltas again. The unfinished runs' counts go into the values first, per schedule,
--- per tenant and in total, as the triggers would have left them.
+-- counted by per-schedule deltas again. The unfinished runs' counts go into the values first:
+-- per schedule from the executions table, per tenant and in total from the tenant deltas not
+-- folded yet (the values of those scopes are kept up to date by the fold).
+LOCK TABLE workflow_schedule_executions IN SHARE ROW EXCLUSIVE MODE;
+LOCK TABLE workflow_stat_tenant_deltas IN SHARE ROW EXCLUSIVE MODE;  -- no fold moves them now
 INSERT INTO workflow_schedule_stat_values (scope, metric, key, value)
-SELECT s.scope, 'status', e.status, count(*)
-FROM workflow_schedule_executions e,
-     LATERAL (VALUES ('s:' || e.trigger_id::text), ('t:' || e.tenant), ('g')) AS s(scope)
-WHERE e.status IN ('pending', 'running', 'retrying', 'accepted')
+SELECT 's:' || trigger_id::text, 'status', status, count(*)
+FROM workflow_schedule_executions
+WHERE status IN ('pending', 'running', 'retrying', 'accepted')
 GROUP BY 1, 3
 ON CONFLICT (scope, metric, key)
     DO UPDATE SET value = workflow_schedule_stat_values.value + excluded.value;
+INSERT INTO workflow_schedule_stat_values (scope, metric, key, value)
+SELECT s.scope, metric, key, sum(value)
+FROM workflow_stat_tenant_deltas d,
+     LATERAL (VALUES ('t:' || d.tenant), ('g')) AS s(scope)
+GROUP BY 1, 2, 3
+ON CONFLICT (scope, metric, key)
+    DO UPDATE SET value = workflow_schedule_stat_values.value + excluded.value;
+DROP TABLE workflow_stat_tenant_deltas;
 
 CREATE OR REPLACE FUNCTION wfs_stats_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,11 +1,31 @@
--- Unfinished runs counted live (issue 13): the per-schedule 'status' statistics keep final
--- statuses only. A run's pending/running/retrying/accepted count was a +1 delta when it started
--- and a -1 when it ended: two of the six delta rows each fired slot cost (inserted by the
--- triggers, then deleted by the fold), for a number the partial index
--- workflow_schedule_executions_unfinished_idx already holds. The readers (db/queries/stats.sql)
--- now count the unfinished runs of a schedule, a tenant or the deployment from the executions
--- table, beside the folded values and deltas of the final statuses. A slot costs 4
--- per-schedule delta rows (succeeded or failed, and its duration) instead of 6.
+-- Unfinished runs are not counted per schedule by deltas (issue 13). A run's pending/running/
+-- retrying/accepted count was a +1 delta of its schedule when it started and a -1 when it ended:
+-- two of the six per-schedule delta rows each fired slot cost (inserted by the triggers, then
+-- deleted by the fold).
+-- - Per schedule, the readers (db/queries/stats.sql, the psql view) count the schedule's
+--   unfinished runs where they are (workflow_unfinished_executions above the unfinished floor:
+--   the partial index of unfinished runs), in the same snapshot as the folded values.
+-- - Per tenant and for the deployment, each statement appends its changes summed per tenant and
+--   status to workflow_stat_tenant_deltas (one row per tenant and status per statement, not
+--   per schedule), which the fold moves into the 't:' and 'g' scopes: /metrics and a tenant's
+--   statistics stay reads of a few rows, whatever the number of unfinished runs (another
+--   tenant's backlog included).
+-- A slot costs 4 per-schedule delta rows (succeeded or failed, and its duration) instead of 6.
+
+-- Writers wait for the move of the counts below (a trigger of the old revision committing
+-- after it would leave a delta nobody takes away).
+LOCK TABLE workflow_schedule_executions IN SHARE ROW EXCLUSIVE MODE;
+-- And a fold waits too: it would move the deltas being moved here a second time.
+LOCK TABLE workflow_schedule_stat_deltas IN SHARE ROW EXCLUSIVE MODE;
+
+CREATE TABLE workflow_stat_tenant_deltas (
+    id      bigserial PRIMARY KEY,
+    tenant  text NOT NULL,
+    metric  text NOT NULL,
+    key     text NOT NULL DEFAULT '',
+    value   bigint NOT NULL
+);
+CREATE INDEX workflow_stat_tenant_deltas_tenant_idx ON workflow_stat_tenant_deltas (tenant);
 
 -- A status a run keeps once reached (app/domain/execution.py FinalStatus).
 CREATE FUNCTION wfs_is_final(status text) RETURNS boolean
@@ -15,9 +35,9 @@ $$;
 
 CREATE OR REPLACE FUNCTION wfs_stats_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- Runs are normally inserted unfinished (counted live, not here) or missed/skipped
-    -- (without a duration); rows inserted already finished with a duration (imports, tests)
-    -- are counted the same way.
+    -- Runs are normally inserted unfinished (counted per tenant, per statement) or
+    -- missed/skipped (without a duration); rows inserted already finished with a duration
+    -- (imports, tests) are counted the same way.
     WITH samples AS (
         SELECT trigger_id, tenant, 'status' AS metric, status AS key, 1::bigint AS value
         FROM new_rows WHERE wfs_is_final(status)
@@ -28,6 +48,9 @@ BEGIN
     )
     INSERT INTO workflow_schedule_stat_deltas (trigger_id, tenant, metric, key, value)
     SELECT trigger_id, tenant, metric, key, sum(value) FROM samples GROUP BY 1, 2, 3, 4;
+    INSERT INTO workflow_stat_tenant_deltas (tenant, metric, key, value)
+    SELECT tenant, 'status', status, count(*) FROM new_rows WHERE NOT wfs_is_final(status)
+    GROUP BY 1, 3;
     WITH samples AS (
         SELECT 'finished' AS metric, status AS key, 1::bigint AS value FROM new_rows
         WHERE status IN ('succeeded', 'failed', 'timed_out', 'skipped', 'missed', 'cancelled')
@@ -77,6 +100,15 @@ BEGIN
     )
     INSERT INTO workflow_schedule_stat_deltas (trigger_id, tenant, metric, key, value)
     SELECT trigger_id, tenant, metric, key, sum(value) FROM samples GROUP BY 1, 2, 3, 4
+    HAVING sum(value) <> 0;
+    -- Unfinished runs per tenant and status, the same way (old rows out, new rows in).
+    WITH samples AS (
+        SELECT tenant, status, -1::bigint AS value FROM old_rows WHERE NOT wfs_is_final(status)
+        UNION ALL
+        SELECT tenant, status, 1 FROM new_rows WHERE NOT wfs_is_final(status)
+    )
+    INSERT INTO workflow_stat_tenant_deltas (tenant, metric, key, value)
+    SELECT tenant, 'status', status, sum(value) FROM samples GROUP BY 1, 3
     HAVING sum(value) <> 0;
     -- Deployment-wide: what the update started or ended, which needs each row's old and new
     -- state side by side. EXECUTE plans the join for the rows at hand, each time.
@@ -134,10 +166,15 @@ BEGIN
     )
     INSERT INTO workflow_schedule_stat_deltas (trigger_id, tenant, metric, key, value)
     SELECT trigger_id, tenant, metric, key, sum(value) FROM samples GROUP BY 1, 2, 3, 4;
+    INSERT INTO workflow_stat_tenant_deltas (tenant, metric, key, value)
+    SELECT tenant, 'status', status, -count(*) FROM old_rows WHERE NOT wfs_is_final(status)
+    GROUP BY 1, 3;
     RETURN NULL;
 END;
 $$;
 
+-- For the finished rows a retirement drops (its unfinished rows move to the DEFAULT partition
+-- by statements on the partitions, which fire none of these statement triggers).
 CREATE OR REPLACE FUNCTION wfs_stats_delete_samples(
     run_trigger_id uuid, run_tenant text, run_status text, run_duration_ms integer
 ) RETURNS TABLE (trigger_id uuid, tenant text, metric text, key text, value bigint)
@@ -150,7 +187,7 @@ CREATE OR REPLACE FUNCTION wfs_stats_delete_samples(
     WHERE run_status IN ('succeeded', 'failed') AND run_duration_ms IS NOT NULL
 $$;
 
--- The psql view (SPEC §6) reads them live too.
+-- The psql view (SPEC §6) counts a schedule's unfinished runs live too.
 CREATE OR REPLACE VIEW schedule_stats AS
 WITH v AS (
     SELECT substr(scope, 3)::uuid AS trigger_id, metric, key, value
@@ -158,8 +195,8 @@ WITH v AS (
     UNION ALL
     SELECT trigger_id, metric, key, value FROM workflow_schedule_stat_deltas
     UNION ALL
-    SELECT trigger_id, 'status', status, count(*) FROM workflow_schedule_executions
-    WHERE status IN ('pending', 'running', 'retrying', 'accepted')
+    SELECT trigger_id, 'status', status, count(*) FROM workflow_unfinished_executions
+    WHERE scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
     GROUP BY trigger_id, status
 ), agg AS (
     SELECT trigger_id,
@@ -190,9 +227,14 @@ SELECT s.id AS trigger_id, s.workflow_id, s.tenant, s.state, s.cron_expression, 
        coalesce(a.awaiting_result, 0) AS awaiting_result
 FROM workflow_schedules s LEFT JOIN agg a ON a.trigger_id = s.id;
 
--- The unfinished counts kept so far are what the executions table holds (each +1 had its -1
--- when the run ended); from now on the readers count them there.
+-- The unfinished counts kept so far: per schedule, they are what the executions table holds
+-- (each +1 had its -1 when the run ended), so they go; per tenant and in total, the folded
+-- values stay and the deltas not folded yet continue as tenant deltas.
+INSERT INTO workflow_stat_tenant_deltas (tenant, metric, key, value)
+SELECT tenant, 'status', key, sum(value) FROM workflow_schedule_stat_deltas
+WHERE metric = 'status' AND NOT wfs_is_final(key)
+GROUP BY 1, 3 HAVING sum(value) <> 0;
 DELETE FROM workflow_schedule_stat_deltas
 WHERE metric = 'status' AND NOT wfs_is_final(key);
 DELETE FROM workflow_schedule_stat_values
-WHERE metric = 'status' AND NOT wfs_is_final(key);
+WHERE scope LIKE 's:%' AND metric = 'status' AND NOT wfs_is_final(key);
