@@ -1,1 +1,0 @@
-ALTER TABLE workflow_schedules RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold);
