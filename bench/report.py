@@ -298,6 +298,22 @@ def scale_table(result: dict[str, Any]) -> str:
     return head + "\n" + text
 
 
+def catchup_table(result: dict[str, Any]) -> str:
+    rows = [
+        ["back on time after (s)", fmt(result["caught_up_s"])],
+        ["rows recorded", fmt(sum(result["rows"].values()))],
+        *[[f"  {status}", fmt(count)] for status, count in sorted(result["rows"].items())],
+        ["worker max RSS (MB)", fmt(result["max_rss_mb"])],
+        ["worker CPU per row (ms)", fmt(result["cpu_ms_per_row"], 3)],
+        ["PostgreSQL CPU per row (ms)", fmt(result["postgres_cpu_ms_per_row"], 3)],
+    ]
+    head = (
+        f"catch-up: {result['schedules']:,} every-second schedules back from a "
+        f"{result['outage_s']:,} s outage, 2 workers (ours only)"
+    )
+    return head + "\n" + table(["metric", "ours"], rows)
+
+
 def api_table(result: dict[str, Any]) -> str:
     headers = [
         "request",
@@ -381,6 +397,7 @@ TABLES = {
     "steady": steady_table,
     "burst": burst_table,
     "scale": scale_table,
+    "catchup": catchup_table,
     "api": api_table,
     "stats": stats_table,
 }

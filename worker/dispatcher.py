@@ -123,7 +123,7 @@ class Dispatcher(Service[float]):
                 alerts=self.options.alerts,
                 max_runs_in_flight=self.options.max_runs_in_flight,
             )
-            claimed += stats.claimed
+            claimed += stats.claimed - stats.left  # the left ones come again next pass
             if tracing.TRACER is not None and stats.claimed:  # an idle pass is no span
                 tracing.TRACER.record_pass(
                     tracing.DispatchPass(
@@ -142,7 +142,7 @@ class Dispatcher(Service[float]):
                         "jobs": stats.jobs,
                     },
                 )
-            if stats.claimed < self.options.batch_limit:
+            if stats.claimed < self.options.batch_limit and not stats.left:
                 break
         self.cost.observe(time.monotonic() - began, claimed, self._dispatchers)
         return claimed

@@ -32,12 +32,20 @@ from db.types import Conn
 
 log = logging.getLogger("app.services.dispatch")
 
+PASS_ROW_BUDGET = 10_000
+"""The slots one pass records, roughly: it plans its claimed schedules in claim order until
+their rows reach this, and leaves the rest for the next pass. A schedule back from an outage
+records up to `MAX_MISSED_ROWS` missed slots and `MAX_ON_TIME_FIRES` fires in one pass; 250 such
+schedules in one pass were 250,000 rows held in the worker at once (466 MB of RSS, measured:
+docs/benchmarks.md). At least one schedule is planned per pass, whatever its rows."""
+
 
 @dataclass(frozen=True, slots=True)
 class PassStats:
     claimed: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     jobs: int = 0
+    left: int = 0  # claimed, but left for the next pass by the row budget (not advanced)
     local_jobs: list[tuple[int, list[UUID]]] = field(default_factory=list)
     paused: list[UUID] = field(default_factory=list)  # schedules that could not be planned
 
@@ -58,8 +66,12 @@ async def dispatch_once(
     max_runs_per_minute: int | None = None,
     alerts: AlertPolicy = DEFAULT_ALERTS,
     max_runs_in_flight: int | None = None,
+    row_budget: int = PASS_ROW_BUDGET,
 ) -> PassStats:
     """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests).
+
+    The claimed schedules are planned in claim order until their slots reach `row_budget`; the
+    others stay as they are (claimed, not advanced: due for the next pass, `PassStats.left`).
 
     With `local_worker_id`, up to `local_capacity` of the batch jobs are claimed for the
     calling process to run right after the commit (`PassStats.local_jobs`).
@@ -87,7 +99,7 @@ async def dispatch_once(
             return PassStats()
         pass_now = now or claimed[0].db_now
         catchup = CatchupAllowance(max_runs_per_minute)
-        planned = await _plan(conn, claimed, now, pass_now, catchup)
+        planned = await _plan(conn, claimed, now, pass_now, catchup, row_budget)
         # A slot that already has a row (a race lost to another dispatcher or a backfill) is
         # not inserted; its job then names an id that does not exist and does nothing.
         batches = await jobs.defer_run_batches(conn, planned.run_ids)
@@ -107,6 +119,7 @@ async def dispatch_once(
         claimed=len(claimed),
         statuses=Counter(r.status for r in inserted),
         jobs=len(batches),
+        left=len(claimed) - planned.schedules,
         local_jobs=[(job, [run for run in runs if run in created]) for job, runs in local],
         paused=[schedule_id for schedule_id, _ in planned.unusable],
     )
@@ -121,6 +134,7 @@ class _Planned:
     slots: list[tuple[Schedule, SlotRow, UUID | None]] = field(default_factory=list)
     advances: list[ScheduleAdvance] = field(default_factory=list)
     unusable: list[tuple[UUID, str]] = field(default_factory=list)
+    schedules: int = 0  # the claimed schedules planned (or noted unusable) so far
 
     @property
     def run_ids(self) -> list[UUID]:
@@ -144,11 +158,15 @@ async def _plan(
     now: datetime | None,
     pass_now: datetime,
     catchup: CatchupAllowance,
+    row_budget: int,
 ) -> _Planned:
     """Each claimed schedule's pass, as of its fire instant (or `now` when later), within the
-    tenants' catch-up allowance."""
+    tenants' catch-up allowance, in claim order until the slots reach `row_budget`."""
     planned = _Planned()
     for claim in claimed:
+        if planned.schedules and len(planned.slots) >= row_budget:
+            break
+        planned.schedules += 1
         schedule = claim.schedule
         as_of = max(now or claim.db_now, schedule.next_fire_at or claim.db_now)
         result = _plan_or_note(schedule, as_of, claim.active_runs, claim.buffered_runs)

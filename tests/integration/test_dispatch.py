@@ -170,6 +170,32 @@ async def test_a_long_outage_is_capped_and_counted(conn: Conn) -> None:
     assert 1_000 + counted + 61 == 7_201
 
 
+async def test_a_pass_records_a_bounded_number_of_slots(conn: Conn) -> None:
+    """Schedules back from an outage: each records ~1,000 slots in its pass. A pass plans its
+    claimed schedules until the budget is reached and leaves the others due, unchanged, for
+    the next pass: a worker never holds every claimed schedule's catch-up at once."""
+    schedules = [
+        await _create(
+            conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *", misfire_policy="skip"
+        )
+        for _ in range(3)
+    ]
+    later = T0 + timedelta(hours=2)
+    counts = []
+    for _ in range(3):
+        stats = await dispatch_once(conn, now=later, row_budget=500)
+        counts.append((stats.claimed, stats.left))
+        advanced = [
+            (await ScheduleService(conn, "acme").get(s.id)).next_run_at > later
+            for s in schedules
+        ]
+        rows = [len(await _rows(conn, s.id)) for s in schedules]
+        assert rows == [1_061 if moved else 0 for moved in advanced]
+    assert counts == [(3, 2), (2, 1), (1, 0)]
+    assert all(advanced)
+    assert (await dispatch_once(conn, now=later, row_budget=500)).claimed == 0
+
+
 async def test_lookahead_dispatches_before_the_instant(conn: Conn) -> None:
     free = await _create(
         conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *", overlap_policy="allow_all"
