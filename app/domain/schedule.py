@@ -92,6 +92,9 @@ class Schedule:
     last_status: Status | None = None
     consecutive_failures: int = 0
     missed_uncounted: int = 0
+    # The fire instant of the latest run a dispatcher pass fired (buffered runs aside): until
+    # then that run has not been sent, so it is unfinished (migration 0017).
+    dispatched_fire_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
@@ -108,6 +111,7 @@ SERVER_FIELDS = frozenset(
         "last_status",
         "consecutive_failures",
         "missed_uncounted",
+        "dispatched_fire_at",
         "created_at",
         "updated_at",
         "version",

@@ -194,6 +194,10 @@ async def _plan(
                 result.next.next_fire_at,
                 result.remaining_runs,
                 result.missed_uncounted,
+                max(
+                    (r.fire_at for r in result.rows if r.status == "pending" and not r.buffered),
+                    default=None,
+                ),
             )
         )
     return planned

@@ -314,7 +314,8 @@ async def analyze(conn: Conn) -> None:
 
 class ScheduleAdvance(NamedTuple):
     """A claimed schedule after its pass (schedule_advance_many): its next slot and state, the
-    runs it has left, and the missed slots only counted (added to its total)."""
+    runs it has left, the missed slots only counted (added to its total), and the fire instant
+    of the latest run the pass fired (None: it fired none; the stored one stays)."""
 
     id: UUID
     state: str
@@ -322,6 +323,7 @@ class ScheduleAdvance(NamedTuple):
     next_fire_at: datetime | None
     remaining_runs: int | None
     missed_uncounted: int
+    dispatched_fire_at: datetime | None = None
 
 
 async def advance_many(
@@ -338,6 +340,7 @@ async def advance_many(
             "next_fire_ats": [a.next_fire_at for a in advances],
             "remaining_runs": [a.remaining_runs for a in advances],
             "missed_uncounted": [a.missed_uncounted for a in advances],
+            "dispatched_fire_ats": [a.dispatched_fire_at for a in advances],
             "now": now,
         },
     )

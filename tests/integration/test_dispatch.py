@@ -16,6 +16,7 @@ from app.domain.timezones import load_zone
 from app.services.batch import Draft, upsert_batch
 from app.services.dispatch import Lead, Lookahead, SlotCost, dispatch_once, next_wake
 from app.services.schedules import ScheduleService
+from db.repositories import schedules as schedules_repo
 from db.repositories.schedules import Crowd
 from db.types import Conn
 
@@ -170,6 +171,52 @@ async def test_a_long_outage_is_capped_and_counted(conn: Conn) -> None:
     assert 1_000 + counted + 61 == 7_201
 
 
+async def test_the_claim_counts_unfinished_runs_at_the_instant_and_not_ahead(conn: Conn) -> None:
+    """The claim's counts feed the overlap decision: counted at the instant; ahead of it a
+    schedule is taken only with nothing unfinished, so its counts are 0 without counting."""
+    skip = await _create(conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *")
+    buffer = await _create(
+        conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *", overlap_policy="buffer_one"
+    )
+    await dispatch_once(conn, now=T0)  # one pending run each
+    await dispatch_once(conn, now=T0 + timedelta(seconds=1))  # skipped; buffered
+
+    async def claim(at: datetime, lookahead: float) -> dict[Any, tuple[int, int]]:
+        async with conn.transaction():  # the claim's row locks end here; nothing is written
+            claimed = await schedules_repo.claim_due(conn, 10, at, lookahead)
+        return {c.schedule.id: (c.active_runs, c.buffered_runs) for c in claimed}
+
+    assert await claim(T0 + timedelta(seconds=1.5), 1.0) == {}, "ahead, with runs unfinished"
+    assert await claim(T0 + timedelta(seconds=2), 0.0) == {skip.id: (1, 0), buffer.id: (1, 1)}
+    await conn.execute(
+        "UPDATE workflow_schedule_executions SET status = 'succeeded', finished_at = %s"
+        " WHERE status = 'pending'",
+        (T0 + timedelta(seconds=2),),
+    )
+    assert await claim(T0 + timedelta(seconds=1.5), 1.0) == {skip.id: (0, 0), buffer.id: (0, 0)}
+
+
+async def test_a_run_not_sent_yet_holds_its_schedule_back_without_a_probe(conn: Conn) -> None:
+    """After a pass dispatched an instant ahead, the next instant's schedules wait for runs
+    that are not even due: the schedule's `dispatched_fire_at` says so (migration 0017), the
+    history is probed only once that instant has passed."""
+    schedule = await _create(conn, T0 - timedelta(seconds=1), cron_expression="* * * * * *")
+    await dispatch_once(conn, now=T0 - timedelta(seconds=0.5), lookahead=1.0)
+    stored = await ScheduleService(conn, "acme").get(schedule.id)
+    assert (stored.next_fire_at, stored.dispatched_fire_at) == (T0 + timedelta(seconds=1), T0)
+    # With the run gone (a probe would find nothing), the schedule still waits until its
+    # latest dispatched run's instant: that run cannot have ended before it was sent.
+    await conn.execute(
+        "DELETE FROM workflow_schedule_executions WHERE trigger_id = %s", (schedule.id,)
+    )
+    before = await schedules_repo.next_fire(conn, 100, T0 - timedelta(seconds=0.4))
+    after = await schedules_repo.next_fire(conn, 100, T0 + timedelta(seconds=0.1))
+    assert (before.goes_ahead, after.goes_ahead) == (False, True)
+    await dispatch_once(conn, now=T0 + timedelta(seconds=0.5), lookahead=1.0)
+    stored = await ScheduleService(conn, "acme").get(schedule.id)
+    assert stored.dispatched_fire_at == T0 + timedelta(seconds=1)
+
+
 async def test_a_pass_records_a_bounded_number_of_slots(conn: Conn) -> None:
     """Schedules back from an outage: each records ~1,000 slots in its pass. A pass plans its
     claimed schedules until the budget is reached and leaves the others due, unchanged, for
@@ -186,8 +233,7 @@ async def test_a_pass_records_a_bounded_number_of_slots(conn: Conn) -> None:
         stats = await dispatch_once(conn, now=later, row_budget=500)
         counts.append((stats.claimed, stats.left))
         advanced = [
-            (await ScheduleService(conn, "acme").get(s.id)).next_run_at > later
-            for s in schedules
+            (await ScheduleService(conn, "acme").get(s.id)).next_run_at > later for s in schedules
         ]
         rows = [len(await _rows(conn, s.id)) for s in schedules]
         assert rows == [1_061 if moved else 0 for moved in advanced]

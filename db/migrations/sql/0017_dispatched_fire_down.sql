@@ -1,0 +1,1 @@
+ALTER TABLE workflow_schedules DROP COLUMN dispatched_fire_at;

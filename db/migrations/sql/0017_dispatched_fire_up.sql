@@ -1,0 +1,11 @@
+-- The fire instant of the latest run the dispatcher fired for each schedule (issue 13).
+--
+-- When the dispatcher should wake asks whether any schedule of the next instant may be taken
+-- ahead of it: one whose overlap policy looks at unfinished runs is taken only when it has
+-- none. That question probed the history for each schedule of the instant, every quarter of
+-- a second while none could go ahead: with 1,000 every-second schedules, 1,000 probes (~3,200
+-- buffers, ~2 ms) three or four times a second per worker. Right after a pass has dispatched
+-- an instant ahead, every schedule of the next instant has a run that has not even been sent:
+-- its fire instant, kept here by the pass, says so without a probe. NULL: never fired by a
+-- dispatcher pass (or fired before this revision); the probe decides.
+ALTER TABLE workflow_schedules ADD COLUMN dispatched_fire_at timestamptz;
