@@ -23,7 +23,14 @@ from psycopg.rows import dict_row
 
 from app import tracing
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
-from app.services.dispatch import Lead, Lookahead, SlotCost, dispatch_once, next_wake
+from app.services.dispatch import (
+    PASS_ROW_BUDGET,
+    Lead,
+    Lookahead,
+    SlotCost,
+    dispatch_once,
+    next_wake,
+)
 from db.repositories import schedules as schedules_repo
 from db.types import Conn, Pool
 from worker.local import LocalRunner
@@ -35,6 +42,7 @@ log = logging.getLogger("worker.dispatcher")
 @dataclass(frozen=True, slots=True)
 class DispatcherConfig:
     batch_limit: int = 250  # schedules per transaction: the first runs start sooner
+    row_budget: int = PASS_ROW_BUDGET  # slots a pass records, roughly (a catch-up's bound)
     # Dispatch this long before the instant (more when the second is crowded: as long as its
     # slots take, measured); the executor waits for the instant itself.
     lookahead: Lookahead = field(default_factory=Lookahead)
@@ -107,13 +115,18 @@ class Dispatcher(Service[float]):
         return result
 
     async def _dispatch_until_done(self, conn: Conn, now: datetime | None) -> int:
-        claimed = 0
+        """Passes until nothing is due; returns the schedules dispatched. The cost per slot is
+        measured on the slots recorded, not the schedules: a schedule back from an outage
+        records up to 1,000 slots in its pass, and counted as one slot it would make the next
+        crowded instant's lead a hundred times too long."""
+        claimed = slots = 0
+        limit = self.options.batch_limit
         began = time.monotonic()
         while not self.stopping:
             started_ns = time.time_ns()
             stats = await dispatch_once(
                 conn,
-                limit=self.options.batch_limit,
+                limit=limit,
                 now=now,
                 local_worker_id=self.local.worker_id if self.local else None,
                 local_capacity=self.local.free if self.local else 0,
@@ -122,12 +135,15 @@ class Dispatcher(Service[float]):
                 max_runs_per_minute=self.options.max_runs_per_minute,
                 alerts=self.options.alerts,
                 max_runs_in_flight=self.options.max_runs_in_flight,
+                row_budget=self.options.row_budget,
             )
-            claimed += stats.claimed - stats.left  # the left ones come again next pass
+            planned = stats.claimed - stats.left  # the left ones come again next pass
+            claimed += planned
+            slots += sum(stats.statuses.values())
             if tracing.TRACER is not None and stats.claimed:  # an idle pass is no span
                 tracing.TRACER.record_pass(
                     tracing.DispatchPass(
-                        started_ns, time.time_ns(), stats.claimed, stats.fired, stats.jobs
+                        started_ns, time.time_ns(), planned, stats.fired, stats.jobs
                     )
                 )
             if self.local and stats.local_jobs:
@@ -137,14 +153,21 @@ class Dispatcher(Service[float]):
                     "dispatched",
                     extra={
                         "event": "dispatch.pass",
-                        "claimed": stats.claimed,
+                        "claimed": planned,
+                        "left": stats.left,
                         "fired": stats.fired,
                         "jobs": stats.jobs,
                     },
                 )
-            if stats.claimed < self.options.batch_limit and not stats.left:
+            if stats.left:
+                # A catch-up: the pass's row budget took `planned` schedules of its claim.
+                # Claim about that many next, not 250 row locks (each a write) to plan a few.
+                limit = min(self.options.batch_limit, max(1, 2 * planned))
+            elif stats.claimed < limit:
                 break
-        self.cost.observe(time.monotonic() - began, claimed, self._dispatchers)
+            else:
+                limit = self.options.batch_limit
+        self.cost.observe(time.monotonic() - began, slots, self._dispatchers)
         return claimed
 
 

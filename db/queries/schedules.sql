@@ -299,8 +299,8 @@ SELECT first.at AS next_fire_at,
        -- predate the crowd (schedules created in bulk since the last ANALYZE).
        (SELECT reltuples::bigint FROM pg_class WHERE oid = 'workflow_schedules'::regclass)
            AS planned_rows,
-       -- The same condition as the claim's, on the due index (equality), stopping at the
-       -- first schedule that can go ahead. A schedule whose latest dispatched run is not
+       -- The claim's condition, on the due index (equality), stopping at the first schedule
+       -- that can go ahead. One more: a schedule whose latest dispatched run is not
        -- even due yet (`dispatched_fire_at` ahead of now: not sent, so unfinished) waits
        -- without a probe of the history (migration 0017); that is every schedule of the next
        -- instant right after a pass dispatched this one ahead.

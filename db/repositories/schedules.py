@@ -17,7 +17,13 @@ from db.types import Conn, Row
 
 
 def _from_row(row: Row) -> Schedule:
-    return Schedule(**row)
+    """The row's `Schedule`, from its known columns: a column a later revision adds is not an
+    error for a process of this version still running while it is applied (a rolling
+    upgrade)."""
+    return Schedule(**{k: v for k, v in row.items() if k in _SCHEDULE_FIELDS})
+
+
+_SCHEDULE_FIELDS = frozenset(Schedule.__dataclass_fields__)
 
 
 def _by_state(rows: list[Row]) -> dict[str, int]:
@@ -216,8 +222,6 @@ async def update_many(conn: Conn, schedules: Sequence[Schedule], now: datetime) 
 # a whole pass. The rows built once per claimed schedule are NamedTuples (immutable, typed,
 # and as cheap to build as a tuple; see db/repositories/executions.py).
 
-_CLAIMED_FIELDS = frozenset(Schedule.__dataclass_fields__)
-
 
 async def _firing_rows(conn: Conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     cursor = await conn.execute(query(name), params)
@@ -269,7 +273,7 @@ async def claim_due(
     )
     return [
         Claimed(
-            Schedule(**{k: v for k, v in row.items() if k in _CLAIMED_FIELDS}),
+            _from_row(row),
             row["db_now"],
             int(row["active_runs"]),
             int(row["buffered_runs"]),
