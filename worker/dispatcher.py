@@ -137,7 +137,7 @@ class Dispatcher(Service[float]):
                 max_runs_in_flight=self.options.max_runs_in_flight,
                 row_budget=self.options.row_budget,
             )
-            planned = stats.claimed - stats.left  # the left ones come again next pass
+            planned = stats.planned
             claimed += planned
             slots += sum(stats.statuses.values())
             if tracing.TRACER is not None and stats.claimed:  # an idle pass is no span

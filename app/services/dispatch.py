@@ -50,6 +50,11 @@ class PassStats:
     paused: list[UUID] = field(default_factory=list)  # schedules that could not be planned
 
     @property
+    def planned(self) -> int:
+        """The claimed schedules this pass decided (the `left` ones come again next pass)."""
+        return self.claimed - self.left
+
+    @property
     def fired(self) -> int:
         return sum(self.statuses[status] for status in FIRED)
 
