@@ -19,7 +19,13 @@ SELECT pg_try_advisory_xact_lock(hashtext('workflow_schedule_executions partitio
 
 -- name: history_partition_create
 -- NULL when it exists already. Rows of the range waiting in the DEFAULT partition move in.
-SELECT wfs_history_partition_create(%(lower)s, %(upper)s) AS name;
+-- A new partition sizes a schedule's probe at a few rows (migration 0018), from its first
+-- ANALYZE on.
+SELECT c.name
+FROM (SELECT wfs_history_partition_create(%(lower)s, %(upper)s) AS name) AS c
+LEFT JOIN LATERAL (
+    SELECT wfs_history_partition_estimates(c.name) WHERE c.name IS NOT NULL
+) AS e ON true;
 
 -- name: history_partition_keepers
 -- Rows of a retiring partition that the DELETE path would have kept (unfinished, or created

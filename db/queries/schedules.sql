@@ -267,6 +267,13 @@ WHERE s.state = 'active'
            SELECT 1 FROM workflow_unfinished_executions e
            WHERE e.trigger_id = s.id
              AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)))
+  -- The row as this statement's snapshot holds it. Another dispatcher's pass committed after
+  -- that snapshot may have moved the schedule (sent its slot, advanced it): locking the row,
+  -- READ COMMITTED re-checks the conditions above on the moved row but reads the unfinished
+  -- runs in the old snapshot, without the run just sent, so the next slot would be taken
+  -- ahead (or counted) as if that run had ended. Such a schedule waits for the next pass.
+  AND (s.overlap_policy = 'allow_all'
+       OR s.next_fire_at = (SELECT o.next_fire_at FROM workflow_schedules o WHERE o.id = s.id))
 ORDER BY s.next_fire_at
 LIMIT %(limit)s
 FOR UPDATE OF s SKIP LOCKED;

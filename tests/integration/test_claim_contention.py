@@ -1,0 +1,189 @@
+"""The dispatcher's claim against what others do meanwhile: another dispatcher committing a
+pass in the middle of the claim, another tenant's backlog of unfinished runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from app.domain.history_partitions import PartitionPolicy
+from app.services import history_partitions as history
+from app.services.dispatch import dispatch_once
+from app.services.schedules import ScheduleService
+from db.queries import query
+from db.repositories import schedules as schedules_repo
+from db.types import Conn
+
+T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+GATE = 4242  # the advisory lock the gated reads of unfinished runs wait on
+
+
+async def _create(conn: Conn, tenant: str, at: datetime, **fields: Any) -> Any:
+    return await ScheduleService(conn, tenant, clock=lambda: at).create(
+        {"workflow_id": "wf", "cron_expression": "* * * * * *", **fields}
+    )
+
+
+async def _gate_the_reads_of_unfinished_runs(conn: Conn) -> None:
+    """Every read of workflow_unfinished_executions (this test's database only) first waits
+    for the advisory lock GATE: held by a session, it stops another session's claim after its
+    statement has taken its snapshot and before it locks the schedule it read. The condition
+    has no column in it, so it is a one-time filter evaluated at each read."""
+    await conn.execute(
+        "CREATE FUNCTION test_gate() RETURNS boolean LANGUAGE plpgsql STABLE AS $$"
+        f" BEGIN PERFORM pg_advisory_lock_shared({GATE});"
+        f" PERFORM pg_advisory_unlock_shared({GATE}); RETURN true; END $$"
+    )
+    await conn.execute(
+        "CREATE OR REPLACE VIEW workflow_unfinished_executions AS"
+        " SELECT id, trigger_id, tenant, scheduled_at, status, buffered"
+        " FROM workflow_schedule_executions"
+        " WHERE status IN ('pending', 'running', 'retrying', 'accepted') AND test_gate()"
+    )
+
+
+async def _wait_until_waiting_on_the_gate(conn: Conn, pid: int) -> None:
+    deadline = asyncio.get_running_loop().time() + 10
+    while asyncio.get_running_loop().time() < deadline:
+        cursor = await conn.execute(
+            "SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (pid,)
+        )
+        row = await cursor.fetchone()
+        if row is not None and row["wait_event"] == "advisory":
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the claim never reached the gate")
+
+
+async def test_a_claim_leaves_a_schedule_another_dispatcher_moved_after_its_snapshot(
+    database_url: str, conn: Conn
+) -> None:
+    """Under READ COMMITTED, a claim that finds its schedule moved by a pass committed after
+    the claim's snapshot re-checks its conditions on the moved row, but reads the unfinished
+    runs in its old snapshot: it saw no run of the slot the other pass has just sent, and took
+    the schedule's next slot ahead while that run was unfinished (overlap `skip` broken). The
+    claim leaves such a schedule for its next pass, which sees the run."""
+    schedule = await _create(conn, "acme", T0 - timedelta(seconds=1))
+    await _gate_the_reads_of_unfinished_runs(conn)
+    now = T0 + timedelta(seconds=0.5)
+    await conn.execute("SELECT pg_advisory_lock(%s)", (GATE,))
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, row_factory=dict_row
+    ) as other:
+        pid = other.info.backend_pid
+
+        async def claim() -> list[schedules_repo.Claimed]:
+            async with other.transaction():
+                return await schedules_repo.claim_due(other, 10, now, lookahead=3.0)
+
+        claiming = asyncio.create_task(claim())
+        await _wait_until_waiting_on_the_gate(conn, pid)
+        # The session holding the gate passes it: its pass sends the slot T0 and moves the
+        # schedule to T0 + 1 s, while the other claim waits with its snapshot taken.
+        stats = await dispatch_once(conn, now=now)
+        assert stats.fired == 1
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (GATE,))
+        claimed = await asyncio.wait_for(claiming, 10)
+
+    assert [(c.schedule.id, c.schedule.next_fire_at) for c in claimed] == [], (
+        "the next slot was taken ahead while the slot just sent was unfinished"
+    )
+    async with conn.transaction():  # the next claim sees the run and leaves the schedule
+        assert await schedules_repo.claim_due(conn, 10, now, lookahead=3.0) == []
+    cursor = await conn.execute(
+        "SELECT scheduled_at, status FROM workflow_schedule_executions WHERE trigger_id = %s",
+        (schedule.id,),
+    )
+    assert await cursor.fetchall() == [{"scheduled_at": T0, "status": "pending"}]
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _history_rows_read(plan: dict[str, Any]) -> int:
+    """Rows of the history the plan's scans read, over all their loops: those they returned
+    and those their conditions then turned away."""
+    return sum(
+        (
+            int(node.get("Actual Rows", 0))
+            + int(node.get("Rows Removed by Filter", 0))
+            + int(node.get("Rows Removed by Index Recheck", 0))
+        )
+        * int(node.get("Actual Loops", 1))
+        for node in _nodes(plan)
+        if str(node.get("Relation Name", "")).startswith("workflow_schedule_executions")
+    )
+
+
+async def _explain(conn: Conn, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The plan of one execution of a named query, as it ran (its row locks end here)."""
+    plans: list[dict[str, Any]] = []
+    async with conn.transaction():
+        cursor = await conn.execute(
+            sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + query(name), params
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        plans.append(row["QUERY PLAN"][0]["Plan"])
+        raise psycopg.Rollback()
+    return plans[0]
+
+
+@pytest.mark.parametrize("made_by_maintenance", [False, True], ids=["default", "partition"])
+async def test_another_tenants_backlog_of_accepted_runs_is_not_read_by_the_claim(
+    conn: Conn, made_by_maintenance: bool
+) -> None:
+    """Accepted runs wait for their workflow's report, hours if its completion timeout says
+    so: one tenant can hold a large backlog of them. Asked whether a schedule has an
+    unfinished run, the planner may read every unfinished run once per statement (a hashed
+    subplan) rather than probe each schedule's own: with 200,000 accepted runs of one tenant,
+    every claim of anyone's schedules read all of them (2 ms -> 120-150 ms a claim); held by
+    one schedule, the planner sized each schedule's probe at the whole partition and scanned it
+    once per schedule (~1.1 s a claim). The claim and the wake-up probe the runs of the
+    schedules they look at, whatever others hold (migration 0018), in the DEFAULT partition
+    and in a partition the maintenance makes."""
+    if made_by_maintenance:  # the days of the backlog get their own partitions first
+        made = await history.ensure_ahead(
+            conn, T0 - timedelta(days=1), PartitionPolicy(timedelta(days=1), ahead=2), 5.0
+        )
+        assert "workflow_schedule_executions_p20260504_0000" in made
+    ours = [await _create(conn, "acme", T0 - timedelta(seconds=1)) for _ in range(250)]
+    theirs = await _create(conn, "globex", T0 + timedelta(days=300), cron_expression="0 0 1 1 *")
+    await conn.execute(
+        "INSERT INTO workflow_schedule_executions"
+        " (trigger_id, workflow_id, tenant, scheduled_at, status, executed_at, started_at,"
+        "  accepted_at)"
+        " SELECT %(id)s, 'wf', 'globex', %(t)s - g * interval '1 s', 'accepted', %(t)s, %(t)s,"
+        "  %(t)s FROM generate_series(1, 50000) AS g",
+        {"id": theirs.id, "t": T0},
+    )
+    await conn.execute("ANALYZE")
+    await conn.execute("SET jit = off")  # as the service's pools run it
+    ahead = T0 - timedelta(seconds=0.5)  # every schedule of ours is taken ahead of its instant
+
+    claim = await _explain(
+        conn,
+        "schedule_claim_due",
+        {
+            "limit": 250,
+            "now": ahead,
+            "lookahead": 1.0,
+            "crowd_from": None,
+            "crowd_until": None,
+            "crowd_lookahead": None,
+        },
+    )
+    assert claim["Actual Rows"] == len(ours)
+    assert _history_rows_read(claim) == 0, "the claim read another tenant's runs"
+    wake = await _explain(conn, "schedule_next_fire", {"now": ahead, "count_limit": 1000})
+    assert _history_rows_read(wake) == 0, "the wake-up read another tenant's runs"
