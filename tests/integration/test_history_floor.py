@@ -77,5 +77,8 @@ async def test_the_claim_counts_an_unfinished_run_far_in_the_past(conn: Conn) ->
     )
     await _insert(conn, T - timedelta(days=200), "running", schedule.id)  # a backfill
     assert await history.raise_floor(conn, 1.0) == (True, T - timedelta(days=200))
+    # Ahead of its next instant (T + 1 min) it is not taken: the run is unfinished.
+    ahead = T + timedelta(seconds=59.5)
+    assert await schedules.claim_due(conn, 10, now=ahead, lookahead=1.0) == []
     claimed = await schedules.claim_due(conn, 10, now=T + timedelta(minutes=5))
     assert [(c.schedule.id, c.active_runs) for c in claimed] == [(schedule.id, 1)]
