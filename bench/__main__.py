@@ -34,7 +34,10 @@ from bench.service import ForeignLoad, Processes, busy_cpu_seconds, python
 from bench.target import measure_capacity
 from devtools.loopback import free_port
 
-SCENARIOS = ["steady", "burst", "ramp", "limits", "scale", "catchup", "api", "api-batch", "stats"]
+SCENARIOS = [
+    "steady", "burst", "ramp", "limits", "scale", "catchup", "neighbour", "api", "api-batch",
+    "stats",
+]  # fmt: skip
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

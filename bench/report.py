@@ -65,11 +65,12 @@ def comparison(
     peers: list[tuple[str, dict[str, Any] | None]],
     metrics: list[tuple[str, str, str, str]],
     reference: bool = True,
+    ours_label: str = "ours",
 ) -> str:
     """metric rows: (label, path in a result, target, reference figure); one column per system
     and a ratio (peer / ours) after each peer."""
     peers = [(name, peer) for name, peer in peers if peer is not None]  # not run: no column
-    headers = ["metric", "target", "ours"]
+    headers = ["metric", "target", ours_label]
     for name, _ in peers:
         headers += [name, "ratio"]
     if reference:
@@ -314,6 +315,20 @@ def catchup_table(result: dict[str, Any]) -> str:
     return head + "\n" + table(["metric", "ours"], rows)
 
 
+def neighbour_table(result: dict[str, Any]) -> str:
+    """The same steady window beside an idle neighbour and beside its backlog; ratio = backlog /
+    idle (lower is better: 1.0× means the backlog costs this tenant nothing)."""
+    idle, busy = result["idle"], result["backlog"]
+    head = (
+        f"neighbour: {idle.get('schedules', 0):,} schedules every second for "
+        f"{idle.get('seconds', '?')} s, 2 workers, beside another tenant idle, then holding "
+        f"{result['backlog_runs']:,} accepted runs (ours only)"
+    )
+    text = comparison(idle, [("with the backlog", busy)], STEADY, False, "idle neighbour")
+    text += failures([("idle", idle), ("with the backlog", busy)])
+    return head + "\n" + text
+
+
 def api_table(result: dict[str, Any]) -> str:
     headers = [
         "request",
@@ -398,6 +413,7 @@ TABLES = {
     "burst": burst_table,
     "scale": scale_table,
     "catchup": catchup_table,
+    "neighbour": neighbour_table,
     "api": api_table,
     "stats": stats_table,
 }

@@ -46,6 +46,8 @@ class Sizes:
     claim_rows: int = 500_000  # ... rows of the synthetic table the bare claim empties
     catchup_schedules: int = 1_000  # catchup: every-second schedules back from an outage
     catchup_outage_s: int = 1_200  # ... of this many seconds (1,000 missed rows each, capped)
+    neighbour_backlog: int = 200_000  # neighbour: another tenant's accepted runs beside steady
+    neighbour_seconds: int = 60  # ... each of the two steady windows (idle, then the backlog)
 
 
 FULL = Sizes(1000, 300, 60, (10_000, 50_000, 100_000), (1_000_000, 10_000_000), 10_000, 1000,
@@ -54,6 +56,7 @@ QUICK = Sizes(
     200, 5, 3, (1_000, 5_000), (50_000,), 10_000, 200, 3, 200, 2, 50_000, 5,
     batch_schedules=10_000, ramp_steps=(200, 500), ramp_seconds=5, limits_seconds=2,
     claim_rows=20_000, catchup_schedules=100, catchup_outage_s=120,
+    neighbour_backlog=20_000, neighbour_seconds=5,
 )  # fmt: skip
 
 

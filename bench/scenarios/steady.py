@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.scenarios.common import (
@@ -41,12 +42,22 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def ours(
-    ctx: Context, n: int, seconds: int, phase: str = "steady", *, plot: bool = True
+    ctx: Context,
+    n: int,
+    seconds: int,
+    phase: str = "steady",
+    *,
+    plot: bool = True,
+    prepare: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
+    """`prepare`: called with the database's URL once the schedules exist, before the workers
+    start (what else the database holds during the window)."""
     name = f"ours_{phase}"
     url = ctx.cluster.migrated_database(name)
     try:
         create_schedules(url, n, EVERY_SECOND, workflow_id="wf")
+        if prepare is not None:
+            prepare(url)
         env = service_env(url, f"{ctx.target_url}/ours/{phase}/{{workflowId}}")
         workers = start_workers(ctx.procs, WORKERS, env)
         try:
