@@ -92,7 +92,10 @@ UPDATE workflow_schedule_executions AS e SET
 WHERE e.id IN (
     SELECT id FROM workflow_schedule_executions
     WHERE status = 'accepted'
-      AND completion_deadline <= coalesce(%(now)s::timestamptz, clock_timestamp())
+      -- (SELECT ...): a constant of the query, so the index of accepted runs by deadline is
+      -- searched up to it; a bare clock_timestamp() is volatile, a filter on a walk of every
+      -- accepted run (one tenant's 200,000 awaiting their reports: ~45 ms a sweep).
+      AND completion_deadline <= (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()))
     ORDER BY completion_deadline
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
