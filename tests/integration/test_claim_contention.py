@@ -167,8 +167,10 @@ async def test_another_tenants_backlog_of_accepted_runs_is_not_read_by_the_claim
     generic plan of the prepared wake-up did the same (~90 ms, measured on the bench's
     `neighbour` data; this test's data does not lead the planner there); held by one schedule,
     the planner sized each schedule's probe at the whole partition and scanned it once per
-    schedule (~1.1 s a claim). The claim and the wake-up probe the runs of the schedules they
-    look at, whatever others hold (migration 0018, OFFSET 0 in their probes), in the DEFAULT
+    schedule (~1.1 s a claim); keeping the unfinished floor far back, it made each probe walk
+    the schedule's own finished runs since then (~26 ms a claim). The claim and the wake-up
+    probe the unfinished runs of the schedules they look at, whatever others hold (migrations
+    0018 and 0019, OFFSET 0 in their probes), in the DEFAULT
     partition and in a partition the maintenance makes, with the plan for the values and the
     generic one; the timeout sweep reads only the runs whose deadline has passed."""
     if made_by_maintenance:  # the days of the backlog get their own partitions first
@@ -179,21 +181,22 @@ async def test_another_tenants_backlog_of_accepted_runs_is_not_read_by_the_claim
     ours = ScheduleService(conn, "acme", clock=lambda: T0 - timedelta(seconds=1))
     fields: Any = {"workflow_id": "wf", "cron_expression": "* * * * * *"}
     await upsert_batch(ours, [Draft(i, fields) for i in range(1_000)])  # 1,000 due at T0
-    await conn.execute(  # each still running its previous slot: every one is probed
+    await conn.execute(  # each ran its last 30 slots and still runs the one before T0
         "INSERT INTO workflow_schedule_executions"
         " (trigger_id, workflow_id, tenant, scheduled_at, status, attempts, started_at)"
-        " SELECT id, workflow_id, tenant, %(t)s - interval '1 s', 'running', 1, %(t)s"
-        " FROM workflow_schedules WHERE tenant = 'acme'",
+        " SELECT id, workflow_id, tenant, %(t)s - g * interval '1 s',"
+        "  CASE WHEN g = 1 THEN 'running' ELSE 'succeeded' END, 1, %(t)s"
+        " FROM workflow_schedules, generate_series(1, 31) AS g WHERE tenant = 'acme'",
         {"t": T0},
     )
-    for _ in range(10):  # 10 schedules of another tenant, 5,000 accepted runs each
+    for _ in range(10):  # 10 schedules of another tenant, 10,000 accepted runs each
         theirs = await _create(conn, "globex", T0, cron_expression="0 0 1 1 *")
         await conn.execute(
             "INSERT INTO workflow_schedule_executions"
             " (trigger_id, workflow_id, tenant, scheduled_at, status, executed_at, started_at,"
             "  accepted_at, completion_deadline)"
             " SELECT %(id)s, 'wf', 'globex', %(t)s - g * interval '1 s', 'accepted', %(t)s,"
-            "  %(t)s, %(t)s, %(t)s + interval '10 years' FROM generate_series(1, 5000) AS g",
+            "  %(t)s, %(t)s, %(t)s + interval '10 years' FROM generate_series(1, 10000) AS g",
             {"id": theirs.id, "t": T0},
         )
     await conn.execute("ANALYZE")
@@ -213,12 +216,18 @@ async def test_another_tenants_backlog_of_accepted_runs_is_not_read_by_the_claim
         },
         generic=generic,
     )
-    # Each schedule of ours probed finds its own running run (and is left for its instant).
+    # Each schedule of ours probed finds its own running run (and is left for its instant),
+    # reading neither the other tenant's runs nor its own finished ones since the floor (the
+    # other tenant's oldest accepted run holds the floor 10,000 s back: migration 0019).
     assert claim["Actual Rows"] == 0
-    assert _history_rows_read(claim) <= 1_000, "the claim read another tenant's runs"
+    assert _history_rows_read(claim) <= 1_000, (
+        "the claim read runs that were not its schedules' unfinished ones"
+    )
     params = {"now": ahead, "count_limit": 1000}
     wake = await _explain(conn, "schedule_next_fire", params, generic=generic)
-    assert _history_rows_read(wake) <= 1_000, "the wake-up read another tenant's runs"
+    assert _history_rows_read(wake) <= 1_000, (
+        "the wake-up read runs that were not its schedules' unfinished ones"
+    )
     if not generic:  # (its generic plan is estimated far dearer: PostgreSQL keeps the custom)
         params = {"now": None, "limit": 100, "error": "timed out"}  # the database's clock
         sweep = await _explain(conn, "executions_time_out_due", params, generic=False)
