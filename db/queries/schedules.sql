@@ -264,13 +264,20 @@ WHERE s.state = 'active'
   -- One probe of the schedule's own runs each (OFFSET 0: never one read of every unfinished
   -- run per claim, which the planner prefers while it expects few and keeps in the generic
   -- plan of a prepared claim: another tenant's backlog of accepted runs was read by every
-  -- claim of everyone, docs/history-partitions.md).
+  -- claim of everyone, docs/history-partitions.md). Its slots from the unfinished floor to
+  -- the schedule's next instant: the runs of a schedule taken ahead are of earlier slots (the
+  -- dispatcher's, retries, a backfill's or a manual run's, none later than now), and the
+  -- bound keeps the probe to the partitions of that range (the ones made ahead are skipped)
+  -- and to the partial index of unfinished runs, keyed by (schedule, slot) (migration 0019).
+  -- (A cron changed while a crowd's runs were dispatched far ahead can leave a run of a later
+  -- slot than the new next instant; that run does not hold the new slot back.)
   AND (s.next_fire_at <= (SELECT now FROM t)
        OR s.overlap_policy = 'allow_all'
        OR NOT EXISTS (
            SELECT 1 FROM workflow_unfinished_executions e
            WHERE e.trigger_id = s.id
              AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
+             AND e.scheduled_at <= s.next_fire_at
            OFFSET 0))
   -- The row as this statement's snapshot holds it. Another dispatcher's pass committed after
   -- that snapshot may have moved the schedule (sent its slot, advanced it): locking the row,
@@ -327,6 +334,7 @@ SELECT first.at AS next_fire_at,
                      WHERE e.trigger_id = s.id
                        AND e.scheduled_at
                            >= (SELECT at FROM workflow_history_unfinished_floor)
+                       AND e.scheduled_at <= s.next_fire_at
                      OFFSET 0))))  -- a probe per schedule, as in the claim
            AS first_goes_ahead
 FROM first, t;
