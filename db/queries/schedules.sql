@@ -271,14 +271,17 @@ WHERE s.state = 'active'
   -- and to the partial index of unfinished runs, keyed by (schedule, slot) (migration 0019).
   -- (A cron changed while a crowd's runs were dispatched far ahead can leave a run of a later
   -- slot than the new next instant; that run does not hold the new slot back.)
+  -- First, without a probe: a schedule whose latest dispatched run is not even due yet
+  -- (`dispatched_fire_at` ahead of now: not sent, so unfinished) waits, as in the wake-up;
+  -- right after a pass dispatched an instant ahead, that is every schedule of the next one.
   AND (s.next_fire_at <= (SELECT now FROM t)
        OR s.overlap_policy = 'allow_all'
-       OR NOT EXISTS (
+       OR (coalesce(s.dispatched_fire_at <= (SELECT now FROM t), true) AND NOT EXISTS (
            SELECT 1 FROM workflow_unfinished_executions e
            WHERE e.trigger_id = s.id
              AND e.scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
              AND e.scheduled_at <= s.next_fire_at
-           OFFSET 0))
+           OFFSET 0)))
   -- The row as this statement's snapshot holds it. Another dispatcher's pass committed after
   -- that snapshot may have moved the schedule (sent its slot, advanced it): locking the row,
   -- READ COMMITTED re-checks the conditions above on the moved row but reads the unfinished

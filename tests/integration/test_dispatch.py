@@ -212,6 +212,11 @@ async def test_a_run_not_sent_yet_holds_its_schedule_back_without_a_probe(conn: 
     before = await schedules_repo.next_fire(conn, 100, T0 - timedelta(seconds=0.4))
     after = await schedules_repo.next_fire(conn, 100, T0 + timedelta(seconds=0.1))
     assert (before.goes_ahead, after.goes_ahead) == (False, True)
+    async with conn.transaction():  # the claim asks the same, before and after that instant
+        assert await schedules_repo.claim_due(conn, 10, T0 - timedelta(seconds=0.4), 2.0) == []
+        claimed = await schedules_repo.claim_due(conn, 10, T0 + timedelta(seconds=0.1), 1.0)
+        assert [c.schedule.id for c in claimed] == [schedule.id]
+        raise psycopg.Rollback()
     await dispatch_once(conn, now=T0 + timedelta(seconds=0.5), lookahead=1.0)
     stored = await ScheduleService(conn, "acme").get(schedule.id)
     assert stored.dispatched_fire_at == T0 + timedelta(seconds=1)
