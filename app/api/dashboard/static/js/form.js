@@ -31,11 +31,16 @@ async function updatePreview() {
     setFieldError('cronExpression', null);
     return;
   }
-  previewRequest = new AbortController();
+  const request = new AbortController();
+  previewRequest = request;
   try {
     const { data } = await schedulesApi.preview(
-      { cronExpression, timezone, count: 5 }, previewRequest.signal,
+      { cronExpression, timezone, count: 5 }, request.signal,
     );
+    // An answer that was already in when a later keystroke aborted its request still resolves:
+    // only the latest request's answer is shown (seen on a loaded machine: the error of
+    // "61 *" after that of "61 * * * *").
+    if (request !== previewRequest) return;
     setFieldError('cronExpression', null);
     setFieldError('timezone', null);
     words.textContent = data.description;
@@ -48,7 +53,7 @@ async function updatePreview() {
     );
     if (data.nextRuns.length === 0) list.append(el('li', { class: 'muted' }, 'Never fires.'));
   } catch (error) {
-    if (error.name === 'AbortError') return;
+    if (error.name === 'AbortError' || request !== previewRequest) return;
     list.replaceChildren();
     words.textContent = '';
     if (error instanceof ApiError && error.errors.length) {
