@@ -288,8 +288,8 @@ WHERE s.state = 'active'
   -- runs in the old snapshot, without the run just sent, so the next slot would be taken
   -- ahead (or counted) as if that run had ended. Such a schedule waits for the next pass.
   -- A boolean subquery, not `s.next_fire_at = (SELECT ...)`: the planner takes an equality to
-  -- keep 1 row in 200 and would plan the claim for one row (the probes of unfinished runs
-  -- above are chosen for the rows it expects); a bare boolean keeps half.
+  -- keep 1 row in 200 and would plan the claim (its scan of due schedules, its sort) for
+  -- one row; a bare boolean keeps half.
   AND (SELECT o.next_fire_at = s.next_fire_at FROM workflow_schedules o WHERE o.id = s.id)
 ORDER BY s.next_fire_at
 LIMIT %(limit)s

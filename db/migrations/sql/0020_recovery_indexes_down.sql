@@ -1,0 +1,2 @@
+DROP INDEX workflow_schedule_executions_buffered_idx;
+DROP INDEX workflow_schedule_executions_in_flight_idx;
