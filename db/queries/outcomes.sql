@@ -89,7 +89,11 @@ UPDATE workflow_schedule_executions AS e SET
     finished_at = e.completion_deadline,
     error = %(error)s,
     completion_deadline = NULL
-WHERE e.id IN (
+-- An array of the due runs' ids, taken once (an InitPlan) and then looked up in each
+-- partition's primary key. As a join (`e.id IN (SELECT ...)`), the generic plan of the
+-- prepared sweep, which cannot know how few the LIMIT leaves, hashed the whole history to
+-- find them (~130 ms beside 130,000 runs; 30 rows read this way).
+WHERE e.id = ANY(ARRAY(
     SELECT id FROM workflow_schedule_executions
     WHERE status = 'accepted'
       -- (SELECT ...): a constant of the query, so the index of accepted runs by deadline is
@@ -99,7 +103,7 @@ WHERE e.id IN (
     ORDER BY completion_deadline
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-)
+))
 -- In the order of EndedRun's fields (db/repositories/executions.py).
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts,
           e.trigger;
