@@ -8,8 +8,9 @@
 --
 -- In-flight runs (a job at work or due) by creation, the order the orphan search takes them:
 -- read up to the orphans' minimum age, so a run sent in the last seconds is not read at all.
--- A run enters it when it is made and leaves it at its first outcome; `status` and `buffered`
--- were already in other indexes' conditions, so no update that was HOT stops being so.
+-- A run enters it when it is made (a buffered one when it is released) and leaves it once its
+-- workflow accepted it or it ended; `status` and `buffered` were already in other indexes'
+-- conditions, so no update that was HOT stops being so.
 CREATE INDEX workflow_schedule_executions_in_flight_idx
     ON workflow_schedule_executions (created_at)
     WHERE status IN ('pending', 'running', 'retrying') AND NOT buffered;
