@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +27,7 @@ from app import otel, tracing
 from app.services.schedules import ScheduleService
 from app.settings import Settings
 from db.pool import create_pool
-from tests.support.db import create_schedule, executions
+from tests.support.db import create_schedule, executions, half_past_a_minute
 from tests.support.executor import open_executor
 from tests.support.otlp_collector import OtlpCollector
 from tests.support.server import make_token, running_api
@@ -61,7 +61,7 @@ async def test_each_attempt_is_a_span_with_the_ids_its_traceparent_sent(
     database_url: str, target: RecordingTarget, spans: InMemorySpanExporter
 ) -> None:
     target.script("wf-traced", [Response(503, headers={"Retry-After": "0"}), Response(200)])
-    created_at = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=30, microsecond=0)
+    created_at = half_past_a_minute()
     async with await psycopg.AsyncConnection.connect(
         database_url, autocommit=True, row_factory=dict_row
     ) as conn:

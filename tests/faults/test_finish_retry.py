@@ -7,17 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from pydantic import SecretStr
 
-from app.services.dispatch import dispatch_once
-from app.services.schedules import ScheduleService
 from app.settings import Settings
 from db.pool import create_pool
 from devtools.localpg import LocalCluster
+from tests.support.db import due_runs
 from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget, Response
 from worker.executor import BatchExecutor
@@ -33,18 +31,7 @@ async def test_outcomes_of_requests_made_during_an_outage_are_recorded_once_it_e
     target: RecordingTarget,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Half past a minute: the pass at +61 s finds one slot of "0 * * * * *" each, not two
-    # (made in a minute's last second, the second slot came out skipped).
-    past = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=30, microsecond=0)
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        conn.row_factory = psycopg.rows.dict_row  # type: ignore[assignment]
-        for i in range(RUNS):
-            await ScheduleService(conn, "acme", clock=lambda: past).create(  # type: ignore[arg-type]
-                {"workflow_id": f"wf-{i}", "cron_expression": "0 * * * * *", "max_attempts": 1}
-            )
-        await dispatch_once(conn, now=past + timedelta(seconds=61))  # type: ignore[arg-type]
-        cursor = await conn.execute("SELECT id FROM workflow_schedule_executions")
-        ids = [row["id"] for row in await cursor.fetchall()]
+    ids = await due_runs(database_url, [f"wf-{i}" for i in range(RUNS)])
     assert len(ids) == RUNS
     for i in range(RUNS):
         target.set_delay(f"wf-{i}", 1.0)  # the database goes away while they are in flight
@@ -94,17 +81,8 @@ async def test_a_finish_whose_job_deferral_fails_transiently_is_retried(
     retried like any other, instead of failing the batch (whose runs recovery would send
     again). The fault: a trigger that fails the first insert of a job with a serialization
     failure, as a failover or a conflicting transaction would."""
-    # Half past a minute: the pass at +61 s finds one slot of "0 * * * * *" each, not two
-    # (made in a minute's last second, the second slot came out skipped).
-    past = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=30, microsecond=0)
+    ids = await due_runs(database_url, ["wf-retry"], max_attempts=2)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        conn.row_factory = psycopg.rows.dict_row  # type: ignore[assignment]
-        await ScheduleService(conn, "acme", clock=lambda: past).create(  # type: ignore[arg-type]
-            {"workflow_id": "wf-retry", "cron_expression": "0 * * * * *", "max_attempts": 2}
-        )
-        await dispatch_once(conn, now=past + timedelta(seconds=61))  # type: ignore[arg-type]
-        cursor = await conn.execute("SELECT id FROM workflow_schedule_executions")
-        ids = [row["id"] for row in await cursor.fetchall()]
         await conn.execute(
             """
             CREATE SEQUENCE fault_once_seq;  -- not rolled back with the failed insert

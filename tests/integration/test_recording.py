@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
-from app.services.dispatch import dispatch_once
-from app.services.schedules import ScheduleService
+from tests.support.db import due_runs
 from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget
 from worker.executor import BatchExecutor
@@ -28,20 +25,7 @@ def target() -> Any:
 
 
 async def _due_runs(database_url: str, count: int) -> list[UUID]:
-    # Half past a minute: the pass at +61 s finds exactly one slot of "0 * * * * *" due. From a
-    # time in a minute's last second it found two (the second one skipped: its first was
-    # unfinished), and the batches got skipped runs (seen once in CI).
-    past = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=30, microsecond=0)
-    async with await psycopg.AsyncConnection.connect(
-        database_url, autocommit=True, row_factory=dict_row
-    ) as conn:
-        for i in range(count):
-            await ScheduleService(conn, "acme", clock=lambda: past).create(  # type: ignore[arg-type]
-                {"workflow_id": f"wf-{i}", "cron_expression": "0 * * * * *", "max_attempts": 1}
-            )
-        await dispatch_once(conn, now=past + timedelta(seconds=61))  # type: ignore[arg-type]
-        cursor = await conn.execute("SELECT id FROM workflow_schedule_executions ORDER BY id")
-        return [row["id"] for row in await cursor.fetchall()]
+    return await due_runs(database_url, [f"wf-{i}" for i in range(count)])
 
 
 @pytest.fixture

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import psycopg
 import pytest
@@ -25,9 +23,8 @@ from procrastinate import App, PsycopgConnector
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 
-from app.services.dispatch import dispatch_once
-from app.services.schedules import ScheduleService
 from db.jobs import BATCH_SIZE
+from tests.support.db import due_runs
 from tests.support.executor import open_executor
 from tests.support.target import RecordingTarget
 from worker.local import BYTES_PER_PREPARED_RUN, LocalRunner
@@ -37,26 +34,6 @@ from worker.local import BYTES_PER_PREPARED_RUN, LocalRunner
 def target() -> Any:
     with RecordingTarget() as server:
         yield server
-
-
-async def _due_runs(database_url: str, workflows: list[str]) -> list[UUID]:
-    """One due run per workflow, in the order given."""
-    # Half past a minute: the pass at +61 s finds one slot of "0 * * * * *" each, not two
-    # (made in a minute's last second, the second slot came out skipped).
-    past = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=30, microsecond=0)
-    async with await psycopg.AsyncConnection.connect(
-        database_url, autocommit=True, row_factory=dict_row
-    ) as conn:
-        for workflow in workflows:
-            await ScheduleService(conn, "acme", clock=lambda: past).create(  # type: ignore[arg-type]
-                {"workflow_id": workflow, "cron_expression": "0 * * * * *", "max_attempts": 1}
-            )
-        await dispatch_once(conn, now=past + timedelta(seconds=61))  # type: ignore[arg-type]
-        cursor = await conn.execute(
-            "SELECT id FROM workflow_schedule_executions ORDER BY array_position(%s, workflow_id)",
-            (workflows,),
-        )
-        return [row["id"] for row in await cursor.fetchall()]
 
 
 def _rows(database_url: str) -> dict[str, dict[str, Any]]:
@@ -99,7 +76,7 @@ async def test_a_run_answered_at_once_is_recorded_while_its_batch_mate_is_still_
     database_url: str, runtime: LocalRunner, target: RecordingTarget
 ) -> None:
     target.set_delay("slow", 60)
-    ids = await _due_runs(database_url, ["slow", "fast"])
+    ids = await due_runs(database_url, ["slow", "fast"])
     batch = await runtime.executor.launch(ids)
     await _until(lambda: _rows(database_url)["fast"]["status"] == "succeeded", "fast recorded")
     # The batch learns of the commit just after it is visible: wait for that, not for `slow`.
@@ -113,7 +90,7 @@ async def test_capacity_counts_runs_waiting_for_their_instant_not_answers(
 ) -> None:
     target.set_delay("slow-1", 60)
     target.set_delay("slow-2", 60)
-    ids = await _due_runs(database_url, ["slow-1", "slow-2"])
+    ids = await due_runs(database_url, ["slow-1", "slow-2"])
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         job_ids = []
         for run in ids:  # one job per run, claimed by the runner as the dispatcher does
@@ -138,7 +115,7 @@ async def test_a_fetched_batch_hands_its_runs_in_flight_over_to_the_local_runner
     database_url: str, runtime: LocalRunner, target: RecordingTarget
 ) -> None:
     target.set_delay("slow", 1.5)
-    ids = await _due_runs(database_url, ["slow", "fast"])
+    ids = await due_runs(database_url, ["slow", "fast"])
     before = _rows(database_url)
     started = asyncio.get_running_loop().time()
     await runtime.run_fetched(ids)  # what the Procrastinate task runs
@@ -161,7 +138,7 @@ async def test_a_request_that_cannot_be_built_is_a_recorded_failed_attempt(
     executor.settings = executor.settings.model_copy(
         update={"internal_api_secret": SecretStr("whsec_%%%-not-base64")}
     )
-    ids = await _due_runs(database_url, ["wf"])
+    ids = await due_runs(database_url, ["wf"])
     await executor.run_batch(ids)  # before: raised ConfigError, the run stayed `running`
     row = _rows(database_url)["wf"]
     assert (row["status"], row["attempts"]) == ("failed", 1)
@@ -173,7 +150,7 @@ async def test_a_stopping_worker_records_the_outcomes_already_in_before_it_close
     database_url: str, runtime: LocalRunner, target: RecordingTarget
 ) -> None:
     executor = runtime.executor
-    ids = await _due_runs(database_url, ["wf-1", "wf-2"])
+    ids = await due_runs(database_url, ["wf-1", "wf-2"])
     await executor.launch(ids)
     await _until(lambda: len(executor._waiting) == 2, "both answers in")
     await executor.drain(timeout=5)  # what LocalRunner.close does before the pool closes

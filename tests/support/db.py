@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.domain.schedule import Schedule
+from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 
 
@@ -28,6 +29,40 @@ def create_schedule(
             return await ScheduleService(conn, tenant, clock=clock).create(fields)
 
     return asyncio.run(create())
+
+
+def half_past_a_minute(minutes_ago: int = 5) -> datetime:
+    """A creation time for "0 * * * * *" schedules whose pass, 61 s later, finds exactly one
+    slot due. From a time in a minute's last second it found two, and the second came out
+    skipped (its first was unfinished): a test that expected one run each failed one time in
+    60 (seen in CI)."""
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).replace(second=30, microsecond=0)
+
+
+async def due_runs(
+    database_url: str, workflows: Sequence[str], max_attempts: int = 1, tenant: str = "acme"
+) -> list[UUID]:
+    """One due run per workflow, dispatched and not yet sent; ids in the order given."""
+    created_at = half_past_a_minute()
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        service = ScheduleService(conn, tenant, clock=lambda: created_at)  # type: ignore[arg-type]
+        for workflow in workflows:
+            await service.create(
+                {
+                    "workflow_id": workflow,
+                    "cron_expression": "0 * * * * *",
+                    "max_attempts": max_attempts,
+                }
+            )
+        await dispatch_once(conn, now=created_at + timedelta(seconds=61))  # type: ignore[arg-type]
+        cursor = await conn.execute(
+            "SELECT id FROM workflow_schedule_executions WHERE workflow_id = ANY(%s)"
+            " ORDER BY array_position(%s, workflow_id)",
+            (list(workflows), list(workflows)),
+        )
+        return [row["id"] for row in await cursor.fetchall()]
 
 
 def get_schedule(database_url: str, schedule_id: UUID | str, tenant: str = "acme") -> Schedule:
