@@ -71,6 +71,8 @@ WITH released AS (
           AND NOT EXISTS (SELECT 1 FROM workflow_run_specs p WHERE p.trigger_id = o.id)
           AND NOT EXISTS (SELECT 1 FROM workflow_schedule_stat_deltas d
                           WHERE d.trigger_id = o.id)
+          AND NOT EXISTS (SELECT 1 FROM workflow_schedule_outcome_deltas d
+                          WHERE d.trigger_id = o.id)
         LIMIT %(limit)s
         FOR UPDATE OF o SKIP LOCKED
     )

@@ -19,7 +19,9 @@ WITH turn AS (
 SELECT EXISTS (SELECT FROM taken) AS got;
 
 -- name: stats_fold
--- Moves up to `limit` deltas into the per-schedule, per-tenant and global values, up to
+-- Moves up to `limit` deltas and up to `limit` outcome deltas (a schedule's finished runs per
+-- status and duration bucket, migration 0021) into the per-schedule, per-tenant and global
+-- values, up to
 -- `limit` global deltas (metrics kept for the whole deployment only, migration 0011) into the
 -- global values, and up to `limit` tenant deltas (unfinished runs per tenant, migration 0013)
 -- into the per-tenant and global values. Runs in the same transaction as stats_fold_turn. ORDER BY keeps the upsert's
@@ -35,6 +37,11 @@ WITH moved AS (
     WHERE id = ANY (ARRAY(
         SELECT id FROM workflow_schedule_stat_deltas ORDER BY id LIMIT %(limit)s))
     RETURNING trigger_id, tenant, metric, key, value
+), moved_outcomes AS (
+    DELETE FROM workflow_schedule_outcome_deltas
+    WHERE id = ANY (ARRAY(
+        SELECT id FROM workflow_schedule_outcome_deltas ORDER BY id LIMIT %(limit)s))
+    RETURNING trigger_id, tenant, status, runs, duration_bucket, duration_sum_ms
 ), moved_global AS (
     DELETE FROM workflow_stat_global_deltas
     WHERE id = ANY (ARRAY(
@@ -51,6 +58,12 @@ WITH moved AS (
         FROM moved,
              LATERAL (VALUES ('s:' || trigger_id::text), ('t:' || tenant), ('g')) AS s(scope)
         UNION ALL
+        SELECT s.scope, m.metric, m.key, m.value
+        FROM moved_outcomes o,
+             LATERAL wfs_outcome_metrics(o.status, o.runs, o.duration_bucket,
+                                         o.duration_sum_ms) AS m,
+             LATERAL (VALUES ('s:' || o.trigger_id::text), ('t:' || o.tenant), ('g')) AS s(scope)
+        UNION ALL
         SELECT 'g', metric, key, value FROM moved_global
         UNION ALL
         SELECT s.scope, metric, key, value
@@ -64,8 +77,9 @@ WITH moved AS (
         DO UPDATE SET value = workflow_schedule_stat_values.value + excluded.value
     RETURNING 1
 )
-SELECT greatest((SELECT count(*) FROM moved), (SELECT count(*) FROM moved_global),
-                (SELECT count(*) FROM moved_tenant)) AS moved,
+SELECT greatest((SELECT count(*) FROM moved), (SELECT count(*) FROM moved_outcomes),
+                (SELECT count(*) FROM moved_global), (SELECT count(*) FROM moved_tenant))
+           AS moved,
        (SELECT count(*) FROM written) AS written;
 
 -- name: stat_values_prune_zero
@@ -85,7 +99,7 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     SELECT metric, key, value FROM workflow_schedule_stat_values
     WHERE scope = 's:' || %(trigger_id)s::text
     UNION ALL
-    SELECT metric, key, value FROM workflow_schedule_stat_deltas
+    SELECT metric, key, value FROM workflow_schedule_unfolded_stats
     WHERE trigger_id = %(trigger_id)s
     UNION ALL
     SELECT 'status', status, count(*) FROM workflow_unfinished_executions
@@ -99,7 +113,7 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
     SELECT metric, key, value FROM workflow_schedule_stat_values
     WHERE scope = 't:' || %(tenant)s
     UNION ALL
-    SELECT metric, key, value FROM workflow_schedule_stat_deltas WHERE tenant = %(tenant)s
+    SELECT metric, key, value FROM workflow_schedule_unfolded_stats WHERE tenant = %(tenant)s
     UNION ALL
     SELECT metric, key, value FROM workflow_stat_tenant_deltas WHERE tenant = %(tenant)s
 ) v GROUP BY metric, key;
@@ -108,7 +122,7 @@ SELECT metric, key, sum(value)::bigint AS value FROM (
 SELECT metric, key, sum(value)::bigint AS value FROM (
     SELECT metric, key, value FROM workflow_schedule_stat_values WHERE scope = 'g'
     UNION ALL
-    SELECT metric, key, value FROM workflow_schedule_stat_deltas
+    SELECT metric, key, value FROM workflow_schedule_unfolded_stats
     UNION ALL
     SELECT metric, key, value FROM workflow_stat_global_deltas
     UNION ALL
@@ -128,7 +142,7 @@ FROM (
     FROM workflow_schedule_stat_values
     WHERE scope = ANY(%(scopes)s::text[]) AND metric = 'status'
     UNION ALL
-    SELECT trigger_id, metric, key, value FROM workflow_schedule_stat_deltas
+    SELECT trigger_id, metric, key, value FROM workflow_schedule_unfolded_stats
     WHERE trigger_id = ANY(%(trigger_ids)s::uuid[]) AND metric = 'status'
     UNION ALL
     SELECT trigger_id, 'status', status, count(*) FROM workflow_unfinished_executions

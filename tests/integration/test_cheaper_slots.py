@@ -39,6 +39,19 @@ async def _run(conn: Conn, schedule_id: UUID) -> dict[str, Any]:
     return rows[0]
 
 
+async def _delta_rows(conn: Conn, schedule_id: UUID) -> int:
+    """The schedule's statistics rows not folded yet, of both kinds (narrow and outcome)."""
+    cursor = await conn.execute(
+        "SELECT (SELECT count(*) FROM workflow_schedule_stat_deltas WHERE trigger_id = %(id)s)"
+        " + (SELECT count(*) FROM workflow_schedule_outcome_deltas WHERE trigger_id = %(id)s)"
+        " AS n",
+        {"id": schedule_id},
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
 async def _dispatch_here(conn: Conn, **options: Any) -> list[UUID]:
     worker = await jobs.register_worker(conn)
     stats = await dispatch_once(
@@ -77,9 +90,10 @@ async def test_deployment_wide_metrics_are_not_kept_per_schedule_and_fold_exactl
     conn: Conn,
 ) -> None:
     """/metrics' counters (finished, lag, lifetime durations) are summed per statement, not
-    written per schedule, its running run is counted live and its duration count is its
-    buckets' sum: a slot costs its schedule 3 statistics rows (15 before migration 0011, 6
-    before 0013, 4 before 0016; issue 13)."""
+    written per schedule, its running run is counted live, its duration count is its
+    buckets' sum, and its status and duration are one outcome delta: a slot costs its schedule
+    1 statistics row (15 before migration 0011, 6 before 0013, 4 before 0016, 3 before 0021;
+    issue 13)."""
     schedule = await _schedule(conn)
     ids = await _dispatch_here(conn)
     attempts = await start_batch(conn, ids)
@@ -90,11 +104,7 @@ async def test_deployment_wide_metrics_are_not_kept_per_schedule_and_fold_exactl
     }  # fmt: skip
     before = await stats_repo.global_metrics(conn)
     assert before[("duration_total_sum_ms", "")] == 12
-    cursor = await conn.execute(
-        "SELECT count(*) AS n FROM workflow_schedule_stat_deltas WHERE trigger_id = %s",
-        (schedule.id,),
-    )
-    assert await cursor.fetchone() == {"n": 3}
+    assert await _delta_rows(conn, schedule.id) == 1
     assert await fold(conn)
     assert await stats_repo.global_metrics(conn) == before
     assert await stats_repo.of_schedule(conn, schedule.id) == per_schedule
@@ -107,11 +117,7 @@ async def test_unfinished_runs_are_counted_live_not_by_deltas(conn: Conn) -> Non
     deployment's counts and the list view's total see it until it ends, then see its end."""
     schedule = await _schedule(conn)
     ids = await _dispatch_here(conn)
-    deltas = await conn.execute(
-        "SELECT count(*) AS n FROM workflow_schedule_stat_deltas WHERE trigger_id = %s",
-        (schedule.id,),
-    )
-    assert await deltas.fetchone() == {"n": 0}
+    assert await _delta_rows(conn, schedule.id) == 0
     tenant_deltas = await conn.execute(
         "SELECT tenant, metric, key, value FROM workflow_stat_tenant_deltas"
     )
@@ -179,12 +185,28 @@ async def test_an_update_that_changes_no_status_or_duration_writes_no_statistics
 ) -> None:
     schedule = await _schedule(conn)
     ids = await _dispatch_here(conn)
-    cursor = await conn.execute("SELECT count(*) AS n FROM workflow_schedule_stat_deltas")
-    before = await cursor.fetchone()
+    before = await _delta_rows(conn, schedule.id)
     await conn.execute(
         "UPDATE workflow_schedule_executions SET workflow_run_id = 'run-1' WHERE id = %s",
         (ids[0],),
     )
-    cursor = await conn.execute("SELECT count(*) AS n FROM workflow_schedule_stat_deltas")
-    assert await cursor.fetchone() == before
+    assert await _delta_rows(conn, schedule.id) == before
     assert (await stats_repo.of_schedule(conn, schedule.id))[("status", "running")] == 1
+
+    attempts = await start_batch(conn, ids)
+    await finish_batch(conn, [Answer(attempts[0], OK, None)])
+    finished = await _delta_rows(conn, schedule.id)
+    counts = await stats_repo.of_schedule(conn, schedule.id)
+    await conn.execute(  # a finished run's status and duration stay: nothing to count
+        "UPDATE workflow_schedule_executions SET workflow_run_id = 'run-2' WHERE id = %s",
+        (ids[0],),
+    )
+    assert await _delta_rows(conn, schedule.id) == finished
+    assert await stats_repo.of_schedule(conn, schedule.id) == counts
+    await conn.execute(  # a duration corrected, status kept: its sum moves, no count does
+        "UPDATE workflow_schedule_executions SET duration_ms = 30 WHERE id = %s", (ids[0],)
+    )
+    after = await stats_repo.of_schedule(conn, schedule.id)
+    assert after[("duration_sum_ms", "")] == 30
+    assert after[("status", "succeeded")] == counts[("status", "succeeded")] == 1
+    assert sum(v for (m, _), v in after.items() if m == "duration_bucket") == 1

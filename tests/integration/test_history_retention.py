@@ -59,7 +59,7 @@ def stats(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ..
     return conn.execute(
         """SELECT trigger_id, tenant, metric, key, sum(value) FROM (
                SELECT d.trigger_id, d.tenant, d.metric, d.key, d.value
-               FROM workflow_schedule_stat_deltas d
+               FROM workflow_schedule_unfolded_stats d
            ) v GROUP BY 1, 2, 3, 4 HAVING sum(value) <> 0 ORDER BY 1, 2, 3, 4"""
     ).fetchall()
 
@@ -217,7 +217,7 @@ async def test_partitions_are_made_ahead_and_take_their_rows_from_default(conn: 
     )
     assert await cursor.fetchall() == [{"part": "workflow_schedule_executions_p20260522_0000"}]
     cursor = await conn.execute(
-        "SELECT sum(value) AS n FROM workflow_schedule_stat_deltas WHERE metric = 'status'"
+        "SELECT sum(value) AS n FROM workflow_schedule_unfolded_stats WHERE metric = 'status'"
     )
     assert await cursor.fetchone() == {"n": 1}, "a move is not an insert"
     # A narrower width from now on: the grid of 6 hours continues after the last day.

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -131,25 +132,37 @@ async def test_views_for_psql(conn: Conn) -> None:
     assert (await cursor.fetchone()) is not None
 
 
-async def test_the_fold_finds_its_deltas_by_key_however_bloated_their_table_is(conn: Conn) -> None:
+# Each table of per-schedule deltas, and a delta of one succeeded run in it.
+DELTA_FILLS = {
+    "workflow_schedule_stat_deltas": "INSERT INTO workflow_schedule_stat_deltas"
+    " (trigger_id, tenant, metric, key, value)"
+    " SELECT gen_random_uuid(), 'acme', 'status', 'succeeded', 1 FROM generate_series(1, %s)",
+    "workflow_schedule_outcome_deltas": "INSERT INTO workflow_schedule_outcome_deltas"
+    " (trigger_id, tenant, status, runs, duration_bucket, duration_sum_ms)"
+    " SELECT gen_random_uuid(), 'acme', 'succeeded', 1, '20', 90 FROM generate_series(1, %s)",
+}
+
+
+@pytest.mark.parametrize("table", DELTA_FILLS)
+async def test_the_fold_finds_its_deltas_by_key_however_bloated_their_table_is(
+    conn: Conn, table: str
+) -> None:
     """stats_fold (db/queries/stats.sql): when vacuum falls behind, the deltas' table holds far
     more dead rows than live ones. A fold planned as a join scanned all of them every second
     (a 1,000/s run: 21-26 s per fold, PostgreSQL's CPU per slot ×4); by the key, it reads
     only what it moves."""
-    await conn.execute("ALTER TABLE workflow_schedule_stat_deltas SET (autovacuum_enabled = off)")
-    fill = (
-        "INSERT INTO workflow_schedule_stat_deltas (trigger_id, tenant, metric, key, value) "
-        "SELECT gen_random_uuid(), 'acme', 'status', 'succeeded', 1 FROM generate_series(1, %s)"
-    )
-    await conn.execute(fill, (200_000,))
-    await conn.execute("ANALYZE workflow_schedule_stat_deltas")  # a crowd of deltas, folded
-    await conn.execute("DELETE FROM workflow_schedule_stat_deltas")  # and not vacuumed since
-    await conn.execute(fill, (300,))
+    name = sql.Identifier(table)
+    await conn.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = off)").format(name))
+    fill = DELTA_FILLS[table]
+    await conn.execute(fill, (200_000,))  # type: ignore[arg-type]
+    await conn.execute(sql.SQL("ANALYZE {}").format(name))  # a crowd of deltas, folded
+    await conn.execute(sql.SQL("DELETE FROM {}").format(name))  # and not vacuumed since
+    await conn.execute(fill, (300,))  # type: ignore[arg-type]
     await conn.execute("SET jit = off")  # as the service's pools run it
 
     cursor = await conn.execute(sql.SQL("EXPLAIN ") + query("stats_fold"), {"limit": 50_000})
     plan = "\n".join(row["QUERY PLAN"] for row in await cursor.fetchall())
-    assert "Seq Scan on workflow_schedule_stat_deltas" not in plan, plan
+    assert f"Seq Scan on {table}" not in plan, plan
     assert await fold(conn) == 300
 
 

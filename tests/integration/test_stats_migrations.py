@@ -1,7 +1,9 @@
-"""Migrations 0013 and 0016 on a populated database. 0013: the unfinished runs' counts leave the
-deltas and values and are read live, and every reader answers what it answered before; down
+"""Migrations 0013, 0016 and 0021 on a populated database. 0013: the unfinished runs' counts leave
+the deltas and values and are read live, and every reader answers what it answered before; down
 puts them back where 0012's readers find them. 0016: the duration count leaves them too (the
-buckets' sum is read instead), the psql view answers the same; down writes it back."""
+buckets' sum is read instead), the psql view answers the same; down writes it back. 0021: a
+finished run's deltas become one outcome row; down turns the unfolded ones back into narrow
+deltas."""
 
 from __future__ import annotations
 
@@ -65,6 +67,18 @@ WITH_TENANT_DELTAS = BEFORE_0013.replace(
 )
 
 
+# From 0021: a schedule's finished runs are outcome deltas, expanded into narrow samples.
+WITH_OUTCOME_DELTAS = WITH_TENANT_DELTAS.replace(
+    ") v GROUP BY 1, 2, 3",
+    """    UNION ALL
+    SELECT s.scope, m.metric, m.key, m.value FROM workflow_schedule_outcome_deltas d,
+           LATERAL wfs_outcome_metrics(d.status, d.runs, d.duration_bucket,
+                                       d.duration_sum_ms) AS m,
+           LATERAL (VALUES ('s:' || d.trigger_id::text), ('t:' || d.tenant), ('g')) AS s(scope)
+) v GROUP BY 1, 2, 3""",
+)
+
+
 def _nonzero(counts: Counts) -> Counts:
     return {
         scope: {k: v for k, v in metrics.items() if v}
@@ -74,8 +88,14 @@ def _nonzero(counts: Counts) -> Counts:
 
 
 def read_kept(conn: psycopg.Connection[tuple[object, ...]]) -> Counts:
-    tenant_deltas = conn.execute("SELECT to_regclass('workflow_stat_tenant_deltas')").fetchone()
-    sql = BEFORE_0013 if tenant_deltas == (None,) else WITH_TENANT_DELTAS
+    def has(table: str) -> bool:
+        return conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,)
+
+    sql = BEFORE_0013
+    if has("workflow_schedule_outcome_deltas"):
+        sql = WITH_OUTCOME_DELTAS
+    elif has("workflow_stat_tenant_deltas"):
+        sql = WITH_TENANT_DELTAS
     counts: Counts = {}
     for scope, metric, key, value in conn.execute(sql):
         counts.setdefault(str(scope), {})[(str(metric), str(key))] = int(value)  # type: ignore[call-overload]
@@ -89,11 +109,25 @@ def read_now(conn: psycopg.Connection[tuple[object, ...]]) -> Counts:
     reads = [(f"s:{i}", "stats_of_schedule", {"trigger_id": i}) for (i,) in ids]
     reads += [(f"t:{t}", "stats_of_tenant", {"tenant": t}) for (t,) in tenants]
     reads.append(("g", "stats_global", {}))
+    # Before 0021 the readers were today's with the narrow deltas' table for the view.
+    view = conn.execute("SELECT to_regclass('workflow_schedule_unfolded_stats')").fetchone()
     counts: Counts = {}
     for scope, name, params in reads:
-        for metric, key, value in conn.execute(query(name), params):
+        text = query(name).as_string(conn)
+        if view == (None,):
+            text = text.replace("workflow_schedule_unfolded_stats", "workflow_schedule_stat_deltas")
+        for metric, key, value in conn.execute(text, params):  # type: ignore[call-overload]
             counts.setdefault(scope, {})[(str(metric), str(key))] = int(value)  # type: ignore[call-overload]
     return _nonzero(counts)
+
+
+def finish_a_run(conn: psycopg.Connection[tuple[object, ...]], duration_ms: int = 5) -> None:
+    conn.execute(
+        "UPDATE workflow_schedule_executions SET status = 'succeeded', duration_ms = %s"
+        " WHERE id = (SELECT id FROM workflow_schedule_executions"
+        "             WHERE status = 'running' ORDER BY id LIMIT 1)",
+        (duration_ms,),
+    )
 
 
 def populate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -101,11 +135,7 @@ def populate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     conn.execute(POPULATE)
     # Folded, then a run ends: some counts sit in values, some in deltas.
     conn.execute(FOLD_ANY_REVISION)
-    conn.execute(
-        "UPDATE workflow_schedule_executions SET status = 'succeeded', duration_ms = 5"
-        " WHERE id = (SELECT id FROM workflow_schedule_executions"
-        "             WHERE status = 'running' ORDER BY id LIMIT 1)"
-    )
+    finish_a_run(conn)
 
 
 def test_0013_up_reads_the_same_and_down_restores_0012(empty_database_url: str) -> None:
@@ -164,3 +194,40 @@ def test_0016_up_counts_durations_by_their_buckets_and_down_writes_the_count_bac
     with psycopg.connect(url, autocommit=True) as conn:
         assert read_kept(conn) == before
         assert conn.execute(VIEW).fetchall() == view
+
+
+def test_0021_up_keeps_every_count_and_down_turns_outcome_deltas_into_narrow_ones(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    migrate.upgrade(url, "0020")
+    with psycopg.connect(url, autocommit=True) as conn:
+        populate(conn)  # narrow deltas of 0020's triggers, not folded
+        before, view = read_kept(conn), conn.execute(VIEW).fetchall()
+
+    migrate.upgrade(url, "0021")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert read_kept(conn) == before
+        assert conn.execute(VIEW).fetchall() == view
+        finish_a_run(conn, duration_ms=7)
+        finish_a_run(conn, duration_ms=900)
+        outcome = conn.execute("SELECT count(*) FROM workflow_schedule_outcome_deltas").fetchone()
+        assert outcome == (2,), "each finish wrote one outcome delta"
+        narrow = conn.execute(
+            "SELECT count(*) FROM workflow_schedule_stat_deltas WHERE metric = 'status'"
+            " AND key = 'succeeded'"
+        ).fetchone()
+        after, view_after = read_kept(conn), conn.execute(VIEW).fetchall()
+    assert after != before and view_after != view
+
+    migrate.downgrade(url, "0020")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert read_kept(conn) == after
+        assert conn.execute(VIEW).fetchall() == view_after
+        moved = conn.execute(
+            "SELECT count(*) FROM workflow_schedule_stat_deltas WHERE metric = 'status'"
+            " AND key = 'succeeded'"
+        ).fetchone()
+        assert narrow is not None and moved is not None and moved[0] > narrow[0]
+        finish_a_run(conn, duration_ms=11)  # 0020's triggers again
+        assert read_kept(conn) != after
