@@ -8,10 +8,12 @@
 -- alert_delivery_insert_many (alert_deliveries.sql).
 
 -- name: incident_lock_open
--- The open incidents of these (schedule, kind) pairs, locked until the transaction ends.
+-- The open incidents of these (schedule, kind) pairs, locked until the transaction ends. Asked
+-- after every finish, for each schedule that had a run end (a success resolves): the arrays
+-- go in binary (db/queries.py).
 SELECT i.*
 FROM alert_incidents i
-JOIN unnest(%(trigger_ids)s::uuid[], %(kinds)s::text[]) AS u(trigger_id, kind)
+JOIN unnest(%(trigger_ids)b::uuid[], %(kinds)b::text[]) AS u(trigger_id, kind)
     ON i.trigger_id = u.trigger_id AND i.kind = u.kind
 WHERE i.state = 'open'
 ORDER BY i.trigger_id, i.kind
@@ -23,7 +25,7 @@ FOR UPDATE OF i;
 -- the caller holds its schedule's lock, which every writer of its incidents takes first.
 SELECT DISTINCT ON (i.trigger_id, i.kind) i.*
 FROM alert_incidents i
-JOIN unnest(%(trigger_ids)s::uuid[], %(kinds)s::text[]) AS u(trigger_id, kind)
+JOIN unnest(%(trigger_ids)b::uuid[], %(kinds)b::text[]) AS u(trigger_id, kind)
     ON i.trigger_id = u.trigger_id AND i.kind = u.kind
 WHERE i.state = 'resolved' AND i.last_announced_at IS NOT NULL
 ORDER BY i.trigger_id, i.kind, i.last_announced_at DESC;
