@@ -21,11 +21,10 @@ SELECT EXISTS (SELECT FROM taken) AS got;
 -- name: stats_fold
 -- Moves up to `limit` deltas and up to `limit` outcome deltas (a schedule's finished runs per
 -- status and duration bucket, migration 0021) into the per-schedule, per-tenant and global
--- values, up to
--- `limit` global deltas (metrics kept for the whole deployment only, migration 0011) into the
--- global values, and up to `limit` tenant deltas (unfinished runs per tenant, migration 0013)
--- into the per-tenant and global values. Runs in the same transaction as stats_fold_turn. ORDER BY keeps the upsert's
--- row-lock order stable.
+-- values, up to `limit` global deltas (metrics kept for the whole deployment only, migration
+-- 0011) into the global values, and up to `limit` tenant deltas (unfinished runs per tenant,
+-- migration 0013) into the per-tenant and global values. Runs in the same transaction as
+-- stats_fold_turn. ORDER BY keeps the upsert's row-lock order stable.
 -- The deltas to move are found on the primary key and deleted by it (`= ANY (ARRAY(...))`),
 -- never by a join: `id IN (SELECT ... LIMIT 50000)` was planned as a hash join over a
 -- sequential scan of the whole table, whose size is every delta not vacuumed yet. When vacuum
