@@ -15,6 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     run_sql_file("0016_duration_count_up.sql")
+    run_sql_file("0016_schedule_stats_view.sql")
 
 
 def downgrade() -> None:

@@ -18,5 +18,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # 0016's psql view first: it stops reading the view this downgrade drops.
+    run_sql_file("0016_schedule_stats_view.sql")
     run_sql_file("0021_outcome_deltas_down.sql")
     run_sql_file("0013_stats_triggers.sql")
