@@ -32,6 +32,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from app.services import history_partitions
+from bench.run_params import finish_params, insert_params
 from db.migrate import upgrade
 from db.queries import query
 from devtools.localpg import LocalCluster
@@ -154,34 +155,15 @@ def _steps(
     ids = [r["id"] for r in rows]
     new_slot = last_day + timedelta(days=1, seconds=-1)
     triggers = [f"00000000-0000-4000-8000-{t:012d}" for t in range(1, n + 1)]
-    finish = {
-        "ids": ids,
-        "scheduled_ats": [r["scheduled_at"] for r in rows],
-        "statuses": ["succeeded"] * n,
-        "http_statuses": [200] * n,
-        "errors": [None] * n,
-        "workflow_run_ids": [None] * n,
-        "durations": [20] * n,
-        "retry_delays": [None] * n,
-        "attempts": [1] * n,
-        "answered_ats": [None] * n,
-        "completion_timeouts": [3600] * n,
-        "now": None,
-    }
-    insert = {
-        "ids": [None] * n,
-        "job_ids": [None] * n,
-        "trigger_ids": triggers,
-        "workflow_ids": ["wf"] * n,
-        "tenants": [f"tenant-{t % 10}" for t in range(1, n + 1)],
-        "scheduled_ats": [new_slot] * n,
-        "fire_ats": [new_slot] * n,
-        "statuses": ["pending"] * n,
-        "triggers": ["schedule"] * n,
-        "errors": [None] * n,
-        "buffereds": [False] * n,
-        "now": None,
-    }
+    finish = finish_params(ids, [r["scheduled_at"] for r in rows])
+    insert = insert_params(
+        [None] * n,
+        triggers,
+        [f"tenant-{t % 10}" for t in range(1, n + 1)],
+        new_slot,
+        status="pending",
+        now=None,
+    )
     claim = {
         "now": last_day + timedelta(hours=12),
         "lookahead": 3.0,
@@ -273,7 +255,8 @@ def main() -> None:
     cluster = LocalCluster(base / "pg", free_port())  # fsync on: WAL and time are real
     cluster.start()
     try:
-        print(json.dumps(measure(cluster.url(), args), indent=2))
+        server = cluster.url().rsplit("/", 1)[0]  # measure() names its own databases
+        print(json.dumps(measure(server, args), indent=2))
     finally:
         cluster.destroy()
         shutil.rmtree(base, ignore_errors=True)

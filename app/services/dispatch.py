@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from app.domain.execution import FIRED
 from app.domain.firing import PassResult, SlotRow, plan_pass, unusable_note
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
+from app.domain.run_ids import run_id
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
 from app.services.attempts import RACING_BATCHES, STARTED_AHEAD
@@ -187,8 +188,13 @@ async def _plan(
             active_runs=claim.active_runs,
             buffered_runs=claim.buffered_runs,
         )
+        # Ids in time order (app/domain/run_ids.py), from the pass's reading of the clock.
         planned.slots += [
-            (schedule, row, uuid4() if row.status == "pending" and not row.buffered else None)
+            (
+                schedule,
+                row,
+                run_id(pass_now) if row.status == "pending" and not row.buffered else None,
+            )
             for row in result.rows
         ]
         planned.advances.append(

@@ -15,7 +15,7 @@ INSERT INTO workflow_schedule_executions (
     id, trigger_id, workflow_id, tenant, scheduled_at, fire_at, status, trigger, error, buffered,
     spec_digest, job_id, finished_at, attempts, started_at, executed_at
 )
-SELECT coalesce(u.id, gen_random_uuid()), u.trigger_id, u.workflow_id, u.tenant,
+SELECT coalesce(u.id, wfs_run_id(t.now)), u.trigger_id, u.workflow_id, u.tenant,
        u.scheduled_at, u.fire_at, u.status, u.trigger, u.error, u.buffered,
        CASE WHEN u.status NOT IN ('missed', 'skipped') THEN p.digest END, u.job_id,
        CASE WHEN u.status IN ('missed', 'skipped') THEN t.now END,

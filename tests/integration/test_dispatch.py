@@ -11,6 +11,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from app.domain.cron import parse_cron
+from app.domain.run_ids import made_at_millis
 from app.domain.slots import slots_between
 from app.domain.timezones import load_zone
 from app.services.batch import Draft, upsert_batch
@@ -152,6 +153,33 @@ async def test_remaining_runs_end_the_schedule(conn: Conn) -> None:
     assert len(await _rows(conn, schedule.id)) == 2
     ended = await ScheduleService(conn, "acme").get(schedule.id)
     assert ended.state == "ended" and ended.remaining_runs == 0 and ended.next_run_at is None
+
+
+async def test_runs_get_ids_in_the_order_they_were_made(conn: Conn) -> None:
+    """Run ids start with the pass's instant (app/domain/run_ids.py): the dispatcher's own
+    (a run to send) and the insert's (a missed slot, wfs_run_id) alike, so the history's
+    primary key grows at its right edge."""
+    schedule = await _create(
+        conn,
+        T0 - timedelta(seconds=1),
+        cron_expression="* * * * *",
+        misfire_policy="fire_once",
+        overlap_policy="allow_all",
+        misfire_grace_seconds=30,
+    )
+    first, second = T0 + timedelta(minutes=4, seconds=45), T0 + timedelta(minutes=5)
+    await dispatch_once(conn, now=first)  # four missed slots, then one caught up
+    await dispatch_once(conn, now=second)
+    rows = await _rows(conn, schedule.id)
+    assert [r["status"] for r in rows] == ["missed"] * 4 + ["pending"] * 2
+    assert {r["id"].version for r in rows} == {7}
+    millis = [int(at.timestamp() * 1000) for at in (first,) * 5 + (second,)]
+    assert [made_at_millis(r["id"]) for r in rows] == millis
+    cursor = await conn.execute(
+        "SELECT id FROM workflow_schedule_executions WHERE trigger_id = %s ORDER BY id",
+        (schedule.id,),
+    )
+    assert [r["id"] for r in await cursor.fetchall()][-1] == rows[-1]["id"]
 
 
 async def test_a_long_outage_is_capped_and_counted(conn: Conn) -> None:

@@ -1,0 +1,55 @@
+"""The parameters of the engine's own history statements, for benchmarks that write runs the
+way the dispatcher and the executor do (bench.run_ids, bench.history_partitions)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+def insert_params(
+    ids: Sequence[UUID | None],
+    schedules: list[str],
+    tenants: list[str],
+    slot: datetime,
+    *,
+    status: str,
+    now: datetime | None,
+) -> dict[str, Any]:
+    """execution_insert_many: one run of each schedule at `slot`, without jobs."""
+    n = len(ids)
+    return {
+        "ids": list(ids),
+        "job_ids": [None] * n,
+        "trigger_ids": schedules,
+        "workflow_ids": ["wf"] * n,
+        "tenants": tenants,
+        "scheduled_ats": [slot] * n,
+        "fire_ats": [slot] * n,
+        "statuses": [status] * n,
+        "triggers": ["schedule"] * n,
+        "errors": [None] * n,
+        "buffereds": [False] * n,
+        "now": now,
+    }
+
+
+def finish_params(ids: list[UUID], scheduled_ats: list[datetime]) -> dict[str, Any]:
+    """execution_finish_many: each run's first attempt succeeded, in 20 ms."""
+    n = len(ids)
+    return {
+        "ids": ids,
+        "scheduled_ats": scheduled_ats,
+        "statuses": ["succeeded"] * n,
+        "http_statuses": [200] * n,
+        "errors": [None] * n,
+        "workflow_run_ids": [None] * n,
+        "durations": [20] * n,
+        "retry_delays": [None] * n,
+        "attempts": [1] * n,
+        "answered_ats": [None] * n,
+        "completion_timeouts": [3600] * n,
+        "now": None,
+    }

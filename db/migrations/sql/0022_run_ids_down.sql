@@ -1,0 +1,1 @@
+DROP FUNCTION wfs_run_id(timestamptz);
