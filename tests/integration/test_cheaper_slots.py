@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from app.domain.outcome import Outcome
 from app.services.attempts import STARTED_AHEAD, Answer, finish_batch, start_batch
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 from db import jobs
+from db.repositories import schedules as schedules_repo
 from db.repositories import stats as stats_repo
+from db.repositories.schedules import StreakUpdate
 from db.repositories.stats import fold
 from db.types import Conn
 
@@ -210,3 +212,58 @@ async def test_an_update_that_changes_no_status_or_duration_writes_no_statistics
     assert after[("duration_sum_ms", "")] == 30
     assert after[("status", "succeeded")] == counts[("status", "succeeded")] == 1
     assert sum(v for (m, _), v in after.items() if m == "duration_bucket") == 1
+
+
+async def _pages(conn: Conn, ids: list[UUID]) -> list[int]:
+    """The heap page of each schedule (its ctid's block), in the order of `ids`."""
+    cursor = await conn.execute(
+        "SELECT (s.ctid::text::point)[0]::int AS page FROM workflow_schedules s"
+        " JOIN unnest(%s::uuid[]) WITH ORDINALITY AS u(id, n) ON u.id = s.id ORDER BY u.n",
+        (ids,),
+    )
+    return [r["page"] for r in await cursor.fetchall()]
+
+
+async def test_a_schedules_last_run_is_recorded_on_its_own_page(conn: Conn) -> None:
+    """Schedules' pages keep room (migration 0023): recording a last run changes no indexed
+    column, so its new row version stays on the row's page (a HOT update: no index entry,
+    pruned in place) instead of moving to another page of a full table. Between two updates
+    of a row, pruning takes its old version away; here, with nothing pruned, half of the rows
+    of each page get a new version."""
+    service = ScheduleService(conn, "acme", clock=lambda: T0)
+    ids = [
+        (await service.create({"workflow_id": f"wf-{n}", "cron_expression": "* * * * *"})).id
+        for n in range(150)  # several pages
+    ]
+    ran = ids[::2]
+    before = await _pages(conn, ran)
+    await schedules_repo.record_outcomes(
+        conn, [StreakUpdate(i, "succeeded", T0, 0, True) for i in ran], now=T0
+    )
+    assert await _pages(conn, ran) == before
+
+
+async def test_a_fold_updates_the_statistics_values_on_their_own_pages(conn: Conn) -> None:
+    """The statistics' values keep room too (migration 0023): a fold that adds to existing
+    values (no indexed column changes) leaves each row on its page; with nothing pruned,
+    a quarter of each page's rows get a new version."""
+    ids = sorted(uuid4() for _ in range(600))  # one values row a schedule: several pages
+
+    async def counted(ran: list[UUID]) -> list[int]:
+        await conn.execute(
+            "INSERT INTO workflow_schedule_stat_deltas (trigger_id, tenant, metric, key, value)"
+            " SELECT id, 'acme', 'status', 'succeeded', 1 FROM unnest(%s::uuid[]) AS id",
+            (ran,),
+        )
+        assert await fold(conn)
+        cursor = await conn.execute(
+            "SELECT (v.ctid::text::point)[0]::int AS page FROM workflow_schedule_stat_values v"
+            " JOIN unnest(%s::uuid[]) WITH ORDINALITY AS u(id, n) ON v.scope = 's:' || u.id"
+            " WHERE v.metric = 'status' ORDER BY u.n",
+            (ran,),
+        )
+        return [r["page"] for r in await cursor.fetchall()]
+
+    before = await counted(ids)
+    assert len(before) == len(ids)
+    assert await counted(ids[::4]) == before[::4]
