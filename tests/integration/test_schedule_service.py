@@ -93,3 +93,16 @@ async def test_end_and_remaining_runs(service: ScheduleService) -> None:
         }
     )
     assert exactly_at_end.state == "active", "endAt is inclusive"
+
+
+async def test_a_column_a_later_revision_adds_does_not_break_the_reads(
+    service: ScheduleService,
+) -> None:
+    """A process keeps reading schedules while a later revision adds a column (a rolling
+    upgrade, docs/operations.md): a schedule is built from the columns this version knows."""
+    created = await service.create({"workflow_id": "wf", "cron_expression": "*/5 * * * *"})
+    await service.conn.execute(
+        "ALTER TABLE workflow_schedules ADD COLUMN added_later text NOT NULL DEFAULT 'x'"
+    )
+    assert await service.get(created.id) == created
+    assert [s.id for s in (await service.list(limit=10)).items] == [created.id]
