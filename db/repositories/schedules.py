@@ -21,8 +21,8 @@ _SCHEDULE_FIELDS = tuple(Schedule.__dataclass_fields__)  # in the order of its _
 def _from_row(row: Row) -> Schedule:
     """The row's `Schedule`, from its known columns: a column a later revision adds is not an
     error for a process of this version still running while it is applied (a rolling
-    upgrade); the claim's computed columns are left out the same way. Positional: half the
-    cost of keywords (8 µs a row with them), and the claim builds one per due slot."""
+    upgrade); the claim's computed columns are left out the same way. Positional, because
+    the claim builds one per due slot: 6.4 µs a row, 8.9 with keywords."""
     return Schedule(*[row[name] for name in _SCHEDULE_FIELDS])
 
 
