@@ -9,6 +9,7 @@ noticed.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Playwright,
+    Request,
     Response,
     sync_playwright,
 )
@@ -115,6 +117,7 @@ def page_log() -> PageLog:
 def page(context: BrowserContext, page_log: PageLog) -> Page:
     page = context.new_page()
     page.on("request", lambda request: page_log.requests.append(request.url))
+    _trace_api_calls(page)
 
     def on_response(response: Response) -> None:
         if response.status >= 400:
@@ -131,6 +134,24 @@ def page(context: BrowserContext, page_log: PageLog) -> Page:
     page.on("console", on_console)
     page.on("pageerror", lambda error: page_log.errors.append(f"uncaught: {error}"))
     return page
+
+
+def _trace_api_calls(page: Page) -> None:
+    """Print each API call's start, answer or failure with its time, for the captured output
+    of a failed test: a check on what the page shows after typing (the form's live preview)
+    then tells whether the last request was sent, answered late, or aborted."""
+    started = time.monotonic()
+
+    def line(event: str, request: Request, detail: object = "") -> None:
+        path = urlsplit(request.url).path
+        if path.startswith("/api/"):
+            at = time.monotonic() - started
+            body = (request.post_data or "")[:80]
+            print(f"{at:8.3f}s {event} {request.method} {path} {body} {detail}")
+
+    page.on("request", lambda request: line("sent", request))
+    page.on("requestfinished", lambda request: line("answered", request))
+    page.on("requestfailed", lambda request: line("failed", request, request.failure))
 
 
 @pytest.fixture
