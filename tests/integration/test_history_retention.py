@@ -3,17 +3,20 @@ as the batched DELETE gave (docs/history-partitions.md). Time is frozen: every c
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from app.domain.history_partitions import PartitionPolicy
 from app.services import history_partitions as history
 from app.services.retention import prune
 from db.pool import create_pool
+from db.queries import query
 from db.repositories import history_partitions as repo
 from db.types import Conn
 from devtools.localpg import LocalCluster
@@ -260,3 +263,39 @@ async def test_the_maintenance_loop_makes_ahead_and_retires_with_its_now(
         assert second.default_rows == 0
     finally:
         await pool.close()
+
+
+CREATED_AT_INDEXES = """
+SELECT c.relname AS partition, am.amname AS method
+FROM pg_inherits h
+JOIN pg_class c ON c.oid = h.inhrelid
+JOIN pg_index i ON i.indrelid = c.oid AND i.indpred IS NULL
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+WHERE h.inhparent = 'workflow_schedule_executions'::regclass
+  AND a.attname = 'created_at' AND i.indnatts = 1
+ORDER BY 1, 2
+"""
+
+
+async def test_only_the_default_partition_has_a_btree_on_created_at(conn: Conn) -> None:
+    """A run's insert and finish add no B-tree entry on `created_at` (migration 0024): the
+    range partitions have a BRIN index (retirement looks for rows created late with it), the
+    DEFAULT partition a B-tree, which retention's DELETE path reads in order."""
+    made = await history.ensure_ahead(conn, NOW, POLICY, LOCK_TIMEOUT)  # after the migration
+    assert made
+    cursor = await conn.execute(CREATED_AT_INDEXES)
+    methods: dict[str, list[str]] = {}
+    for row in await cursor.fetchall():
+        methods.setdefault(row["partition"], []).append(row["method"])
+    assert methods.pop("workflow_schedule_executions_default") == ["brin", "btree"]
+    assert set(made) <= set(methods)
+    assert all(found == ["brin"] for found in methods.values()), methods
+    async with conn.transaction(force_rollback=True):
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        explain = sql.SQL("EXPLAIN (FORMAT JSON) ") + query("execution_prune_batch")
+        cursor = await conn.execute(explain, {"now": NOW, "days": RETENTION_DAYS, "limit": 10})
+        row = await cursor.fetchone()
+        assert row is not None
+        assert "workflow_schedule_executions_default_created_idx" in json.dumps(row)

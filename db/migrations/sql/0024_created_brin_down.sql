@@ -1,0 +1,4 @@
+DROP INDEX workflow_schedule_executions_default_created_idx;
+DROP INDEX workflow_schedule_executions_created_idx;
+CREATE INDEX workflow_schedule_executions_created_idx
+    ON workflow_schedule_executions (created_at);
