@@ -183,12 +183,11 @@ def plan_pass(
     missed_rows = _oldest_missed(spec, zone, first, misfire_end, fired, jitter)
     rows = sorted(rows + missed_rows, key=lambda r: r.scheduled_at)
 
-    after_pass = dataclasses.replace(schedule, remaining_runs=remaining)
     return PassResult(
         rows=rows,
         missed_uncounted=max(0, missed_total - len(missed_rows)),
         remaining_runs=remaining,
-        next=plan(after_pass, horizon),
+        next=plan(_with_remaining(schedule, remaining), horizon),
     )
 
 
@@ -208,10 +207,18 @@ def _single_on_time_slot(
     )
     if row.status == "pending" and remaining is not None:
         remaining -= 1
-    after = plan(dataclasses.replace(schedule, remaining_runs=remaining), slot)
+    after = plan(_with_remaining(schedule, remaining), slot)
     if after.next_run_at is not None and after.next_run_at <= horizon:
         return None
     return PassResult(rows=[row], missed_uncounted=0, remaining_runs=remaining, next=after)
+
+
+def _with_remaining(schedule: Schedule, remaining: int | None) -> Schedule:
+    """The schedule after its pass. Most schedules have no limit of runs, so nothing changed:
+    `dataclasses.replace` of a 34-field schedule was 3 % of a steady worker's CPU (py-spy)."""
+    if remaining == schedule.remaining_runs:
+        return schedule
+    return dataclasses.replace(schedule, remaining_runs=remaining)
 
 
 def _oldest_missed(

@@ -192,7 +192,7 @@ RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attem
 UPDATE workflow_schedule_executions AS e SET buffered = false
 WHERE e.id IN (
     SELECT b.id FROM workflow_schedule_executions b
-    WHERE b.trigger_id = ANY(%(trigger_ids)s::uuid[]) AND b.status = 'pending' AND b.buffered
+    WHERE b.trigger_id = ANY(%(trigger_ids)b::uuid[]) AND b.status = 'pending' AND b.buffered
       AND NOT EXISTS (
           SELECT 1 FROM workflow_unfinished_executions a
           WHERE a.trigger_id = b.trigger_id AND a.tenant = b.tenant AND NOT a.buffered)

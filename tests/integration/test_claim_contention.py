@@ -136,7 +136,8 @@ async def _explain(
     keys = list(params)
     text = query(name).as_string(conn)
     for position, key in enumerate(keys, 1):
-        text = text.replace(f"%({key})s", f"${position}")
+        for form in "sb":  # a parameter sent as text or in binary (db/queries.py)
+            text = text.replace(f"%({key}){form}", f"${position}")
     mode = "force_generic_plan" if generic else "force_custom_plan"
     await conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.SQL(mode)))
     await conn.execute("DEALLOCATE ALL")
