@@ -100,7 +100,9 @@ def fold(events: Iterable[IncidentEvent]) -> list[Change]:
     return [
         Change(trigger, kind, opens, last, resolves)
         for (trigger, kind), (opens, last, resolves) in sorted(
-            acc.items(), key=lambda item: (str(item[0][0]), item[0][1])
+            # `.int` orders ids as their text does (and as PostgreSQL does), without making it
+            acc.items(),
+            key=lambda item: (item[0][0].int, item[0][1]),
         )
     ]
 

@@ -38,6 +38,7 @@ import re
 import ssl
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 import httptools
@@ -101,6 +102,26 @@ class Answer:
 
 def prepare(url: str, headers: Mapping[str, str], body: bytes) -> Request:
     """The bytes of `POST url` with `headers` and `body` (Host and Content-Length added)."""
+    origin, request_line = _request_line(url)
+    lines = [request_line, f"Content-Length: {len(body)}"]
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name) or name.lower() in ("host", "content-length"):
+            raise LocalProtocolError(f"cannot send the header name {name[:100]!r}")
+        if "\r" in value or "\n" in value or "\0" in value:
+            raise LocalProtocolError(f"the value of header {name!r} holds a line break or NUL")
+        lines.append(f"{name}: {value}")
+    try:
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise LocalProtocolError("a header holds characters HTTP/1.1 cannot carry") from None
+    return Request(origin, head + body)
+
+
+@lru_cache(maxsize=4_096)
+def _request_line(url: str) -> tuple[tuple[str, str, int], str]:
+    """A URL's origin and its request's first lines (`POST ...` and `Host`). Kept for the URLs
+    sent to most: a schedule's target is the same at every slot, and parsing and quoting it
+    took ~2.6 of the ~8 us of building a request (timeit). Errors are not kept."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -128,18 +149,7 @@ def prepare(url: str, headers: Mapping[str, str], body: bytes) -> Request:
     target = quote(parts.path or "/", safe=_PATH_SAFE)
     if parts.query:
         target += "?" + quote(parts.query, safe=_QUERY_SAFE)
-    lines = [f"POST {target} HTTP/1.1", f"Host: {authority}", f"Content-Length: {len(body)}"]
-    for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or name.lower() in ("host", "content-length"):
-            raise LocalProtocolError(f"cannot send the header name {name[:100]!r}")
-        if "\r" in value or "\n" in value or "\0" in value:
-            raise LocalProtocolError(f"the value of header {name!r} holds a line break or NUL")
-        lines.append(f"{name}: {value}")
-    try:
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    except UnicodeEncodeError:
-        raise LocalProtocolError("a header holds characters HTTP/1.1 cannot carry") from None
-    return Request((scheme, ascii_host, port), head + body)
+    return (scheme, ascii_host, port), f"POST {target} HTTP/1.1\r\nHost: {authority}"
 
 
 class _Exchange:
