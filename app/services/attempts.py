@@ -50,28 +50,30 @@ starts a batch without the per-tenant lock."""
 
 class StartedAhead:
     """The runs this process's dispatcher inserted already `running` for this process to run
-    (app/services/dispatch.py), with their slots: their first attempt is started, so
-    `start_batch` reads them instead of starting them again. Process-wide on purpose: another
-    process (after this one died) does not know them and starts them again, counting a new
-    attempt, exactly as for a run whose worker died after its start. Entries are taken once;
-    entries never taken (a batch that failed before its start) are forgotten after `ttl`
-    seconds, so that a run recovered into this process later is started again, not read."""
+    (app/services/dispatch.py), with their slots and, where the dispatcher could build it,
+    their first attempt: their attempt is started, so `start_batch` takes it as it is (or
+    reads it) instead of starting them again. Process-wide on purpose: another process (after
+    this one died) does not know them and starts them again, counting a new attempt, exactly
+    as for a run whose worker died after its start. Entries are taken once; entries never
+    taken (a batch that failed before its start) are forgotten after `ttl` seconds, so that a
+    run recovered into this process later is started again, not read."""
 
     def __init__(self, ttl: float = 60.0) -> None:
         self.ttl = ttl
-        self._added: dict[UUID, tuple[datetime, float]] = {}
+        self._added: dict[UUID, tuple[datetime, Attempt | None, float]] = {}
 
-    def add(self, slots: dict[UUID, datetime]) -> None:
-        """`slots`: each run's id and its slot (`scheduled_at`, the history's partition key)."""
+    def add(self, runs: dict[UUID, tuple[datetime, Attempt | None]]) -> None:
+        """`runs`: each run's id, its slot (`scheduled_at`, the history's partition key) and
+        its first attempt (None: to be read at the start)."""
         now = time.monotonic()
-        if self._added and next(iter(self._added.values()))[1] < now - self.ttl:
-            self._added = {i: v for i, v in self._added.items() if v[1] >= now - self.ttl}
-        self._added.update((i, (at, now)) for i, at in slots.items())
+        if self._added and next(iter(self._added.values()))[2] < now - self.ttl:
+            self._added = {i: v for i, v in self._added.items() if v[2] >= now - self.ttl}
+        self._added.update((i, (at, attempt, now)) for i, (at, attempt) in runs.items())
 
-    def take(self, execution_ids: Iterable[UUID]) -> dict[UUID, datetime]:
+    def take(self, execution_ids: Iterable[UUID]) -> dict[UUID, tuple[datetime, Attempt | None]]:
         oldest = time.monotonic() - self.ttl
         taken = ((i, self._added.pop(i, None)) for i in execution_ids)
-        return {i: v[0] for i, v in taken if v is not None and v[1] >= oldest}
+        return {i: (v[0], v[1]) for i, v in taken if v is not None and v[2] >= oldest}
 
 
 STARTED_AHEAD = StartedAhead()
@@ -93,16 +95,18 @@ async def start_batch(
     the database clock for the start and cancel instants.
 
     Runs in `STARTED_AHEAD` were inserted started by this process's dispatcher, within the
-    cap: they are read, not written again.
+    cap: their attempts are taken as the dispatcher built them (or read), not written again.
     """
     ahead = STARTED_AHEAD.take(execution_ids)
     rest = [i for i in execution_ids if i not in ahead]
     async with conn.transaction():
         # Every statement below names runs by their full key, so only their partitions are
         # read (migration 0010); the dispatcher told us the slots of the runs it started.
-        slots = ahead | await repo.keys(conn, rest, now)
-        await repo.cancel_orphans(conn, slots, now)
-        attempts = await repo.read_started(conn, ahead, now)
+        slots = {i: at for i, (at, _) in ahead.items()} | await repo.keys(conn, rest, now)
+        cancelled = set(await repo.cancel_orphans(conn, slots, now))
+        attempts = [a for i, (_, a) in ahead.items() if a is not None and i not in cancelled]
+        unbuilt = {i: at for i, (at, a) in ahead.items() if a is None}
+        attempts += await repo.read_started(conn, unbuilt, now)
         near = await _near_cap(conn, rest, max_in_flight)
         if rest:
             to_start = {i: slots[i] for i in rest if i in slots and i not in near}

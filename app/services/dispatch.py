@@ -27,7 +27,7 @@ from app.services.quotas import CatchupAllowance
 from db import jobs
 from db.repositories import executions as executions_repo
 from db.repositories import schedules as schedules_repo
-from db.repositories.executions import InsertedRun, NewRun
+from db.repositories.executions import Attempt, InsertedRun, NewRun, dispatched_attempt
 from db.repositories.schedules import Claimed, Crowd, ScheduleAdvance
 from db.types import Conn
 
@@ -120,7 +120,7 @@ async def dispatch_once(
         await schedules_repo.pause_unusable(conn, planned.unusable, now)
         await catchup.charge(conn, pass_now)  # last: the tenants' buckets stay locked to commit
     created = {r.id for r in inserted}
-    STARTED_AHEAD.add({r.id: r.scheduled_at for r in inserted if r.id in started})
+    STARTED_AHEAD.add(planned.started_ahead(inserted, started, pass_now))
     return PassStats(
         claimed=len(claimed),
         statuses=Counter(r.status for r in inserted),
@@ -145,6 +145,17 @@ class _Planned:
     @property
     def run_ids(self) -> list[UUID]:
         return [run for _, _, run in self.slots if run is not None]
+
+    def started_ahead(
+        self, inserted: Sequence[InsertedRun], started: set[UUID], claimed_at: datetime
+    ) -> dict[UUID, tuple[datetime, Attempt | None]]:
+        """The runs inserted `running` for this process, with their first attempts."""
+        made = {r.id for r in inserted if r.id in started}
+        return {
+            run: (slot.scheduled_at, dispatched_attempt(schedule, run, slot, claimed_at))
+            for schedule, slot, run in self.slots
+            if run is not None and run in made
+        }
 
     def new_runs(
         self, batches: Sequence[tuple[int, list[UUID]]], started: set[UUID]

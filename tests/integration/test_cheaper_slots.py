@@ -4,6 +4,7 @@ is left to the start's lock, and a process that did not insert them starts them 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -13,6 +14,7 @@ from app.services.attempts import STARTED_AHEAD, Answer, finish_batch, start_bat
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 from db import jobs
+from db.repositories import executions as executions_repo
 from db.repositories import schedules as schedules_repo
 from db.repositories import stats as stats_repo
 from db.repositories.schedules import StreakUpdate
@@ -20,6 +22,7 @@ from db.repositories.stats import fold
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+OWN = "http://127.0.0.1:9/allowed"
 OK = Outcome("succeeded", 200, None, None, None, 12)
 
 
@@ -149,6 +152,43 @@ async def test_unfinished_runs_are_counted_live_not_by_deltas(conn: Conn) -> Non
         assert (await read())[("status", "succeeded")] == 1
     totals = await stats_repo.summaries(conn, [schedule.id])
     assert totals[schedule.id] == stats_repo.StatusTotals(total=1, succeeded=1, failed=0)
+
+
+async def test_the_dispatcher_builds_the_attempt_the_start_would_read(conn: Conn) -> None:
+    """A run inserted started for this process gets its first attempt from its dispatcher,
+    equal to what `read_started` reads back (but for the clock reading: the claim's); a
+    schedule's own target URL is read at the start, for its tenant's signing keys."""
+    schedule = await ScheduleService(
+        conn, "acme", target_allowlist=(OWN,), clock=lambda: T0
+    ).create(
+        {
+            "workflow_id": "wf/odd name",
+            "cron_expression": "* * * * * *",
+            "overlap_policy": "allow_all",
+            "input": {"n": [1, {"deep": "é"}], "none": None},
+            "timeout_seconds": 7.5,
+            "max_attempts": 5,
+            "retry_backoff_seconds": 2.5,
+            "completion_timeout_seconds": 600,
+        }
+    )
+    ids = await _dispatch_here(conn)
+    [(slot, built)] = STARTED_AHEAD.take(ids).values()
+    [read] = await executions_repo.read_started(conn, {ids[0]: slot})
+    assert built is not None
+    assert built.started_at == T0 + timedelta(seconds=1)  # the pass's `now`
+    assert dataclasses.replace(built, started_at=read.started_at) == read
+    assert (built.trigger_id, built.tenant, built.input) == (schedule.id, "acme", schedule.input)
+
+    await ScheduleService(conn, "acme", target_allowlist=(OWN,), clock=lambda: T0).create(
+        {"workflow_id": "wf", "cron_expression": "* * * * * *", "target_url": f"{OWN}/own"}
+    )  # due at the same instant: the first schedule has moved on
+    ids = await _dispatch_here(conn)
+    [(slot, built)] = STARTED_AHEAD.take(ids).values()
+    assert built is None
+    STARTED_AHEAD.add({ids[0]: (slot, None)})
+    [attempt] = await start_batch(conn, ids)
+    assert (attempt.attempt, attempt.target_url, attempt.tenant_keys) == (1, f"{OWN}/own", ())
 
 
 async def test_a_tenant_near_its_cap_is_left_pending_for_the_start(conn: Conn) -> None:
