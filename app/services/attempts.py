@@ -20,9 +20,11 @@ import psycopg
 
 from app.domain.callbacks import Report
 from app.domain.execution import FAILURES, FINISHED
+from app.domain.firing import SlotRow
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.outcome import Kind, Outcome
 from app.domain.retry import decide
+from app.domain.schedule import Schedule
 from app.services.incidents import record_events
 from db import jobs
 from db.repositories import executions as repo
@@ -30,7 +32,7 @@ from db.repositories import outcomes as outcomes_repo
 from db.repositories import quotas as quotas_repo
 from db.repositories import schedules as schedules_repo
 from db.repositories.executions import Attempt as Attempt
-from db.repositories.executions import AttemptOutcome, EndedRun
+from db.repositories.executions import AttemptOutcome, EndedRun, dispatched_attempt
 from db.repositories.outcomes import Conclusion
 from db.repositories.schedules import StreakUpdate
 from db.types import Conn
@@ -48,29 +50,34 @@ most `2 * concurrency + 4` connections): a tenant below its cap by that many bat
 starts a batch without the per-tenant lock."""
 
 
+Dispatched = tuple[Schedule, SlotRow]
+"""What a dispatcher held of a run it inserted started: its schedule as claimed, and its slot."""
+
+
 class StartedAhead:
     """The runs this process's dispatcher inserted already `running` for this process to run
-    (app/services/dispatch.py), with their slots and, where the dispatcher could build it,
-    their first attempt: their attempt is started, so `start_batch` takes it as it is (or
-    reads it) instead of starting them again. Process-wide on purpose: another process (after
-    this one died) does not know them and starts them again, counting a new attempt, exactly
-    as for a run whose worker died after its start. Entries are taken once; entries never
-    taken (a batch that failed before its start) are forgotten after `ttl` seconds, so that a
-    run recovered into this process later is started again, not read."""
+    (app/services/dispatch.py), with their slots and, for the default target, the schedule and
+    slot row they were made from: their attempt is started, so `start_batch` builds it from
+    those (or reads it: a schedule's own target needs its tenant's signing keys) instead of
+    starting them again. Process-wide on purpose: another process (after this one died) does
+    not know them and starts them again, counting a new attempt, exactly as for a run whose
+    worker died after its start. Entries are taken once; entries never taken (a batch that
+    failed before its start) are forgotten after `ttl` seconds, so that a run recovered into
+    this process later is started again, not read."""
 
     def __init__(self, ttl: float = 60.0) -> None:
         self.ttl = ttl
-        self._added: dict[UUID, tuple[datetime, Attempt | None, float]] = {}
+        self._added: dict[UUID, tuple[datetime, Dispatched | None, float]] = {}
 
-    def add(self, runs: dict[UUID, tuple[datetime, Attempt | None]]) -> None:
+    def add(self, runs: dict[UUID, tuple[datetime, Dispatched | None]]) -> None:
         """`runs`: each run's id, its slot (`scheduled_at`, the history's partition key) and
-        its first attempt (None: to be read at the start)."""
+        what it was made from (None: its attempt is read at the start)."""
         now = time.monotonic()
         if self._added and next(iter(self._added.values()))[2] < now - self.ttl:
             self._added = {i: v for i, v in self._added.items() if v[2] >= now - self.ttl}
-        self._added.update((i, (at, attempt, now)) for i, (at, attempt) in runs.items())
+        self._added.update((i, (at, made, now)) for i, (at, made) in runs.items())
 
-    def take(self, execution_ids: Iterable[UUID]) -> dict[UUID, tuple[datetime, Attempt | None]]:
+    def take(self, execution_ids: Iterable[UUID]) -> dict[UUID, tuple[datetime, Dispatched | None]]:
         oldest = time.monotonic() - self.ttl
         taken = ((i, self._added.pop(i, None)) for i in execution_ids)
         return {i: (v[0], v[1]) for i, v in taken if v is not None and v[2] >= oldest}
@@ -95,7 +102,8 @@ async def start_batch(
     the database clock for the start and cancel instants.
 
     Runs in `STARTED_AHEAD` were inserted started by this process's dispatcher, within the
-    cap: their attempts are taken as the dispatcher built them (or read), not written again.
+    cap: their attempts are built from what the dispatcher held (or read), not written again,
+    and only while they are still in that first attempt.
     """
     ahead = STARTED_AHEAD.take(execution_ids)
     rest = [i for i in execution_ids if i not in ahead]
@@ -103,9 +111,13 @@ async def start_batch(
         # Every statement below names runs by their full key, so only their partitions are
         # read (migration 0010); the dispatcher told us the slots of the runs it started.
         slots = {i: at for i, (at, _) in ahead.items()} | await repo.keys(conn, rest, now)
-        cancelled = set(await repo.cancel_orphans(conn, slots, now))
-        attempts = [a for i, (_, a) in ahead.items() if a is not None and i not in cancelled]
-        unbuilt = {i: at for i, (at, a) in ahead.items() if a is None}
+        first, db_now = await repo.cancel_orphans(conn, slots, now)
+        attempts = []
+        for i, (_, made) in ahead.items():
+            if made is not None and i in first and db_now is not None:
+                schedule, slot = made
+                attempts.append(dispatched_attempt(schedule, i, slot, db_now))
+        unbuilt = {i: at for i, (at, made) in ahead.items() if made is None}
         attempts += await repo.read_started(conn, unbuilt, now)
         near = await _near_cap(conn, rest, max_in_flight)
         if rest:

@@ -21,13 +21,13 @@ from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.run_ids import run_id
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
-from app.services.attempts import RACING_BATCHES, STARTED_AHEAD
+from app.services.attempts import RACING_BATCHES, STARTED_AHEAD, Dispatched
 from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
 from db.repositories import executions as executions_repo
 from db.repositories import schedules as schedules_repo
-from db.repositories.executions import Attempt, InsertedRun, NewRun, dispatched_attempt
+from db.repositories.executions import InsertedRun, NewRun
 from db.repositories.schedules import Claimed, Crowd, ScheduleAdvance
 from db.types import Conn
 
@@ -120,7 +120,7 @@ async def dispatch_once(
         await schedules_repo.pause_unusable(conn, planned.unusable, now)
         await catchup.charge(conn, pass_now)  # last: the tenants' buckets stay locked to commit
     created = {r.id for r in inserted}
-    STARTED_AHEAD.add(planned.started_ahead(inserted, started, pass_now))
+    STARTED_AHEAD.add(planned.started_ahead(inserted, started))
     return PassStats(
         claimed=len(claimed),
         statuses=Counter(r.status for r in inserted),
@@ -147,12 +147,13 @@ class _Planned:
         return [run for _, _, run in self.slots if run is not None]
 
     def started_ahead(
-        self, inserted: Sequence[InsertedRun], started: set[UUID], claimed_at: datetime
-    ) -> dict[UUID, tuple[datetime, Attempt | None]]:
-        """The runs inserted `running` for this process, with their first attempts."""
+        self, inserted: Sequence[InsertedRun], started: set[UUID]
+    ) -> dict[UUID, tuple[datetime, Dispatched | None]]:
+        """The runs inserted `running` for this process, with what their first attempts are
+        built from; a schedule's own target is read at the start (its tenant's keys)."""
         made = {r.id for r in inserted if r.id in started}
         return {
-            run: (slot.scheduled_at, dispatched_attempt(schedule, run, slot, claimed_at))
+            run: (slot.scheduled_at, (schedule, slot) if schedule.target_url is None else None)
             for schedule, slot, run in self.slots
             if run is not None and run in made
         }

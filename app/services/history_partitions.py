@@ -120,6 +120,8 @@ async def _retire_all(
     waiting: list[str] = []
     kept = 0
     for partition in expired:
+        # Before the reads of its rows created late: those use the BRIN index on created_at.
+        await repo.summarize_created_index(conn, partition)
         if await repo.count_keepers(conn, partition, cutoff, max_keepers + 1) > max_keepers:
             waiting.append(partition.name)
             continue

@@ -27,6 +27,19 @@ LEFT JOIN LATERAL (
     SELECT wfs_history_partition_estimates(c.name) WHERE c.name IS NOT NULL
 ) AS e ON true;
 
+-- name: history_partition_summarize
+-- Summarizes the page ranges of a partition's BRIN index on `created_at` (migration 0024) that
+-- have no summary yet: VACUUM makes them (autosummarize is off), and the pages written after a
+-- partition's last autovacuum may never get one. A scan reads every page of a range without
+-- a summary, so a retirement's reads of the rows created late (the count of keepers, and the
+-- move under the history's ACCESS EXCLUSIVE lock) would read those pages whole. Run first,
+-- under the SHARE UPDATE EXCLUSIVE lock it takes (writes go on); returns the ranges made.
+SELECT coalesce(sum(brin_summarize_new_values(i.indexrelid)), 0) AS n
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am am ON am.oid = c.relam
+WHERE i.indrelid = %(name)s::regclass AND am.amname = 'brin';
+
 -- name: history_partition_keepers
 -- Rows of a retiring partition that the DELETE path would have kept (unfinished, or created
 -- after the cutoff: a backfill of an old slot), counted up to `cap` on the partition's own

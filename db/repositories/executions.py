@@ -203,16 +203,13 @@ class Attempt:
 
 
 def dispatched_attempt(
-    schedule: Schedule, run_id: UUID, slot: SlotRow, claimed_at: datetime
-) -> Attempt | None:
-    """The first attempt of a run its dispatcher inserted `running`, from what the dispatcher
-    holds: what `read_started` would read back, without the read (issue 13: ~14 us of
-    PostgreSQL and as much of the worker per slot). The claim locked the schedule's row until
-    the insert committed, so the run's spec is the schedule as claimed. `claimed_at` is the
-    claim's database clock. None for a schedule's own target URL: its tenant's signing keys
-    are read at the start."""
-    if schedule.target_url is not None:
-        return None
+    schedule: Schedule, run_id: UUID, slot: SlotRow, started_at: datetime
+) -> Attempt:
+    """The first attempt of a run its dispatcher inserted `running` (default target), from
+    what the dispatcher held: what `read_started` would read back, without the read (issue 13:
+    ~14 us of PostgreSQL and as much of the worker per slot). The claim locked the schedule's
+    row until the insert committed, so the run's spec is the schedule as claimed.
+    `started_at`: the database clock at the start."""
     return Attempt(
         run_id,
         schedule.id,
@@ -226,7 +223,7 @@ def dispatched_attempt(
         schedule.timeout_seconds,
         schedule.max_attempts,
         schedule.retry_backoff_seconds,
-        claimed_at,
+        started_at,
         None,
         schedule.completion_timeout_seconds,
         schedule.tenant,
@@ -298,12 +295,14 @@ async def cancel_waiting(
 
 async def cancel_orphans(
     conn: Conn, slots: dict[UUID, datetime], now: datetime | None = None
-) -> list[UUID]:
-    """Cancel the runs (full keys) whose schedule is gone, at `now` (else the database clock)."""
+) -> tuple[set[UUID], datetime | None]:
+    """Cancel the runs (full keys) whose schedule is gone, at `now` (else the database clock).
+    Returns the runs that are still in their first attempt, and the database clock (None when
+    there are none)."""
     if not slots:
-        return []
+        return set(), None
     rows = await _all(conn, "execution_cancel_orphans", _key_params(slots, now))
-    return [r["id"] for r in rows]
+    return {r["id"] for r in rows}, rows[0]["db_now"] if rows else None
 
 
 class AttemptOutcome(NamedTuple):

@@ -60,6 +60,11 @@ async def create(conn: Conn, wanted: PartitionRange) -> str | None:
     return None if name is None else str(name)
 
 
+async def summarize_created_index(conn: Conn, partition: Partition) -> int:
+    """Summarize the page ranges of the partition's BRIN index that have none yet."""
+    return await _int(conn, "history_partition_summarize", {"name": partition.name})
+
+
 async def count_keepers(conn: Conn, partition: Partition, cutoff: datetime, cap: int) -> int:
     params = {
         "lower": partition.range.lower,

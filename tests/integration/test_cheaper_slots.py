@@ -4,10 +4,12 @@ is left to the start's lock, and a process that did not insert them starts them 
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+
+import pytest
 
 from app.domain.outcome import Outcome
 from app.services.attempts import STARTED_AHEAD, Answer, finish_batch, start_batch
@@ -154,10 +156,10 @@ async def test_unfinished_runs_are_counted_live_not_by_deltas(conn: Conn) -> Non
     assert totals[schedule.id] == stats_repo.StatusTotals(total=1, succeeded=1, failed=0)
 
 
-async def test_the_dispatcher_builds_the_attempt_the_start_would_read(conn: Conn) -> None:
-    """A run inserted started for this process gets its first attempt from its dispatcher,
-    equal to what `read_started` reads back (but for the clock reading: the claim's); a
-    schedule's own target URL is read at the start, for its tenant's signing keys."""
+async def test_the_start_builds_the_attempt_it_would_read(conn: Conn) -> None:
+    """A run inserted started for this process gets its first attempt built from what its
+    dispatcher held, equal to what `read_started` reads back; a schedule's own target URL is
+    read at the start, for its tenant's signing keys."""
     schedule = await ScheduleService(
         conn, "acme", target_allowlist=(OWN,), clock=lambda: T0
     ).create(
@@ -165,7 +167,7 @@ async def test_the_dispatcher_builds_the_attempt_the_start_would_read(conn: Conn
             "workflow_id": "wf/odd name",
             "cron_expression": "* * * * * *",
             "overlap_policy": "allow_all",
-            "input": {"n": [1, {"deep": "é"}], "none": None},
+            "input": {"n": [1, {"deep": "é"}], "none": None, "x": 2.5},
             "timeout_seconds": 7.5,
             "max_attempts": 5,
             "retry_backoff_seconds": 2.5,
@@ -173,22 +175,40 @@ async def test_the_dispatcher_builds_the_attempt_the_start_would_read(conn: Conn
         }
     )
     ids = await _dispatch_here(conn)
-    [(slot, built)] = STARTED_AHEAD.take(ids).values()
-    [read] = await executions_repo.read_started(conn, {ids[0]: slot})
-    assert built is not None
-    assert built.started_at == T0 + timedelta(seconds=1)  # the pass's `now`
-    assert dataclasses.replace(built, started_at=read.started_at) == read
-    assert (built.trigger_id, built.tenant, built.input) == (schedule.id, "acme", schedule.input)
+    [(slot, made)] = STARTED_AHEAD.take(ids).values()
+    assert made is not None and made[0].id == schedule.id
+    STARTED_AHEAD.add({ids[0]: (slot, made)})
+    at = T0 + timedelta(seconds=2)
+    [read] = await executions_repo.read_started(conn, {ids[0]: slot}, now=at)
+    [built] = await start_batch(conn, ids, now=at)
+    assert built == read
+    assert json.dumps(built.input) == json.dumps(read.input)  # 2.5 stays 2.5, 1 stays 1
 
     await ScheduleService(conn, "acme", target_allowlist=(OWN,), clock=lambda: T0).create(
         {"workflow_id": "wf", "cron_expression": "* * * * * *", "target_url": f"{OWN}/own"}
     )  # due at the same instant: the first schedule has moved on
     ids = await _dispatch_here(conn)
-    [(slot, built)] = STARTED_AHEAD.take(ids).values()
-    assert built is None
+    [(slot, made)] = STARTED_AHEAD.take(ids).values()
+    assert made is None
     STARTED_AHEAD.add({ids[0]: (slot, None)})
     [attempt] = await start_batch(conn, ids)
     assert (attempt.attempt, attempt.target_url, attempt.tenant_keys) == (1, f"{OWN}/own", ())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "attempts = 2",  # another process took over its job and started it again
+        "status = 'succeeded', finished_at = now()",  # ...and it ended there
+    ],
+)
+async def test_a_run_started_again_elsewhere_is_not_sent_from_here(conn: Conn, change: str) -> None:
+    """This process's heartbeat fell silent long enough for another process to take over its
+    jobs: a run it dispatched is sent by that process, not from here as well."""
+    await _schedule(conn)
+    ids = await _dispatch_here(conn)
+    await conn.execute(f"UPDATE workflow_schedule_executions SET {change}")  # noqa: S608
+    assert await start_batch(conn, ids) == []
 
 
 async def test_a_tenant_near_its_cap_is_left_pending_for_the_start(conn: Conn) -> None:

@@ -246,6 +246,42 @@ async def test_a_partition_with_too_many_keepers_waits(twins: tuple[str, str]) -
     assert set(retired.waiting) <= left and not set(retired.partitions) & left
 
 
+UNSUMMARIZED = """
+SELECT brin_summarize_new_values(i.indexrelid) AS ranges
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'brin'
+WHERE i.indrelid = %s::regclass
+"""
+OLD_DAY = datetime(2026, 4, 1, tzinfo=UTC)
+# A day of 30,000 finished runs (~5 full page ranges of the BRIN index) and one backfill
+# created after the cutoff, which keeps the partition waiting with max_keepers=0.
+OLD_DAY_ROWS = """
+INSERT INTO workflow_schedule_executions (
+    trigger_id, workflow_id, tenant, scheduled_at, status, duration_ms, created_at)
+SELECT '00000000-0000-4000-8000-000000000001', 'wf', 't', s.at, 'succeeded', 10,
+       CASE WHEN s.i = 1 THEN %(late)s ELSE s.at END
+FROM (SELECT i, %(day)s::timestamptz + make_interval(secs => i * 2) AS at
+      FROM generate_series(1, 30000) AS i) AS s
+"""
+
+
+async def test_a_retirement_reads_rows_created_late_through_a_summarized_index(
+    conn: Conn,
+) -> None:
+    """The BRIN index on `created_at` has no summary for the pages written since the last
+    VACUUM, and a scan reads such pages whole: a retirement summarizes them before its reads
+    (it moves the rows created late under the history's ACCESS EXCLUSIVE lock)."""
+    [name] = await history.ensure_ahead(
+        conn, OLD_DAY, PartitionPolicy(width=timedelta(days=1), ahead=0), LOCK_TIMEOUT
+    )
+    await conn.execute(OLD_DAY_ROWS, {"day": OLD_DAY, "late": NOW - timedelta(days=1)})
+    retired = await history.retire_expired(conn, NOW, RETENTION_DAYS, LOCK_TIMEOUT, max_keepers=0)
+    assert retired.waiting == (name,)
+    cursor = await conn.execute(UNSUMMARIZED, (name,))  # summarizes what is left: none
+    assert await cursor.fetchone() == {"ranges": 0}
+
+
 async def test_the_maintenance_loop_makes_ahead_and_retires_with_its_now(
     database_url: str,
 ) -> None:

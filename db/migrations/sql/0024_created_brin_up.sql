@@ -9,7 +9,9 @@
 -- - a retiring range partition's rows created after the cutoff (history_partition_keepers,
 --   wfs_history_partition_retire): a few backfilled rows, if any. Rows are appended roughly in
 --   the order they are created, so a BRIN index (a range of `created_at` per 128 pages) finds
---   the pages that may hold them; it gets a new entry only when a page range's range widens.
+--   the pages that may hold them. Its summaries are made by VACUUM (and widened by a write
+--   outside a range's bounds); a retirement summarizes the ranges still without one first
+--   (history_partition_summarize), since a scan reads such a range's pages whole.
 -- Measured (`python -m bench.run_ids --kinds ordered,btree-created`: a day partition of
 -- 2,200,000 runs): the B-tree was 47 MB (21 bytes a run), the BRIN index under 0.05 MB; a run's
 -- insert and finish wrote 6 % less WAL; no difference in CPU showed (docs/benchmarks.md).
