@@ -100,7 +100,7 @@ def fold(events: Iterable[IncidentEvent]) -> list[Change]:
     return [
         Change(trigger, kind, opens, last, resolves)
         for (trigger, kind), (opens, last, resolves) in sorted(
-            # `.int` orders ids as their text does (and as PostgreSQL does), without making it
+            # `.int` orders ids as their text does (and as PostgreSQL does), unformatted
             acc.items(),
             key=lambda item: (item[0][0].int, item[0][1]),
         )
