@@ -114,8 +114,16 @@ export function fillChoices({ withDefaults }) {
   }
   if (!withDefaults) return;
   for (const field of FIELDS) {
-    if (field.name in DEFAULTS) fillField(field, DEFAULTS[field.name]);
+    // A field typed in before this script ran (a slow load) keeps what was typed.
+    if (field.name in DEFAULTS && !edited(input(field.name))) {
+      fillField(field, DEFAULTS[field.name]);
+    }
   }
+}
+
+function edited(node) {
+  return node.type === 'checkbox'
+    ? node.checked !== node.defaultChecked : node.value !== node.defaultValue;
 }
 
 export function setFieldError(name, message) {

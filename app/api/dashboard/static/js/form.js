@@ -213,7 +213,12 @@ async function init() {
   byId('schedule-form').addEventListener('submit', submit);
   const zonesLoaded = loadZones();
   if (scheduleId) await loadSchedule();
-  else input('workflowId').focus();
+  // Only if nothing has the focus yet: on a slow load, a person (or a test) may be typing in
+  // another field already, and moving the focus sent the rest of their keystrokes to this one
+  // (seen in CI: "61 *" left in the cron field, its preview's error shown for good).
+  else if (!document.activeElement || document.activeElement === document.body) {
+    input('workflowId').focus();
+  }
   await zonesLoaded;
   updatePreview();
 }
