@@ -146,7 +146,9 @@ def _trace_api_calls(page: Page) -> None:
         path = urlsplit(request.url).path
         if path.startswith("/api/"):
             at = time.monotonic() - started
-            body = (request.post_data or "")[:80]
+            # Only the preview's body (a cron expression and a zone): other bodies may carry
+            # an alert channel's secret or a signing key.
+            body = (request.post_data or "")[:80] if path == "/api/schedules/preview" else ""
             print(f"{at:8.3f}s {event} {request.method} {path} {body} {detail}")
 
     page.on("request", lambda request: line("sent", request))
