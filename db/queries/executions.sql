@@ -127,28 +127,37 @@ FROM unnest(%(tenants)s::text[]) AS t(tenant);
 -- name: execution_cancel_orphans
 -- Runs of a deleted schedule end `cancelled`, not silently pending forever. A schedule of
 -- another tenant with the same id does not count (ids are owned, but never trust it here).
--- Returns the runs named that are still in their first attempt (`running`, attempt 1, not
--- cancelled here), with the database clock: a run inserted started whose attempt its
+-- Returns the runs named that are still in their first attempt (`running`, attempt 1, their
+-- schedule still there), with the database clock: a run inserted started whose attempt its
 -- dispatcher built is sent only if so (a process that took over its job after this one's
--- heartbeat fell silent may have started it again, or it ended). The data-modifying CTE's
--- changes are not seen by the SELECT (one snapshot), hence the anti-join on what it cancelled.
+-- heartbeat fell silent may have started it again, or it ended).
+-- The runs are read once: the UPDATE looks up only those whose schedule is gone (none, almost
+-- always: its arrays are then empty and it reads nothing), and re-checks them under their
+-- row lock. A cancelled run is never returned (its schedule is gone).
 WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now),
+runs AS MATERIALIZED (
+    SELECT r.id, r.scheduled_at, r.status, r.attempts,
+           EXISTS (SELECT 1 FROM workflow_schedules s
+                   WHERE s.id = r.trigger_id AND s.tenant = r.tenant) AS alive
+    FROM workflow_schedule_executions r
+    WHERE r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+      AND r.status IN ('pending', 'running', 'retrying')
+),
 cancelled AS (
     UPDATE workflow_schedule_executions AS e SET
         status = 'cancelled', finished_at = (SELECT now FROM t),
         error = coalesce(e.error, 'cancelled: the schedule was deleted')
-    WHERE e.id = ANY(%(ids)b::uuid[])
-      AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+    -- Arrays taken once (InitPlans), then each run looked up by its primary key.
+    WHERE e.id = ANY(ARRAY(SELECT id FROM runs WHERE NOT alive))
+      AND e.scheduled_at = ANY(ARRAY(SELECT scheduled_at FROM runs WHERE NOT alive))
       AND e.status IN ('pending', 'running', 'retrying')
       AND NOT EXISTS (SELECT 1 FROM workflow_schedules s
                       WHERE s.id = e.trigger_id AND s.tenant = e.tenant)
     RETURNING e.id
 )
 SELECT r.id, t.now AS db_now
-FROM workflow_schedule_executions r, t
-WHERE r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-  AND r.status = 'running' AND r.attempts = 1
-  AND NOT EXISTS (SELECT 1 FROM cancelled c WHERE c.id = r.id);
+FROM runs r, t
+WHERE r.alive AND r.status = 'running' AND r.attempts = 1;
 
 -- name: execution_cancel_waiting
 -- DELETE of a schedule: its runs that wait (pending, buffered, or retrying between attempts)

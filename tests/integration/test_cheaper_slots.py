@@ -242,6 +242,31 @@ async def test_a_run_cancelled_before_its_start_is_not_sent(conn: Conn) -> None:
     assert await cursor.fetchone() == {"status": "cancelled"}
 
 
+async def test_a_batch_sends_the_runs_whose_schedule_is_there_and_cancels_the_others(
+    conn: Conn,
+) -> None:
+    """The start's check reads the runs once and cancels only those whose schedule is gone:
+    in one batch, the run of a deleted schedule ends cancelled and is not sent, the other
+    run is sent."""
+    kept, gone = await _schedule(conn), await _schedule(conn)
+    worker = await jobs.register_worker(conn)
+    stats = await dispatch_once(
+        conn, now=T0 + timedelta(seconds=1), local_worker_id=worker, local_capacity=2
+    )
+    assert stats.fired == 2
+    ids = [run for _, runs in stats.local_jobs for run in runs]
+    await conn.execute("DELETE FROM workflow_schedules WHERE id = %s", (gone.id,))
+    attempts = await start_batch(conn, ids)
+    assert [(a.trigger_id, a.attempt) for a in attempts] == [(kept.id, 1)]
+    cursor = await conn.execute(
+        "SELECT trigger_id, status FROM workflow_schedule_executions ORDER BY status"
+    )
+    assert await cursor.fetchall() == [
+        {"trigger_id": gone.id, "status": "cancelled"},
+        {"trigger_id": kept.id, "status": "running"},
+    ]
+
+
 async def test_an_update_that_changes_no_status_or_duration_writes_no_statistics(
     conn: Conn,
 ) -> None:

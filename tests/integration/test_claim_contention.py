@@ -249,6 +249,18 @@ async def test_another_tenants_backlog_of_accepted_runs_is_not_read_by_the_claim
     assert _history_rows_read(sweep) <= 100, "the timeout sweep read runs not due"
 
 
+async def _runs_of_ours_in_flight(conn: Conn) -> None:
+    """100 runs of one schedule of ours, in their first attempt."""
+    ours = await _create(conn, "acme", T0)
+    await conn.execute(
+        "INSERT INTO workflow_schedule_executions"
+        " (trigger_id, workflow_id, tenant, scheduled_at, status, attempts, started_at)"
+        " SELECT %(id)s, 'wf', 'acme', %(t)s - g * interval '1 s', 'running', 1, %(t)s"
+        " FROM generate_series(1, 100) AS g",
+        {"id": ours.id, "t": T0},
+    )
+
+
 @pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
 async def test_the_recovery_sweep_reads_neither_accepted_nor_recent_runs(
     conn: Conn, generic: bool
@@ -259,14 +271,7 @@ async def test_the_recovery_sweep_reads_neither_accepted_nor_recent_runs(
     PostgreSQL per slot of everyone's at 1,000 slots/s (the bench's `neighbour`). Each now
     reads a partial index of the runs it looks for (migration 0020), the orphans' only up to
     their minimum age: a run sent in the last seconds is not read at all."""
-    ours = await _create(conn, "acme", T0)
-    await conn.execute(  # 100 runs of ours in flight, sent just now, their jobs at work
-        "INSERT INTO workflow_schedule_executions"
-        " (trigger_id, workflow_id, tenant, scheduled_at, status, attempts, started_at)"
-        " SELECT %(id)s, 'wf', 'acme', %(t)s - g * interval '1 s', 'running', 1, %(t)s"
-        " FROM generate_series(1, 100) AS g",
-        {"id": ours.id, "t": T0},
-    )
+    await _runs_of_ours_in_flight(conn)  # sent just now, their jobs at work
     await _another_tenants_backlog(conn)
 
     params: dict[str, Any] = {"now": None, "min_age_seconds": 30.0, "limit": 1_000}
@@ -290,3 +295,26 @@ async def test_the_recovery_sweep_reads_neither_accepted_nor_recent_runs(
     )
     assert release["Actual Rows"] == 1  # the release the search leads to: that schedule's own
     assert _history_rows_read(release) <= 10, "the release read runs of other schedules"
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+async def test_the_starts_check_reads_each_run_once(conn: Conn, generic: bool) -> None:
+    """Every batch's start asks which of its runs lost their schedule (those end cancelled)
+    and which are still in their first attempt. It read the history twice, once to cancel
+    (110 rows with this data) and once to answer; it reads the batch's runs once, and looks
+    up again only those whose schedule is gone (none here)."""
+    await _runs_of_ours_in_flight(conn)  # 10 of them the batch's
+    await _another_tenants_backlog(conn)
+    cursor = await conn.execute(
+        "SELECT id, scheduled_at FROM workflow_schedule_executions WHERE tenant = 'acme'"
+        " ORDER BY scheduled_at LIMIT 10"
+    )
+    batch = await cursor.fetchall()
+    params = {
+        "now": None,
+        "ids": [r["id"] for r in batch],
+        "scheduled_ats": [r["scheduled_at"] for r in batch],
+    }
+    check = await _explain(conn, "execution_cancel_orphans", params, generic=generic)
+    assert check["Actual Rows"] == 10  # all still in their first attempt
+    assert _history_rows_read(check) == 10, "the start's check read its runs more than once"
