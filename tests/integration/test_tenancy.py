@@ -4,6 +4,7 @@ runs keep their own spec, specs are stored once per schedule version, ids are ow
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -79,6 +80,20 @@ async def test_a_run_keeps_its_own_input_target_and_limits_after_an_edit(conn: C
     later = await ExecutionService(conn, "acme").trigger(created.id)
     [second] = await start_batch(conn, [later.id])
     assert (second.input, second.target_url, second.max_attempts) == ({"v": 2}, f"{OWN}/b", 1)
+
+
+async def test_an_input_written_another_way_is_a_new_version(conn: Conn) -> None:
+    """jsonb finds 100 and 100.0 equal but keeps and sends each as written: a run made after
+    an edit from one to the other sends the new text, in every attempt (the first one is
+    built from the schedule by its dispatcher, the others read from the run's spec)."""
+    created = await _schedules(conn).create(
+        {"workflow_id": "wf", "cron_expression": "0 6 * * *", "input": {"n": 100}}
+    )
+    await _schedules(conn).update(created.id, {"input": {"n": 100.0}})
+    run = await ExecutionService(conn, "acme").trigger(created.id)
+    [attempt] = await start_batch(conn, [run.id])
+    assert json.dumps(attempt.input) == '{"n": 100.0}'
+    assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 2
 
 
 async def test_input_is_stored_once_per_version_and_never_on_skipped_or_missed_rows(
@@ -327,6 +342,29 @@ def test_migration_0005_moves_existing_inputs_into_specs_and_back(
             (sid,),
         ).fetchall()
         assert [i for (i,) in inputs] == [{"v": 1}, {"v": 2}, {}, {"v": 9}]
+
+
+def test_migration_0025_gives_a_schedule_the_spec_its_input_text_was_denied(
+    empty_database_url: str,
+) -> None:
+    """Before 0025 an edit from {"n": 100} to {"n": 100.0} kept the old spec current; the
+    upgrade makes the schedule's own text its current spec, and the downgrade runs."""
+    url = empty_database_url
+    migrate.upgrade(url, "0024")
+    sid = uuid4()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO workflow_schedules (id, tenant, workflow_id, cron_expression, input, "
+            "next_run_at, next_fire_at) VALUES "
+            "(%s, 'acme', 'wf', '0 6 * * *', '{\"n\": 100}', now(), now())",
+            (sid,),
+        )
+        db.execute("UPDATE workflow_schedules SET input = '{\"n\": 100.0}' WHERE id = %s", (sid,))
+        current = "SELECT input::text FROM workflow_run_specs WHERE superseded_at IS NULL"
+        assert db.execute(current).fetchall() == [('{"n": 100}',)]  # what 0025 repairs
+        migrate.upgrade(url)
+        assert db.execute(current).fetchall() == [('{"n": 100.0}',)]
+    migrate.downgrade(url, "0024")
 
 
 async def test_tenant_keys_are_created_once_and_rotate_with_a_grace_period(conn: Conn) -> None:

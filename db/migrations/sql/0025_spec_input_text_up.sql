@@ -1,0 +1,29 @@
+-- A schedule's current spec follows its input's text, not only its value.
+--
+-- jsonb compares numbers by value (100 = 100.0) but keeps how each was written, and a run
+-- sends that text: a PATCH from {"n": 100} to {"n": 100.0} changed the schedule but not its
+-- spec (the update trigger's condition saw equal inputs), so a run's first attempt, built
+-- from the schedule by its dispatcher (issue 13, commit 566e419), sent 100.0 and
+-- its retries, read from the spec, sent 100. The spec's digest already covers the text
+-- (wfs_run_spec_digest); the trigger now compares the text too.
+-- The trigger is replaced under a brief SHARE ROW EXCLUSIVE lock on workflow_schedules
+-- (writes wait for the statement, reads go on).
+DROP TRIGGER wfs_schedules_specs_update ON workflow_schedules;
+CREATE TRIGGER wfs_schedules_specs_update
+    AFTER UPDATE OF tenant, input, target_url, timeout_seconds, max_attempts,
+                    retry_backoff_seconds, completion_timeout_seconds ON workflow_schedules
+    FOR EACH ROW
+    WHEN (OLD.tenant IS DISTINCT FROM NEW.tenant
+          OR OLD.input::text IS DISTINCT FROM NEW.input::text
+          OR OLD.target_url IS DISTINCT FROM NEW.target_url
+          OR OLD.timeout_seconds IS DISTINCT FROM NEW.timeout_seconds
+          OR OLD.max_attempts IS DISTINCT FROM NEW.max_attempts
+          OR OLD.retry_backoff_seconds IS DISTINCT FROM NEW.retry_backoff_seconds
+          OR OLD.completion_timeout_seconds IS DISTINCT FROM NEW.completion_timeout_seconds)
+    EXECUTE FUNCTION wfs_schedules_specs_on_update();
+
+-- Schedules such an update left with a spec of another text get theirs now.
+SELECT wfs_run_specs_sync(array_agg(s.id))
+FROM workflow_schedules s
+JOIN workflow_run_specs p ON p.trigger_id = s.id AND p.superseded_at IS NULL
+WHERE p.input::text IS DISTINCT FROM s.input::text;
