@@ -3,7 +3,8 @@
 `Recovery`, every pass (each `interval` seconds, with jitter so workers spread out):
 1. Jobs of dead workers (no heartbeat for `stalled_after` seconds) go back to the queue, so a
    run whose worker was killed mid-request is sent again, with the same Idempotency-Key.
-2. Unfinished runs whose job is gone or ended get a new job (`recover_orphans`).
+2. Unfinished runs whose job is gone or ended get a new job (`recover_orphans`), a page of
+   in-flight runs a pass.
 No lock is taken: every step is idempotent and safe to run in several workers at once.
 
 `StatsFold` folds statistics deltas every `SCHEDULER_STATS_FOLD_INTERVAL` seconds across the
@@ -35,7 +36,7 @@ from procrastinate.exceptions import ConnectorException
 
 from app.domain.history_partitions import PartitionPolicy
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
-from app.services.attempts import recover_orphans
+from app.services.attempts import OrphanCursor, recover_orphans
 from app.services.history_partitions import HistoryPass, maintain
 from app.services.outcomes import SWEEP_LIMIT, time_out_due
 from db.repositories.stats import fold
@@ -82,6 +83,7 @@ class Recovery(Service[Recovered]):
         )
         self.app = app
         self.pool = pool
+        self.orphans = OrphanCursor()  # each pass reads a page of in-flight runs on from here
 
     async def run_once(self, now: datetime | None) -> Recovered:
         stalled = list(
@@ -103,7 +105,9 @@ class Recovery(Service[Recovered]):
                     extra={"event": "recovery.requeue_skipped", "job_id": job.id},
                 )
         async with self.pool.connection() as conn:
-            recovered = await recover_orphans(conn, min_age_seconds=self.options.orphan_min_age)
+            recovered = await recover_orphans(
+                conn, min_age_seconds=self.options.orphan_min_age, cursor=self.orphans
+            )
         if stalled or recovered:
             log.warning(
                 "recovered work left by a crash",

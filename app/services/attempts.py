@@ -373,23 +373,63 @@ async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> int:
     return len(released)
 
 
+ORPHAN_PAGE = 5_000  # in-flight runs an orphan search aims to read a pass
+ORPHAN_SPANS = (0.001, 30 * 86_400.0)  # a window's bounds, in seconds
+
+
+@dataclass(slots=True)
+class OrphanCursor:
+    """Where a worker's orphan search goes on at its next pass (after the in-flight runs
+    made up to `after`; from the oldest once a window reaches the minimum age), and how long
+    a window it reads: halved when one read more than a page, doubled when under a quarter."""
+
+    after: datetime = repo.ORPHAN_SEARCH_START
+    span_seconds: float = 3_600.0
+
+    def moved(self, page: repo.OrphanPage, limit: int) -> None:
+        self.after = page.last if page.last is not None else repo.ORPHAN_SEARCH_START
+        low, high = ORPHAN_SPANS
+        if page.read > limit:
+            self.span_seconds = max(low, self.span_seconds / 2)
+        elif page.read < limit / 4:
+            self.span_seconds = min(high, self.span_seconds * 2)
+
+
 async def recover_orphans(
-    conn: Conn, *, min_age_seconds: float = 30, limit: int = 1_000, now: datetime | None = None
+    conn: Conn,
+    *,
+    min_age_seconds: float = 30,
+    limit: int = ORPHAN_PAGE,
+    now: datetime | None = None,
+    cursor: OrphanCursor | None = None,
 ) -> int:
     """Re-defer unfinished runs whose job is gone or ended; release forgotten buffered runs.
 
     The last line of "nothing is lost" (SPEC §5): whatever killed a run's job (a cancelled
     task, a crash between steps, a job removed by hand), the run gets a new job here. A run
     counts as an orphan once `min_age_seconds` old at `now` (else the database clock).
+    Without a `cursor`, one pass reads every in-flight run. With one (each worker's
+    recovery keeps its own), a pass reads a window of about `limit` runs from it and moves
+    it: however many runs stay in flight for long (one tenant's retries hours apart), a pass
+    costs a window, and the passes after it read on (docs/reliability.md).
     """
     async with conn.transaction():
-        orphans = await repo.find_orphans(
-            conn, min_age_seconds=min_age_seconds, limit=limit, now=now
-        )
-        for due, ids in _group_by_due(orphans).items():
+        if cursor is None:
+            page = await repo.find_orphans(conn, min_age_seconds=min_age_seconds, now=now)
+        else:
+            page = await repo.find_orphans(
+                conn,
+                min_age_seconds=min_age_seconds,
+                after=cursor.after,
+                span_seconds=cursor.span_seconds,
+                now=now,
+            )
+        for due, ids in _group_by_due(page.orphans).items():
             await defer_runs(conn, ids, at=due)
         released = await release_buffered(conn, await repo.find_unreleased_buffered(conn, limit))
-    return len(orphans) + released
+    if cursor is not None:
+        cursor.moved(page, limit)
+    return len(page.orphans) + released
 
 
 def _group_by_due(

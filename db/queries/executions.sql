@@ -232,19 +232,61 @@ RETURNING e.id;
 -- The safety net of the recovery sweep: unfinished runs whose job is gone or has ended
 -- (a cancelled task, a bug, a job deleted by hand). Their job is deferred again. An `accepted`
 -- run has no work left for a job (its workflow reports, or it times out): not an orphan.
-SELECT e.id, e.next_attempt_at
-FROM workflow_schedule_executions e
-LEFT JOIN procrastinate_jobs j ON j.id = e.job_id
-WHERE e.status IN ('pending', 'running', 'retrying')
-  AND NOT e.buffered
-  -- (SELECT ...): a constant of the query, so the index of in-flight runs (migration 0020)
-  -- is read up to it; a bare clock_timestamp() is volatile, a filter on a walk of them all.
-  AND e.created_at < (SELECT coalesce(%(now)s::timestamptz, clock_timestamp())
-                              - make_interval(secs => %(min_age_seconds)s))
-  AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
-ORDER BY e.created_at
-LIMIT %(limit)s
-FOR UPDATE OF e SKIP LOCKED;
+-- One window of in-flight runs a pass, in creation order from the caller's cursor: one
+-- tenant's many long in-flight runs (retries hours apart, a backlog its cap holds back) cost
+-- every worker's pass a window, not all of them; the next passes read on. The window starts
+-- at the first run made after the cursor and spans `span_seconds` (the caller sizes it to
+-- the runs it finds in it). A window, not the first N runs: it needs no sort, so no plan
+-- reads past it (an ORDER BY ... LIMIT on this index was planned as a read and sort of
+-- every run after the cursor).
+-- Returns on every row the runs read and where the window ended (the next cursor; NULL: it
+-- reached the minimum age, the next pass starts again from the oldest), and the orphans,
+-- each on a row of its own (none: one row without an id).
+WITH bounds AS (
+    -- (SELECT ...): constants of the query, so the index of in-flight runs (migration 0020)
+    -- is read between them; a bare clock_timestamp() is volatile, a filter on a walk of all.
+    SELECT b.after, b.before, least(f.first + make_interval(secs => %(span_seconds)s), b.before)
+               AS until
+    FROM (SELECT %(after)s::timestamptz AS after,
+                 coalesce(%(now)s::timestamptz, clock_timestamp())
+                     - make_interval(secs => %(min_age_seconds)s) AS before) AS b,
+         LATERAL (SELECT min(e.created_at) AS first FROM workflow_schedule_executions e
+                  WHERE e.status IN ('pending', 'running', 'retrying') AND NOT e.buffered
+                    AND e.created_at > b.after AND e.created_at < b.before) AS f
+),
+page AS MATERIALIZED (
+    SELECT e.id, e.scheduled_at, e.job_id
+    FROM workflow_schedule_executions e
+    WHERE e.status IN ('pending', 'running', 'retrying') AND NOT e.buffered
+      AND e.created_at > (SELECT after FROM bounds)
+      AND e.created_at <= (SELECT until FROM bounds)
+      AND e.created_at < (SELECT before FROM bounds)
+),
+lost AS (
+    SELECT p.id, p.scheduled_at FROM page p
+    LEFT JOIN procrastinate_jobs j ON j.id = p.job_id
+    WHERE j.id IS NULL OR j.status NOT IN ('todo', 'doing')
+),
+orphans AS (
+    -- Locked, and checked again under the lock. Arrays taken once (InitPlans, almost always
+    -- empty), each id looked up in the primary keys of the partitions between the orphans'
+    -- first and last slots (the range prunes the others when the statement starts).
+    SELECT e.id, e.next_attempt_at
+    FROM workflow_schedule_executions e
+    LEFT JOIN procrastinate_jobs j ON j.id = e.job_id
+    WHERE e.id = ANY(ARRAY(SELECT id FROM lost))
+      AND e.scheduled_at >= (SELECT min(scheduled_at) FROM lost)
+      AND e.scheduled_at <= (SELECT max(scheduled_at) FROM lost)
+      AND e.status IN ('pending', 'running', 'retrying')
+      AND NOT e.buffered
+      AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
+    FOR UPDATE OF e SKIP LOCKED
+)
+SELECT (SELECT count(*) FROM page) AS read,
+       (SELECT CASE WHEN until < before THEN until END FROM bounds) AS last,
+       o.id, o.next_attempt_at
+FROM (SELECT) AS one
+LEFT JOIN orphans o ON true;
 
 -- name: execution_find_unreleased_buffered
 -- buffer_one runs left waiting although nothing of their schedule runs any more (the finisher

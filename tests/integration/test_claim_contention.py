@@ -15,14 +15,17 @@ from psycopg.rows import dict_row
 
 from app.domain.history_partitions import PartitionPolicy
 from app.services import history_partitions as history
+from app.services.attempts import OrphanCursor, defer_runs, recover_orphans
 from app.services.batch import Draft, upsert_batch
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 from db.queries import query
+from db.repositories import executions as executions_repo
 from db.repositories import schedules as schedules_repo
 from db.types import Conn
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+_WHOLE = {"span_seconds": 1e9, "after": executions_repo.ORPHAN_SEARCH_START}
 GATE = 4242  # the advisory lock the gated reads of unfinished runs wait on
 
 
@@ -274,9 +277,9 @@ async def test_the_recovery_sweep_reads_neither_accepted_nor_recent_runs(
     await _runs_of_ours_in_flight(conn)  # sent just now, their jobs at work
     await _another_tenants_backlog(conn)
 
-    params: dict[str, Any] = {"now": None, "min_age_seconds": 30.0, "limit": 1_000}
+    params: dict[str, Any] = {"now": None, "min_age_seconds": 30.0, **_WHOLE}
     orphans = await _explain(conn, "execution_find_orphans", params, generic=generic)
-    assert orphans["Actual Rows"] == 0
+    assert orphans["Actual Rows"] == 1  # the runs read (0) and no orphan
     assert _history_rows_read(orphans) == 0, "the orphan search read runs it cannot return"
     waiting = await _explain(
         conn, "execution_find_unreleased_buffered", {"limit": 1_000}, generic=generic
@@ -318,3 +321,55 @@ async def test_the_starts_check_reads_each_run_once(conn: Conn, generic: bool) -
     check = await _explain(conn, "execution_cancel_orphans", params, generic=generic)
     assert check["Actual Rows"] == 10  # all still in their first attempt
     assert _history_rows_read(check) == 10, "the start's check read its runs more than once"
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+async def test_the_orphan_search_reads_a_window_of_in_flight_runs_a_pass(
+    conn: Conn, generic: bool
+) -> None:
+    """Another tenant's runs can stay in flight for hours (retries far apart, a backlog its
+    cap holds back): each worker's recovery pass read all of them, every few seconds, to find
+    an orphan of anyone's. A pass reads a window of them from its cursor, sized to about a
+    page, and the next passes read on: 20,000 such runs made over 20 s before our orphan (its
+    job removed by hand)."""
+    theirs = await _create(conn, "globex", T0, cron_expression="0 0 1 1 *")
+    cursor = await conn.execute(
+        "INSERT INTO workflow_schedule_executions"
+        " (trigger_id, workflow_id, tenant, scheduled_at, status, attempts, next_attempt_at,"
+        "  created_at)"
+        " SELECT %(id)s, 'wf', 'globex', %(t)s - g * interval '1 s', 'retrying', 1,"
+        "  now() + interval '1 hour', now() - interval '1 hour' + g * interval '1 ms'"
+        " FROM generate_series(1, 20000) AS g RETURNING id",
+        {"id": theirs.id, "t": T0},
+    )
+    await defer_runs(conn, [r["id"] for r in await cursor.fetchall()], at=T0 + timedelta(days=1))
+    ours = await _create(conn, "acme", T0)
+    await conn.execute(  # an orphan: no job
+        "INSERT INTO workflow_schedule_executions"
+        " (trigger_id, workflow_id, tenant, scheduled_at, status, created_at)"
+        " VALUES (%(id)s, 'wf', 'acme', %(t)s, 'pending', now() - interval '1 minute')",
+        {"id": ours.id, "t": T0},
+    )
+    await conn.execute("ANALYZE")
+    await conn.execute("SET jit = off")
+
+    params = {"now": None, "min_age_seconds": 5.0, "span_seconds": 1.0, "after": _WHOLE["after"]}
+    window = await _explain(conn, "execution_find_orphans", params, generic=generic)
+    assert _history_rows_read(window) <= 1_001 + 1, "a pass read more than its window"
+
+    # A page of 5,000 (the default): a window of 16 s reads 16,001 runs (halved); 8 s, the
+    # 3,999 left (kept); then the window of our orphan, which it finds (1 run read: doubled);
+    # then nothing is left before the minimum age (doubled), and it starts again.
+    where = OrphanCursor(span_seconds=16.0)
+    found, spans = [], []
+    for _ in range(4):
+        found.append(await recover_orphans(conn, min_age_seconds=5.0, cursor=where))
+        spans.append(where.span_seconds)
+    assert (found, spans) == ([0, 0, 1, 0], [8.0, 8.0, 16.0, 32.0])
+    assert where.after == executions_repo.ORPHAN_SEARCH_START  # from the oldest again
+    cursor = await conn.execute(
+        "SELECT job_id IS NOT NULL AS has_job FROM workflow_schedule_executions"
+        " WHERE trigger_id = %s",
+        (ours.id,),
+    )
+    assert await cursor.fetchall() == [{"has_job": True}]
