@@ -79,11 +79,11 @@ test-unit: $(STAMP) ## Pure tests (no I/O)
 	$(BIN)/pytest tests/unit -q
 
 .PHONY: test
-test: check ## Every check and every test tier (starts its own throwaway Postgres)
-	$(BIN)/pytest -q
+test: check ## Every check and every test tier (starts its own throwaway Postgres; soak-only runs left to make soak)
+	$(BIN)/pytest -q -m "not soak"
 
 .PHONY: soak
-soak: $(STAMP) ## Long fault-injection runs (tests/faults with SOAK=1: kill -9 storm 5 min, ...; ~20 min)
+soak: $(STAMP) ## Long fault-injection runs (tests/faults with SOAK=1: kill -9 storm 5 min, a 2 min outage, ...; ~20 min)
 	SOAK=1 $(BIN)/pytest tests/faults -q
 
 .PHONY: bench

@@ -88,8 +88,10 @@ def pg_cluster() -> Iterator[LocalCluster]:
         # removal took 22 s of the run's end. The server stops here; a background process
         # removes the files, which no one waits for.
         cluster.stop("immediate")
+        # (The data directory may be outside `base`: LocalCluster's fallback for root.)
+        files = [str(path) for path in (cluster.datadir, cluster.log_file, base)]
         subprocess.run(  # noqa: S603: the shell starts `rm` in the background and returns
-            ["/bin/sh", "-c", 'rm -rf "$1" >/dev/null 2>&1 &', "sh", str(base)], check=True
+            ["/bin/sh", "-c", 'rm -rf "$@" >/dev/null 2>&1 &', "sh", *files], check=True
         )
 
 
