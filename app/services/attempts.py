@@ -374,25 +374,35 @@ async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> int:
 
 
 ORPHAN_PAGE = 5_000  # in-flight runs an orphan search aims to read a pass
-ORPHAN_SPANS = (0.001, 30 * 86_400.0)  # a window's bounds, in seconds
+RELEASE_LIMIT = 1_000  # schedules whose forgotten buffered run a pass releases, at most
+ORPHAN_SPANS = (0.001, 86_400.0)  # a window's bounds, in seconds
 
 
 @dataclass(slots=True)
 class OrphanCursor:
-    """Where a worker's orphan search goes on at its next pass (after the in-flight runs
-    made up to `after`; from the oldest once a window reaches the minimum age), and how long
-    a window it reads: halved when one read more than a page, doubled when under a quarter."""
+    """Where a worker's orphan search goes on at its next pass (after the in-flight runs made
+    up to `after`; from the oldest once a window reaches the minimum age), and how long a
+    window it reads: scaled by the page over what the last window read (at most doubled, at
+    least divided by 64), and never shorter than twice the time since the pass before, so
+    that the cursor gains on the clock and every cycle ends, however many runs are made each
+    second (a window then reads what was made in it: the cost follows the rate, not the
+    backlog)."""
 
     after: datetime = repo.ORPHAN_SEARCH_START
     span_seconds: float = 3_600.0
+    head: datetime | None = None  # the last pass's minimum-age bound
 
     def moved(self, page: repo.OrphanPage, limit: int) -> None:
         self.after = page.last if page.last is not None else repo.ORPHAN_SEARCH_START
-        low, high = ORPHAN_SPANS
-        if page.read > limit:
-            self.span_seconds = max(low, self.span_seconds / 2)
-        elif page.read < limit / 4:
-            self.span_seconds = min(high, self.span_seconds * 2)
+        span = self.span_seconds * min(2.0, max(1 / 64, limit / max(page.read, 1)))
+        if self.head is not None:
+            span = max(span, 2 * (page.head - self.head).total_seconds())
+        self.head = page.head
+        self.span_seconds = min(ORPHAN_SPANS[1], max(ORPHAN_SPANS[0], span))
+
+    def failed(self) -> None:
+        """A pass that failed (a window too long for the statement timeout?) tries half."""
+        self.span_seconds = max(ORPHAN_SPANS[0], self.span_seconds / 2)
 
 
 async def recover_orphans(
@@ -407,26 +417,33 @@ async def recover_orphans(
 
     The last line of "nothing is lost" (SPEC §5): whatever killed a run's job (a cancelled
     task, a crash between steps, a job removed by hand), the run gets a new job here. A run
-    counts as an orphan once `min_age_seconds` old at `now` (else the database clock).
-    Without a `cursor`, one pass reads every in-flight run. With one (each worker's
-    recovery keeps its own), a pass reads a window of about `limit` runs from it and moves
-    it: however many runs stay in flight for long (one tenant's retries hours apart), a pass
-    costs a window, and the passes after it read on (docs/reliability.md).
+    counts as an orphan once `min_age_seconds` old at `now` (else the database clock); at
+    most `limit` a pass. Without a `cursor`, one pass reads every in-flight run. With one
+    (each worker's recovery keeps its own), a pass reads a window of about `limit` runs from
+    it and moves it: however many runs stay in flight for long (one tenant's retries hours
+    apart), a pass costs a window, and the passes after it read on (docs/reliability.md).
     """
-    async with conn.transaction():
-        if cursor is None:
-            page = await repo.find_orphans(conn, min_age_seconds=min_age_seconds, now=now)
-        else:
+    # Without a cursor: one window from the oldest, longer than any history.
+    after = repo.ORPHAN_SEARCH_START if cursor is None else cursor.after
+    span = 1e9 if cursor is None else cursor.span_seconds
+    try:
+        async with conn.transaction():
             page = await repo.find_orphans(
                 conn,
                 min_age_seconds=min_age_seconds,
-                after=cursor.after,
-                span_seconds=cursor.span_seconds,
+                after=after,
+                span_seconds=span,
+                limit=limit,
                 now=now,
             )
-        for due, ids in _group_by_due(page.orphans).items():
-            await defer_runs(conn, ids, at=due)
-        released = await release_buffered(conn, await repo.find_unreleased_buffered(conn, limit))
+            for due, ids in _group_by_due(page.orphans).items():
+                await defer_runs(conn, ids, at=due)
+            found = await repo.find_unreleased_buffered(conn, RELEASE_LIMIT)
+            released = await release_buffered(conn, found)
+    except Exception:
+        if cursor is not None:
+            cursor.failed()
+        raise
     if cursor is not None:
         cursor.moved(page, limit)
     return len(page.orphans) + released

@@ -147,9 +147,10 @@ cancelled AS (
     UPDATE workflow_schedule_executions AS e SET
         status = 'cancelled', finished_at = (SELECT now FROM t),
         error = coalesce(e.error, 'cancelled: the schedule was deleted')
-    -- Arrays taken once (InitPlans), then each run looked up by its primary key.
+    -- The ids as an array taken once (an InitPlan), each looked up in the primary key.
+    -- The batch's slots (a parameter): only their partitions are planned and locked.
     WHERE e.id = ANY(ARRAY(SELECT id FROM runs WHERE NOT alive))
-      AND e.scheduled_at = ANY(ARRAY(SELECT scheduled_at FROM runs WHERE NOT alive))
+      AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
       AND e.status IN ('pending', 'running', 'retrying')
       AND NOT EXISTS (SELECT 1 FROM workflow_schedules s
                       WHERE s.id = e.trigger_id AND s.tenant = e.tenant)
@@ -239,9 +240,10 @@ RETURNING e.id;
 -- the runs it finds in it). A window, not the first N runs: it needs no sort, so no plan
 -- reads past it (an ORDER BY ... LIMIT on this index was planned as a read and sort of
 -- every run after the cursor).
--- Returns on every row the runs read and where the window ended (the next cursor; NULL: it
--- reached the minimum age, the next pass starts again from the oldest), and the orphans,
--- each on a row of its own (none: one row without an id).
+-- At most `limit` orphans a pass (the others are found in the next cycle).
+-- Returns on every row the runs read, where the window ended (the next cursor; NULL: it
+-- reached the minimum age, the next pass starts again from the oldest) and that minimum-age
+-- bound, and the orphans, each on a row of its own (none: one row without an id).
 WITH bounds AS (
     -- (SELECT ...): constants of the query, so the index of in-flight runs (migration 0020)
     -- is read between them; a bare clock_timestamp() is volatile, a filter on a walk of all.
@@ -262,28 +264,31 @@ page AS MATERIALIZED (
       AND e.created_at <= (SELECT until FROM bounds)
       AND e.created_at < (SELECT before FROM bounds)
 ),
-lost AS (
-    SELECT p.id, p.scheduled_at FROM page p
+lost AS MATERIALIZED (
+    SELECT p.id, p.scheduled_at, p.job_id FROM page p
     LEFT JOIN procrastinate_jobs j ON j.id = p.job_id
     WHERE j.id IS NULL OR j.status NOT IN ('todo', 'doing')
+    LIMIT %(limit)s
 ),
 orphans AS (
-    -- Locked, and checked again under the lock. Arrays taken once (InitPlans, almost always
-    -- empty), each id looked up in the primary keys of the partitions between the orphans'
-    -- first and last slots (the range prunes the others when the statement starts).
+    -- Locked, and checked again under the lock: still in flight, and still with the job it
+    -- was found with (another worker may have given it a new one meanwhile; the lock's
+    -- recheck would join the new job id to the old snapshot's jobs and find none). The ids
+    -- as an array taken once (an InitPlan, almost always empty), each looked up in the
+    -- primary keys of the partitions between the orphans' first and last slots.
     SELECT e.id, e.next_attempt_at
     FROM workflow_schedule_executions e
-    LEFT JOIN procrastinate_jobs j ON j.id = e.job_id
     WHERE e.id = ANY(ARRAY(SELECT id FROM lost))
       AND e.scheduled_at >= (SELECT min(scheduled_at) FROM lost)
       AND e.scheduled_at <= (SELECT max(scheduled_at) FROM lost)
       AND e.status IN ('pending', 'running', 'retrying')
       AND NOT e.buffered
-      AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
+      AND e.job_id IS NOT DISTINCT FROM (SELECT l.job_id FROM lost l WHERE l.id = e.id)
     FOR UPDATE OF e SKIP LOCKED
 )
 SELECT (SELECT count(*) FROM page) AS read,
        (SELECT CASE WHEN until < before THEN until END FROM bounds) AS last,
+       (SELECT before FROM bounds) AS head,
        o.id, o.next_attempt_at
 FROM (SELECT) AS one
 LEFT JOIN orphans o ON true;

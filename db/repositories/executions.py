@@ -378,11 +378,13 @@ ORPHAN_SEARCH_START = datetime(1, 1, 1, tzinfo=UTC)  # before any run was made
 
 class OrphanPage(NamedTuple):
     """One window of the orphan search: how many in-flight runs it read, where it ended (the
-    next window starts after it; None when it reached the minimum age), and the orphans among
-    them, locked: (run, when its next attempt is due)."""
+    next window starts after it; None when it reached the minimum age), that minimum-age
+    bound (`head`: the database clock less the minimum age), and the orphans among them,
+    locked: (run, when its next attempt is due)."""
 
     read: int
     last: datetime | None
+    head: datetime
     orphans: list[tuple[UUID, datetime | None]]
 
 
@@ -390,23 +392,25 @@ async def find_orphans(
     conn: Conn,
     *,
     min_age_seconds: float,
-    after: datetime = ORPHAN_SEARCH_START,
-    span_seconds: float = 1e9,
+    after: datetime,
+    span_seconds: float,
+    limit: int,
     now: datetime | None = None,
 ) -> OrphanPage:
     """In-flight runs made in a window of `span_seconds` from the first one made after
     `after`, older than `min_age_seconds` at `now` (else the database clock), and those of
-    them whose job is gone or ended."""
+    them whose job is gone or ended (`limit` at most)."""
     params = {
         "min_age_seconds": min_age_seconds,
         "span_seconds": span_seconds,
         "after": after,
+        "limit": limit,
         "now": now,
     }
     rows = await _all(conn, "execution_find_orphans", params)
     head = rows[0]  # always one row: what the window read and where it ended
     orphans = [(r["id"], r["next_attempt_at"]) for r in rows if r["id"] is not None]
-    return OrphanPage(head["read"], head["last"], orphans)
+    return OrphanPage(head["read"], head["last"], head["head"], orphans)
 
 
 async def find_unreleased_buffered(conn: Conn, limit: int) -> list[UUID]:

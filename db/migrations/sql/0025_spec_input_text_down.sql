@@ -1,5 +1,4 @@
-DROP TRIGGER wfs_schedules_specs_update ON workflow_schedules;
-CREATE TRIGGER wfs_schedules_specs_update
+CREATE OR REPLACE TRIGGER wfs_schedules_specs_update
     AFTER UPDATE OF tenant, input, target_url, timeout_seconds, max_attempts,
                     retry_backoff_seconds, completion_timeout_seconds ON workflow_schedules
     FOR EACH ROW

@@ -6,10 +6,12 @@
 -- from the schedule by its dispatcher (issue 13, commit 566e419), sent 100.0 and
 -- its retries, read from the spec, sent 100. The spec's digest already covers the text
 -- (wfs_run_spec_digest); the trigger now compares the text too.
--- The trigger is replaced under a brief SHARE ROW EXCLUSIVE lock on workflow_schedules
--- (writes wait for the statement, reads go on).
-DROP TRIGGER wfs_schedules_specs_update ON workflow_schedules;
-CREATE TRIGGER wfs_schedules_specs_update
+-- The trigger is replaced in place (CREATE OR REPLACE: a SHARE ROW EXCLUSIVE lock on
+-- workflow_schedules until the migration commits: writes wait, reads go on; DROP TRIGGER
+-- would take an ACCESS EXCLUSIVE one). Runs made while a schedule's spec lagged keep the
+-- spec they name (SPEC §2: a run keeps what it was made with); a retry of one still in
+-- flight sends that text.
+CREATE OR REPLACE TRIGGER wfs_schedules_specs_update
     AFTER UPDATE OF tenant, input, target_url, timeout_seconds, max_attempts,
                     retry_backoff_seconds, completion_timeout_seconds ON workflow_schedules
     FOR EACH ROW
