@@ -389,7 +389,7 @@ class OrphanCursor:
     backlog)."""
 
     after: datetime = repo.ORPHAN_SEARCH_START
-    span_seconds: float = 3_600.0
+    span_seconds: float = 60.0  # a first window: a minute of runs (then sized by what it read)
     head: datetime | None = None  # the last pass's minimum-age bound
 
     def moved(self, page: repo.OrphanPage, limit: int) -> None:
