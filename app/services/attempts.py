@@ -383,10 +383,10 @@ class OrphanCursor:
     """Where a worker's orphan search goes on at its next pass (after the in-flight runs made
     up to `after`; from the oldest once a window reaches the minimum age), and how long a
     window it reads: scaled by the page over what the last window read (at most doubled, at
-    least divided by 64), and never shorter than twice the time since the pass before, so
-    that the cursor gains on the clock and every cycle ends, however many runs are made each
-    second (a window then reads what was made in it: the cost follows the rate, not the
-    backlog)."""
+    least divided by 64), and not shorter than twice the time since the pass before (that
+    floor grows at most twofold a pass), so that the cursor gains on the clock and every
+    cycle ends, however many runs are made each second (a window then reads what was made in
+    it: the cost follows the rate, not the backlog)."""
 
     after: datetime = repo.ORPHAN_SEARCH_START
     span_seconds: float = 60.0  # a first window: a minute of runs (then sized by what it read)
@@ -395,14 +395,21 @@ class OrphanCursor:
     def moved(self, page: repo.OrphanPage, limit: int) -> None:
         self.after = page.last if page.last is not None else repo.ORPHAN_SEARCH_START
         span = self.span_seconds * min(2.0, max(1 / 64, limit / max(page.read, 1)))
+        if page.last is None:  # cut at the minimum age: it says nothing of a longer window
+            span = min(span, self.span_seconds)
         if self.head is not None:
-            span = max(span, 2 * (page.head - self.head).total_seconds())
+            # An outage's gap is not a rate of runs: the floor grows at most twofold a pass.
+            since = (page.head - self.head).total_seconds()
+            span = max(span, min(2 * since, 2 * self.span_seconds))
         self.head = page.head
         self.span_seconds = min(ORPHAN_SPANS[1], max(ORPHAN_SPANS[0], span))
 
-    def failed(self) -> None:
-        """A pass that failed (a window too long for the statement timeout?) tries half."""
-        self.span_seconds = max(ORPHAN_SPANS[0], self.span_seconds / 2)
+    def failed(self, *, timed_out: bool) -> None:
+        """A pass failed: the time it took says nothing of the clock's pace; a window that
+        timed out (the statement timeout) is halved."""
+        self.head = None
+        if timed_out:
+            self.span_seconds = max(ORPHAN_SPANS[0], self.span_seconds / 2)
 
 
 async def recover_orphans(
@@ -440,9 +447,9 @@ async def recover_orphans(
                 await defer_runs(conn, ids, at=due)
             found = await repo.find_unreleased_buffered(conn, RELEASE_LIMIT)
             released = await release_buffered(conn, found)
-    except Exception:
+    except Exception as exc:
         if cursor is not None:
-            cursor.failed()
+            cursor.failed(timed_out=isinstance(exc, psycopg.errors.QueryCanceled))
         raise
     if cursor is not None:
         cursor.moved(page, limit)

@@ -148,7 +148,8 @@ cancelled AS (
         status = 'cancelled', finished_at = (SELECT now FROM t),
         error = coalesce(e.error, 'cancelled: the schedule was deleted')
     -- The ids as an array taken once (an InitPlan), each looked up in the primary key.
-    -- The batch's slots (a parameter): only their partitions are planned and locked.
+    -- The batch's slots (a parameter): with the plan for the values, only their partitions
+    -- are planned and locked (a generic plan of PostgreSQL 15 locks every partition).
     WHERE e.id = ANY(ARRAY(SELECT id FROM runs WHERE NOT alive))
       AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
       AND e.status IN ('pending', 'running', 'retrying')
@@ -240,7 +241,7 @@ RETURNING e.id;
 -- the runs it finds in it). A window, not the first N runs: it needs no sort, so no plan
 -- reads past it (an ORDER BY ... LIMIT on this index was planned as a read and sort of
 -- every run after the cursor).
--- At most `limit` orphans a pass (the others are found in the next cycle).
+-- At most `limit` orphans a pass, the oldest: the next pass goes on from there.
 -- Returns on every row the runs read, where the window ended (the next cursor; NULL: it
 -- reached the minimum age, the next pass starts again from the oldest) and that minimum-age
 -- bound, and the orphans, each on a row of its own (none: one row without an id).
@@ -257,7 +258,7 @@ WITH bounds AS (
                     AND e.created_at > b.after AND e.created_at < b.before) AS f
 ),
 page AS MATERIALIZED (
-    SELECT e.id, e.scheduled_at, e.job_id
+    SELECT e.id, e.scheduled_at, e.job_id, e.created_at
     FROM workflow_schedule_executions e
     WHERE e.status IN ('pending', 'running', 'retrying') AND NOT e.buffered
       AND e.created_at > (SELECT after FROM bounds)
@@ -265,17 +266,21 @@ page AS MATERIALIZED (
       AND e.created_at < (SELECT before FROM bounds)
 ),
 lost AS MATERIALIZED (
-    SELECT p.id, p.scheduled_at, p.job_id FROM page p
+    -- The first `limit` of the window; when there are more, the next window starts just
+    -- before the last of them (see `last` below).
+    SELECT p.id, p.scheduled_at, p.job_id, p.created_at FROM page p
     LEFT JOIN procrastinate_jobs j ON j.id = p.job_id
     WHERE j.id IS NULL OR j.status NOT IN ('todo', 'doing')
+    ORDER BY p.created_at
     LIMIT %(limit)s
 ),
 orphans AS (
     -- Locked, and checked again under the lock: still in flight, and still with the job it
     -- was found with (another worker may have given it a new one meanwhile; the lock's
-    -- recheck would join the new job id to the old snapshot's jobs and find none). The ids
-    -- as an array taken once (an InitPlan, almost always empty), each looked up in the
-    -- primary keys of the partitions between the orphans' first and last slots.
+    -- recheck would join the new job id to the old snapshot's jobs and find none; a hashed
+    -- subplan). The ids as an array taken once (an InitPlan, almost always empty), each
+    -- looked up in the primary keys of the partitions between the orphans' first and last
+    -- slots.
     SELECT e.id, e.next_attempt_at
     FROM workflow_schedule_executions e
     WHERE e.id = ANY(ARRAY(SELECT id FROM lost))
@@ -283,11 +288,16 @@ orphans AS (
       AND e.scheduled_at <= (SELECT max(scheduled_at) FROM lost)
       AND e.status IN ('pending', 'running', 'retrying')
       AND NOT e.buffered
-      AND e.job_id IS NOT DISTINCT FROM (SELECT l.job_id FROM lost l WHERE l.id = e.id)
+      AND (e.id, coalesce(e.job_id, -1)) IN (SELECT id, coalesce(job_id, -1) FROM lost)
     FOR UPDATE OF e SKIP LOCKED
 )
 SELECT (SELECT count(*) FROM page) AS read,
-       (SELECT CASE WHEN until < before THEN until END FROM bounds) AS last,
+       CASE WHEN (SELECT count(*) FROM lost) >= %(limit)s
+            -- More orphans than a pass takes: the next window starts just before the last
+            -- one taken (those taken have a job by then; the others are read again).
+            THEN (SELECT max(created_at) FROM lost) - interval '1 microsecond'
+            ELSE (SELECT CASE WHEN until < before THEN until END FROM bounds)
+       END AS last,
        (SELECT before FROM bounds) AS head,
        o.id, o.next_attempt_at
 FROM (SELECT) AS one

@@ -360,14 +360,15 @@ async def test_the_orphan_search_reads_a_window_of_in_flight_runs_a_pass(
 
     # A page of 5,000 (the default): a window of 16 s reads 16,001 runs (scaled to about
     # 5 s); the next, the 3,999 left (x 1.25); then the window of our orphan, which it finds
-    # (1 run read: doubled); then nothing is left before the minimum age, and it starts again.
+    # (1 run read: doubled); then nothing is left before the minimum age (a window cut there
+    # does not grow), and it starts again.
     where = OrphanCursor(span_seconds=16.0)
     found, spans = [], []
     for _ in range(4):
         found.append(await recover_orphans(conn, min_age_seconds=5.0, cursor=where))
         spans.append(where.span_seconds)
     assert found == [0, 0, 1, 0]
-    assert spans == pytest.approx([5.0, 6.25, 12.5, 25.0], rel=1e-3)
+    assert spans == pytest.approx([5.0, 6.25, 12.5, 12.5], rel=1e-3)
     assert where.after == executions_repo.ORPHAN_SEARCH_START  # from the oldest again
     cursor = await conn.execute(
         "SELECT job_id IS NOT NULL AS has_job FROM workflow_schedule_executions"
@@ -375,3 +376,23 @@ async def test_the_orphan_search_reads_a_window_of_in_flight_runs_a_pass(
         (ours.id,),
     )
     assert await cursor.fetchall() == [{"has_job": True}]
+
+
+async def test_orphans_past_a_pass_cap_are_taken_by_the_next_passes(conn: Conn) -> None:
+    """A pass re-defers at most `limit` orphans, the oldest; the next window starts just
+    before the last one it took, so the others are taken by the next passes, not a cycle
+    later (30 orphans, 10 a pass: three passes)."""
+    ours = await _create(conn, "acme", T0)
+    await conn.execute(  # 30 orphans (no job), made a minute ago, 1 ms apart
+        "INSERT INTO workflow_schedule_executions"
+        " (trigger_id, workflow_id, tenant, scheduled_at, status, created_at)"
+        " SELECT %(id)s, 'wf', 'acme', %(t)s - g * interval '1 s', 'pending',"
+        "  now() - interval '1 minute' + g * interval '1 ms'"
+        " FROM generate_series(1, 30) AS g",
+        {"id": ours.id, "t": T0},
+    )
+    where = OrphanCursor()
+    found = [
+        await recover_orphans(conn, min_age_seconds=5.0, limit=10, cursor=where) for _ in range(4)
+    ]
+    assert found == [10, 10, 10, 0]

@@ -344,11 +344,11 @@ def test_migration_0005_moves_existing_inputs_into_specs_and_back(
         assert [i for (i,) in inputs] == [{"v": 1}, {"v": 2}, {}, {"v": 9}]
 
 
-def test_migration_0025_gives_a_schedule_the_spec_its_input_text_was_denied(
+def test_migrations_0025_0026_give_a_schedule_the_spec_its_input_text_was_denied(
     empty_database_url: str,
 ) -> None:
-    """Before 0025 an edit from {"n": 100} to {"n": 100.0} kept the old spec current; the
-    upgrade makes the schedule's own text its current spec, and the downgrade runs."""
+    """Before 0025 an edit from {"n": 100} to {"n": 100.0} kept the old spec current; 0026
+    makes the schedule's own text its current spec, and the downgrades run."""
     url = empty_database_url
     migrate.upgrade(url, "0024")
     sid = uuid4()

@@ -53,12 +53,32 @@ def test_a_window_is_scaled_to_the_page_by_what_the_last_one_read() -> None:
     assert cursor.span_seconds == 8.0  # at most doubled
     cursor.moved(OrphanPage(10_000_000, T0, T0, []), limit=5_000)
     assert cursor.span_seconds == 8.0 / 64  # at most divided by 64
-    for _ in range(40):
-        cursor.moved(OrphanPage(0, None, T0, []), limit=5_000)
+    for _ in range(40):  # empty windows short of the minimum age: at most a day
+        cursor.moved(OrphanPage(0, T0, T0, []), limit=5_000)
     assert cursor.span_seconds == ORPHAN_SPANS[1]
 
 
-def test_a_failed_pass_tries_a_window_half_as_long() -> None:
+def test_a_window_cut_at_the_minimum_age_does_not_grow() -> None:
+    """Quiet passes read nothing up to the minimum age: that says nothing of how many runs a
+    longer window would hold, so the next backlog is not met with a day-long window."""
     cursor = OrphanCursor(span_seconds=16.0)
-    cursor.failed()
+    for second in range(0, 100, 5):
+        cursor.moved(OrphanPage(0, None, T0 + timedelta(seconds=second), []), limit=5_000)
+    assert cursor.span_seconds == 16.0
+
+
+def test_a_gap_between_passes_raises_the_floor_twofold_at_most() -> None:
+    """After a 10-minute outage the next window is not 20 minutes long (it would read the
+    whole backlog at once): the floor follows the pace of the passes, growing twofold a pass."""
+    cursor = OrphanCursor(span_seconds=4.0)
+    cursor.moved(OrphanPage(5_000, T0, T0, []), limit=5_000)
+    cursor.moved(OrphanPage(5_000, T0, T0 + timedelta(minutes=10), []), limit=5_000)
+    assert cursor.span_seconds == 8.0
+
+
+def test_a_failed_pass_forgets_its_clock_and_a_timed_out_one_halves_the_window() -> None:
+    cursor = OrphanCursor(span_seconds=16.0, head=T0)
+    cursor.failed(timed_out=False)
+    assert (cursor.span_seconds, cursor.head) == (16.0, None)
+    cursor.failed(timed_out=True)
     assert cursor.span_seconds == 8.0

@@ -7,8 +7,10 @@
 -- its retries, read from the spec, sent 100. The spec's digest already covers the text
 -- (wfs_run_spec_digest); the trigger now compares the text too.
 -- The trigger is replaced in place (CREATE OR REPLACE: a SHARE ROW EXCLUSIVE lock on
--- workflow_schedules until the migration commits: writes wait, reads go on; DROP TRIGGER
--- would take an ACCESS EXCLUSIVE one). Runs made while a schedule's spec lagged keep the
+-- workflow_schedules until this revision commits, a moment: writes wait, reads go on; DROP
+-- TRIGGER would take an ACCESS EXCLUSIVE one). Revision 0026 then gives the schedules such an
+-- edit left behind their own spec, in a transaction of its own (a read of every schedule,
+-- which must not hold that lock). Runs made while a schedule's spec lagged keep the
 -- spec they name (SPEC §2: a run keeps what it was made with); a retry of one still in
 -- flight sends that text.
 CREATE OR REPLACE TRIGGER wfs_schedules_specs_update
@@ -23,9 +25,3 @@ CREATE OR REPLACE TRIGGER wfs_schedules_specs_update
           OR OLD.retry_backoff_seconds IS DISTINCT FROM NEW.retry_backoff_seconds
           OR OLD.completion_timeout_seconds IS DISTINCT FROM NEW.completion_timeout_seconds)
     EXECUTE FUNCTION wfs_schedules_specs_on_update();
-
--- Schedules such an update left with a spec of another text get theirs now.
-SELECT wfs_run_specs_sync(array_agg(s.id))
-FROM workflow_schedules s
-JOIN workflow_run_specs p ON p.trigger_id = s.id AND p.superseded_at IS NULL
-WHERE p.input::text IS DISTINCT FROM s.input::text;
