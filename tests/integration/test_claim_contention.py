@@ -396,3 +396,30 @@ async def test_orphans_past_a_pass_cap_are_taken_by_the_next_passes(conn: Conn) 
         await recover_orphans(conn, min_age_seconds=5.0, limit=10, cursor=where) for _ in range(4)
     ]
     assert found == [10, 10, 10, 0]
+
+
+async def test_a_window_starts_after_its_cursor_and_ends_with_its_span(conn: Conn) -> None:
+    """The windows of one cycle meet without a gap or an overlap: a window holds the runs made
+    after the cursor (not at it) up to and including the first one's instant plus the span;
+    the next one starts after that instant."""
+    ours = await _create(conn, "acme", T0)
+    t = datetime.now(UTC) - timedelta(minutes=1)
+    cursor = await conn.execute(  # orphans (no job) made at t, t + 1 s, t + 2 s and t + 3 s
+        "INSERT INTO workflow_schedule_executions"
+        " (trigger_id, workflow_id, tenant, scheduled_at, status, created_at)"
+        " SELECT %(id)s, 'wf', 'acme', %(s)s - g * interval '1 s', 'pending',"
+        "  %(t)s + g * interval '1 s'"
+        " FROM generate_series(0, 3) AS g RETURNING id, created_at",
+        {"id": ours.id, "s": T0, "t": t},
+    )
+    made = {r["created_at"]: r["id"] for r in await cursor.fetchall()}
+    window = await executions_repo.find_orphans(
+        conn, min_age_seconds=5.0, after=t, span_seconds=1.0, limit=100
+    )
+    second, third = t + timedelta(seconds=1), t + timedelta(seconds=2)
+    assert {run for run, _ in window.orphans} == {made[second], made[third]}
+    assert (window.read, window.last) == (2, third)
+    window = await executions_repo.find_orphans(
+        conn, min_age_seconds=5.0, after=third, span_seconds=1.0, limit=100
+    )
+    assert [run for run, _ in window.orphans] == [made[t + timedelta(seconds=3)]]
