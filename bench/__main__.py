@@ -117,7 +117,7 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--statements",
         action="store_true",
-        help="load pg_stat_statements; steady and ramp print ours' costliest statements per slot",
+        help="load pg_stat_statements; steady, ramp and burst print ours' costliest statements",
     )
     parser.add_argument(
         "--wait",

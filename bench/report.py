@@ -211,7 +211,8 @@ def burst_table(result: dict[str, Any]) -> str:
         metrics = [(BURST[0][0], BURST[0][1], target, BURST[0][3]), *BURST[1:]]
         text = comparison(one["ours"], peers, metrics, reference=False)
         text += breakdown_line(one["ours"])
-        parts.append(f"{head}\n{text}{failures([('ours', one['ours']), *peers])}")
+        text += failures([("ours", one["ours"]), *peers]) + statements_table(one["ours"])
+        parts.append(f"{head}\n{text}")
     return "\n\n".join(parts) + (
         f"\n{STORE_NOTE}; Procrastinate periodic: n/a (no arbitrary one-off schedules); "
         "DBOS and APScheduler at the first size only, if ≤ 10,000 (DBOS's set-up grows with the "

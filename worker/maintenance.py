@@ -3,8 +3,9 @@
 `Recovery`, every pass (each `interval` seconds, with jitter so workers spread out):
 1. Jobs of dead workers (no heartbeat for `stalled_after` seconds) go back to the queue, so a
    run whose worker was killed mid-request is sent again, with the same Idempotency-Key.
-2. Unfinished runs whose job is gone or ended get a new job (`recover_orphans`), a page of
-   in-flight runs a pass.
+2. Unfinished runs whose job is gone or ended get a new job (`recover_orphans`), reading one
+   window of in-flight runs (by when they were made) a pass, so a cycle over them all takes
+   several passes however many one tenant keeps in flight.
 No lock is taken: every step is idempotent and safe to run in several workers at once.
 
 `StatsFold` folds statistics deltas every `SCHEDULER_STATS_FOLD_INTERVAL` seconds across the
@@ -83,7 +84,7 @@ class Recovery(Service[Recovered]):
         )
         self.app = app
         self.pool = pool
-        self.orphans = OrphanCursor()  # each pass reads a page of in-flight runs on from here
+        self.orphans = OrphanCursor()  # each pass reads the window of in-flight runs after it
 
     async def run_once(self, now: datetime | None) -> Recovered:
         stalled = list(

@@ -80,7 +80,9 @@ def ours(ctx: Context, n: int) -> dict[str, Any]:
         result = burst_phase(
             ctx, "ours", prefix, n, instant, workers, ctx.cluster.cpu_seconds,
             lambda: timed(lambda: create_schedules(url, n, cron_for(instant), workflow_id="burst")),
+            after_setup=ctx.cluster.reset_statements,
         )  # fmt: skip
+        result["statements"] = ctx.cluster.top_statements(name, per=n)
         # The runs of the instant by status: a slot claimed later than its misfire grace is
         # recorded `missed`, not sent (by design: docs/semantics.md).
         result["engine_breakdown"] = engine_breakdown(url, [instant, instant + 1])

@@ -189,16 +189,19 @@ def burst_phase(
     children: list[Child],
     store_cpu: Callable[[], float],
     setup: Callable[[], float],
+    after_setup: Callable[[], object] = lambda: None,
 ) -> dict[str, Any]:
     """One burst, the system's `children` already running: `setup` (it returns the seconds it
     took) makes `n` slots due at `instant`, then `measure_burst`. Adds the CPU of `children`
     between the start of the set-up and the instant (preparing the instant early), their CPU
     and the store's from the instant to the end, each per request received, and the largest
-    RSS of one of them from before the set-up to the end."""
+    RSS of one of them from before the set-up to the end. `after_setup` runs between the
+    set-up and the measure (ours resets `pg_stat_statements` there)."""
     with RssMonitor(children) as rss:
         before = cpu_seconds(children)
         setup_s = setup()
         check_margin(system, n, instant)
+        after_setup()
         cpu0, store0 = cpu_seconds(children), store_cpu()
         result = measure_burst(ctx, prefix, instant, n, timeout=burst_timeout(n))
         cpu, store = cpu_seconds(children) - cpu0, store_cpu() - store0

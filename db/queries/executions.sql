@@ -96,7 +96,8 @@ RETURNING e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attemp
 -- (execution_insert_many): what execution_start_attempts returns, read without a write, from
 -- the same view. Only runs still in that first attempt are returned: one cancelled meanwhile
 -- (its schedule deleted) is not sent. No lock: the dispatcher's commit made these rows, and
--- only this process holds their job.
+-- only this process holds their job. Each run looked up by its whole key, as
+-- execution_batch_runs does and for its reason (a crowded instant, stale statistics).
 SELECT r.id, r.trigger_id, r.workflow_id, r.scheduled_at, r.fire_at, r.attempts, r.trigger,
        r.tenant, r.input, r.target_url, r.timeout_seconds, r.max_attempts,
        r.retry_backoff_seconds, r.completion_timeout_seconds,
@@ -109,10 +110,13 @@ SELECT r.id, r.trigger_id, r.workflow_id, r.scheduled_at, r.fire_at, r.attempts,
               AND (k.expires_at IS NULL OR k.expires_at > t.now)),
            '{}'::text[]) END AS tenant_keys,
        t.now AS db_now
-FROM workflow_execution_attempt_specs r,
-    (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
-WHERE r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-  AND r.status = 'running' AND r.attempts = 1;
+FROM unnest(%(ids)b::uuid[], %(id_slots)b::timestamptz[]) AS k(id, scheduled_at),
+     LATERAL (SELECT r.* FROM workflow_execution_attempt_specs r
+              WHERE r.id = k.id AND r.scheduled_at = k.scheduled_at
+                AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+                AND r.status = 'running' AND r.attempts = 1
+              OFFSET 0) AS r,
+     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t;
 
 -- name: execution_running_by_tenant
 -- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running
@@ -124,42 +128,45 @@ SELECT t.tenant,
             LIMIT %(count_limit)s) AS c) AS running
 FROM unnest(%(tenants)s::text[]) AS t(tenant);
 
+-- name: execution_batch_runs
+-- A batch's start: of its runs (`ids` and, pairwise, `id_slots`), those still unfinished,
+-- whether their schedule is there (a schedule of another tenant with the same id does not
+-- count: ids are owned, but never trust it here), whether they are still in their first
+-- attempt (`running`, attempt 1), and the database clock. A run inserted started whose
+-- attempt its dispatcher built is sent only if so (a process that took over its job after
+-- this one's heartbeat fell silent may have started it again, or it ended).
+-- Each run is looked up by its whole key in the primary key, one after the other. Given the
+-- ids and the slots as two lists to match, a planner whose statistics predate a crowded
+-- instant (its runs inserted seconds before, into a partition analysed empty: the top of
+-- the hour, the first minutes of a day's partition at midnight) read the slot key index for
+-- every run of the instant and intersected that with the ids, at every batch's start: 1 ms
+-- of PostgreSQL per slot of a 50,000-slot burst. `scheduled_ats`, the distinct slots, keeps
+-- the plan to their partitions (a generic plan of PostgreSQL 15 still locks every one).
+SELECT r.id, r.status = 'running' AND r.attempts = 1 AS first_attempt,
+       EXISTS (SELECT 1 FROM workflow_schedules s
+               WHERE s.id = r.trigger_id AND s.tenant = r.tenant) AS alive,
+       (SELECT coalesce(%(now)s::timestamptz, clock_timestamp())) AS db_now
+FROM unnest(%(ids)b::uuid[], %(id_slots)b::timestamptz[]) AS k(id, scheduled_at),
+     -- OFFSET 0: not flattened into a join the planner could turn around (the instant's
+     -- runs first, which stale statistics count as one).
+     LATERAL (SELECT r.id, r.status, r.attempts, r.trigger_id, r.tenant
+              FROM workflow_schedule_executions r
+              WHERE r.id = k.id AND r.scheduled_at = k.scheduled_at
+                AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+                AND r.status IN ('pending', 'running', 'retrying')
+              OFFSET 0) AS r;
+
 -- name: execution_cancel_orphans
--- Runs of a deleted schedule end `cancelled`, not silently pending forever. A schedule of
--- another tenant with the same id does not count (ids are owned, but never trust it here).
--- Returns the runs named that are still in their first attempt (`running`, attempt 1, their
--- schedule still there), with the database clock: a run inserted started whose attempt its
--- dispatcher built is sent only if so (a process that took over its job after this one's
--- heartbeat fell silent may have started it again, or it ended).
--- The runs are read once: the UPDATE looks up only those whose schedule is gone (none, almost
--- always: its arrays are then empty and it reads nothing), and re-checks them under their
--- row lock. A cancelled run is never returned (its schedule is gone).
-WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now),
-runs AS MATERIALIZED (
-    SELECT r.id, r.scheduled_at, r.status, r.attempts,
-           EXISTS (SELECT 1 FROM workflow_schedules s
-                   WHERE s.id = r.trigger_id AND s.tenant = r.tenant) AS alive
-    FROM workflow_schedule_executions r
-    WHERE r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-      AND r.status IN ('pending', 'running', 'retrying')
-),
-cancelled AS (
-    UPDATE workflow_schedule_executions AS e SET
-        status = 'cancelled', finished_at = (SELECT now FROM t),
-        error = coalesce(e.error, 'cancelled: the schedule was deleted')
-    -- The ids as an array taken once (an InitPlan), each looked up in the primary key.
-    -- The batch's slots (a parameter): with the plan for the values, only their partitions
-    -- are planned and locked (a generic plan of PostgreSQL 15 locks every partition).
-    WHERE e.id = ANY(ARRAY(SELECT id FROM runs WHERE NOT alive))
-      AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-      AND e.status IN ('pending', 'running', 'retrying')
-      AND NOT EXISTS (SELECT 1 FROM workflow_schedules s
-                      WHERE s.id = e.trigger_id AND s.tenant = e.tenant)
-    RETURNING e.id
-)
-SELECT r.id, t.now AS db_now
-FROM runs r, t
-WHERE r.alive AND r.status = 'running' AND r.attempts = 1;
+-- Runs of a deleted schedule end `cancelled`, not silently pending forever: those a batch's
+-- start found so (execution_batch_runs; rare), re-checked under their row lock.
+UPDATE workflow_schedule_executions AS e SET
+    status = 'cancelled', finished_at = coalesce(%(now)s::timestamptz, clock_timestamp()),
+    error = coalesce(e.error, 'cancelled: the schedule was deleted')
+WHERE e.id = ANY(%(ids)b::uuid[]) AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+  AND e.status IN ('pending', 'running', 'retrying')
+  AND NOT EXISTS (SELECT 1 FROM workflow_schedules s
+                  WHERE s.id = e.trigger_id AND s.tenant = e.tenant)
+RETURNING e.id;
 
 -- name: execution_cancel_waiting
 -- DELETE of a schedule: its runs that wait (pending, buffered, or retrying between attempts)
@@ -214,9 +221,10 @@ RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attem
 -- name: execution_release_buffered
 -- buffer_one: when a schedule's runs are all finished, the run that waited becomes a normal
 -- pending run (the caller defers its job in the same transaction).
+-- By the run's whole key: the update looks it up in its own partition, not in every one.
 UPDATE workflow_schedule_executions AS e SET buffered = false
-WHERE e.id IN (
-    SELECT b.id FROM workflow_schedule_executions b
+WHERE (e.id, e.scheduled_at) IN (
+    SELECT b.id, b.scheduled_at FROM workflow_schedule_executions b
     WHERE b.trigger_id = ANY(%(trigger_ids)b::uuid[]) AND b.status = 'pending' AND b.buffered
       AND NOT EXISTS (
           SELECT 1 FROM workflow_unfinished_executions a

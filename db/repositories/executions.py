@@ -251,8 +251,15 @@ def _attempt(r: dict[str, Any]) -> Attempt:
     )
 
 
-def _key_params(slots: dict[UUID, datetime], now: datetime | None) -> dict[str, Any]:
-    return {"ids": list(slots), "scheduled_ats": sorted(set(slots.values())), "now": now}
+def key_params(slots: dict[UUID, datetime], now: datetime | None) -> dict[str, Any]:
+    """The runs' full keys: their ids and, pairwise, their slots (`id_slots`), and the
+    distinct slots (`scheduled_ats`), which keep a plan to their partitions."""
+    return {
+        "ids": list(slots),
+        "id_slots": list(slots.values()),
+        "scheduled_ats": sorted(set(slots.values())),
+        "now": now,
+    }
 
 
 async def start_attempts(
@@ -261,7 +268,7 @@ async def start_attempts(
     """Start the runs named by their full keys (`keys`: id -> scheduled_at)."""
     if not slots:
         return []
-    rows = await _all(conn, "execution_start_attempts", _key_params(slots, now))
+    rows = await _all(conn, "execution_start_attempts", key_params(slots, now))
     return [_attempt(r) for r in rows]
 
 
@@ -271,7 +278,7 @@ async def read_started(
     """What `start_attempts` returns, for runs inserted already started (no write)."""
     if not slots:
         return []
-    rows = await _all(conn, "execution_read_started", _key_params(slots, now))
+    rows = await _all(conn, "execution_read_started", key_params(slots, now))
     return [_attempt(r) for r in rows]
 
 
@@ -301,8 +308,12 @@ async def cancel_orphans(
     there are none)."""
     if not slots:
         return set(), None
-    rows = await _all(conn, "execution_cancel_orphans", _key_params(slots, now))
-    return {r["id"] for r in rows}, rows[0]["db_now"] if rows else None
+    rows = await _all(conn, "execution_batch_runs", key_params(slots, now))
+    gone = {r["id"]: slots[r["id"]] for r in rows if not r["alive"]}
+    if gone:
+        await conn.execute(query("execution_cancel_orphans"), key_params(gone, now))
+    first = [r for r in rows if r["alive"] and r["first_attempt"]]
+    return {r["id"] for r in first}, first[0]["db_now"] if first else None
 
 
 class AttemptOutcome(NamedTuple):

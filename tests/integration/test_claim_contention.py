@@ -130,6 +130,17 @@ def _history_rows_read(plan: dict[str, Any]) -> int:
     )
 
 
+def _history_index_entries_read(plan: dict[str, Any]) -> int:
+    """Entries of the history's indexes that the plan's bitmap scans read, over all their
+    loops (an intersection of two bitmaps reads both, whatever their heap scan keeps)."""
+    return sum(
+        int(node.get("Actual Rows", 0)) * int(node.get("Actual Loops", 1))
+        for node in _nodes(plan)
+        if node.get("Node Type") == "Bitmap Index Scan"
+        and str(node.get("Index Name", "")).startswith("workflow_schedule_executions")
+    )
+
+
 async def _explain(
     conn: Conn, name: str, params: dict[str, Any], *, generic: bool
 ) -> dict[str, Any]:
@@ -305,8 +316,8 @@ async def test_the_recovery_sweep_reads_neither_accepted_nor_recent_runs(
 async def test_the_starts_check_reads_each_run_once(conn: Conn, generic: bool) -> None:
     """Every batch's start asks which of its runs lost their schedule (those end cancelled)
     and which are still in their first attempt. It read the history twice, once to cancel
-    (110 rows with this data) and once to answer; it reads the batch's runs once, and looks
-    up again only those whose schedule is gone (none here)."""
+    (110 rows with this data) and once to answer; it reads the batch's runs once, and a
+    second statement cancels those whose schedule is gone (none here: it does not run)."""
     await _runs_of_ours_in_flight(conn)  # 10 of them the batch's
     await _another_tenants_backlog(conn)
     cursor = await conn.execute(
@@ -314,14 +325,49 @@ async def test_the_starts_check_reads_each_run_once(conn: Conn, generic: bool) -
         " ORDER BY scheduled_at LIMIT 10"
     )
     batch = await cursor.fetchall()
-    params = {
-        "now": None,
-        "ids": [r["id"] for r in batch],
-        "scheduled_ats": [r["scheduled_at"] for r in batch],
-    }
-    check = await _explain(conn, "execution_cancel_orphans", params, generic=generic)
-    assert check["Actual Rows"] == 10  # all still in their first attempt
+    params = executions_repo.key_params({r["id"]: r["scheduled_at"] for r in batch}, None)
+    check = await _explain(conn, "execution_batch_runs", params, generic=generic)
+    assert check["Actual Rows"] == 10  # all unfinished
     assert _history_rows_read(check) == 10, "the start's check read its runs more than once"
+
+
+@pytest.mark.parametrize("stale", [True, False], ids=["stats-before-the-crowd", "fresh-stats"])
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+async def test_the_starts_check_reads_only_its_runs_in_a_crowded_instant(
+    conn: Conn, generic: bool, stale: bool
+) -> None:
+    """At a crowded instant (the top of the hour) every batch's runs share their slot with
+    tens of thousands of others, inserted seconds before, after the planner's statistics were
+    taken. The check then read the slot key index for every run of the instant and
+    intersected that with the batch's ids, at each batch's start, for its read and for its
+    UPDATE: 1 ms of PostgreSQL per slot of a 50,000-slot burst (`--statements`). The read of
+    runs started ahead whose attempt their dispatcher did not build did the same."""
+    batch = [(await _create(conn, "acme", T0)).id for _ in range(10)]
+    if stale:
+        await conn.execute("ANALYZE workflow_schedule_executions")
+    await conn.execute(
+        "INSERT INTO workflow_schedule_executions"
+        " (trigger_id, workflow_id, tenant, scheduled_at, status, attempts, started_at)"
+        " SELECT s, 'wf', 'acme', %(t)s, 'running', 1, %(t)s FROM unnest(%(ids)s::uuid[]) AS s"
+        " UNION ALL"  # the crowd: 20,000 other runs of the same instant
+        " SELECT gen_random_uuid(), 'wf', 'globex', %(t)s, 'running', 1, %(t)s"
+        " FROM generate_series(1, 20000)",
+        {"t": T0, "ids": batch},
+    )
+    if not stale:
+        await conn.execute("ANALYZE workflow_schedule_executions")
+    cursor = await conn.execute(
+        "SELECT id, scheduled_at FROM workflow_schedule_executions WHERE tenant = 'acme'"
+    )
+    runs = await cursor.fetchall()
+    params = executions_repo.key_params({r["id"]: r["scheduled_at"] for r in runs}, None)
+    for name in ["execution_batch_runs", "execution_read_started"]:
+        text = query(name).as_string(conn)  # each its own parameters
+        used = {key: value for key, value in params.items() if f"%({key})" in text}
+        plan = await _explain(conn, name, used, generic=generic)
+        assert plan["Actual Rows"] == 10, name  # all unfinished, in their first attempt
+        assert _history_rows_read(plan) == 10, f"{name} read runs not the batch's"
+        assert _history_index_entries_read(plan) <= 10, f"{name} read the instant's index"
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
