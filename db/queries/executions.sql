@@ -114,9 +114,9 @@ FROM unnest(%(ids)b::uuid[], %(id_slots)b::timestamptz[]) AS k(id, scheduled_at)
      LATERAL (SELECT r.* FROM workflow_execution_attempt_specs r
               WHERE r.id = k.id AND r.scheduled_at = k.scheduled_at
                 AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-                AND r.status = 'running' AND r.attempts = 1
               OFFSET 0) AS r,
-     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t;
+     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
+WHERE r.status = 'running' AND r.attempts = 1;
 
 -- name: execution_running_by_tenant
 -- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running
@@ -148,13 +148,15 @@ SELECT r.id, r.status = 'running' AND r.attempts = 1 AS first_attempt,
        (SELECT coalesce(%(now)s::timestamptz, clock_timestamp())) AS db_now
 FROM unnest(%(ids)b::uuid[], %(id_slots)b::timestamptz[]) AS k(id, scheduled_at),
      -- OFFSET 0: not flattened into a join the planner could turn around (the instant's
-     -- runs first, which stale statistics count as one).
+     -- runs first, which stale statistics count as one). The status is tested outside, so
+     -- that no partial index of unfinished runs (its predicate would match) competes with
+     -- the primary key for a lookup.
      LATERAL (SELECT r.id, r.status, r.attempts, r.trigger_id, r.tenant
               FROM workflow_schedule_executions r
               WHERE r.id = k.id AND r.scheduled_at = k.scheduled_at
                 AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-                AND r.status IN ('pending', 'running', 'retrying')
-              OFFSET 0) AS r;
+              OFFSET 0) AS r
+WHERE r.status IN ('pending', 'running', 'retrying');
 
 -- name: execution_cancel_orphans
 -- Runs of a deleted schedule end `cancelled`, not silently pending forever: those a batch's
