@@ -139,9 +139,10 @@ FROM unnest(%(tenants)s::text[]) AS t(tenant);
 -- ids and the slots as two lists to match, a planner whose statistics predate a crowded
 -- instant (its runs inserted seconds before, into a partition analysed empty: the top of
 -- the hour, the first minutes of a day's partition at midnight) read the slot key index for
--- every run of the instant and intersected that with the ids, at every batch's start: 1 ms
--- of PostgreSQL per slot of a 50,000-slot burst. `scheduled_ats`, the distinct slots, keeps
--- the plan to their partitions (a generic plan of PostgreSQL 15 still locks every one).
+-- every run of the instant and intersected that with the ids, at every batch's start (the
+-- burst's costliest statement by far: docs/benchmarks.md, eleventh stop). `scheduled_ats`,
+-- the distinct slots, keeps the plan to their partitions (a generic plan of PostgreSQL 15
+-- still locks every one).
 SELECT r.id, r.status = 'running' AND r.attempts = 1 AS first_attempt,
        EXISTS (SELECT 1 FROM workflow_schedules s
                WHERE s.id = r.trigger_id AND s.tenant = r.tenant) AS alive,
@@ -164,7 +165,9 @@ WHERE r.status IN ('pending', 'running', 'retrying');
 UPDATE workflow_schedule_executions AS e SET
     status = 'cancelled', finished_at = coalesce(%(now)s::timestamptz, clock_timestamp()),
     error = coalesce(e.error, 'cancelled: the schedule was deleted')
-WHERE e.id = ANY(%(ids)b::uuid[]) AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+FROM unnest(%(ids)b::uuid[], %(id_slots)b::timestamptz[]) AS k(id, scheduled_at)
+WHERE e.id = k.id AND e.scheduled_at = k.scheduled_at
+  AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
   AND e.status IN ('pending', 'running', 'retrying')
   AND NOT EXISTS (SELECT 1 FROM workflow_schedules s
                   WHERE s.id = e.trigger_id AND s.tenant = e.tenant)

@@ -303,9 +303,10 @@ async def cancel_waiting(
 async def cancel_orphans(
     conn: Conn, slots: dict[UUID, datetime], now: datetime | None = None
 ) -> tuple[set[UUID], datetime | None]:
-    """Cancel the runs (full keys) whose schedule is gone, at `now` (else the database clock).
-    Returns the runs that are still in their first attempt, and the database clock (None when
-    there are none)."""
+    """A batch's start: cancel the runs (full keys) whose schedule is gone, at `now` (else
+    the database clock). Returns the runs still in their first attempt whose schedule is
+    there, and the database clock (None when there are none). One read of the runs; the
+    cancel is a second statement, only when some schedule is gone (rare)."""
     if not slots:
         return set(), None
     rows = await _all(conn, "execution_batch_runs", key_params(slots, now))
