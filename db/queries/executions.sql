@@ -62,6 +62,28 @@ SELECT id, scheduled_at FROM workflow_schedule_executions WHERE id = ANY(%(ids)s
 -- (workflow_execution_attempt_specs, migration 0012). A run to the schedule's own targetUrl is
 -- signed with its tenant's keys valid now, newest first (two during a rotation); a run to the
 -- default target gets none (NULL: it is signed with the deployment secret).
+-- Each run is looked up by its whole key and locked (`taken`), as execution_batch_runs looks
+-- its runs up and for its reason (a crowded instant's runs are counted as one by statistics
+-- that predate them); the conditions are tested there, under the lock (on the newest version
+-- of the row). The UPDATE then has no condition of its own but the keys and their slots:
+-- given the run's status and slot to test, the planner counted its scan as one row and read
+-- every run of the instant first.
+WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now),
+taken AS MATERIALIZED (
+    SELECT r.*
+    FROM unnest(%(ids)b::uuid[], %(id_slots)b::timestamptz[]) AS k(id, scheduled_at),
+         LATERAL (SELECT e.id, e.scheduled_at
+                  FROM workflow_schedule_executions e, t
+                  WHERE e.id = k.id AND e.scheduled_at = k.scheduled_at
+                    AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+                    AND NOT e.buffered
+                    AND (e.status = 'running'
+                         OR (e.status IN ('pending', 'retrying')
+                             AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= t.now
+                                                                + interval '200 milliseconds')))
+                  OFFSET 0
+                  FOR UPDATE OF e) AS r
+)
 UPDATE workflow_schedule_executions AS e SET
     status = 'running',
     attempts = e.attempts + 1,
@@ -69,17 +91,12 @@ UPDATE workflow_schedule_executions AS e SET
     started_at = coalesce(e.started_at, greatest(t.now, e.fire_at)),
     executed_at = coalesce(e.executed_at, greatest(t.now, e.fire_at)),
     next_attempt_at = NULL
-FROM workflow_execution_attempt_specs AS r,
-    (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
-WHERE e.id = r.id
-  AND r.id = ANY(%(ids)b::uuid[]) AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
+FROM taken AS w, workflow_execution_attempt_specs AS r, t
+WHERE e.id = w.id AND e.scheduled_at = w.scheduled_at
+  AND r.id = w.id AND r.scheduled_at = w.scheduled_at
   -- The slots of the runs (execution_keys_*) keep both scans to their partitions.
   AND e.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
-  AND NOT e.buffered
-  AND (e.status = 'running'
-       OR (e.status IN ('pending', 'retrying')
-           AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= t.now
-                                              + interval '200 milliseconds')))
+  AND r.scheduled_at = ANY(%(scheduled_ats)b::timestamptz[])
 RETURNING e.id, e.trigger_id, e.workflow_id, e.scheduled_at, e.fire_at, e.attempts, e.trigger,
           e.tenant, r.input, r.target_url, r.timeout_seconds, r.max_attempts,
           r.retry_backoff_seconds, r.completion_timeout_seconds,

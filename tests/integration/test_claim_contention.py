@@ -373,9 +373,10 @@ async def test_the_starts_check_looks_up_only_its_runs(
       were taken: the check read the slot key index for every run of the instant and
       intersected that with the batch's ids, at each batch's start, for its read and for its
       UPDATE (the burst's costliest statement: docs/benchmarks.md, eleventh stop). The read
-      of runs started ahead whose attempt their dispatcher did not build did the same. The
-      case `crowd-after-the-stats` is the one that fails with those statements' old form
-      (20,010 entries read); without `OFFSET 0` in the lookup, its custom plan does;
+      of runs started ahead whose attempt their dispatcher did not build, and the start of
+      runs from a job (a crowd's retries share their slot), did the same. The case
+      `crowd-after-the-stats` is the one that fails with those statements' old form (20,010
+      entries read); without `OFFSET 0` in the lookup, its custom plan does;
     - a crowd in the statistics, and runs mostly finished (a sustained rate): the lookups
       stay on the primary key there too."""
     batch = [(await _create(conn, "acme", T0)).id for _ in range(10)]
@@ -410,17 +411,21 @@ async def test_the_starts_check_looks_up_only_its_runs(
     await conn.execute("DELETE FROM workflow_schedules WHERE id = %s", (batch[0],))
     gone = executions_repo.key_params({await _run_of(conn, batch[0]): T0}, None)
     # The read (all 10 unfinished, in their first attempt), the read of runs started ahead
-    # (9: not the run whose schedule is gone), and the cancel of that run that follows.
-    for name, keys, returned in [
-        ("execution_batch_runs", params, 10),
-        ("execution_read_started", params, 9),
-        ("execution_cancel_orphans", gone, 1),
+    # (9: not the run whose schedule is gone), the cancel of that run that follows, and the
+    # start of runs from a job (9, each looked up three times: to lock it, its spec, to
+    # update it).
+    for name, keys, returned, lookups in [
+        ("execution_batch_runs", params, 10, 1),
+        ("execution_read_started", params, 9, 1),
+        ("execution_cancel_orphans", gone, 1, 1),
+        ("execution_start_attempts", params, 9, 3),
     ]:
         text = query(name).as_string(conn)  # each its own parameters
         used = {key: value for key, value in keys.items() if f"%({key})" in text}
         plan = await _explain(conn, name, used, generic=generic)
         assert plan["Actual Rows"] == returned, name
-        assert _history_rows_read(plan) == len(keys["ids"]), f"{name} read runs not its own"
+        read = _history_rows_read(plan)
+        assert read <= lookups * len(keys["ids"]), f"{name} read runs not its own ({read})"
         assert _history_index_entries_read(plan) <= 10, f"{name} read the instant's index"
 
 
