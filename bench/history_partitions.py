@@ -38,6 +38,7 @@ from app.services import history_partitions
 from bench.run_params import finish_params, insert_params
 from db.migrate import upgrade
 from db.queries import query
+from db.repositories.executions import key_params
 from devtools.localpg import LocalCluster
 from devtools.loopback import free_port
 
@@ -165,7 +166,7 @@ def _steps(
     }
     around = rows[0]["scheduled_at"]
     keys = {"ids": ids, "from": around - timedelta(days=1), "until": around + timedelta(days=1)}
-    start = {"ids": ids, "scheduled_ats": finish["scheduled_ats"], "now": None}
+    start = key_params(dict(zip(ids, finish["scheduled_ats"], strict=True)), None)
     return [
         ("keys of 100 ids, near", query("execution_keys_near"), keys),
         ("keys of 100 ids, anywhere", query("execution_keys_anywhere"), {"ids": ids}),

@@ -66,8 +66,9 @@ SELECT id, scheduled_at FROM workflow_schedule_executions WHERE id = ANY(%(ids)s
 -- its runs up and for its reason (a crowded instant's runs are counted as one by statistics
 -- that predate them); the conditions are tested there, under the lock (on the newest version
 -- of the row). The UPDATE then has no condition of its own but the keys and their slots:
--- given the run's status and slot to test, the planner counted its scan as one row and read
--- every run of the instant first.
+-- given the run's status to test as well, the planner counted its scan as one row and read
+-- every run of the instant first. A run whose schedule is gone is locked, not started (the
+-- view joins the schedule); the lock ends with the batch start's transaction.
 WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now),
 taken AS MATERIALIZED (
     SELECT r.*
@@ -82,7 +83,7 @@ taken AS MATERIALIZED (
                              AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= t.now
                                                                 + interval '200 milliseconds')))
                   OFFSET 0
-                  FOR UPDATE OF e) AS r
+                  FOR NO KEY UPDATE OF e) AS r
 )
 UPDATE workflow_schedule_executions AS e SET
     status = 'running',

@@ -425,7 +425,10 @@ async def test_the_starts_check_looks_up_only_its_runs(
         plan = await _explain(conn, name, used, generic=generic)
         assert plan["Actual Rows"] == returned, name
         read = _history_rows_read(plan)
-        assert read <= lookups * len(keys["ids"]), f"{name} read runs not its own ({read})"
+        if lookups == 1:
+            assert read == len(keys["ids"]), f"{name} read runs not its own ({read})"
+        else:  # the run whose schedule is gone may be left after its first lookup
+            assert read <= lookups * len(keys["ids"]), f"{name} read runs not its own ({read})"
         assert _history_index_entries_read(plan) <= 10, f"{name} read the instant's index"
 
 
