@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from db.repositories.executions import AttemptOutcome, outcome_params
+
 
 def insert_params(
     ids: Sequence[UUID | None],
@@ -38,18 +40,18 @@ def insert_params(
 
 def finish_params(ids: list[UUID], scheduled_ats: list[datetime]) -> dict[str, Any]:
     """execution_finish_many: each run's first attempt succeeded, in 20 ms."""
-    n = len(ids)
-    return {
-        "ids": ids,
-        "scheduled_ats": scheduled_ats,
-        "statuses": ["succeeded"] * n,
-        "http_statuses": [200] * n,
-        "errors": [None] * n,
-        "workflow_run_ids": [None] * n,
-        "durations": [20] * n,
-        "retry_delays": [None] * n,
-        "attempts": [1] * n,
-        "answered_ats": [None] * n,
-        "completion_timeouts": [3600] * n,
-        "now": None,
-    }
+    return outcome_params(
+        [
+            AttemptOutcome(
+                id=run,
+                scheduled_at=slot,
+                status="succeeded",
+                attempt=1,
+                completion_timeout=3600,
+                http_status=200,
+                duration_ms=20,
+            )
+            for run, slot in zip(ids, scheduled_ats, strict=True)
+        ],
+        None,
+    )

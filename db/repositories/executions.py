@@ -321,19 +321,20 @@ class AttemptOutcome(NamedTuple):
     """What one attempt of a run came to (execution_finish_many): the run's new `status`, and
     for a retry the delay of the next attempt. `scheduled_at` is the run's slot, so that only
     its partition is read (looked up when None); `attempt` must still be the run's current one;
-    `answered_at` is when the answer arrived (else the `now` of the statement)."""
+    `answered_at` is when the answer arrived (else the `now` of the statement). What an answer
+    did not say (no status, no body, no retry) is None."""
 
     id: UUID
     scheduled_at: datetime | None
     status: str
-    http_status: int | None
-    error: str | None
-    workflow_run_id: str | None
-    duration_ms: int | None
-    retry_delay_seconds: float | None
     attempt: int
-    answered_at: datetime | None
     completion_timeout: int
+    http_status: int | None = None
+    error: str | None = None
+    workflow_run_id: str | None = None
+    duration_ms: int | None = None
+    retry_delay_seconds: float | None = None
+    answered_at: datetime | None = None
 
 
 class EndedRun(NamedTuple):
@@ -349,6 +350,24 @@ class EndedRun(NamedTuple):
     trigger: str
 
 
+def outcome_params(outcomes: Sequence[AttemptOutcome], now: datetime | None) -> dict[str, Any]:
+    """execution_finish_many's parameters: the outcomes' fields, each as an array."""
+    return {
+        "ids": [o.id for o in outcomes],
+        "scheduled_ats": [o.scheduled_at for o in outcomes],
+        "statuses": [o.status for o in outcomes],
+        "http_statuses": [o.http_status for o in outcomes],
+        "errors": [o.error for o in outcomes],
+        "workflow_run_ids": [o.workflow_run_id for o in outcomes],
+        "durations": [o.duration_ms for o in outcomes],
+        "retry_delays": [o.retry_delay_seconds for o in outcomes],
+        "attempts": [o.attempt for o in outcomes],
+        "answered_ats": [o.answered_at for o in outcomes],
+        "completion_timeouts": [o.completion_timeout for o in outcomes],
+        "now": now,
+    }
+
+
 async def finish_many(
     conn: Conn, outcomes: Sequence[AttemptOutcome], now: datetime | None = None
 ) -> list[EndedRun]:
@@ -356,26 +375,13 @@ async def finish_many(
     if not outcomes:
         return []
     unknown = [o.id for o in outcomes if o.scheduled_at is None]
-    slots = await keys(conn, unknown, now) if unknown else {}
-    return await _typed(
-        conn,
-        "execution_finish_many",
-        {
-            "ids": [o.id for o in outcomes],
-            "scheduled_ats": [o.scheduled_at or slots.get(o.id) for o in outcomes],
-            "statuses": [o.status for o in outcomes],
-            "http_statuses": [o.http_status for o in outcomes],
-            "errors": [o.error for o in outcomes],
-            "workflow_run_ids": [o.workflow_run_id for o in outcomes],
-            "durations": [o.duration_ms for o in outcomes],
-            "retry_delays": [o.retry_delay_seconds for o in outcomes],
-            "attempts": [o.attempt for o in outcomes],
-            "answered_ats": [o.answered_at for o in outcomes],
-            "completion_timeouts": [o.completion_timeout for o in outcomes],
-            "now": now,
-        },
-        EndedRun,
-    )
+    if unknown:
+        slots = await keys(conn, unknown, now)
+        outcomes = [
+            o._replace(scheduled_at=slots.get(o.id)) if o.scheduled_at is None else o
+            for o in outcomes
+        ]
+    return await _typed(conn, "execution_finish_many", outcome_params(outcomes, now), EndedRun)
 
 
 async def release_buffered(conn: Conn, trigger_ids: Sequence[UUID]) -> list[UUID]:

@@ -364,10 +364,11 @@ async def test_the_starts_check_reads_each_run_once(conn: Conn, generic: bool) -
     "history", ["crowd-after-the-stats", "crowd-in-the-stats", "mostly-finished"]
 )
 @pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
-async def test_the_starts_check_looks_up_only_its_runs(
+async def test_a_batchs_statements_look_up_only_their_runs(
     conn: Conn, generic: bool, history: str
 ) -> None:
-    """A batch's start reads its own runs, one lookup each, whatever else the history holds:
+    """A batch's statements read its own runs, one lookup each, whatever else the history
+    holds:
     - at a crowded instant (the top of the hour) every batch's runs share their slot with
       tens of thousands of others, inserted seconds before, after the planner's statistics
       were taken: the check read the slot key index for every run of the instant and
@@ -378,7 +379,10 @@ async def test_the_starts_check_looks_up_only_its_runs(
       `crowd-after-the-stats` is the one that fails with those statements' old form (20,010
       entries read); without `OFFSET 0` in the lookup, its custom plan does;
     - a crowd in the statistics, and runs mostly finished (a sustained rate): the lookups
-      stay on the primary key there too."""
+      stay on the primary key there too;
+    - the lookup of runs' slots when only their ids are known, and the record of their
+      outcomes, are held to the same bound (each has kept its form; the bound fails if it
+      reads the instant's runs: 20,010 when the outcomes' join cannot use the primary key)."""
     batch = [(await _create(conn, "acme", T0)).id for _ in range(10)]
     if history == "crowd-after-the-stats":
         await conn.execute("ANALYZE workflow_schedule_executions")
@@ -410,15 +414,20 @@ async def test_the_starts_check_looks_up_only_its_runs(
     params = executions_repo.key_params({i: T0 for i in await _run_ids(conn, "acme")}, None)
     await conn.execute("DELETE FROM workflow_schedules WHERE id = %s", (batch[0],))
     gone = executions_repo.key_params({await _run_of(conn, batch[0]): T0}, None)
-    # The read (all 10 unfinished, in their first attempt), the read of runs started ahead
-    # (9: not the run whose schedule is gone), the cancel of that run that follows, and the
-    # start of runs from a job (9, each looked up three times: to lock it, its spec, to
-    # update it).
+    near = {"ids": params["ids"], "from": T0 - timedelta(hours=1), "until": T0 + timedelta(hours=1)}
+    ended = executions_repo.outcome_params([_succeeded(run, T0) for run in params["ids"]], None)
+    # The slots of runs known by id (first: the writes below, rolled back, leave index
+    # entries behind), the read (all 10 unfinished, in their first attempt), the read of runs
+    # started ahead (9: not the run whose schedule is gone), the cancel of that run that
+    # follows, the start of runs from a job (9, each looked up three times: to lock it, its
+    # spec, to update it), and the outcomes of all 10.
     for name, keys, returned, lookups in [
+        ("execution_keys_near", near, 10, 1),
         ("execution_batch_runs", params, 10, 1),
         ("execution_read_started", params, 9, 1),
         ("execution_cancel_orphans", gone, 1, 1),
         ("execution_start_attempts", params, 9, 3),
+        ("execution_finish_many", ended, 10, 1),
     ]:
         text = query(name).as_string(conn)  # each its own parameters
         used = {key: value for key, value in keys.items() if f"%({key})" in text}
@@ -430,6 +439,12 @@ async def test_the_starts_check_looks_up_only_its_runs(
         else:  # the run whose schedule is gone may be left after its first lookup
             assert read <= lookups * len(keys["ids"]), f"{name} read runs not its own ({read})"
         assert _history_index_entries_read(plan) <= 10, f"{name} read the instant's index"
+
+
+def _succeeded(run: Any, slot: datetime) -> executions_repo.AttemptOutcome:
+    return executions_repo.AttemptOutcome(
+        id=run, scheduled_at=slot, status="succeeded", attempt=1, completion_timeout=3600
+    )
 
 
 async def _run_of(conn: Conn, schedule_id: Any) -> Any:
