@@ -4,10 +4,11 @@ A full collection walks every object the collector tracks and pauses the event l
 A worker holds a lot of them on purpose: its modules and pools for good, and before a crowded
 instant every run prepared for it (its share of a 100,000-slot instant is ~50,000 runs of
 ~4 KB each, within `SCHEDULER_PREPARED_RUNS_MEMORY_MB`).
-Two rules keep those walks off the fire instants:
+Three rules keep those walks off the fire instants, and out of the steady cost of a slot:
 
 - `freeze_startup_heap`: what the process holds once it has started stays out of every later
-  collection (`gc.freeze`).
+  collection (`gc.freeze`);
+- then the youngest generation is collected far less often (`STEADY_THRESHOLDS`);
 - `CrowdPause`: while an instant's requests wait for a sender, automatic collections are off.
   The sends allocate tasks and futures by the hundred thousand; each allocation burst triggers
   collections, and the older generations' walk every held run. py-spy (`--native`) at a
@@ -27,6 +28,17 @@ crowd's sends take longer), they are back on until the crowd has gone, so that c
 cannot grow for as long as the crowd lasts."""
 
 
+STEADY_THRESHOLDS = (50_000, 20, 20)
+"""The collector's thresholds once the process has started (Python's defaults: 700, 10, 10).
+The youngest generation is collected when the objects allocated outnumber those freed by the
+threshold. Every 700, a batch's objects (its claimed schedules, requests and outcomes, alive
+together for the batch) were walked again and again, and promoted into the older generations
+to be walked there until they died; every 50,000, a steady worker's batches are freed by
+reference counting before any walk (docs/benchmarks.md: the share of a steady worker's CPU
+its collections took). Garbage in cycles is still collected: at most about a threshold's
+worth of objects waits for it."""
+
+
 def freeze_startup_heap() -> None:
     """Keep what the process holds once it has started (modules, classes, pools: tens of
     thousands of objects, all for good) out of every later garbage collection (`gc.freeze`).
@@ -34,9 +46,10 @@ def freeze_startup_heap() -> None:
     that lands on a fire instant delays that instant's sends. Freezing the start-up heap takes
     those objects out of the walk (measured with a gc.callbacks probe in
     tests/faults/test_tarpit.py: see the commit that added this). Garbage is collected first,
-    so nothing unreachable is frozen."""
+    so nothing unreachable is frozen. From then on the collector runs at STEADY_THRESHOLDS."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*STEADY_THRESHOLDS)
 
 
 class CrowdPause:
