@@ -1,3 +1,23 @@
+-- name: job_defer_run_batches
+-- One `executions.run_batch` job per chunk of `size` runs, in the order of `ids`, with what
+-- Procrastinate's batch defer gives such a job (procrastinate_defer_jobs_v1, its schema 3.10:
+-- priority 0, no lock, args {"execution_ids": [the ids as text]}); returns the jobs' ids in
+-- chunk order. Not through Procrastinate's deferrer: it sends the jobs as text, each id's JSON
+-- quotes escaped one regular-expression match at a time in the worker (a steady worker's
+-- share of that in docs/benchmarks.md); here the ids go in binary and the database builds
+-- the arguments. tests/integration/test_job_deferral.py compares the two kinds of job.
+SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
+    SELECT ROW(%(queue)s::text, %(task)s::text, 0, NULL, NULL,
+               jsonb_build_object('execution_ids', to_jsonb(c.ids)),
+               %(at)s::timestamptz)::procrastinate_job_to_defer_v1
+    FROM (
+        SELECT (u.n - 1) / %(size)s AS chunk, array_agg(u.id::text ORDER BY u.n) AS ids
+        FROM unnest(%(ids)b::uuid[]) WITH ORDINALITY AS u(id, n)
+        GROUP BY 1
+    ) AS c
+    ORDER BY c.chunk
+))) AS id;
+
 -- name: job_claim_local
 -- Takes jobs deferred in this same transaction for the dispatching process itself (see
 -- worker/local.py). Nobody else has seen them yet; they become `doing`, owned by its worker
