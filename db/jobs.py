@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 from db.queries import query
@@ -29,16 +30,30 @@ def chunks(ids: Sequence[UUID], size: int = BATCH_SIZE) -> list[list[UUID]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
+class Deferred(NamedTuple):
+    """The jobs of one deferral, (job id, its runs) in the order of the runs, and those of them
+    the calling worker took to run itself (`here`: the first ones, or none)."""
+
+    batches: list[tuple[int, list[UUID]]]
+    here: list[tuple[int, list[UUID]]]
+
+
 async def defer_run_batches(
-    conn: Conn, execution_ids: Sequence[UUID], *, at: datetime | None = None
-) -> list[tuple[int, list[UUID]]]:
-    """Defer one `executions.run_batch` job per chunk of ids; returns (job id, its ids).
+    conn: Conn,
+    execution_ids: Sequence[UUID],
+    *,
+    at: datetime | None = None,
+    worker_id: int | None = None,
+    run_here: int = 0,
+) -> Deferred:
+    """Defer one `executions.run_batch` job per chunk of ids, the first `run_here` of them
+    taken `doing` by worker `worker_id` (none if that identity is gone: see the statement).
 
     The jobs are what Procrastinate's batch defer makes (job_defer_run_batches says why not
     through it)."""
     batches = chunks(execution_ids)
     if not batches:
-        return []
+        return Deferred([], [])
     cursor = await conn.execute(
         query("job_defer_run_batches"),
         {
@@ -47,24 +62,30 @@ async def defer_run_batches(
             "queue": EXECUTIONS_QUEUE,
             "task": RUN_BATCH_TASK,
             "at": at,
+            "worker_id": worker_id,
+            "run_here": run_here if worker_id is not None else 0,
         },
     )
-    job_ids = [row["id"] for row in await cursor.fetchall()]
-    deferred = list(zip(job_ids, batches, strict=True))
-    _log_deferred(deferred, at)
+    rows = await cursor.fetchall()
+    deferred = Deferred(
+        [(row["id"], runs) for row, runs in zip(rows, batches, strict=True)],
+        [(row["id"], runs) for row, runs in zip(rows, batches, strict=True) if row["here"]],
+    )
+    _log_deferred(deferred, at, worker_id)
     return deferred
 
 
-def _log_deferred(deferred: list[tuple[int, list[UUID]]], at: datetime | None) -> None:
+def _log_deferred(deferred: Deferred, at: datetime | None, worker_id: int | None) -> None:
     """The record Procrastinate's deferrer writes (its logger, message and `jobs_deferred`
     fields), so that log readers and the console's short line (app/logging.py) keep working;
     without its `call_string`, a repr of the same arguments."""
     if not _procrastinate_log.isEnabledFor(logging.INFO):
         return
+    here = {job for job, _ in deferred.here}
     jobs = [
         {
             "id": job,
-            "status": "todo",
+            "status": "doing" if job in here else "todo",
             "queue": EXECUTIONS_QUEUE,
             "priority": 0,
             "lock": None,
@@ -74,9 +95,9 @@ def _log_deferred(deferred: list[tuple[int, list[UUID]]], at: datetime | None) -
             "scheduled_at": at.isoformat() if at else None,
             "attempts": 0,
             "abort_requested": False,
-            "worker_id": None,
+            "worker_id": worker_id if job in here else None,
         }
-        for job, runs in deferred
+        for job, runs in deferred.batches
     ]
     count = len(jobs)
     _procrastinate_log.info(

@@ -351,7 +351,7 @@ async def defer_runs(
     conn: Conn, execution_ids: Sequence[UUID], *, at: datetime | None = None
 ) -> list[tuple[int, list[UUID]]]:
     """Give runs their batch jobs, in the caller's transaction; returns (job, its runs)."""
-    batches = await jobs.defer_run_batches(conn, execution_ids, at=at)
+    batches = (await jobs.defer_run_batches(conn, execution_ids, at=at)).batches
     await repo.set_jobs(conn, [(run, job) for job, runs in batches for run in runs])
     return batches
 

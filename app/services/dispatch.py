@@ -108,8 +108,9 @@ async def dispatch_once(
         planned = await _plan(conn, claimed, now, pass_now, catchup, row_budget)
         # A slot that already has a row (a race lost to another dispatcher or a backfill) is
         # not inserted; its job then names an id that does not exist and does nothing.
-        batches = await jobs.defer_run_batches(conn, planned.run_ids)
-        local = await _claim_local(conn, batches, local_worker_id, local_capacity)
+        batches, local = await jobs.defer_run_batches(
+            conn, planned.run_ids, worker_id=local_worker_id, run_here=local_capacity
+        )
         started = await _started_here(conn, planned, local, max_runs_in_flight)
         inserted = await executions_repo.insert_many(
             conn, planned.new_runs(batches, started), now=now
@@ -224,20 +225,6 @@ async def _plan(
             )
         )
     return planned
-
-
-async def _claim_local(
-    conn: Conn,
-    batches: Sequence[tuple[int, list[UUID]]],
-    worker_id: int | None,
-    capacity: int,
-) -> list[tuple[int, list[UUID]]]:
-    """Up to `capacity` of the pass's jobs, claimed for the calling process to run."""
-    if worker_id is None or capacity <= 0 or not batches:
-        return []
-    wanted = batches[:capacity]
-    taken = set(await jobs.claim_for_local_run(conn, [j for j, _ in wanted], worker_id))
-    return [(job, runs) for job, runs in wanted if job in taken]
 
 
 async def _started_here(

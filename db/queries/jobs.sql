@@ -1,22 +1,39 @@
 -- name: job_defer_run_batches
--- One `executions.run_batch` job per chunk of `size` runs, in the order of `ids`, with what
--- Procrastinate's batch defer gives such a job (procrastinate_defer_jobs_v1, its schema 3.10:
+-- One `executions.run_batch` job per chunk of `size` runs, in the order of `ids`, as
+-- Procrastinate's batch defer makes such a job (procrastinate_defer_jobs_v1, its schema 3.10:
 -- priority 0, no lock, args {"execution_ids": [the ids as text]}); returns the jobs' ids in
--- chunk order. Not through Procrastinate's deferrer: it sends the jobs as text, each id's JSON
--- quotes escaped one regular-expression match at a time in the worker (a steady worker's
--- share of that in docs/benchmarks.md); here the ids go in binary and the database builds
--- the arguments. tests/integration/test_job_deferral.py compares the two kinds of job.
-SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
-    SELECT ROW(%(queue)s::text, %(task)s::text, 0, NULL, NULL,
-               jsonb_build_object('execution_ids', to_jsonb(c.ids)),
-               %(at)s::timestamptz)::procrastinate_job_to_defer_v1
-    FROM (
-        SELECT (u.n - 1) / %(size)s AS chunk, array_agg(u.id::text ORDER BY u.n) AS ids
-        FROM unnest(%(ids)b::uuid[]) WITH ORDINALITY AS u(id, n)
-        GROUP BY 1
-    ) AS c
-    ORDER BY c.chunk
-))) AS id;
+-- chunk order, and which of them were taken here. Not through Procrastinate's deferrer: it
+-- sends the jobs as text, each id's JSON quotes escaped one regular-expression match at a time
+-- in the worker (a steady worker's share of that in docs/benchmarks.md); here the ids go in
+-- binary and the database builds the arguments.
+-- The first `run_here` jobs are inserted `doing`, owned by worker `worker_id`, which runs them
+-- itself (worker/local.py): what job_claim_local makes of jobs deferred `todo` in the same
+-- transaction, including the identity's heartbeat, and if the identity was pruned (its
+-- heartbeat looked stale, as after a database outage) they stay `todo` for any worker. Taken
+-- at the insert, they wake no worker: Procrastinate notifies its workers of each job inserted
+-- `todo`, at commit, and every worker then looked in vain for a job to fetch. They get no
+-- `deferred` and `started` events either (nothing reads them).
+-- tests/integration/test_job_deferral.py compares these jobs with Procrastinate's and with
+-- job_claim_local's.
+WITH runner AS (
+    UPDATE procrastinate_workers SET last_heartbeat = now()
+    WHERE id = %(worker_id)s AND %(run_here)s > 0
+    RETURNING id
+), chunks AS (
+    SELECT (u.n - 1) / %(size)s AS chunk, array_agg(u.id::text ORDER BY u.n) AS ids
+    FROM unnest(%(ids)b::uuid[]) WITH ORDINALITY AS u(id, n)
+    GROUP BY 1
+)
+INSERT INTO procrastinate_jobs
+    (queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at, status,
+     worker_id)
+SELECT %(queue)s, %(task)s, 0, NULL, NULL,
+       jsonb_build_object('execution_ids', to_jsonb(c.ids)), %(at)s::timestamptz,
+       CASE WHEN r.id IS NULL THEN 'todo' ELSE 'doing' END::procrastinate_job_status, r.id
+FROM chunks c LEFT JOIN runner r ON c.chunk < %(run_here)s
+-- Inserted, and returned, in chunk order (as procrastinate_defer_jobs_v1's callers rely on).
+ORDER BY c.chunk
+RETURNING id, worker_id IS NOT NULL AS here;
 
 -- name: job_claim_local
 -- Takes jobs deferred in this same transaction for the dispatching process itself (see

@@ -1,7 +1,8 @@
 """Supervised loops (issue 10 point 2 and M4 of point 7; review findings H2, M4).
 
 - Every job insert refused for 10 s (a statement trigger, as a full disk or a lock timeout
-  would): the dispatcher's passes fail with Procrastinate's ConnectorException, which the old
+  would): the dispatcher's passes fail (the trigger's RaiseException, from our own deferral
+  statement; Procrastinate's ConnectorException when its deferrer was used), which the old
   loop did not catch: it ended without a log line and firing stopped for good while
   `scheduler check` stayed green. Now: each failure is logged, `scheduler check` goes non-zero
   naming the loop once it has failed for longer than its bound, and firing resumes within 2 s
@@ -133,9 +134,9 @@ def test_firing_resumes_after_job_inserts_fail_and_check_reports_the_loop(
     assert resumed <= RESUME_LIMIT, resumed
     assert red_at is not None, "scheduler check stayed green while the dispatcher failed"
     assert "loop dispatch has had no successful pass" in red_output, red_output
-    assert "last error ConnectorException" in red_output, red_output
+    assert "last error RaiseException" in red_output, red_output
     assert green_at is not None, "scheduler check green again once the dispatcher works"
-    assert errors and {e["error"] for e in errors} == {"ConnectorException"}
+    assert errors and {e["error"] for e in errors} == {"RaiseException"}
     assert worker.alive
 
 
