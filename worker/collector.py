@@ -28,15 +28,18 @@ crowd's sends take longer), they are back on until the crowd has gone, so that c
 cannot grow for as long as the crowd lasts."""
 
 
-STEADY_THRESHOLDS = (50_000, 20, 20)
+STEADY_THRESHOLDS = (50_000, 10, 10)
 """The collector's thresholds once the process has started (Python's defaults: 700, 10, 10).
 The youngest generation is collected when the objects allocated outnumber those freed by the
 threshold. Every 700, a batch's objects (its claimed schedules, requests and outcomes, alive
 together for the batch) were walked again and again, and promoted into the older generations
 to be walked there until they died; every 50,000, a steady worker's batches are freed by
 reference counting before any walk (docs/benchmarks.md: the share of a steady worker's CPU
-its collections took). Garbage in cycles is still collected: at most about a threshold's
-worth of objects waits for it."""
+its collections took). Garbage in cycles is still collected: a cycle made since the last
+collection waits for at most about a threshold's worth of allocations; one whose objects
+were alive at a collection (promoted) waits for the older generations, whose thresholds stay
+Python's (10 collections of the younger one each). What a cycle holds (an answer's body, an
+input) is not counted: the bound is in objects, not bytes."""
 
 
 def freeze_startup_heap() -> None:

@@ -36,8 +36,9 @@ ORDER BY c.chunk
 RETURNING id, worker_id IS NOT NULL AS here;
 
 -- name: job_claim_local
--- Takes jobs deferred in this same transaction for the dispatching process itself (see
--- worker/local.py). Nobody else has seen them yet; they become `doing`, owned by its worker
+-- Takes jobs deferred in this same transaction for the process itself, when a batch hands
+-- its runs in flight over to the local runner (worker/local.py `_adopt`; the dispatcher's own
+-- jobs are inserted taken, job_defer_run_batches). Nobody else has seen them yet; they become `doing`, owned by its worker
 -- identity, so Procrastinate's stalled-job detection covers them like any other job.
 -- The identity's heartbeat is refreshed in the same statement (its row is locked until the
 -- pass commits, so no one prunes it meanwhile). If another worker has already pruned it (its

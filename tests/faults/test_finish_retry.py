@@ -76,10 +76,12 @@ async def test_outcomes_of_requests_made_during_an_outage_are_recorded_once_it_e
 async def test_a_finish_whose_job_deferral_fails_transiently_is_retried(
     database_url: str, target: RecordingTarget, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Issue 10, L6: a finish also defers jobs (retries, released buffered runs) through
-    Procrastinate, which wraps psycopg's errors in `ConnectorException`; a transient one is
-    retried like any other, instead of failing the batch (whose runs recovery would send
-    again). The fault: a trigger that fails the first insert of a job with a serialization
+    """Issue 10, L6: a finish also defers jobs (retries, released buffered runs); a transient
+    error of that deferral is retried like any other, instead of failing the batch (whose
+    runs recovery would send again). The deferral is our own statement since the twelfth
+    stop of issue 13 (psycopg's error as it is); through Procrastinate's deferrer it was
+    wrapped in `ConnectorException`, which `_transient` still recognises for Procrastinate's
+    own statements. The fault: a trigger that fails the first insert of a job with a serialization
     failure, as a failover or a conflicting transaction would."""
     ids = await due_runs(database_url, ["wf-retry"], max_attempts=2)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:

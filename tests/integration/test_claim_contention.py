@@ -414,7 +414,8 @@ async def test_a_batchs_statements_look_up_only_their_runs(
     params = executions_repo.key_params({i: T0 for i in await _run_ids(conn, "acme")}, None)
     await conn.execute("DELETE FROM workflow_schedules WHERE id = %s", (batch[0],))
     gone = executions_repo.key_params({await _run_of(conn, batch[0]): T0}, None)
-    near = {"ids": params["ids"], "from": T0 - timedelta(hours=1), "until": T0 + timedelta(hours=1)}
+    hint = executions_repo.KEYS_HINT  # the window `keys` looks in first
+    near = {"ids": params["ids"], "from": T0 - hint, "until": T0 + hint}
     ended = executions_repo.outcome_params([_succeeded(run, T0) for run in params["ids"]], None)
     # The slots of runs known by id (first: the writes below, rolled back, leave index
     # entries behind), the read (all 10 unfinished, in their first attempt), the read of runs

@@ -25,7 +25,8 @@ from db.types import Conn
 
 # What a job is, apart from its id and what happens to it later.
 _FIELDS = (
-    "queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at, status, worker_id"
+    "queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at, status, worker_id,"
+    " attempts, abort_requested"
 )
 
 
