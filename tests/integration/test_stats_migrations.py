@@ -3,7 +3,8 @@ the deltas and values and are read live, and every reader answers what it answer
 puts them back where 0012's readers find them. 0016: the duration count leaves them too (the
 buckets' sum is read instead), the psql view answers the same; down writes it back. 0021: a
 finished run's deltas become one outcome row; down turns the unfolded ones back into narrow
-deltas."""
+deltas. 0027: the triggers group the deployment-wide samples before expanding them and write
+exactly the deltas 0021's wrote."""
 
 from __future__ import annotations
 
@@ -231,3 +232,71 @@ def test_0021_up_keeps_every_count_and_down_turns_outcome_deltas_into_narrow_one
         assert narrow is not None and moved is not None and moved[0] > narrow[0]
         finish_a_run(conn, duration_ms=11)  # 0020's triggers again
         assert read_kept(conn) != after
+
+
+# Runs of every kind through the triggers: inserted with lags that round half-way and below
+# zero, final with durations, waiting; then finishes (the common update), starts (their lags),
+# results of accepted runs (their waits) and time-outs (the others).
+TRIGGER_WORKLOAD = (
+    """
+    INSERT INTO workflow_schedule_executions
+        (trigger_id, workflow_id, tenant, scheduled_at, fire_at, executed_at, status,
+         duration_ms, attempts, finished_at, accepted_at)
+    SELECT ('00000000-0000-4000-8000-' || lpad((k % 7)::text, 12, '0'))::uuid, 'wf',
+           'tenant-' || (k % 3), t.at, t.at,
+           CASE WHEN s <> 'pending' THEN t.at + make_interval(secs => lag / 1000.0) END,
+           s, d, 1, CASE WHEN s IN ('succeeded', 'failed', 'skipped', 'missed') THEN t.at END,
+           CASE WHEN s = 'accepted' THEN t.at END
+    FROM generate_series(1, 600) AS k,
+         LATERAL (SELECT '2026-12-06 10:00+00'::timestamptz + make_interval(secs => k) AS at) t,
+         LATERAL (SELECT (ARRAY['pending', 'running', 'running', 'succeeded', 'failed',
+                                'skipped', 'missed', 'accepted'])[1 + k % 8] AS s,
+                         (ARRAY[0, 0.5, 1.5, 2.5, 999.5, 1234.567, -3])[1 + k % 7] AS lag,
+                         (ARRAY[NULL, 0, 1, 2, 37, 1000, 98765])[1 + (k / 7) % 7]
+                             AS d) AS v
+    """,
+    "UPDATE workflow_schedule_executions SET duration_ms = coalesce(duration_ms, 5) + 3,"
+    " status = CASE WHEN duration_ms % 2 = 0 THEN 'succeeded' ELSE 'failed' END"
+    " WHERE status = 'running'",
+    "UPDATE workflow_schedule_executions SET status = 'running',"
+    " executed_at = scheduled_at + interval '1234.5 ms' WHERE status = 'pending'",
+    "UPDATE workflow_schedule_executions SET status = 'succeeded', duration_ms = 77,"
+    " finished_at = accepted_at + interval '2.5 ms' WHERE status = 'accepted'",
+    "UPDATE workflow_schedule_executions SET status = 'timed_out' WHERE status = 'running'",
+)
+DELTAS = (
+    "SELECT metric, key, sum(value)::bigint FROM workflow_stat_global_deltas"
+    " GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT trigger_id, tenant, status, duration_bucket, sum(runs)::bigint,"
+    " sum(duration_sum_ms)::bigint FROM workflow_schedule_outcome_deltas"
+    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    "SELECT tenant, metric, key, sum(value)::bigint FROM workflow_stat_tenant_deltas"
+    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+)
+
+
+def _deltas_of_the_trigger_workload(url: str) -> list[list[tuple[object, ...]]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE workflow_schedule_executions, workflow_stat_global_deltas,"
+            " workflow_schedule_outcome_deltas, workflow_stat_tenant_deltas"
+        )
+        for statement in TRIGGER_WORKLOAD:
+            conn.execute(statement)
+        return [conn.execute(read).fetchall() for read in DELTAS]
+
+
+def test_0027_triggers_write_the_deltas_0021s_wrote_and_down_writes_them_again(
+    empty_database_url: str,
+) -> None:
+    """0027 groups the deployment-wide samples by bucket before expanding them: every delta
+    must be what 0021's triggers wrote, lags and waits rounded the same way."""
+    url = empty_database_url
+    migrate.upgrade(url, "0026")
+    before = _deltas_of_the_trigger_workload(url)
+    metrics = {metric for metric, _, _ in before[0]}
+    assert {"finished", "lag_bucket", "duration_total_bucket", "result_bucket"} <= metrics
+    migrate.upgrade(url, "0027")
+    assert _deltas_of_the_trigger_workload(url) == before
+    migrate.downgrade(url, "0026")
+    assert _deltas_of_the_trigger_workload(url) == before

@@ -15,6 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     run_sql_file("0021_outcome_deltas_up.sql")
+    run_sql_file("0021_stats_triggers.sql")
 
 
 def downgrade() -> None:
