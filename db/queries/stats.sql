@@ -51,6 +51,16 @@ WITH moved AS (
     WHERE id = ANY (ARRAY(
         SELECT id FROM workflow_stat_tenant_deltas ORDER BY id LIMIT %(limit)s))
     RETURNING tenant, metric, key, value
+), outcomes AS (
+    -- The moved outcome deltas of a schedule, status and bucket added up before they are
+    -- expanded (a schedule's few seconds of finishes, not each of its deltas, nine times
+    -- over). `counted` and `timed`: whether any of them had runs or a duration to add, which
+    -- is when each expanded into that metric (wfs_outcome_metrics leaves its zeros out), so
+    -- that the same values are written, a sum of zero included.
+    SELECT trigger_id, tenant, status, duration_bucket, sum(runs)::bigint AS runs,
+           sum(duration_sum_ms)::bigint AS duration_sum_ms, bool_or(runs <> 0) AS counted,
+           bool_or(duration_bucket IS NOT NULL AND duration_sum_ms <> 0) AS timed
+    FROM moved_outcomes GROUP BY 1, 2, 3, 4
 ), folded AS (
     SELECT scope, metric, key, sum(value) AS value FROM (
         SELECT s.scope, metric, key, value
@@ -58,10 +68,15 @@ WITH moved AS (
              LATERAL (VALUES ('s:' || trigger_id::text), ('t:' || tenant), ('g')) AS s(scope)
         UNION ALL
         SELECT s.scope, m.metric, m.key, m.value
-        FROM moved_outcomes o,
-             LATERAL wfs_outcome_metrics(o.status, o.runs, o.duration_bucket,
-                                         o.duration_sum_ms) AS m,
+        FROM outcomes o,
+             -- wfs_outcome_metrics' samples, kept when a delta of the group had them.
+             LATERAL (VALUES ('status', o.status, o.runs, o.counted),
+                             ('duration_sum_ms', '', o.duration_sum_ms, o.timed),
+                             ('duration_bucket', o.duration_bucket, o.runs,
+                              o.duration_bucket IS NOT NULL AND o.counted))
+                 AS m(metric, key, value, kept),
              LATERAL (VALUES ('s:' || o.trigger_id::text), ('t:' || o.tenant), ('g')) AS s(scope)
+        WHERE m.kept
         UNION ALL
         SELECT 'g', metric, key, value FROM moved_global
         UNION ALL

@@ -19,6 +19,7 @@ from app.services.stats import StatsService
 from db.queries import query
 from db.repositories.stats import fold
 from db.types import Conn
+from tests.integration.test_stats_migrations import TRIGGER_WORKLOAD, WITH_OUTCOME_DELTAS
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 
@@ -202,3 +203,29 @@ async def test_a_last_fold_in_the_future_does_not_stop_the_folds(conn: Conn) -> 
     assert await fold(conn, every=5, now=t + timedelta(hours=1)) is not None
     assert await fold(conn, every=5, now=t) is not None
     assert await fold(conn, every=5, now=t + timedelta(seconds=1)) is None
+
+
+async def test_a_fold_changes_no_sum_the_readers_see(conn: Conn) -> None:
+    """stats_fold adds a schedule's outcome deltas up per status and bucket before expanding
+    them: every scope's sums must read the same after the fold, keys whose deltas cancel out
+    (a run finished, then pruned, before the fold) included."""
+    for statement in TRIGGER_WORKLOAD:  # 600 runs of 7 schedules, every status and bucket
+        await conn.execute(statement)
+    await conn.execute(  # a third of the ended runs gone: their deltas cancel those above
+        "DELETE FROM workflow_schedule_executions"
+        " WHERE status IN ('succeeded', 'failed') AND extract(second FROM scheduled_at) < 20"
+    )
+    cursor = await conn.execute(
+        "SELECT count(*) AS n FROM (SELECT trigger_id, status, duration_bucket"
+        " FROM workflow_schedule_outcome_deltas GROUP BY 1, 2, 3 HAVING sum(runs) = 0) g"
+    )
+    assert (await cursor.fetchone() or {})["n"] > 0, "no key cancels out: the case is gone"
+    before = await _every_scope(conn)
+    assert await fold(conn) is not None
+    assert await _every_scope(conn) == before
+
+
+async def _every_scope(conn: Conn) -> list[tuple[str, str, str, int]]:
+    """Every scope's sums as the readers add them up, values and deltas, zeros included."""
+    cursor = await conn.execute(WITH_OUTCOME_DELTAS)
+    return sorted((r["scope"], r["metric"], r["key"], r["sum"]) for r in await cursor.fetchall())
