@@ -37,16 +37,26 @@ WITH gone AS (
 SELECT count(*) AS n FROM gone;
 
 -- name: run_spec_prune_batch
--- Retention: specs of older schedule versions (or deleted schedules) that no run names any
--- more. Superseded for a minute at least: a run inserted by a transaction that still saw the
--- spec as current (a manual run racing the PATCH) is committed by then.
+-- Retention: specs of older schedule versions (or deleted schedules) that no unfinished run
+-- names any more. A spec is read for a run's attempts and for the report of its workflow's
+-- result (the view workflow_execution_attempt_specs, execution_lock_for_outcome): never once
+-- the run has ended, and no statement makes an ended run unfinished again (migration 0010's
+-- floor trigger). So the runs to look at are the schedule's unfinished ones, on the partial
+-- index of unfinished runs, above the unfinished floor; the history keeps no index of the
+-- specs its runs name (migration 0028: a finish's second entry in it cost ~10 us a slot).
+-- Superseded for a minute at least: a run inserted by a transaction that still saw the spec
+-- as current (a manual run racing the PATCH) is committed by then.
 WITH gone AS (
     DELETE FROM workflow_run_specs WHERE digest IN (
         SELECT p.digest FROM workflow_run_specs p
         WHERE p.superseded_at < coalesce(%(now)s::timestamptz, clock_timestamp())
                                  - interval '1 minute'
           AND NOT EXISTS (SELECT 1 FROM workflow_schedule_executions e
-                          WHERE e.spec_digest = p.digest)
+                          WHERE e.trigger_id = p.trigger_id
+                            AND e.status IN ('pending', 'running', 'retrying', 'accepted')
+                            AND e.scheduled_at >= (SELECT at
+                                                   FROM workflow_history_unfinished_floor)
+                            AND e.spec_digest = p.digest)
         ORDER BY p.superseded_at
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED

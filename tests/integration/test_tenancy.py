@@ -132,23 +132,34 @@ async def test_input_is_stored_once_per_version_and_never_on_skipped_or_missed_r
     assert await columns.fetchall() == [], "no per-row copy of the input any more"
 
 
-async def test_retention_prunes_superseded_specs_but_keeps_those_runs_name(conn: Conn) -> None:
+async def test_retention_prunes_superseded_specs_but_keeps_those_unfinished_runs_name(
+    conn: Conn,
+) -> None:
+    """A spec is read for a run's attempts and its workflow's report, never once the run has
+    ended (migration 0028): a superseded spec is kept while an unfinished run names it."""
     created = await _schedules(conn).create(
         {"workflow_id": "wf", "cron_expression": "0 6 * * *", "input": {"v": 1}}
     )
     run = await ExecutionService(conn, "acme").trigger(created.id)
-    for version in (2, 3):
+    runs = []
+    for version in (2, 3, 4):
         await _schedules(conn).update(created.id, {"input": {"v": version}})
-        await ExecutionService(conn, "acme").trigger(created.id)
-    await _schedules(conn).update(created.id, {"input": {"v": 4}})  # no run of v4 yet
+        runs.append(await ExecutionService(conn, "acme").trigger(created.id))
+    await _schedules(conn).update(created.id, {"input": {"v": 5}})  # no run of v5 yet
     await _schedules(conn).pause(created.id, "a change that is not of the spec")
-    assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 4
+    assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 5
     await conn.execute("DELETE FROM workflow_schedule_executions WHERE id = %s", (run.id,))
+    await conn.execute(  # v2's run has ended; v3's waits for its workflow's report
+        "UPDATE workflow_schedule_executions SET status = CASE id WHEN %s THEN 'succeeded'"
+        " ELSE 'accepted' END WHERE id IN (%s, %s)",
+        (runs[0].id, runs[0].id, runs[1].id),
+    )
     await _age_superseded_specs(conn)
     await prune(conn, retention_days=30)
     remaining = await conn.execute("SELECT input FROM workflow_run_specs ORDER BY created_at")
-    # v1 is named by no run any more; v2 and v3 are; v4 is the schedule's current spec.
-    assert [r["input"] for r in await remaining.fetchall()] == [{"v": 2}, {"v": 3}, {"v": 4}]
+    # v1 is named by no run any more, v2 by an ended run only; v3 and v4 by unfinished runs
+    # (accepted, pending); v5 is the schedule's current spec.
+    assert [r["input"] for r in await remaining.fetchall()] == [{"v": 3}, {"v": 4}, {"v": 5}]
 
 
 async def test_a_superseded_spec_is_kept_for_a_minute_counted_from_the_given_now(

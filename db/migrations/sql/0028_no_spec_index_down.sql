@@ -1,0 +1,3 @@
+-- 0005's index again (built on every partition under a SHARE lock: writes wait for it).
+CREATE INDEX workflow_schedule_executions_spec_idx
+    ON workflow_schedule_executions (spec_digest);
