@@ -1,15 +1,17 @@
 """What the history's layout costs its writes per run (issue 13, docs/benchmarks.md): random
-ids against ids in time order (app/domain/run_ids.py, "Run ids in time order"), and the
-B-tree on `created_at` against migration 0024's BRIN ("ninth stop").
+ids against ids in time order (app/domain/run_ids.py, "Run ids in time order"), the
+B-tree on `created_at` against migration 0024's BRIN ("ninth stop"), and the index of the
+specs runs name that migration 0028 dropped ("thirteenth stop").
 
     .venv/bin/python -m bench.run_ids [--rows 2000000] [--runs 100000] [--rounds 2]
-        [--kinds random,ordered | ordered,btree-created]
+        [--kinds random,ordered | ordered,btree-created | ordered,spec-index]
 
 Starts a throwaway cluster (fsync on, PostgreSQL's default memory settings) and fills one
 database at head per kind with the same day of finished runs of 1,000 schedules, `rows` of
 them: `random` with random ids (version 4, what the engine made before migration 0022),
 `ordered` with ids that start with their creation instant, `btree-created` ordered ids with
-the history's index on `created_at` as it was before migration 0024. Then, `rounds` times,
+the history's index on `created_at` as it was before migration 0024, `spec-index` ordered
+ids with the index of the specs runs name, as before migration 0028. Then, `rounds` times,
 in each database in turn (the order alternates between rounds): a CHECKPOINT (as PostgreSQL
 takes every few minutes), then `runs` more slots through the engine's own statements, as the
 dispatcher and the executor write them: inserted already started in batches of 250
@@ -58,6 +60,10 @@ FROM generate_series(%(first)s::integer, %(last)s::integer) AS s, generate_serie
 ORDER BY x.at
 """
 IDS = {"random": "gen_random_uuid()", "ordered": "wfs_run_id(x.at)"}
+SPEC_INDEX = (  # the index of the specs runs name, as before migration 0028
+    "CREATE INDEX workflow_schedule_executions_spec_idx"
+    " ON workflow_schedule_executions (spec_digest)",
+)
 BTREE_CREATED = (  # the index of migration 0010, as before 0024
     "DROP INDEX workflow_schedule_executions_default_created_idx",
     "DROP INDEX workflow_schedule_executions_created_idx",
@@ -68,6 +74,7 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {  # kind: (its ids, its changes
     "random": ("random", ()),
     "ordered": ("ordered", ()),
     "btree-created": ("ordered", BTREE_CREATED),
+    "spec-index": ("ordered", SPEC_INDEX),
 }
 STATS = """
 SELECT pg_current_wal_lsn() - '0/0'::pg_lsn,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ConnStatus
 from psycopg.rows import dict_row
 
@@ -11,6 +12,17 @@ from db.session import configure_session
 from db.types import Conn, Pool
 
 APPLICATION = "workflow-scheduler"
+
+# TCP keepalives on every connection (a URL's own settings win): a server that vanished
+# without closing its connections (a host lost, a moved address, a dropped NAT entry) leaves
+# them silent, and the kernel then reports them broken within about a minute of idleness, on
+# the socket the checkout looks at (_check).
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 async def _configure(conn: Conn) -> None:
@@ -20,12 +32,15 @@ async def _configure(conn: Conn) -> None:
 
 
 async def _check(conn: Conn) -> None:
-    """Hands out a connection after a round trip to the server only if the server sent it
-    something while it sat idle in the pool, or it is known broken. A server that ends a
-    connection (a restart, a terminated backend, an idle timeout) says so on its socket
-    (its last message, then the end of the stream): that connection is checked, found
-    broken and replaced. A round trip at every checkout was ~5 % of a steady worker's CPU
-    (py-spy, docs/benchmarks.md) and woke a backend for an empty query each time."""
+    """Hands out a connection after a round trip to the server only if something happened
+    on its socket while it sat idle in the pool, or it is known broken. A server that ends a
+    connection (a restart, a terminated backend, an idle timeout) says so on the socket (its
+    last message, then the end of the stream), and the kernel marks one whose peer stopped
+    answering its keepalives: such a connection is checked, found broken and replaced. An
+    empty query at every checkout, to a backend woken for it, was a share of a steady
+    worker's CPU (docs/benchmarks.md, thirteenth stop). A connection whose peer vanished less
+    than the keepalives' minute ago is handed out: its first statement fails, as it would
+    have failed a moment later with a round trip."""
     pgconn = conn.pgconn
     if pgconn.status == ConnStatus.OK and not _readable(pgconn.socket):
         return
@@ -34,9 +49,16 @@ async def _check(conn: Conn) -> None:
 
 def _readable(fd: int) -> bool:
     # poll, not select: a worker's descriptors (its targets' connections) may pass 1024.
+    # An error or hang-up on the socket is reported whatever the events asked for.
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def _keepalives_unless_set(url: str) -> dict[str, int]:
+    # psycopg's keyword arguments override the URL's: only those the URL leaves out.
+    given = conninfo_to_dict(url)
+    return {key: value for key, value in KEEPALIVES.items() if key not in given}
 
 
 def create_pool(
@@ -57,6 +79,7 @@ def create_pool(
             "row_factory": dict_row,
             "autocommit": True,
             "fallback_application_name": f"{APPLICATION} {name}",
+            **_keepalives_unless_set(url),
         },
         # A connection broken by a database restart is noticed and replaced, not handed out.
         check=_check,

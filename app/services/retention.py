@@ -37,7 +37,8 @@ async def prune(
         jobs += n
         if n < batch:
             break
-    # After the runs: a spec goes when no run names it, an id when nothing of it is left.
+    # After the runs: a spec goes when no unfinished run names it, an id when nothing of it
+    # is left.
     while await repo.prune_specs(conn, batch, now) == batch:
         pass
     while await repo.release_owners(conn, batch) == batch:

@@ -244,8 +244,8 @@ WHERE e.id = u.id AND e.scheduled_at = u.scheduled_at
   -- scan the index of running runs instead (its predicate matches) whenever the statistics
   -- counted few runs in flight, and that read every entry it held, those of every run
   -- finished since the partition's last vacuum included (the update of a status is never
-  -- HOT, so each leaves one behind): 20,000 entries for 10 runs in
-  -- tests/integration/test_claim_contention.py, 100,000 for 500 in a day's partition.
+  -- HOT, so each leaves one behind; tests/integration/test_claim_contention.py,
+  -- docs/benchmarks.md "thirteenth stop").
   AND CASE e.status WHEN 'running' THEN e.attempts = u.attempt ELSE false END
 -- In the order of EndedRun's fields (db/repositories/executions.py).
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts, e.trigger;

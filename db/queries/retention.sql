@@ -43,7 +43,7 @@ SELECT count(*) AS n FROM gone;
 -- the run has ended, and no statement makes an ended run unfinished again (migration 0010's
 -- floor trigger). So the runs to look at are the schedule's unfinished ones, on the partial
 -- index of unfinished runs, above the unfinished floor; the history keeps no index of the
--- specs its runs name (migration 0028: a finish's second entry in it cost ~10 us a slot).
+-- specs its runs name (migration 0028: each finish added a second entry to it).
 -- Superseded for a minute at least: a run inserted by a transaction that still saw the spec
 -- as current (a manual run racing the PATCH) is committed by then.
 WITH gone AS (

@@ -69,7 +69,8 @@ WITH moved AS (
         UNION ALL
         SELECT s.scope, m.metric, m.key, m.value
         FROM outcomes o,
-             -- wfs_outcome_metrics' samples, kept when a delta of the group had them.
+             -- wfs_outcome_metrics' samples (migration 0021: keep the two in step), kept
+             -- when a delta of the group had them.
              LATERAL (VALUES ('status', o.status, o.runs, o.counted),
                              ('duration_sum_ms', '', o.duration_sum_ms, o.timed),
                              ('duration_bucket', o.duration_bucket, o.runs,

@@ -27,7 +27,7 @@ async def prune_jobs(conn: Conn, limit: int) -> int:
 
 async def prune_specs(conn: Conn, limit: int, now: datetime | None = None) -> int:
     """Delete up to `limit` run specs superseded a minute before `now` (None: the database
-    clock) that no run names any more."""
+    clock) that no unfinished run names any more."""
     return await _count(conn, "run_spec_prune_batch", {"limit": limit, "now": now})
 
 

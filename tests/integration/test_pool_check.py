@@ -65,3 +65,18 @@ async def test_a_healthy_idle_connection_is_handed_out_without_a_round_trip(
     assert activity is not None
     assert activity["state"] == "idle"
     assert "the last statement" in activity["query"]
+
+
+async def test_connections_keep_alive_unless_the_url_says_otherwise(database_url: str) -> None:
+    """A server gone without a word is noticed by the kernel's keepalives on the socket the
+    checkout looks at; a URL's own settings win."""
+    for url, idle in [(database_url, "30"), (f"{database_url}?keepalives_idle=7", "7")]:
+        opened = create_pool(url, min_size=1, max_size=1, name="test-keepalives")
+        await opened.open()
+        try:
+            async with opened.connection() as conn:
+                params = conn.info.get_parameters()
+                assert params.get("keepalives") == "1"
+                assert params.get("keepalives_idle") == idle
+        finally:
+            await opened.close()

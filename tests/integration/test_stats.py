@@ -215,6 +215,14 @@ async def test_a_fold_changes_no_sum_the_readers_see(conn: Conn) -> None:
         "DELETE FROM workflow_schedule_executions"
         " WHERE status IN ('succeeded', 'failed') AND extract(second FROM scheduled_at) < 20"
     )
+    # Deltas that expand into one metric and not the other: a final run's duration changed
+    # (no run added, a duration), a run without a duration (a run, no duration's sum).
+    await conn.execute(
+        "INSERT INTO workflow_schedule_outcome_deltas"
+        " (trigger_id, tenant, status, runs, duration_bucket, duration_sum_ms) VALUES"
+        " ('00000000-0000-4000-8000-0000000000aa', 'tenant-0', 'succeeded', 0, '5', 7),"
+        " ('00000000-0000-4000-8000-0000000000bb', 'tenant-1', 'failed', 1, '0', 0)"
+    )
     cursor = await conn.execute(
         "SELECT count(*) AS n FROM (SELECT trigger_id, status, duration_bucket"
         " FROM workflow_schedule_outcome_deltas GROUP BY 1, 2, 3 HAVING sum(runs) = 0) g"

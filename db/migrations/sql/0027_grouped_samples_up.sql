@@ -3,9 +3,8 @@
 -- A run's lag (at its start) and its duration (at its end) each became three narrow samples
 -- (`<metric>_count`, `<metric>_sum_ms`, `<metric>_bucket`), expanded row by row from the
 -- transition table by wfs_lag_samples and wfs_duration_samples and then summed per metric and
--- key: ~8 us of PostgreSQL per run in an insert of 250 started runs and as much in a finish of
--- 500 (auto_explain of the triggers' statements, docs/benchmarks.md "thirteenth stop"). The
--- runs are now grouped by bucket first (a count and a sum per bucket) and each group expanded
+-- key, the costliest part of a start's and a finish's statistics (docs/benchmarks.md,
+-- "thirteenth stop"). The runs are now grouped by bucket first (a count and a sum per bucket) and each group expanded
 -- by wfs_timing_metrics: the same deltas, a handful of rows expanded per statement. The values
 -- are exactly those of 0021's triggers (a rounded lag is summed as before: each run's lag
 -- rounded, then added).

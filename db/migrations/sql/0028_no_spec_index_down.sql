@@ -1,3 +1,4 @@
--- 0005's index again (built on every partition under a SHARE lock: writes wait for it).
+-- The partitioned index of 0010 (first made by 0005) again, built on every partition under a
+-- SHARE lock: writes wait for it.
 CREATE INDEX workflow_schedule_executions_spec_idx
     ON workflow_schedule_executions (spec_digest);

@@ -6,9 +6,9 @@
 -- (db/queries/retention.sql, run_spec_prune_batch). Every slot paid for the index twice: at
 -- its insert, and at its finish, an update that is never HOT (its status is in partial
 -- indexes' predicates) and so added an entry with the same digest to a schedule's long
--- posting list: 35.7 against 26.1 us of PostgreSQL per finished run, 27.8 against 27.0 per
--- inserted one (bench: a scratch cluster, 100,000 runs three times; docs/benchmarks.md,
--- "thirteenth stop").
+-- posting list (docs/benchmarks.md, "thirteenth stop").
+-- (Migration 0012's rule, "retention keeps every spec a run names", becomes "every spec an
+-- unfinished run names".)
 -- Dropping a partitioned index takes an ACCESS EXCLUSIVE lock on the history and its
 -- partitions for the moment of the catalog change; nothing is rewritten.
 DROP INDEX workflow_schedule_executions_spec_idx;
