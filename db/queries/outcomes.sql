@@ -69,7 +69,11 @@ UPDATE workflow_schedule_executions AS e SET
     next_attempt_at = CASE WHEN %(status)s = 'retrying'
         THEN %(at)s::timestamptz + make_interval(secs => %(retry_delay)s) END,
     completion_deadline = NULL
-WHERE e.id = %(id)s AND e.status = 'accepted'
+-- The status in a CASE, as in execution_finish_many and for its reason: the run by its
+-- primary key, never by a walk of a partial index whose predicate `status = 'accepted'`
+-- would match (that of unfinished runs), every entry of a run ended since the last vacuum
+-- included.
+WHERE e.id = %(id)s AND CASE WHEN e.status = 'accepted' THEN true ELSE false END
 -- In the order of EndedRun's fields (db/repositories/executions.py).
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts,
           e.trigger;
@@ -78,7 +82,7 @@ RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attem
 -- A heartbeat: the workflow is alive, its deadline moves to now + completionTimeoutSeconds.
 UPDATE workflow_schedule_executions
 SET completion_deadline = %(deadline)s
-WHERE id = %(id)s AND status = 'accepted';
+WHERE id = %(id)s AND CASE WHEN status = 'accepted' THEN true ELSE false END;  -- as above
 
 -- name: executions_time_out_due
 -- The timeout sweep: accepted runs whose deadline has passed end `timed_out` at their deadline.

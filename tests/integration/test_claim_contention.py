@@ -144,7 +144,8 @@ def _history_index_entries_read(plan: dict[str, Any]) -> int:
 
 def _history_indexes_read(plan: dict[str, Any]) -> set[str]:
     """The history's indexes the plan's scans read (a sequential scan counts as "seq"),
-    those of partitions pruned when it ran (never executed) left out."""
+    those of partitions pruned when it ran (never executed) left out, and sequential scans
+    of empty partitions (a run known by id alone is looked for in every partition)."""
     return {
         str(node.get("Index Name", "seq"))
         for node in _nodes(plan)
@@ -153,6 +154,7 @@ def _history_indexes_read(plan: dict[str, Any]) -> set[str]:
         )
         and node.get("Node Type") not in ("ModifyTable", "Bitmap Heap Scan")
         and node.get("Actual Loops", 1) > 0
+        and (node.get("Node Type") != "Seq Scan" or _history_rows_read(node) > 0)
     }
 
 
@@ -607,3 +609,54 @@ async def test_a_window_starts_after_its_cursor_and_ends_with_its_span(conn: Con
         conn, min_age_seconds=5.0, after=third, span_seconds=1.0, limit=100
     )
     assert [run for run, _ in window.orphans] == [made[t + timedelta(seconds=3)]]
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+async def test_a_reports_statements_find_their_run_by_its_primary_key(
+    conn: Conn, generic: bool
+) -> None:
+    """A workflow's report (or heartbeat) ends (or extends) its accepted run, known by id.
+    Tested as `status = 'accepted'`, the run was looked for on a partial index whose
+    predicate that matches (the unfinished runs'), every entry of a run ended since the last
+    vacuum included, whenever the statistics counted few runs in flight: 2,000 entries for
+    one run here, at each report."""
+    await conn.execute(  # what the statistics saw: a history of finished runs
+        "INSERT INTO workflow_schedule_executions"
+        " (trigger_id, workflow_id, tenant, scheduled_at, status, attempts, started_at)"
+        " SELECT gen_random_uuid(), 'wf', 'globex', %(t)s - (g / 1000) * interval '1 s',"
+        "  'succeeded', 1, %(t)s FROM generate_series(1, 20000) AS g",
+        {"t": T0},
+    )
+    await conn.execute("ANALYZE workflow_schedule_executions")
+    run = (await _create(conn, "acme", T0)).id
+    await conn.execute(
+        "INSERT INTO workflow_schedule_executions (trigger_id, workflow_id, tenant,"
+        " scheduled_at, status, attempts, started_at, accepted_at, completion_deadline)"
+        " SELECT s, 'wf', 'acme', %(t)s, 'accepted', 1, %(t)s, %(t)s, %(t)s + interval '1 h'"
+        " FROM unnest(%(ids)s::uuid[]) AS s",
+        {"t": T0, "ids": [run]},
+    )
+    await conn.execute(  # 2,000 runs accepted, then reported, since
+        "INSERT INTO workflow_schedule_executions (trigger_id, workflow_id, tenant,"
+        " scheduled_at, status, attempts, started_at, accepted_at, completion_deadline)"
+        " SELECT gen_random_uuid(), 'wf', 'globex', %(t)s - (g / 1000) * interval '1 s',"
+        "  'accepted', 1, %(t)s, %(t)s, %(t)s + interval '1 h' FROM generate_series(1, 2000) g",
+        {"t": T0},
+    )
+    await conn.execute(
+        "UPDATE workflow_schedule_executions SET status = 'succeeded', completion_deadline = NULL"
+        " WHERE tenant = 'globex' AND status = 'accepted'"
+    )
+    (run_id,) = await _run_ids(conn, "acme")
+    for name, params in [
+        ("execution_extend_deadline", {"id": run_id, "deadline": T0 + timedelta(hours=2)}),
+        (
+            "execution_conclude",
+            {"id": run_id, "status": "succeeded", "error": None, "output": None, "at": T0,
+             "retry_delay": None},
+        ),
+    ]:
+        plan = await _explain(conn, name, params, generic=generic)
+        indexes = _history_indexes_read(plan)
+        assert indexes and all(i.endswith("_pkey") for i in indexes), f"{name}: {indexes}"
+        assert _history_rows_read(plan) == 1, name
