@@ -431,7 +431,8 @@ WHERE s.id = c.id
 RETURNING s.id, c.pause AS paused;
 
 -- name: schedule_changes_listen
--- Subscribes the session to the notification the workflow_schedules trigger sends on every
--- change (migration 0002). PostgreSQL delivers a notification only to the sessions listening
+-- Subscribes the session to the notification the workflow_schedules triggers send when a
+-- schedule may be due sooner: created, made active, its next fire instant moved earlier
+-- (migration 0029; every change before). PostgreSQL delivers a notification only to the sessions listening
 -- when its transaction commits: a listener that connects again must assume it missed some.
 LISTEN workflow_schedules_changed;

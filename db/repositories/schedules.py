@@ -398,6 +398,6 @@ async def record_outcomes(
 
 
 async def listen_for_changes(conn: Conn) -> None:
-    """From now on `conn.notifies()` yields a notification after each committed change of
-    the schedules (worker/dispatcher.py wakes the dispatcher with them)."""
+    """From now on `conn.notifies()` yields a notification after each committed change that
+    may make a schedule due sooner (worker/dispatcher.py wakes the dispatcher with them)."""
     await conn.execute(query("schedule_changes_listen"))

@@ -7,9 +7,13 @@
 -- claimed again, and made each dispatch transaction commit with a notification (PostgreSQL
 -- serializes the commits of transactions that notify). Now: a schedule created, one made
 -- active, or one whose next fire instant moved earlier (an edit of its cron or time zone, a
--- resume) notifies; an advance, a pause and a delete do not (they leave less to do, never
--- something sooner; a dispatcher that wakes for a schedule gone or moved finds nothing and
--- plans again).
+-- resume) notifies; an advance, a pause, a delete and the record of runs' outcomes do not
+-- (they leave less to do: a dispatcher that wakes for a schedule gone or moved finds nothing
+-- and plans again). What a sleeping dispatcher learns later than before: that a run a
+-- skip or buffer_one schedule waited on has ended (it looks again every waiting recheck,
+-- app/services/dispatch.py), and that the earliest schedules left a crowded second behind
+-- them whose lead starts earlier than its planned wake-up (it plans again within its
+-- longest sleep).
 DROP TRIGGER workflow_schedules_notify_change ON workflow_schedules;
 CREATE TRIGGER workflow_schedules_notify_insert AFTER INSERT ON workflow_schedules
     FOR EACH STATEMENT EXECUTE FUNCTION workflow_schedules_notify_change();
