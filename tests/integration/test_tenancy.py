@@ -149,16 +149,17 @@ async def test_retention_prunes_superseded_specs_but_keeps_those_unfinished_runs
     await _schedules(conn).pause(created.id, "a change that is not of the spec")
     assert await _one(conn, "SELECT count(*) FROM workflow_run_specs") == 5
     await conn.execute("DELETE FROM workflow_schedule_executions WHERE id = %s", (run.id,))
-    await conn.execute(  # v2's run has ended; v3's waits for its workflow's report
+    await conn.execute(  # v2's run has ended; v3's waits for its workflow's report; v4's
+        # waits for its retry (L4: a retry sends the run's own spec)
         "UPDATE workflow_schedule_executions SET status = CASE id WHEN %s THEN 'succeeded'"
-        " ELSE 'accepted' END WHERE id IN (%s, %s)",
-        (runs[0].id, runs[0].id, runs[1].id),
+        " WHEN %s THEN 'accepted' ELSE 'retrying' END WHERE id IN (%s, %s, %s)",
+        (runs[0].id, runs[1].id, runs[0].id, runs[1].id, runs[2].id),
     )
     await _age_superseded_specs(conn)
     await prune(conn, retention_days=30)
     remaining = await conn.execute("SELECT input FROM workflow_run_specs ORDER BY created_at")
     # v1 is named by no run any more, v2 by an ended run only; v3 and v4 by unfinished runs
-    # (accepted, pending); v5 is the schedule's current spec.
+    # (accepted, retrying); v5 is the schedule's current spec.
     assert [r["input"] for r in await remaining.fetchall()] == [{"v": 3}, {"v": 4}, {"v": 5}]
 
 
