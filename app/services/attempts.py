@@ -271,7 +271,7 @@ async def finish_batch(
                 random_unit=rng.random(),
                 at=early.reported_at,
             )
-            row = await outcomes_repo.conclude(conn, early.execution_id, end)
+            row = await outcomes_repo.conclude(conn, early.execution_id, attempt.scheduled_at, end)
             await outcomes_repo.mark_applied(conn, early.execution_id, early.attempt, end.at)
             if row is not None:
                 updated.append(row)

@@ -91,7 +91,7 @@ class OutcomeService:
                 raise Conflict(_not_accepted_message(current))
         if refusal is not None:
             raise Conflict(refusal)
-        return Reported(await self._get(execution_id), early)
+        return Reported(await self._get(current), early)
 
     async def heartbeat(self, execution_id: UUID, *, now: datetime | None = None) -> Execution:
         """The workflow is alive: its deadline moves to now + completionTimeoutSeconds. A run
@@ -105,12 +105,12 @@ class OutcomeService:
                 refusal = _timed_out_message(run)
             elif current.status == "accepted":
                 deadline = run.now + timedelta(seconds=run.completion_timeout_seconds)
-                await repo.extend_deadline(self.conn, current.id, deadline)
+                await repo.extend_deadline(self.conn, current.id, current.scheduled_at, deadline)
             elif current.status != "running":
                 raise Conflict(_not_accepted_message(current))
         if refusal is not None:
             raise Conflict(refusal)
-        return await self._get(execution_id)
+        return await self._get(current)
 
     async def _lock(self, execution_id: UUID, now: datetime | None) -> LockedRun:
         run = await repo.lock(self.conn, self.tenant, execution_id, now)
@@ -118,10 +118,13 @@ class OutcomeService:
             raise ExecutionNotFound(f"no execution {execution_id}")
         return run
 
-    async def _get(self, execution_id: UUID) -> Execution:
-        execution = await executions_repo.get(self.conn, self.tenant, execution_id)
+    async def _get(self, locked: Execution) -> Execution:
+        """The run as the report or heartbeat left it, read in its own partition."""
+        execution = await executions_repo.get(
+            self.conn, self.tenant, locked.id, locked.scheduled_at
+        )
         if execution is None:  # deleted by retention between the two statements
-            raise ExecutionNotFound(f"no execution {execution_id}")
+            raise ExecutionNotFound(f"no execution {locked.id}")
         return execution
 
     async def _conclude(self, run: LockedRun, report: Report) -> None:
@@ -133,14 +136,14 @@ class OutcomeService:
             random_unit=self.rng.random(),
             at=run.now,
         )
-        row = await repo.conclude(self.conn, run.execution.id, end)
+        row = await repo.conclude(self.conn, run.execution.id, run.execution.scheduled_at, end)
         await after_runs_end(self.conn, [row] if row else [], self.alerts, run.now)
 
     async def _time_out(self, run: LockedRun) -> None:
         deadline = run.execution.completion_deadline
         assert deadline is not None  # an accepted run always has one
         end = Conclusion("timed_out", TIMED_OUT_ERROR, None, deadline)
-        row = await repo.conclude(self.conn, run.execution.id, end)
+        row = await repo.conclude(self.conn, run.execution.id, run.execution.scheduled_at, end)
         await after_runs_end(self.conn, [row] if row else [], self.alerts, run.now)
 
 

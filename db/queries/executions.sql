@@ -357,6 +357,11 @@ LIMIT %(limit)s;
 -- name: execution_get
 SELECT * FROM workflow_schedule_executions WHERE id = %(id)s AND tenant = %(tenant)s;
 
+-- name: execution_get_at
+-- A run whose slot the caller knows (it has just read or written it): its own partition only.
+SELECT * FROM workflow_schedule_executions
+WHERE id = %(id)s AND scheduled_at = %(scheduled_at)s AND tenant = %(tenant)s;
+
 -- name: execution_latest
 -- A schedule's newest slot: the slot key's index read backwards, one row.
 SELECT * FROM workflow_schedule_executions

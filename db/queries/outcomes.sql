@@ -73,7 +73,10 @@ UPDATE workflow_schedule_executions AS e SET
 -- primary key, never by a walk of a partial index whose predicate `status = 'accepted'`
 -- would match (that of unfinished runs), every entry of a run ended since the last vacuum
 -- included.
-WHERE e.id = %(id)s AND CASE WHEN e.status = 'accepted' THEN true ELSE false END
+-- Its slot, the partition key, from the run the caller has locked: its own partition's
+-- primary key only, not every partition's (one a day, retention's days and those made ahead).
+WHERE e.id = %(id)s AND e.scheduled_at = %(scheduled_at)s
+  AND CASE WHEN e.status = 'accepted' THEN true ELSE false END
 -- In the order of EndedRun's fields (db/repositories/executions.py).
 RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attempts,
           e.trigger;
@@ -82,7 +85,8 @@ RETURNING e.id, e.trigger_id, e.status, e.started_at, e.next_attempt_at, e.attem
 -- A heartbeat: the workflow is alive, its deadline moves to now + completionTimeoutSeconds.
 UPDATE workflow_schedule_executions
 SET completion_deadline = %(deadline)s
-WHERE id = %(id)s AND CASE WHEN status = 'accepted' THEN true ELSE false END;  -- as above
+WHERE id = %(id)s AND scheduled_at = %(scheduled_at)s  -- as above
+  AND CASE WHEN status = 'accepted' THEN true ELSE false END;
 
 -- name: executions_time_out_due
 -- The timeout sweep: accepted runs whose deadline has passed end `timed_out` at their deadline.

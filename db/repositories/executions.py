@@ -436,8 +436,16 @@ async def find_unreleased_buffered(conn: Conn, limit: int) -> list[UUID]:
     return [r["trigger_id"] for r in rows]
 
 
-async def get(conn: Conn, tenant: str, execution_id: UUID) -> Execution | None:
-    rows = await _all(conn, "execution_get", {"id": execution_id, "tenant": tenant})
+async def get(
+    conn: Conn, tenant: str, execution_id: UUID, scheduled_at: datetime | None = None
+) -> Execution | None:
+    """The tenant's run; given its slot (the partition key), looked for in its own partition
+    only, not in every partition's primary key."""
+    if scheduled_at is None:
+        rows = await _all(conn, "execution_get", {"id": execution_id, "tenant": tenant})
+    else:
+        params = {"id": execution_id, "scheduled_at": scheduled_at, "tenant": tenant}
+        rows = await _all(conn, "execution_get_at", params)
     return Execution.from_row(rows[0]) if rows else None
 
 

@@ -147,13 +147,17 @@ async def mark_applied(conn: Conn, execution_id: UUID, attempt: int, now: dateti
     )
 
 
-async def conclude(conn: Conn, execution_id: UUID, end: Conclusion) -> EndedRun | None:
-    """End (or retry) an accepted run; None when it was not accepted any more."""
+async def conclude(
+    conn: Conn, execution_id: UUID, scheduled_at: datetime, end: Conclusion
+) -> EndedRun | None:
+    """End (or retry) an accepted run, known by its whole key (the slot: one partition
+    read); None when it was not accepted any more."""
     rows = await _ended(
         conn,
         "execution_conclude",
         {
             "id": execution_id,
+            "scheduled_at": scheduled_at,
             "status": end.status,
             "error": end.error,
             "output": None if end.output is None else Jsonb(end.output),
@@ -164,10 +168,11 @@ async def conclude(conn: Conn, execution_id: UUID, end: Conclusion) -> EndedRun 
     return rows[0] if rows else None
 
 
-async def extend_deadline(conn: Conn, execution_id: UUID, deadline: datetime) -> None:
-    await conn.execute(
-        query("execution_extend_deadline"), {"id": execution_id, "deadline": deadline}
-    )
+async def extend_deadline(
+    conn: Conn, execution_id: UUID, scheduled_at: datetime, deadline: datetime
+) -> None:
+    params = {"id": execution_id, "scheduled_at": scheduled_at, "deadline": deadline}
+    await conn.execute(query("execution_extend_deadline"), params)
 
 
 async def time_out_due(

@@ -615,11 +615,16 @@ async def test_a_window_starts_after_its_cursor_and_ends_with_its_span(conn: Con
 async def test_a_reports_statements_find_their_run_by_its_primary_key(
     conn: Conn, generic: bool
 ) -> None:
-    """A workflow's report (or heartbeat) ends (or extends) its accepted run, known by id.
-    Tested as `status = 'accepted'`, the run was looked for on a partial index whose
-    predicate that matches (the unfinished runs'), every entry of a run ended since the last
-    vacuum included, whenever the statistics counted few runs in flight: 2,000 entries for
-    one run here, at each report."""
+    """A workflow's report (or heartbeat) ends (or extends) its accepted run, known by its
+    whole key (the report has locked it first). Tested as `status = 'accepted'`, the run was
+    looked for on a partial index whose predicate that matches (the unfinished runs'), every
+    entry of a run ended since the last vacuum included, whenever the statistics counted few
+    runs in flight: 2,000 entries for one run here, at each report. By its id alone, it was
+    looked for in every partition's primary key (one a day: retention's and those ahead)."""
+    made = await history.ensure_ahead(
+        conn, T0 - timedelta(days=5), PartitionPolicy(timedelta(days=1), ahead=8), 5.0
+    )
+    assert len(made) >= 9
     await conn.execute(  # what the statistics saw: a history of finished runs
         "INSERT INTO workflow_schedule_executions"
         " (trigger_id, workflow_id, tenant, scheduled_at, status, attempts, started_at)"
@@ -648,15 +653,25 @@ async def test_a_reports_statements_find_their_run_by_its_primary_key(
         " WHERE tenant = 'globex' AND status = 'accepted'"
     )
     (run_id,) = await _run_ids(conn, "acme")
+    key = {"id": run_id, "scheduled_at": T0}
     for name, params in [
-        ("execution_extend_deadline", {"id": run_id, "deadline": T0 + timedelta(hours=2)}),
+        ("execution_extend_deadline", {**key, "deadline": T0 + timedelta(hours=2)}),
         (
             "execution_conclude",
-            {"id": run_id, "status": "succeeded", "error": None, "output": None, "at": T0,
+            {**key, "status": "succeeded", "error": None, "output": None, "at": T0,
              "retry_delay": None},
         ),
+        ("execution_get_at", {**key, "tenant": "acme"}),
     ]:
         plan = await _explain(conn, name, params, generic=generic)
         indexes = _history_indexes_read(plan)
         assert indexes and all(i.endswith("_pkey") for i in indexes), f"{name}: {indexes}"
         assert _history_rows_read(plan) == 1, name
+        lookups = [
+            node
+            for node in _nodes(plan)
+            if str(node.get("Relation Name", "")).startswith("workflow_schedule_executions")
+            and node.get("Node Type") != "ModifyTable"
+            and int(node.get("Actual Loops", 0)) > 0
+        ]
+        assert len(lookups) == 1, f"{name} looked its run up in other partitions"
