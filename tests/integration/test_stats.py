@@ -237,3 +237,59 @@ async def _every_scope(conn: Conn) -> list[tuple[str, str, str, int]]:
     """Every scope's sums as the readers add them up, values and deltas, zeros included."""
     cursor = await conn.execute(WITH_OUTCOME_DELTAS)
     return sorted((r["scope"], r["metric"], r["key"], r["sum"]) for r in await cursor.fetchall())
+
+
+UNFINISHED = ("pending", "running", "retrying", "accepted")
+
+
+async def _tenant_counts_and_rows(conn: Conn) -> list[tuple[str, str, int, int]]:
+    """Per tenant and unfinished status: what wfs_tenant_runs reads, and the rows' count."""
+    cursor = await conn.execute(
+        "SELECT t.tenant, s.status, (SELECT runs FROM wfs_tenant_runs(t.tenant, s.status))"
+        "  AS counted, (SELECT count(*) FROM workflow_schedule_executions e"
+        "  WHERE e.tenant = t.tenant AND e.status = s.status) AS stored"
+        " FROM unnest(%(tenants)s::text[]) AS t(tenant), unnest(%(statuses)s::text[]) AS s(status)",
+        {"tenants": ["acme", "globex"], "statuses": list(UNFINISHED)},
+    )
+    return [(r["tenant"], r["status"], r["counted"], r["stored"]) for r in await cursor.fetchall()]
+
+
+async def test_a_tenants_runs_in_flight_read_from_the_counts_equal_its_rows(conn: Conn) -> None:
+    """The cap of runs in flight reads a tenant's running runs from the statistics' counts
+    (wfs_tenant_runs, migration 0030), not from its rows: the folded value plus the deltas
+    not folded yet must equal a count of the rows at every step, whatever changed them (the
+    engine's inserts, starts and outcomes, a hand-written update or delete, a fold)."""
+    clock = T0 - timedelta(seconds=1)
+    for tenant in ("acme", "globex"):
+        await ScheduleService(conn, tenant, clock=lambda: clock).create(
+            {"workflow_id": "wf", "cron_expression": "* * * * * *", "overlap_policy": "allow_all"}
+        )
+    steps: list[list[tuple[str, str, int, int]]] = []
+    for second in range(6):
+        await dispatch_once(conn, now=T0 + timedelta(seconds=second, milliseconds=2))
+    steps.append(await _tenant_counts_and_rows(conn))
+    cursor = await conn.execute("SELECT id FROM workflow_schedule_executions ORDER BY id")
+    ids = [r["id"] for r in await cursor.fetchall()]
+    attempts = await start_batch(conn, ids[:10])
+    steps.append(await _tenant_counts_and_rows(conn))
+    assert await fold(conn) is not None
+    steps.append(await _tenant_counts_and_rows(conn))
+    kinds = [("succeeded", 200, 10), ("accepted", 202, 10), ("retry", 503, 10), ("failed", 400, 10)]
+    await finish_batch(
+        conn, [Answer(a, outcome(*kinds[i % len(kinds)])) for i, a in enumerate(attempts[:8])]
+    )
+    steps.append(await _tenant_counts_and_rows(conn))
+    await conn.execute(  # by hand: runs started, a run removed while it ran
+        "UPDATE workflow_schedule_executions SET status = 'running', attempts = 1"
+        " WHERE id = ANY(%s)",
+        (ids[10:14],),
+    )
+    await conn.execute("DELETE FROM workflow_schedule_executions WHERE id = %s", (ids[10],))
+    steps.append(await _tenant_counts_and_rows(conn))
+    assert await fold(conn) is not None
+    steps.append(await _tenant_counts_and_rows(conn))
+    for step, counts in enumerate(steps):
+        assert [(t, s, n) for t, s, n, _ in counts] == [(t, s, n) for t, s, _, n in counts], step
+    # The case is not empty: both tenants ran runs, and each status was counted at some step.
+    assert {t for t, _, _, n in steps[1] if n > 0} == {"acme", "globex"}
+    assert {s for counts in steps for _, s, n, _ in counts if n > 0} == set(UNFINISHED)
