@@ -236,7 +236,8 @@ def test_0021_up_keeps_every_count_and_down_turns_outcome_deltas_into_narrow_one
 
 # Runs of every kind through the triggers: inserted with lags that round half-way and below
 # zero, final with durations, waiting; then finishes (the common update), starts (their lags),
-# results of accepted runs (their waits) and time-outs (the others).
+# results of accepted runs (their waits: a heartbeat, a retry, time-outs and ends of accepted
+# runs alone, then one mixed with running runs) and time-outs (the others).
 TRIGGER_WORKLOAD = (
     """
     INSERT INTO workflow_schedule_executions
@@ -260,8 +261,20 @@ TRIGGER_WORKLOAD = (
     " WHERE status = 'running'",
     "UPDATE workflow_schedule_executions SET status = 'running',"
     " executed_at = scheduled_at + interval '1234.5 ms' WHERE status = 'pending'",
+    "UPDATE workflow_schedule_executions SET completion_deadline = accepted_at + interval '1 h'"
+    " WHERE status = 'accepted'",
+    "UPDATE workflow_schedule_executions SET status = 'retrying', next_attempt_at = accepted_at"
+    " WHERE status = 'accepted' AND extract(second FROM scheduled_at)::int % 5 = 0",
+    "UPDATE workflow_schedule_executions SET status = 'timed_out',"
+    " finished_at = accepted_at + interval '4.5 ms' WHERE status = 'accepted'"
+    " AND extract(second FROM scheduled_at)::int % 5 = 1",
+    "UPDATE workflow_schedule_executions SET status = CASE WHEN duration_ms % 2 = 0"
+    " THEN 'succeeded' ELSE 'failed' END, duration_ms = duration_ms + 1,"
+    " finished_at = accepted_at + make_interval(secs => duration_ms / 1000.0)"
+    " WHERE status = 'accepted' AND extract(second FROM scheduled_at)::int % 5 = 2",
     "UPDATE workflow_schedule_executions SET status = 'succeeded', duration_ms = 77,"
-    " finished_at = accepted_at + interval '2.5 ms' WHERE status = 'accepted'",
+    " finished_at = accepted_at + interval '2.5 ms'"
+    " WHERE status = 'accepted' OR (status = 'running' AND duration_ms = 37)",
     "UPDATE workflow_schedule_executions SET status = 'timed_out' WHERE status = 'running'",
 )
 DELTAS = (
@@ -299,4 +312,22 @@ def test_0027_triggers_write_the_deltas_0021s_wrote_and_down_writes_them_again(
     migrate.upgrade(url, "0027")
     assert _deltas_of_the_trigger_workload(url) == before
     migrate.downgrade(url, "0026")
+    assert _deltas_of_the_trigger_workload(url) == before
+
+
+def test_0031_triggers_write_the_deltas_0030s_wrote_and_down_writes_them_again(
+    empty_database_url: str,
+) -> None:
+    """0031 samples the updates of accepted runs from their new rows alone, without the join
+    EXECUTE planned at each: every delta must be what 0030's triggers wrote (a heartbeat, a
+    retry, time-outs and ends of accepted runs, waits rounded the same way)."""
+    url = empty_database_url
+    migrate.upgrade(url, "0030")
+    before = _deltas_of_the_trigger_workload(url)
+    assert {"result_bucket", "result_sum_ms", "duration_total_bucket"} <= {
+        metric for metric, _, _ in before[0]
+    }
+    migrate.upgrade(url, "0031")
+    assert _deltas_of_the_trigger_workload(url) == before
+    migrate.downgrade(url, "0030")
     assert _deltas_of_the_trigger_workload(url) == before

@@ -15,6 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     run_sql_file("0027_grouped_samples_up.sql")
+    run_sql_file("0027_stats_on_update.sql")
 
 
 def downgrade() -> None:
