@@ -71,6 +71,10 @@ class VersionMismatch(Conflict):
     """The schedule was changed since you read it: fetch it again and retry with its new version."""
 
 
+class MigrationLocked(SchedulerError):
+    """A migration could not take the table locks it needs in time: nothing of it was applied."""
+
+
 class QuotaExceeded(SchedulerError):
     """A per-tenant quota is used up: retry later."""
 

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     scheduler_history_partition_hours: int = Field(default=24, ge=1, le=24 * 31)
     scheduler_history_partitions_ahead: int = Field(default=3, ge=1, le=366)
     scheduler_history_lock_timeout: float = Field(default=0.1, gt=0, le=60)
+    # `scheduler migrate`: each migration's statements wait this long at most for a table lock
+    # (a DDL statement waiting for one holds up the firing behind it), then the migration is
+    # rolled back and tried again, up to this many times (docs/operations.md).
+    scheduler_migration_lock_timeout: float = Field(default=1.0, gt=0, le=600)
+    scheduler_migration_lock_attempts: int = Field(default=20, ge=1, le=10_000)
     scheduler_shutdown_timeout: float = Field(default=25.0, ge=0, le=3_600)
     # Batch jobs a worker process runs at once through Procrastinate; each batch sends up to
     # 100 requests at once. The batches a worker dispatched itself (waiting for their instant)

@@ -22,12 +22,23 @@ from pathlib import Path
 
 FOLDERS = ("app", "worker", "db")
 EXECUTORS = frozenset(
-    {"execute", "executemany", "copy", "stream", "execute_query_async", "execute_query"}
+    {
+        "execute",
+        "executemany",
+        "copy",
+        "stream",
+        "execute_query_async",
+        "execute_query",
+        "exec_driver_sql",
+    }
 )
 QUERY_LOADER = "db/queries.py"
 
 ALLOWED: dict[tuple[str, str], str] = {
     ("db/migrate.py", "sql.encode()"): "the text of our own migration files, no input in it",
+    ("db/migrations/env.py", "\"SELECT set_config('lock_timeout', %(ms)s, false)\""): "the "
+    "migrations' session setting (db/migrate.py LockPolicy), a bound integer, before any "
+    "migration runs",
     ("db/session.py", "\"SET TIME ZONE 'UTC'\""): "a session setting of every connection of "
     "ours (the pools' configure callback, the CLI), before any repository runs on it",
     ("db/session.py", "'SET jit = off'"): "a session setting of every connection of ours (the "

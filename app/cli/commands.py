@@ -36,9 +36,12 @@ def _on_database(settings: Settings, action: Callable[[Conn], Awaitable[int]]) -
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
-    from db.migrate import current_revision, upgrade
+    from db.migrate import LockPolicy, current_revision, upgrade
 
-    upgrade(settings.database_url)
+    policy = LockPolicy(
+        settings.scheduler_migration_lock_timeout, settings.scheduler_migration_lock_attempts
+    )
+    upgrade(settings.database_url, locks=policy)
     print(f"database at revision {current_revision(settings.database_url)}")
     return 0
 

@@ -24,6 +24,14 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     with engine.connect() as connection:
+        # db/migrate.py's lock policy: a statement waits this long at most for a lock.
+        lock_timeout_ms = config.attributes.get("lock_timeout_ms")
+        if lock_timeout_ms is not None:
+            connection.exec_driver_sql(
+                "SELECT set_config('lock_timeout', %(ms)s, false)",
+                {"ms": str(int(lock_timeout_ms))},
+            )
+            connection.commit()  # a session setting, outside the migrations' transactions
         context.configure(connection=connection, transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()

@@ -49,3 +49,18 @@ FROM worker_loop_health AS h,
 WHERE %(host)s::text IS NULL OR h.host = %(host)s
 ORDER BY h.host, h.pid, h.process_id, h.loop
 LIMIT %(limit)s;
+
+-- name: migration_lock_holders
+-- The sessions a migration's lock likely waited for (db/migrate.py): those of this database
+-- whose transaction has been open longer than `wait` seconds, oldest first: pid, role,
+-- application, state, age; never their query, which may hold a secret. What another role's
+-- session does shows only to a superuser or a member of pg_read_all_stats: such a session
+-- (its state NULL) is listed too, as hidden.
+SELECT pid, usename, application_name, state,
+       round(extract(epoch FROM now() - xact_start))::bigint AS seconds
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND backend_type = 'client backend'
+  AND (xact_start < now() - make_interval(secs => %(wait)s) OR state IS NULL)
+ORDER BY xact_start NULLS LAST
+LIMIT 10;

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 from procrastinate import App, SyncPsycopgConnector
 
+from app.errors import MigrationLocked
 from db import migrate
 from devtools.localpg import LocalCluster
 
@@ -137,3 +138,36 @@ def test_one_execution_per_slot(db: psycopg.Connection[tuple[object, ...]]) -> N
     db.execute(insert)
     with pytest.raises(psycopg.errors.UniqueViolation):
         db.execute(insert)
+
+
+def test_a_migration_waiting_for_a_lock_gives_way_and_tries_again(empty_database_url: str) -> None:
+    """0028 drops an index of the history (ACCESS EXCLUSIVE). Behind a reader's long
+    transaction, its DROP waited as long as the reader, and every write of the history queued
+    behind the DROP: firing stopped. With a lock policy, each try waits a bounded time and is
+    rolled back, so a write gets through between tries; the tries that run out name the
+    reader's session; the migration goes through once the reader is gone."""
+    url = empty_database_url
+    migrate.upgrade(url, "0027")
+    policy = migrate.LockPolicy(timeout=0.2, attempts=3)
+    pauses: list[float] = []
+    with psycopg.connect(url, application_name="long-report") as reader:
+        reader.execute("SELECT count(*) FROM workflow_schedule_executions")  # its lock held
+        with psycopg.connect(url, autocommit=True) as writer:
+
+            def write_between_tries(seconds: float) -> None:
+                pauses.append(seconds)
+                writer.execute("SET lock_timeout = '5s'")  # fails rather than hang the test
+                writer.execute(
+                    "INSERT INTO workflow_schedule_executions"
+                    " (trigger_id, workflow_id, tenant, scheduled_at, status)"
+                    " VALUES (gen_random_uuid(), 'wf', 'acme', now(), 'pending')"
+                )
+
+            with pytest.raises(MigrationLocked) as refused:
+                migrate.upgrade(url, "0028", locks=policy, pause=write_between_tries)
+        assert pauses == [0.5, 1.0]  # three tries, two pauses, each pause a write got through
+        assert f"pid {reader.info.backend_pid} (long-report" in refused.value.message
+        assert "revision 0027" in refused.value.message
+        assert migrate.current_revision(url) == "0027"
+    migrate.upgrade(url, "0028", locks=policy, pause=pauses.append)
+    assert migrate.current_revision(url) == "0028"
