@@ -1,20 +1,17 @@
 """What the history's layout costs its writes per run (issue 13, docs/benchmarks.md): random
 ids against ids in time order (app/domain/run_ids.py, "Run ids in time order"), the
-B-tree on `created_at` against migration 0024's BRIN ("ninth stop"), the index of the
-specs runs name that migration 0028 dropped ("thirteenth stop") and the index of running runs
-by tenant that 0032 dropped ("fourteenth stop").
+B-tree on `created_at` against migration 0024's BRIN ("ninth stop"), and the index of the
+specs runs name that migration 0028 dropped ("thirteenth stop").
 
     .venv/bin/python -m bench.run_ids [--rows 2000000] [--runs 100000] [--rounds 2]
-        [--kinds random,ordered | ordered,btree-created | ordered,spec-index
-         | ordered,running-index]
+        [--kinds random,ordered | ordered,btree-created | ordered,spec-index]
 
 Starts a throwaway cluster (fsync on, PostgreSQL's default memory settings) and fills one
 database at head per kind with the same day of finished runs of 1,000 schedules, `rows` of
 them: `random` with random ids (version 4, what the engine made before migration 0022),
 `ordered` with ids that start with their creation instant, `btree-created` ordered ids with
 the history's index on `created_at` as it was before migration 0024, `spec-index` ordered
-ids with the index of the specs runs name, as before migration 0028, `running-index` ordered
-ids with the partial index of running runs by tenant, as before 0032. Then, `rounds` times,
+ids with the index of the specs runs name, as before migration 0028. Then, `rounds` times,
 in each database in turn (the order alternates between rounds): a CHECKPOINT (as PostgreSQL
 takes every few minutes), then `runs` more slots through the engine's own statements, as the
 dispatcher and the executor write them: inserted already started in batches of 250
@@ -73,16 +70,11 @@ BTREE_CREATED = (  # the index of migration 0010, as before 0024
     "CREATE INDEX workflow_schedule_executions_created_idx"
     " ON workflow_schedule_executions (created_at)",
 )
-RUNNING_INDEX = (  # the partial index of running runs by tenant, as before migration 0032
-    "CREATE INDEX workflow_schedule_executions_running_tenant_idx"
-    " ON workflow_schedule_executions (tenant) WHERE status = 'running'",
-)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {  # kind: (its ids, its changes to head)
     "random": ("random", ()),
     "ordered": ("ordered", ()),
     "btree-created": ("ordered", BTREE_CREATED),
     "spec-index": ("ordered", SPEC_INDEX),
-    "running-index": ("ordered", RUNNING_INDEX),
 }
 STATS = """
 SELECT pg_current_wal_lsn() - '0/0'::pg_lsn,
