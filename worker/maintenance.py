@@ -9,10 +9,7 @@
 No lock is taken: every step is idempotent and safe to run in several workers at once.
 
 `StatsFold` folds statistics deltas every `SCHEDULER_STATS_FOLD_INTERVAL` seconds across the
-deployment (one worker at a time does it; each asks every second). At its first pass and
-every `tenant_runs_check_every` seconds after, it also sets the tenants' counts of unfinished
-runs back to their rows where something outside the engine made them drift (the cap of runs
-in flight reads those counts, migration 0030), logging each correction.
+deployment (one worker at a time does it; each asks every second).
 
 `CompletionTimeouts` ends `timed_out` every second the accepted runs whose workflow neither
 reported nor sent a heartbeat by their deadline (issue 11). Any number of workers sweep at
@@ -31,7 +28,6 @@ does not end (H2: it used to, and the next crash's runs then stayed `running` fo
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,8 +40,8 @@ from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.services.attempts import OrphanCursor, recover_orphans
 from app.services.history_partitions import HistoryPass, maintain
 from app.services.outcomes import SWEEP_LIMIT, time_out_due
-from db.repositories.stats import fold, reconcile_tenant_runs
-from db.types import Conn, Pool
+from db.repositories.stats import fold
+from db.types import Pool
 from worker.service import Service, ServiceConfig
 
 log = logging.getLogger("worker.maintenance")
@@ -59,8 +55,6 @@ class MaintenanceConfig:
     orphan_min_age: float = 5.0
     fold_interval: float = 1.0  # how often each worker asks whether it is time to fold
     fold_every: float = 5.0  # the deployment's cadence (SCHEDULER_STATS_FOLD_INTERVAL)
-    # A count of every unfinished run (one index scan): rare, drift comes only from outside.
-    tenant_runs_check_every: float = 600.0
     timeout_interval: float = 1.0
     stale_floor: float = 30.0
     alerts: AlertPolicy = DEFAULT_ALERTS  # run.failed of runs that time out (issue 12)
@@ -140,8 +134,6 @@ class StatsFold(Service[int]):
         )
         self.pool = pool
         self.every = options.fold_every
-        self.check_every = options.tenant_runs_check_every
-        self._next_check = 0.0  # time.monotonic(): the first pass checks
 
     async def run_once(self, now: datetime | None) -> int:
         """When the deployment's last fold is `fold_every` seconds old, fold until fewer than
@@ -153,23 +145,7 @@ class StatsFold(Service[int]):
                 folded += moved
                 moved = await fold(conn, FOLD_ROUND, now=now)
             folded += moved or 0
-            if time.monotonic() >= self._next_check:
-                await self._check_tenant_runs(conn)
         return folded
-
-    async def _check_tenant_runs(self, conn: Conn) -> None:
-        corrections = await reconcile_tenant_runs(conn)
-        self._next_check = time.monotonic() + self.check_every
-        for tenant, status, runs in corrections or ():
-            log.warning(
-                "a tenant's count of unfinished runs had drifted from its rows: corrected",
-                extra={
-                    "event": "stats.tenant_runs_corrected",
-                    "tenant": tenant,
-                    "status": status,
-                    "correction": runs,
-                },
-            )
 
 
 class CompletionTimeouts(Service[int]):

@@ -97,47 +97,6 @@ SELECT greatest((SELECT count(*) FROM moved), (SELECT count(*) FROM moved_outcom
            AS moved,
        (SELECT count(*) FROM written) AS written;
 
--- name: stats_tenant_runs_turn
--- This transaction's turn to check the tenants' counts of unfinished runs: no other checker
--- now (an advisory try-lock held to the transaction's end; the others skip). Its own
--- statement, so that the check below reads a snapshot taken after the lock: a checker that
--- read before the previous one committed would correct the same difference twice.
-SELECT pg_try_advisory_xact_lock(hashtext('workflow_tenant_runs_reconcile')) AS got;
-
--- name: stats_tenant_runs_reconcile
--- Each tenant's unfinished runs per status as the statistics count them (the folded 't:'
--- values plus the tenant deltas, wfs_tenant_runs' sum for every tenant) against a count of
--- the rows, in one snapshot; where they differ, a delta that makes them equal. The triggers
--- write a run's change and its delta in one transaction, so a difference is drift from
--- outside the engine (a TRUNCATE, a statement on one partition, triggers off during a
--- restore), and the cap of runs in flight reads these counts (migration 0030). Returns the
--- corrections. The rows are counted where unfinished runs are (the partial index of
--- unfinished runs, above the unfinished floor).
-WITH stored AS (
-    SELECT tenant, status, count(*) AS runs FROM workflow_unfinished_executions
-    WHERE scheduled_at >= (SELECT at FROM workflow_history_unfinished_floor)
-    GROUP BY 1, 2
-), counted AS (
-    SELECT tenant, status, sum(runs) AS runs FROM (
-        SELECT substr(scope, 3) AS tenant, key AS status, value AS runs
-        FROM workflow_schedule_stat_values
-        WHERE scope LIKE 't:%%' AND metric = 'status'
-          AND key IN ('pending', 'running', 'retrying', 'accepted')
-        UNION ALL
-        SELECT tenant, key, value FROM workflow_stat_tenant_deltas
-        WHERE metric = 'status' AND key IN ('pending', 'running', 'retrying', 'accepted')
-    ) AS c
-    GROUP BY 1, 2
-), corrections AS (
-    SELECT coalesce(s.tenant, c.tenant) AS tenant, coalesce(s.status, c.status) AS status,
-           coalesce(s.runs, 0) - coalesce(c.runs, 0) AS correction
-    FROM stored AS s FULL JOIN counted AS c ON c.tenant = s.tenant AND c.status = s.status
-)
-INSERT INTO workflow_stat_tenant_deltas (tenant, metric, key, value)
-SELECT tenant, 'status', status, correction FROM corrections WHERE correction <> 0
-ORDER BY 1, 3
-RETURNING tenant, key AS status, value AS correction;
-
 -- name: stat_values_prune_zero
 -- Counters of schedules whose history is gone entirely (retention runs it after its prunes).
 DELETE FROM workflow_schedule_stat_values

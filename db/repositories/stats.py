@@ -71,18 +71,6 @@ async def fold(
     return int(done["moved"]) if done else 0
 
 
-async def reconcile_tenant_runs(conn: Conn) -> list[tuple[str, str, int]] | None:
-    """Set each tenant's counts of unfinished runs back to its rows where they drifted, in
-    one transaction; returns the corrections (tenant, status, runs added), or None when
-    another worker is checking right now."""
-    async with conn.transaction():
-        row = await fetch_one(conn, "stats_tenant_runs_turn")
-        if not row or not row["got"]:
-            return None
-        rows = await fetch_all(conn, "stats_tenant_runs_reconcile")
-    return [(r["tenant"], r["status"], int(r["correction"])) for r in rows]
-
-
 async def prune_zero_values(conn: Conn) -> None:
     """Forget the per-schedule counters that are all zero (their history is gone)."""
     await execute(conn, "stat_values_prune_zero")

@@ -16,12 +16,10 @@ from app.services.dispatch import dispatch_once
 from app.services.retention import prune
 from app.services.schedules import ScheduleService
 from app.services.stats import StatsService
-from db.pool import create_pool
 from db.queries import query
-from db.repositories.stats import fold, reconcile_tenant_runs
+from db.repositories.stats import fold
 from db.types import Conn
 from tests.integration.test_stats_migrations import TRIGGER_WORKLOAD, WITH_OUTCOME_DELTAS
-from worker.maintenance import MaintenanceConfig, StatsFold
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 
@@ -169,7 +167,9 @@ async def test_the_fold_finds_its_deltas_by_key_however_bloated_their_table_is(
     assert await fold(conn) == 300
 
 
-async def test_the_fold_keeps_one_cadence_for_the_deployment(conn: Conn, database_url: str) -> None:
+async def test_the_fold_keeps_one_cadence_for_the_deployment(
+    conn: Conn, database_url: str
+) -> None:
     """A fold happens when the deployment's last one, by any worker, is `every` seconds old
     (migration 0015): with a worker per connection asking every second, the deltas are still
     folded every `every` seconds, so each fold sums several slots of a schedule into one value
@@ -293,56 +293,3 @@ async def test_a_tenants_runs_in_flight_read_from_the_counts_equal_its_rows(conn
     # The case is not empty: both tenants ran runs, and each status was counted at some step.
     assert {t for t, _, _, n in steps[1] if n > 0} == {"acme", "globex"}
     assert {s for counts in steps for _, s, n, _ in counts if n > 0} == set(UNFINISHED)
-
-
-async def test_a_tenants_drifted_counts_are_set_back_to_its_rows(database_url: str) -> None:
-    """Drift from outside the engine (deltas deleted or added by hand, as a TRUNCATE or a
-    restore without triggers would leave them) made the counts the cap of runs in flight reads
-    say more or fewer runs than there are. The fold's check sets them back to the rows with a
-    correcting delta, once (a second check finds nothing), and one checker at a time."""
-    pool = create_pool(database_url, max_size=2)
-    await pool.open()
-    try:
-        async with pool.connection() as conn:
-            await _runs_of_two_tenants_some_running(conn)
-            assert await fold(conn) is not None  # some counts folded into values, some not
-            await conn.execute(
-                "UPDATE workflow_schedule_executions SET status = 'running', attempts = 1"
-                " WHERE tenant = 'globex' AND status = 'pending'"
-            )
-            await conn.execute("DELETE FROM workflow_stat_tenant_deltas WHERE tenant = 'globex'")
-            await conn.execute(
-                "INSERT INTO workflow_stat_tenant_deltas (tenant, metric, key, value) VALUES"
-                " ('acme', 'status', 'running', 7), ('initech', 'status', 'pending', 3)"
-            )
-            drifted = {
-                (t, s): (n, stored) for t, s, n, stored in await _tenant_counts_and_rows(conn)
-            }
-            assert drifted[("acme", "running")][0] == drifted[("acme", "running")][1] + 7
-            assert drifted[("globex", "running")][0] < drifted[("globex", "running")][1]
-            async with pool.connection() as other, other.transaction():
-                await other.execute(query("stats_tenant_runs_turn"))  # another checker's turn
-                assert await reconcile_tenant_runs(conn) is None
-            check = StatsFold(pool, MaintenanceConfig(fold_every=0.0))
-            await check.run_once(None)
-            assert [(t, s, n) for t, s, n, _ in await _tenant_counts_and_rows(conn)] == [
-                (t, s, n) for t, s, _, n in await _tenant_counts_and_rows(conn)
-            ]
-            cursor = await conn.execute("SELECT runs FROM wfs_tenant_runs('initech', 'pending')")
-            assert (await cursor.fetchone() or {})["runs"] == 0  # a tenant with no runs left
-            assert await reconcile_tenant_runs(conn) == []
-    finally:
-        await pool.close()
-
-
-async def _runs_of_two_tenants_some_running(conn: Conn) -> None:
-    """Every-second schedules of acme and globex, six seconds dispatched, ten runs started."""
-    clock = T0 - timedelta(seconds=1)
-    for tenant in ("acme", "globex"):
-        await ScheduleService(conn, tenant, clock=lambda: clock).create(
-            {"workflow_id": "wf", "cron_expression": "* * * * * *", "overlap_policy": "allow_all"}
-        )
-    for second in range(6):
-        await dispatch_once(conn, now=T0 + timedelta(seconds=second, milliseconds=2))
-    cursor = await conn.execute("SELECT id FROM workflow_schedule_executions ORDER BY id")
-    await start_batch(conn, [r["id"] for r in await cursor.fetchall()][:10])
