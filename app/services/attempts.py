@@ -137,7 +137,7 @@ async def _near_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) 
     burst one batch at a time. Read without a lock."""
     if cap is None or not execution_ids:
         return set()
-    room = await quotas_repo.in_flight_room(conn, execution_ids)
+    room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap)
     return {
         run
         for tenant in room

@@ -247,7 +247,7 @@ async def _started_here(
     for _, ids in local:
         for tenant, count in Counter(tenant_of[i] for i in ids if i in tenant_of).items():
             here[tenant] = max(here[tenant], count)
-    running = await executions_repo.running_by_tenant(conn, sorted(here))
+    running = await executions_repo.running_by_tenant(conn, sorted(here), max_runs_in_flight)
     room = {
         tenant
         for tenant, count in here.items()

@@ -93,7 +93,7 @@ async def check_run_room(
         )
     refusals = []
     if cap is not None:
-        refusals.append(_over_in_flight(cap, await repo.runs_in_flight(conn, tenant)))
+        refusals.append(_over_in_flight(cap, await repo.runs_in_flight(conn, tenant, cap)))
     if limit is not None and wanted > 0:
         refusals.append(_over_minute(limit, wanted, await repo.run_usage(conn, tenant, now)))
     _refuse(refusals)

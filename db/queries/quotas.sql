@@ -39,21 +39,30 @@ ON CONFLICT (tenant, minute) DO UPDATE SET runs = u.runs + excluded.runs
 RETURNING u.tenant, u.runs;
 
 -- name: quota_runs_in_flight
--- The tenant's running runs, from the statistics' counts (wfs_tenant_runs, migration 0030).
-SELECT runs AS running FROM wfs_tenant_runs(%(tenant)s, 'running');
+-- The tenant's running runs, counted up to %(count_limit)s (its cap: more changes nothing).
+SELECT count(*) AS running FROM (
+    SELECT 1 FROM workflow_schedule_executions
+    WHERE tenant = %(tenant)s AND status = 'running'
+    LIMIT %(count_limit)s
+) AS r;
 
 -- name: quota_in_flight_room
 -- Without a lock: per tenant with runs of the batch waiting to start, those runs and how
--- many of its runs are running (wfs_tenant_runs, migration 0030: a few rows, whatever the
--- tenant's runs in flight).
+-- many of its runs are running, counted up to %(count_limit)s (more cannot change
+-- the answer, and a tenant far below its cap costs a short index scan, not a count of all its
+-- runs).
 WITH waiting AS (
     SELECT e.tenant, array_agg(e.id) AS ids
     FROM workflow_schedule_executions e
     WHERE e.id = ANY(%(ids)s::uuid[]) AND e.status IN ('pending', 'retrying')
     GROUP BY e.tenant
 )
-SELECT w.tenant, w.ids, r.runs AS running
-FROM waiting w, LATERAL wfs_tenant_runs(w.tenant, 'running') AS r;
+SELECT w.tenant, w.ids,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM workflow_schedule_executions r
+            WHERE r.tenant = w.tenant AND r.status = 'running'
+            LIMIT %(count_limit)s) AS c) AS running
+FROM waiting w;
 
 -- name: quota_in_flight_lock
 -- Serialises, per tenant, the starts of batches holding runs of that tenant that wait to start,
@@ -85,12 +94,11 @@ WITH waiting AS (
                                    + interval '200 milliseconds')
 ),
 room AS MATERIALIZED (
-    -- One count per tenant of the batch (MATERIALIZED: inlined, it ran once per waiting run),
-    -- from the statistics' counts (wfs_tenant_runs, migration 0030): what a count of the
-    -- rows would find in this statement's snapshot, taken after the per-tenant lock.
-    SELECT t.tenant, r.runs AS running
-    FROM (SELECT DISTINCT tenant FROM waiting) AS t,
-         LATERAL wfs_tenant_runs(t.tenant, 'running') AS r
+    -- One count per tenant of the batch (MATERIALIZED: inlined, it ran once per waiting run).
+    SELECT r.tenant, count(*) AS running
+    FROM workflow_schedule_executions r
+    WHERE r.tenant IN (SELECT tenant FROM waiting) AND r.status = 'running'
+    GROUP BY r.tenant
 )
 SELECT w.id, coalesce(room.running, 0) >= %(cap)s AS full,
        coalesce(%(now)s::timestamptz, clock_timestamp()) AS db_now

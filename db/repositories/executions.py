@@ -282,9 +282,11 @@ async def read_started(
     return [_attempt(r) for r in rows]
 
 
-async def running_by_tenant(conn: Conn, tenants: Sequence[str]) -> dict[str, int]:
-    """Each tenant's runs `running` (from the statistics' counts, migration 0030). No lock."""
-    rows = await _all(conn, "execution_running_by_tenant", {"tenants": list(tenants)})
+async def running_by_tenant(conn: Conn, tenants: Sequence[str], count_limit: int) -> dict[str, int]:
+    """Each tenant's runs `running`, counted up to `count_limit`. No lock."""
+    rows = await _all(
+        conn, "execution_running_by_tenant", {"tenants": list(tenants), "count_limit": count_limit}
+    )
     return {r["tenant"]: int(r["running"]) for r in rows}
 
 

@@ -42,23 +42,29 @@ async def add_runs(conn: Conn, runs: Mapping[str, int], now: datetime) -> dict[s
     return {r["tenant"]: int(r["runs"]) for r in rows}
 
 
-async def runs_in_flight(conn: Conn, tenant: str) -> int:
-    """The tenant's running runs (from the statistics' counts, migration 0030)."""
-    rows = await fetch_all(conn, "quota_runs_in_flight", {"tenant": tenant})
+async def runs_in_flight(conn: Conn, tenant: str, count_limit: int) -> int:
+    """The tenant's running runs, counted up to `count_limit`."""
+    rows = await fetch_all(
+        conn, "quota_runs_in_flight", {"tenant": tenant, "count_limit": count_limit}
+    )
     return int(rows[0]["running"])
 
 
 @dataclass(frozen=True, slots=True)
 class TenantRoom:
-    """One tenant's runs of a batch that wait to start, and its runs running."""
+    """One tenant's runs of a batch that wait to start, and its runs running (counted up to
+    the count limit)."""
 
     waiting_ids: tuple[UUID, ...]
     running: int
 
 
-async def in_flight_room(conn: Conn, ids: Sequence[UUID]) -> list[TenantRoom]:
-    """Per tenant with waiting runs in `ids`: those runs, and its runs running. No lock."""
-    rows = await fetch_all(conn, "quota_in_flight_room", {"ids": list(ids)})
+async def in_flight_room(conn: Conn, ids: Sequence[UUID], count_limit: int) -> list[TenantRoom]:
+    """Per tenant with waiting runs in `ids`: those runs, and its runs running counted up to
+    `count_limit`. No lock."""
+    rows = await fetch_all(
+        conn, "quota_in_flight_room", {"ids": list(ids), "count_limit": count_limit}
+    )
     return [TenantRoom(tuple(r["ids"]), int(r["running"])) for r in rows]
 
 

@@ -315,19 +315,19 @@ def test_0027_triggers_write_the_deltas_0021s_wrote_and_down_writes_them_again(
     assert _deltas_of_the_trigger_workload(url) == before
 
 
-def test_0031_triggers_write_the_deltas_0030s_wrote_and_down_writes_them_again(
+def test_0030_triggers_write_the_deltas_0029s_wrote_and_down_writes_them_again(
     empty_database_url: str,
 ) -> None:
-    """0031 samples the updates of accepted runs from their new rows alone, without the join
-    EXECUTE planned at each: every delta must be what 0030's triggers wrote (a heartbeat, a
+    """0030 samples the updates of accepted runs from their new rows alone, without the join
+    EXECUTE planned at each: every delta must be what 0029's triggers wrote (a heartbeat, a
     retry, time-outs and ends of accepted runs, waits rounded the same way)."""
     url = empty_database_url
-    migrate.upgrade(url, "0030")
+    migrate.upgrade(url, "0029")
     before = _deltas_of_the_trigger_workload(url)
     assert {"result_bucket", "result_sum_ms", "duration_total_bucket"} <= {
         metric for metric, _, _ in before[0]
     }
-    migrate.upgrade(url, "0031")
+    migrate.upgrade(url, "0030")
     assert _deltas_of_the_trigger_workload(url) == before
-    migrate.downgrade(url, "0030")
+    migrate.downgrade(url, "0029")
     assert _deltas_of_the_trigger_workload(url) == before

@@ -70,4 +70,4 @@ BEGIN
 END;
 $$;
 
--- The update trigger's function: 0027_stats_on_update.sql (also what 0031 goes back to).
+-- The update trigger's function: 0027_stats_on_update.sql (also what 0030 goes back to).

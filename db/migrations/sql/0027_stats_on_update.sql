@@ -1,4 +1,4 @@
--- The update trigger's function of migration 0027 (run by its upgrade, and by 0031's downgrade).
+-- The update trigger's function of migration 0027 (run by its upgrade, and by 0030's downgrade).
 
 CREATE OR REPLACE FUNCTION wfs_stats_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
