@@ -15,13 +15,10 @@ caller's capacity counts batches still waiting for their instant, not answers st
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 from uuid import UUID
 
 import psycopg
@@ -40,6 +37,7 @@ from worker.collector import CrowdPause, freeze_startup_heap
 from worker.db_clock import DbClock
 from worker.http.target import HttpTarget, secrets_of
 from worker.http.wire import Request
+from worker.releaser import Releaser
 
 log = logging.getLogger("worker.executor")
 FINISH_RETRY_FIRST_DELAY = 0.2
@@ -138,6 +136,8 @@ class BatchExecutor:
             self._attempt,
             max_sending=target.max_connections * 2,
             crowd_pause=CrowdPause() if worker_process else None,
+            paced_origins=target.paced_origins,
+            paced=settings.scheduler_target_connections,
         )
 
     async def run_batch(self, execution_ids: Sequence[UUID]) -> None:
@@ -390,100 +390,6 @@ class BatchExecutor:
         if isinstance(request, Outcome):
             return request
         return await self.target.send_prepared(request, secrets, attempt.timeout_seconds)
-
-
-Item = tuple[Attempt, Prepared, Batch]
-
-
-class Releaser:
-    """Sends prepared requests at their instants, for every batch of the process: one timer per
-    instant, and at most `max_sending` sends started and not finished at a time, the next one
-    started as each ends.
-
-    Why not a task per request at the instant: 50,000 runs of one instant held by a worker were
-    50,000 tasks created in one go (with the garbage collections that many allocations
-    trigger) before the first request could leave: about a second of stall at the instant
-    (`python -m bench --only burst`, docs/benchmarks.md). The HTTP client sends at most
-    `max_connections` at once anyway; twice that many started leaves room for the requests
-    waiting for a slow origin's capped slots (issue 10, H1), so that one silent origin does not
-    hold up the others' sends."""
-
-    def __init__(
-        self,
-        attempt: Callable[[Attempt, Prepared, Batch], Coroutine[Any, Any, None]],
-        max_sending: int,
-        crowd_pause: CrowdPause | None = None,
-    ) -> None:
-        """`crowd_pause`: the garbage collector off while requests wait for a sender
-        (worker/collector.py says why)."""
-        self._attempt = attempt
-        self._max_sending = max_sending
-        self._crowd_pause = crowd_pause
-        self._sending = 0
-        self._due: collections.deque[Item] = collections.deque()  # instant come, not started
-        self._waiting: dict[float, list[Item]] = {}  # by instant (time.monotonic())
-        self._drained: asyncio.Future[None] | None = None  # resolved when `_due` empties
-
-    def stopping(self) -> None:
-        """The process is stopping: the garbage collector is back on, whatever still waits."""
-        if self._crowd_pause is not None:
-            self._crowd_pause.end()
-
-    async def drained(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
-        """Until every request whose instant has come is started (at once when none waits),
-        or `timeout` seconds."""
-        if not self._due:
-            return
-        if self._drained is None or self._drained.done():
-            self._drained = asyncio.get_running_loop().create_future()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._drained), timeout)
-
-    def add(self, send_at: float, items: list[Item]) -> None:
-        if send_at <= time.monotonic():
-            self._due.extend(items)
-            self._pump()
-            return
-        waiting = self._waiting.get(send_at)
-        if waiting is None:
-            self._waiting[send_at] = waiting = []
-            self._arm(send_at)
-        waiting.extend(items)
-
-    def _arm(self, send_at: float) -> None:
-        loop = asyncio.get_running_loop()
-        loop.call_later(max(0.0, send_at - time.monotonic()), self._instant, send_at)
-
-    def _instant(self, send_at: float) -> None:
-        # uvloop's timers may fire up to 1 ms early, and a request must never leave before
-        # its slot: armed again for what is left.
-        if send_at > time.monotonic():
-            self._arm(send_at)
-            return
-        self._due.extend(self._waiting.pop(send_at, ()))
-        self._pump()
-
-    def _pump(self) -> None:
-        while self._due and self._sending < self._max_sending:
-            attempt, prepared, batch = self._due.popleft()
-            if batch.cancelled:
-                continue
-            self._sending += 1
-            send = asyncio.create_task(self._attempt(attempt, prepared, batch))
-            send.add_done_callback(self._ended)
-            batch.sends.append(send)
-            batch._sent(1)
-        if self._crowd_pause is not None:
-            if self._due:
-                self._crowd_pause.begin()
-            else:
-                self._crowd_pause.end()
-        if not self._due and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-
-    def _ended(self, _: asyncio.Task[None]) -> None:
-        self._sending -= 1
-        self._pump()
 
 
 def _transient(exc: BaseException) -> bool:

@@ -11,7 +11,9 @@ from typing import Any
 from uuid import uuid4
 
 from worker.collector import CrowdPause
-from worker.executor import Batch, Releaser
+from worker.executor import Batch
+from worker.http.wire import Request
+from worker.releaser import Releaser
 
 
 async def test_requests_leave_at_their_instant_a_bounded_number_at_a_time() -> None:
@@ -127,3 +129,73 @@ async def test_a_collector_someone_else_turned_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+SHARED = ("http", "workflows.internal", 80)
+OWN = ("http", "tenant.example", 443)
+
+
+def _items(batch: Batch, origin: tuple[str, str, int], count: int) -> list[Any]:
+    return [(None, ((), Request(origin, b"")), batch)] * count
+
+
+def _batch(count: int) -> Batch:
+    batch = Batch([uuid4() for _ in range(count)])
+    batch.unsent = count
+    batch.out = asyncio.get_running_loop().create_future()
+    return batch
+
+
+async def test_the_shared_targets_sends_have_a_lane_of_their_own_with_its_own_bound() -> None:
+    """At most `paced` sends to the shared target at once; the others wait in the queue, not as
+    tasks; a schedule's own target is not held behind them, nor they behind it."""
+    release = asyncio.Event()
+    started: list[tuple[str, str, int]] = []
+
+    async def attempt(item: Any, prepared: Any, batch: Batch) -> None:
+        started.append(prepared[1].origin)
+        await release.wait()
+
+    releaser = Releaser(attempt, max_sending=5, paced_origins=[SHARED], paced=2, paced_escape=60)
+    batch = _batch(16)
+    releaser.add(time.monotonic(), _items(batch, SHARED, 10) + _items(batch, OWN, 6))
+    await asyncio.sleep(0)
+    assert started.count(SHARED) == 2 and started.count(OWN) == 5
+    release.set()
+    await asyncio.wait_for(batch.out, 5)
+    await releaser.drained(timeout=5)
+    assert started.count(SHARED) == 10 and started.count(OWN) == 6
+
+
+async def test_a_slow_send_to_the_shared_target_stops_counting_and_the_next_one_goes() -> None:
+    """A workflow endpoint slow for some runs does not hold the others behind its pace; an
+    escaped send that ends later is not taken off the count twice."""
+    release = asyncio.Event()
+    second = asyncio.Event()
+    started: list[float] = []
+
+    async def attempt(item: Any, prepared: Any, batch: Batch) -> None:
+        started.append(time.monotonic())
+        if len(started) == 2:
+            second.set()
+        await release.wait()
+
+    releaser = Releaser(attempt, max_sending=5, paced_origins=[SHARED], paced=1, paced_escape=0.05)
+    batch = _batch(2)
+    releaser.add(time.monotonic(), _items(batch, SHARED, 2))
+    await asyncio.sleep(0)
+    assert len(started) == 1
+    await asyncio.wait_for(second.wait(), 5)
+    assert len(started) == 2 and started[1] - started[0] >= 0.05  # not after the release
+    release.set()
+    await asyncio.wait_for(batch.out, 5)
+    await asyncio.sleep(0.01)  # both sends ended: the first after it had escaped
+
+    release.clear()
+    started.clear()
+    later = _batch(2)
+    releaser.add(time.monotonic(), _items(later, SHARED, 2))
+    await asyncio.sleep(0)
+    assert len(started) == 1, "the lane's bound is still one"
+    release.set()
+    await asyncio.wait_for(later.out, 5)

@@ -63,6 +63,12 @@ class HttpTarget:
         self._clock = clock
         self._client: WireClient | None = None
 
+    @property
+    def paced_origins(self) -> tuple[Origin, ...]:
+        """The shared default target's origins, whose sends the executor paces
+        (worker/releaser.py)."""
+        return tuple(self._uncapped)
+
     def _get_client(self) -> WireClient:
         # Created lazily, inside the event loop that will use it: its connections belong there.
         if self._client is None:

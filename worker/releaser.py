@@ -1,0 +1,189 @@
+"""Sends the process's prepared requests at their instants, a bounded number at a time.
+
+One timer per instant; at the instant, sends start from a queue as earlier ones end, each a
+task. Why not a task per request at the instant: 50,000 runs of one instant held by a worker
+were 50,000 tasks created in one go (with the garbage collections that many allocations
+trigger) before the first request could leave: about a second of stall at the instant
+(`python -m bench --only burst`, docs/benchmarks.md). A request waiting in the queue costs
+nothing; one waiting as a task for a connection slot costs a task, a future and a wake-up.
+
+Two lanes, each with its own queue and bound:
+- the shared default target's lane (`paced`, SCHEDULER_TARGET_CONNECTIONS): at most that many
+  of its sends at once. Over 100 connections a worker, the same 5,000 requests a second arrived
+  sooner and cost less CPU than over up to 1,000 (docs/benchmarks.md, fifteenth stop: every
+  socket is one more to wake, read and write on a machine that is the bottleneck then, and
+  every request past the bound used to wait as a task). A send still unanswered after
+  `ESCAPE_SECONDS` stops counting: a workflow endpoint slow for some runs does not hold the
+  other tenants' requests behind it (issue 10, H1), and a slow endpoint, which needs the
+  connections, still gets as many as the HTTP client allows;
+- every other request (schedules' own targets): `max_sending`, twice the HTTP client's
+  connections, which leaves room for the requests waiting for a slow origin's capped slots
+  (H1), so that one silent origin does not hold up the others' sends.
+The lanes do not wait on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Collection, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from worker.collector import CrowdPause
+
+if TYPE_CHECKING:
+    from app.services.attempts import Attempt
+    from worker.executor import Batch, Prepared
+    from worker.http.wire import Origin
+
+    Item = tuple[Attempt, Prepared, Batch]
+
+ESCAPE_SECONDS = 0.02
+"""A paced send unanswered after this stops counting against its lane: above a loopback
+answer's time at a crowded instant over 100 connections a worker on this 2-core machine (~7
+ms), below most remote endpoints'."""
+
+
+class _Lane:
+    """A queue of requests whose instant has come, and the sends started from it."""
+
+    __slots__ = ("due", "limit", "sending", "started", "escape", "timer")
+
+    def __init__(self, limit: int, escape: float | None = None) -> None:
+        self.due: collections.deque[Item] = collections.deque()
+        self.limit = limit
+        self.sending = 0  # started, not ended, not escaped
+        self.escape = escape  # None: sends count until they end
+        # The counted sends, oldest first (only with `escape`): when each started.
+        self.started: dict[asyncio.Task[None], float] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class Releaser:
+    def __init__(
+        self,
+        attempt: Callable[[Attempt, Prepared, Batch], Coroutine[Any, Any, None]],
+        max_sending: int,
+        crowd_pause: CrowdPause | None = None,
+        *,
+        paced_origins: Collection[Origin] = (),
+        paced: int = 0,
+        paced_escape: float = ESCAPE_SECONDS,
+    ) -> None:
+        """`crowd_pause`: the garbage collector off while requests wait for a sender
+        (worker/collector.py says why). Requests to `paced_origins` go through their own lane
+        of `paced` sends at once (0: no such lane), a send unanswered after `paced_escape`
+        seconds no longer counted."""
+        self._attempt = attempt
+        self._crowd_pause = crowd_pause
+        self._other = _Lane(max_sending)
+        self._paced = _Lane(paced, paced_escape) if paced and paced_origins else None
+        self._paced_origins = frozenset(paced_origins)
+        self._lanes = [self._other] if self._paced is None else [self._paced, self._other]
+        self._waiting: dict[float, list[Item]] = {}  # by instant (time.monotonic())
+        self._drained: asyncio.Future[None] | None = None  # resolved when no lane has any due
+
+    def stopping(self) -> None:
+        """The process is stopping: the garbage collector is back on, whatever still waits."""
+        if self._crowd_pause is not None:
+            self._crowd_pause.end()
+
+    async def drained(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, not a deadline
+        """Until every request whose instant has come is started (at once when none waits),
+        or `timeout` seconds."""
+        if not self._any_due():
+            return
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._drained), timeout)
+
+    def add(self, send_at: float, items: list[Item]) -> None:
+        if send_at <= time.monotonic():
+            self._queue(items)
+            self._pump()
+            return
+        waiting = self._waiting.get(send_at)
+        if waiting is None:
+            self._waiting[send_at] = waiting = []
+            self._arm(send_at)
+        waiting.extend(items)
+
+    def _any_due(self) -> bool:
+        return any(lane.due for lane in self._lanes)
+
+    def _queue(self, items: list[Item]) -> None:
+        paced = self._paced
+        if paced is None:
+            self._other.due.extend(items)
+            return
+        origins = self._paced_origins
+        for item in items:
+            request = item[1][1]
+            lane = paced if getattr(request, "origin", None) in origins else self._other
+            lane.due.append(item)
+
+    def _arm(self, send_at: float) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(0.0, send_at - time.monotonic()), self._instant, send_at)
+
+    def _instant(self, send_at: float) -> None:
+        # uvloop's timers may fire up to 1 ms early, and a request must never leave before
+        # its slot: armed again for what is left.
+        if send_at > time.monotonic():
+            self._arm(send_at)
+            return
+        self._queue(self._waiting.pop(send_at, []))
+        self._pump()
+
+    def _pump(self) -> None:
+        for lane in self._lanes:
+            self._start(lane)
+        if self._crowd_pause is not None:
+            if self._any_due():
+                self._crowd_pause.begin()
+            else:
+                self._crowd_pause.end()
+        if not self._any_due() and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _start(self, lane: _Lane) -> None:
+        due = lane.due
+        while due and lane.sending < lane.limit:
+            attempt, prepared, batch = due.popleft()
+            if batch.cancelled:
+                continue
+            lane.sending += 1
+            send = asyncio.create_task(self._attempt(attempt, prepared, batch))
+            send.add_done_callback(functools.partial(self._ended, lane))
+            if lane.escape is not None:
+                lane.started[send] = time.monotonic()
+            batch.sends.append(send)
+            batch._sent(1)
+        if lane.escape is not None and due and lane.started and lane.timer is None:
+            # Full, and requests wait: look again when the oldest counted send is slow.
+            oldest = next(iter(lane.started.values()))
+            lane.timer = asyncio.get_running_loop().call_later(
+                max(0.0, oldest + lane.escape - time.monotonic()), self._escape, lane, lane.escape
+            )
+
+    def _escape(self, lane: _Lane, escape: float) -> None:
+        """The sends of `lane` started `escape` seconds ago or more stop counting against it."""
+        lane.timer = None
+        slow_since = time.monotonic() - escape
+        started = lane.started
+        while started:
+            send, at = next(iter(started.items()))
+            if at > slow_since:
+                break
+            del started[send]
+            lane.sending -= 1
+        self._pump()
+
+    def _ended(self, lane: _Lane, send: asyncio.Task[None]) -> None:
+        if lane.escape is None or lane.started.pop(send, None) is not None:
+            lane.sending -= 1  # (an escaped send was no longer counted)
+        self._pump()
