@@ -7,19 +7,19 @@ trigger) before the first request could leave: about a second of stall at the in
 (`python -m bench --only burst`, docs/benchmarks.md). A request waiting in the queue costs
 nothing; one waiting as a task for a connection slot costs a task, a future and a wake-up.
 
-Two lanes, each with its own queue and bound:
-- the shared default target's lane (`paced`, SCHEDULER_TARGET_CONNECTIONS): at most that many
-  of its sends at once. Over 100 connections a worker, the same 5,000 requests a second arrived
+Two lanes, each with its own queue, and at most `max_sending` sends open (twice the HTTP
+client's connections, which leaves room for the requests waiting for a slow origin's capped
+slots, issue 10 H1, so that one silent origin does not hold up the others' sends):
+- the shared default target's lane is paced: at most `paced` (SCHEDULER_TARGET_CONNECTIONS)
+  of its sends at once. Over 100 connections a worker, a crowded instant's requests arrived
   sooner and cost less CPU than over up to 1,000 (docs/benchmarks.md, fifteenth stop: every
   socket is one more to wake, read and write on a machine that is the bottleneck then, and
-  every request past the bound used to wait as a task). A send still unanswered after
-  `ESCAPE_SECONDS` stops counting: a workflow endpoint slow for some runs does not hold the
-  other tenants' requests behind it (issue 10, H1), and a slow endpoint, which needs the
-  connections, still gets as many as the HTTP client allows;
-- every other request (schedules' own targets): `max_sending`, twice the HTTP client's
-  connections, which leaves room for the requests waiting for a slow origin's capped slots
-  (H1), so that one silent origin does not hold up the others' sends.
-The lanes do not wait on each other.
+  every request past the bound used to wait as a task). That holds for an endpoint that
+  answers fast; one that does not needs the connections. So the first send still unanswered
+  after `ESCAPE_SECONDS` opens the lane up to `max_sending` until its queue has emptied (the
+  end of that crowd): a slow endpoint, or one slow for some runs, gets what it got before;
+- every other request (schedules' own targets).
+The lanes do not wait on each other's queues (they share the HTTP client's connections).
 """
 
 from __future__ import annotations
@@ -42,24 +42,33 @@ if TYPE_CHECKING:
     Item = tuple[Attempt, Prepared, Batch]
 
 ESCAPE_SECONDS = 0.02
-"""A paced send unanswered after this stops counting against its lane: above a loopback
-answer's time at a crowded instant over 100 connections a worker on this 2-core machine (~7
-ms), below most remote endpoints'."""
+"""A paced send unanswered after this opens its lane up: above a loopback answer's time at a
+crowded instant over 100 connections a worker on this 2-core machine (~7 ms), below most
+remote endpoints'."""
 
 
 class _Lane:
     """A queue of requests whose instant has come, and the sends started from it."""
 
-    __slots__ = ("due", "limit", "sending", "started", "escape", "timer")
+    __slots__ = ("due", "limit", "paced", "escape", "open", "opened_up", "started", "timer")
 
-    def __init__(self, limit: int, escape: float | None = None) -> None:
+    def __init__(
+        self, limit: int, paced: int | None = None, escape: float = ESCAPE_SECONDS
+    ) -> None:
         self.due: collections.deque[Item] = collections.deque()
-        self.limit = limit
-        self.sending = 0  # started, not ended, not escaped
-        self.escape = escape  # None: sends count until they end
-        # The counted sends, oldest first (only with `escape`): when each started.
+        self.limit = limit  # sends open at once, always
+        self.paced = paced  # ...and at most this many while the lane is not opened up
+        self.escape = escape
+        self.open = 0  # started, not ended
+        self.opened_up = False  # a paced send was slow: only `limit` counts, until `due` empties
+        # The paced sends, oldest first: when each started.
         self.started: dict[asyncio.Task[None], float] = {}
         self.timer: asyncio.TimerHandle | None = None
+
+    def has_room(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        return self.paced is None or self.opened_up or len(self.started) < self.paced
 
 
 class Releaser:
@@ -75,12 +84,12 @@ class Releaser:
     ) -> None:
         """`crowd_pause`: the garbage collector off while requests wait for a sender
         (worker/collector.py says why). Requests to `paced_origins` go through their own lane
-        of `paced` sends at once (0: no such lane), a send unanswered after `paced_escape`
-        seconds no longer counted."""
+        of `paced` sends at once (0: no such lane), opened up by a send unanswered after
+        `paced_escape` seconds."""
         self._attempt = attempt
         self._crowd_pause = crowd_pause
         self._other = _Lane(max_sending)
-        self._paced = _Lane(paced, paced_escape) if paced and paced_origins else None
+        self._paced = _Lane(max_sending, paced, paced_escape) if paced and paced_origins else None
         self._paced_origins = frozenset(paced_origins)
         self._lanes = [self._other] if self._paced is None else [self._paced, self._other]
         self._waiting: dict[float, list[Item]] = {}  # by instant (time.monotonic())
@@ -152,38 +161,36 @@ class Releaser:
 
     def _start(self, lane: _Lane) -> None:
         due = lane.due
-        while due and lane.sending < lane.limit:
+        while due and lane.has_room():
             attempt, prepared, batch = due.popleft()
             if batch.cancelled:
                 continue
-            lane.sending += 1
+            lane.open += 1
             send = asyncio.create_task(self._attempt(attempt, prepared, batch))
             send.add_done_callback(functools.partial(self._ended, lane))
-            if lane.escape is not None:
+            if lane.paced is not None and not lane.opened_up:
                 lane.started[send] = time.monotonic()
             batch.sends.append(send)
             batch._sent(1)
-        if lane.escape is not None and due and lane.started and lane.timer is None:
-            # Full, and requests wait: look again when the oldest counted send is slow.
+        if not due:
+            lane.opened_up = False  # the crowd has gone: the next one starts paced
+        elif lane.started and not lane.opened_up and lane.timer is None:
+            # Paced, full, and requests wait: look again when the oldest send would be slow.
             oldest = next(iter(lane.started.values()))
             lane.timer = asyncio.get_running_loop().call_later(
-                max(0.0, oldest + lane.escape - time.monotonic()), self._escape, lane, lane.escape
+                max(0.0, oldest + lane.escape - time.monotonic()), self._look_again, lane
             )
 
-    def _escape(self, lane: _Lane, escape: float) -> None:
-        """The sends of `lane` started `escape` seconds ago or more stop counting against it."""
+    def _look_again(self, lane: _Lane) -> None:
+        """A paced send unanswered for `escape` seconds: the endpoint is slow, and needs the
+        connections; the lane is opened up for the rest of this crowd."""
         lane.timer = None
-        slow_since = time.monotonic() - escape
-        started = lane.started
-        while started:
-            send, at = next(iter(started.items()))
-            if at > slow_since:
-                break
-            del started[send]
-            lane.sending -= 1
+        if lane.started and next(iter(lane.started.values())) + lane.escape <= time.monotonic():
+            lane.opened_up = True
+            lane.started.clear()
         self._pump()
 
     def _ended(self, lane: _Lane, send: asyncio.Task[None]) -> None:
-        if lane.escape is None or lane.started.pop(send, None) is not None:
-            lane.sending -= 1  # (an escaped send was no longer counted)
+        lane.open -= 1
+        lane.started.pop(send, None)
         self._pump()

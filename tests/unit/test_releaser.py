@@ -167,25 +167,45 @@ async def test_the_shared_targets_sends_have_a_lane_of_their_own_with_its_own_bo
     assert started.count(SHARED) == 10 and started.count(OWN) == 6
 
 
-async def test_a_slow_send_to_the_shared_target_stops_counting_and_the_next_one_goes() -> None:
-    """A workflow endpoint slow for some runs does not hold the others behind its pace; an
-    escaped send that ends later is not taken off the count twice."""
-    release = asyncio.Event()
-    second = asyncio.Event()
-    started: list[float] = []
+class HeldSends:
+    """An attempt that records when each send started and holds it until `release`; `reached`
+    is set once `count` sends have started."""
 
-    async def attempt(item: Any, prepared: Any, batch: Batch) -> None:
-        started.append(time.monotonic())
-        if len(started) == 2:
-            second.set()
-        await release.wait()
+    def __init__(self, count: int) -> None:
+        self.started: list[float] = []
+        self.release = asyncio.Event()
+        self.reached = asyncio.Event()
+        self.count = count
 
-    releaser = Releaser(attempt, max_sending=5, paced_origins=[SHARED], paced=1, paced_escape=0.05)
-    batch = _batch(2)
-    releaser.add(time.monotonic(), _items(batch, SHARED, 2))
+    async def __call__(self, item: Any, prepared: Any, batch: Batch) -> None:
+        self.started.append(time.monotonic())
+        if len(self.started) == self.count:
+            self.reached.set()
+        await self.release.wait()
+
+
+async def _one_paced_then_slow(
+    attempt: HeldSends, max_sending: int, count: int
+) -> tuple[Releaser, Batch]:
+    """`count` requests to the shared target, one paced at a time, a send slow after 50 ms:
+    the first has left, the others wait."""
+    releaser = Releaser(
+        attempt, max_sending=max_sending, paced_origins=[SHARED], paced=1, paced_escape=0.05
+    )
+    batch = _batch(count)
+    releaser.add(time.monotonic(), _items(batch, SHARED, count))
     await asyncio.sleep(0)
-    assert len(started) == 1
-    await asyncio.wait_for(second.wait(), 5)
+    assert len(attempt.started) == 1
+    return releaser, batch
+
+
+async def test_a_slow_send_to_the_shared_target_opens_its_lane_until_the_crowd_has_gone() -> None:
+    """An endpoint slow to answer (for some runs, or for all) needs the connections: the next
+    request goes without waiting for the slow one, and the next crowd is paced again."""
+    attempt = HeldSends(2)
+    started, release = attempt.started, attempt.release
+    releaser, batch = await _one_paced_then_slow(attempt, max_sending=5, count=2)
+    await asyncio.wait_for(attempt.reached.wait(), 5)
     assert len(started) == 2 and started[1] - started[0] >= 0.05  # not after the release
     release.set()
     await asyncio.wait_for(batch.out, 5)
@@ -196,6 +216,21 @@ async def test_a_slow_send_to_the_shared_target_stops_counting_and_the_next_one_
     later = _batch(2)
     releaser.add(time.monotonic(), _items(later, SHARED, 2))
     await asyncio.sleep(0)
-    assert len(started) == 1, "the lane's bound is still one"
+    assert len(started) == 1, "paced again: one at a time"
     release.set()
     await asyncio.wait_for(later.out, 5)
+
+
+async def test_an_opened_up_lane_still_holds_at_most_max_sending() -> None:
+    """A default target that never answers: its lane opens up at once, to `max_sending` sends
+    and no more; the rest wait in the queue, not as tasks."""
+    attempt = HeldSends(3)
+    started, release = attempt.started, attempt.release
+    _, batch = await _one_paced_then_slow(attempt, max_sending=3, count=5)
+    await asyncio.wait_for(attempt.reached.wait(), 5)
+    assert started[2] - started[1] < 0.04, "opened up: together, not one escape apart"
+    await asyncio.sleep(0.1)  # two more escapes' worth
+    assert len(started) == 3
+    release.set()
+    await asyncio.wait_for(batch.out, 5)
+    assert len(started) == 5
