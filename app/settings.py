@@ -172,10 +172,10 @@ class Settings(BaseSettings):
     # (concurrency × 100 requests); requests beyond it wait for their origin's slot, within
     # their attempt's timeout. The default target (SCHEDULER_TARGET_URL) is not capped.
     scheduler_origin_connections: int = Field(default=100, ge=1, le=100_000)
-    # Sends to the default target at once per worker process while it answers fast: a crowded
-    # instant goes out sooner and cheaper over fewer connections; a send slower than
-    # worker/releaser.py's ESCAPE_SECONDS lifts the bound for the rest of that crowd (a slow
-    # endpoint needs the connections). 0: no such bound.
+    # Sends to the default target at once per worker process: a crowded instant goes out
+    # sooner and cheaper over fewer connections. A send slower than worker/releaser.py's
+    # ESCAPE_SECONDS stops counting, so a slow endpoint gets this many new sends per that time
+    # (raise it for an endpoint slower than that under crowds). 0: no such bound.
     scheduler_target_connections: int = Field(default=100, ge=0, le=100_000)
 
     # Alerts (issue 12, docs/alerts.md). E-mail channels send through SMTP_URL

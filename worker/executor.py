@@ -45,10 +45,10 @@ FINISH_RETRY_MAX_DELAY = 5.0
 FINISH_CONNECT_TIMEOUT = 2.0
 FINISH_COALESCE_SECONDS = 0.1
 FINISH_HOLD_SECONDS = 5.0
+"""The longest outcomes wait for a crowded instant's sends to be out before being recorded."""
 CLAIMS_AT_ONCE = 4
 """Batches of this process claiming their runs (`start_batch`) at once; the others wait here,
 not in the connection pool's queue."""
-"""The longest outcomes wait for a crowded instant's sends to be out before being recorded."""
 
 Prepared = tuple[tuple[bytes, ...], Request | Outcome]
 """What a run holds until its instant: the secrets to scrub from its answer, and its request's

@@ -14,10 +14,14 @@ slots, issue 10 H1, so that one silent origin does not hold up the others' sends
   of its sends at once. Over 100 connections a worker, a crowded instant's requests arrived
   sooner and cost less CPU than over up to 1,000 (docs/benchmarks.md, fifteenth stop: every
   socket is one more to wake, read and write on a machine that is the bottleneck then, and
-  every request past the bound used to wait as a task). That holds for an endpoint that
-  answers fast; one that does not needs the connections. So the first send still unanswered
-  after `ESCAPE_SECONDS` opens the lane up to `max_sending` until its queue has emptied (the
-  end of that crowd): a slow endpoint, or one slow for some runs, gets what it got before;
+  every request past the bound used to wait as a task). A send still unanswered after
+  `ESCAPE_SECONDS` stops counting: a straggler, or a workflow slow for some runs, does not
+  hold the others behind the pace. The cost: an endpoint slower than that gets at most
+  `paced` new sends per `ESCAPE_SECONDS` (5,000 a second a worker with the defaults, against
+  its connections ÷ its answer time before); SCHEDULER_TARGET_CONNECTIONS raises it, 0 turns
+  the pace off. Raising the pace when most sends are slow, or lifting it at the first slow
+  one, was tried and lost the gain: at a crowded instant many loopback answers wait longer
+  than that behind this worker's own work (docs/benchmarks.md, fifteenth stop);
 - every other request (schedules' own targets).
 The lanes do not wait on each other's queues (they share the HTTP client's connections).
 """
@@ -42,33 +46,32 @@ if TYPE_CHECKING:
     Item = tuple[Attempt, Prepared, Batch]
 
 ESCAPE_SECONDS = 0.02
-"""A paced send unanswered after this opens its lane up: above a loopback answer's time at a
-crowded instant over 100 connections a worker on this 2-core machine (~7 ms), below most
-remote endpoints'."""
+"""A paced send unanswered after this is slow: above a loopback answer's time at a crowded
+instant over 100 connections a worker on this 2-core machine (~7 ms), below most remote
+endpoints'."""
 
 
 class _Lane:
     """A queue of requests whose instant has come, and the sends started from it."""
 
-    __slots__ = ("due", "limit", "paced", "escape", "open", "opened_up", "started", "timer")
+    __slots__ = ("due", "limit", "paced", "escape", "open", "started", "timer")
 
     def __init__(
         self, limit: int, paced: int | None = None, escape: float = ESCAPE_SECONDS
     ) -> None:
         self.due: collections.deque[Item] = collections.deque()
         self.limit = limit  # sends open at once, always
-        self.paced = paced  # ...and at most this many while the lane is not opened up
+        self.paced = paced  # ...and at most this many counted ones (None: not paced)
         self.escape = escape
         self.open = 0  # started, not ended
-        self.opened_up = False  # a paced send was slow: only `limit` counts, until `due` empties
-        # The paced sends, oldest first: when each started.
+        # The counted sends (paced lanes), oldest first: when each started.
         self.started: dict[asyncio.Task[None], float] = {}
         self.timer: asyncio.TimerHandle | None = None
 
     def has_room(self) -> bool:
         if self.open >= self.limit:
             return False
-        return self.paced is None or self.opened_up or len(self.started) < self.paced
+        return self.paced is None or len(self.started) < self.paced
 
 
 class Releaser:
@@ -84,8 +87,8 @@ class Releaser:
     ) -> None:
         """`crowd_pause`: the garbage collector off while requests wait for a sender
         (worker/collector.py says why). Requests to `paced_origins` go through their own lane
-        of `paced` sends at once (0: no such lane), opened up by a send unanswered after
-        `paced_escape` seconds."""
+        of `paced` sends at once (0: no such lane), a send unanswered after `paced_escape`
+        seconds no longer counted."""
         self._attempt = attempt
         self._crowd_pause = crowd_pause
         self._other = _Lane(max_sending)
@@ -168,13 +171,11 @@ class Releaser:
             lane.open += 1
             send = asyncio.create_task(self._attempt(attempt, prepared, batch))
             send.add_done_callback(functools.partial(self._ended, lane))
-            if lane.paced is not None and not lane.opened_up:
+            if lane.paced is not None:
                 lane.started[send] = time.monotonic()
             batch.sends.append(send)
             batch._sent(1)
-        if not due:
-            lane.opened_up = False  # the crowd has gone: the next one starts paced
-        elif lane.started and not lane.opened_up and lane.timer is None:
+        if due and lane.started and lane.timer is None:
             # Paced, full, and requests wait: look again when the oldest send would be slow.
             oldest = next(iter(lane.started.values()))
             lane.timer = asyncio.get_running_loop().call_later(
@@ -182,12 +183,12 @@ class Releaser:
             )
 
     def _look_again(self, lane: _Lane) -> None:
-        """A paced send unanswered for `escape` seconds: the endpoint is slow, and needs the
-        connections; the lane is opened up for the rest of this crowd."""
+        """The sends unanswered for `escape` seconds stop counting."""
         lane.timer = None
-        if lane.started and next(iter(lane.started.values())) + lane.escape <= time.monotonic():
-            lane.opened_up = True
-            lane.started.clear()
+        started = lane.started
+        slow_since = time.monotonic() - lane.escape
+        while started and next(iter(started.values())) <= slow_since:
+            del started[next(iter(started))]
         self._pump()
 
     def _ended(self, lane: _Lane, send: asyncio.Task[None]) -> None:

@@ -199,9 +199,9 @@ async def _one_paced_then_slow(
     return releaser, batch
 
 
-async def test_a_slow_send_to_the_shared_target_opens_its_lane_until_the_crowd_has_gone() -> None:
-    """An endpoint slow to answer (for some runs, or for all) needs the connections: the next
-    request goes without waiting for the slow one, and the next crowd is paced again."""
+async def test_a_slow_send_to_the_shared_target_stops_counting() -> None:
+    """A workflow slow for some runs: the next request goes without waiting for the slow one,
+    and the pace still holds for what comes next."""
     attempt = HeldSends(2)
     started, release = attempt.started, attempt.release
     releaser, batch = await _one_paced_then_slow(attempt, max_sending=5, count=2)
@@ -216,20 +216,20 @@ async def test_a_slow_send_to_the_shared_target_opens_its_lane_until_the_crowd_h
     later = _batch(2)
     releaser.add(time.monotonic(), _items(later, SHARED, 2))
     await asyncio.sleep(0)
-    assert len(started) == 1, "paced again: one at a time"
+    assert len(started) == 1, "still paced: one at a time"
     release.set()
     await asyncio.wait_for(later.out, 5)
 
 
-async def test_an_opened_up_lane_still_holds_at_most_max_sending() -> None:
-    """A default target that never answers: its lane opens up at once, to `max_sending` sends
-    and no more; the rest wait in the queue, not as tasks."""
+async def test_a_silent_shared_targets_lane_still_holds_at_most_max_sending() -> None:
+    """A default target that never answers: its sends stop counting one pace after another, up
+    to `max_sending` sends open and no more; the rest wait in the queue, not as tasks."""
     attempt = HeldSends(3)
     started, release = attempt.started, attempt.release
     _, batch = await _one_paced_then_slow(attempt, max_sending=3, count=5)
     await asyncio.wait_for(attempt.reached.wait(), 5)
-    assert started[2] - started[1] < 0.04, "opened up: together, not one escape apart"
-    await asyncio.sleep(0.1)  # two more escapes' worth
+    assert started[2] - started[1] >= 0.05, "one more a pace"
+    await asyncio.sleep(0.15)  # three more escapes' worth
     assert len(started) == 3
     release.set()
     await asyncio.wait_for(batch.out, 5)
