@@ -7,9 +7,10 @@ trigger) before the first request could leave: about a second of stall at the in
 (`python -m bench --only burst`, docs/benchmarks.md). A request waiting in the queue costs
 nothing; one waiting as a task for a connection slot costs a task, a future and a wake-up.
 
-Two lanes, each with its own queue, and at most `max_sending` sends open (twice the HTTP
-client's connections, which leaves room for the requests waiting for a slow origin's capped
-slots, issue 10 H1, so that one silent origin does not hold up the others' sends):
+Two lanes, each with its own queue and each with at most `max_sending` sends open (twice the
+HTTP client's connections, which leaves room for the requests waiting for a slow origin's
+capped slots, issue 10 H1, so that one silent origin does not hold up the others' sends; a
+process holds at most twice that many send tasks in all):
 - the shared default target's lane is paced: at most `paced` (SCHEDULER_TARGET_CONNECTIONS)
   of its sends at once. Over 100 connections a worker, a crowded instant's requests arrived
   sooner and cost less CPU than over up to 1,000 (docs/benchmarks.md, fifteenth stop: every
