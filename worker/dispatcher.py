@@ -25,6 +25,7 @@ from app import tracing
 from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy
 from app.services.dispatch import (
     PASS_ROW_BUDGET,
+    WAITING_RECHECK_SECONDS,
     Lead,
     Lookahead,
     SlotCost,
@@ -52,7 +53,7 @@ class DispatcherConfig:
     # M4: a schedule at the head that waits for an unfinished run is looked at again this
     # often (not in a busy loop); a pass that claimed nothing although something is due waits
     # `idle_pause` (a due row another transaction holds is skipped by the claim, not awaited).
-    waiting_recheck: float = 0.25
+    waiting_recheck: float = WAITING_RECHECK_SECONDS
     idle_pause: float = 0.05
     stale_floor: float = 30.0
     # SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE: catch-up fires beyond it are recorded `missed`.
