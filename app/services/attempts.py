@@ -311,16 +311,22 @@ async def after_runs_end(
 ) -> list[UUID]:
     """What follows runs changing state, in the caller's transaction: retries get their jobs,
     ended runs update their schedules' last status and failure streak (a timed_out run is a
-    failure), and buffered runs of schedules with nothing unfinished start. Incidents follow
-    (run.failed, schedule.paused: app/services/incidents.py), with their outbox rows. Returns
-    the schedules auto-paused by pauseAfterFailures (at `now`, else the database clock)."""
+    failure), and buffered runs of buffer_one schedules with nothing unfinished start.
+    Incidents follow (run.failed, schedule.paused: app/services/incidents.py), with their
+    outbox rows. Returns the schedules auto-paused by pauseAfterFailures (at `now`, else the
+    database clock).
+
+    Only schedules whose policy is buffer_one as recorded here are looked at for a buffered
+    run: one whose policy changed away from buffer_one with a run still buffered has it
+    released by the recovery sweep (`recover_orphans`)."""
     await _defer_retries(conn, [r for r in updated if r.status == "retrying"])
     finished = [r for r in updated if r.status in FINISHED]
     # locks the schedules
-    paused = await schedules_repo.record_outcomes(conn, _streaks(finished), now)
-    await record_events(conn, _incident_events(finished, paused), alerts)
-    await release_buffered(conn, sorted({r.trigger_id for r in finished}))
-    return paused
+    recorded = await schedules_repo.record_outcomes(conn, _streaks(finished), now)
+    await record_events(conn, _incident_events(finished, recorded.paused), alerts)
+    if recorded.buffering:
+        await release_buffered(conn, sorted(recorded.buffering))
+    return recorded.paused
 
 
 def _incident_events(finished: Sequence[EndedRun], paused: Sequence[UUID]) -> list[IncidentEvent]:

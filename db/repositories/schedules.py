@@ -374,12 +374,21 @@ class StreakUpdate(NamedTuple):
     reset: bool
 
 
+class RecordedOutcomes(NamedTuple):
+    """What recording ended runs on their schedules found: the schedules auto-paused by their
+    failure streak, and those whose overlap policy is buffer_one (only they can have a
+    buffered run waiting for the ended ones)."""
+
+    paused: list[UUID]
+    buffering: list[UUID]
+
+
 async def record_outcomes(
     conn: Conn, updates: Sequence[StreakUpdate], now: datetime | None = None
-) -> list[UUID]:
-    """Update last run / streak of schedules; returns the ids auto-paused by the streak."""
+) -> RecordedOutcomes:
+    """Update last run / streak of schedules (see `RecordedOutcomes`)."""
     if not updates:
-        return []
+        return RecordedOutcomes([], [])
     # Locks first, in id order: concurrent finishers of overlapping schedules never deadlock.
     await _firing_rows(conn, "schedule_lock_many", {"ids": sorted({u.trigger_id for u in updates})})
     rows = await _firing_rows(
@@ -394,7 +403,9 @@ async def record_outcomes(
             "now": now,
         },
     )
-    return [r["id"] for r in rows if r["paused"]]
+    return RecordedOutcomes(
+        [r["id"] for r in rows if r["paused"]], [r["id"] for r in rows if r["buffers_one"]]
+    )
 
 
 async def listen_for_changes(conn: Conn) -> None:

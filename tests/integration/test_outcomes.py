@@ -332,6 +332,39 @@ async def test_buffer_one_starts_the_buffered_slot_when_the_report_arrives(conn:
     ]
 
 
+async def test_a_buffered_run_whose_policy_changed_is_released_by_the_recovery_sweep(
+    conn: Conn,
+) -> None:
+    """A run's end releases buffered runs only of schedules that are buffer_one when it is
+    recorded (the release is not run, nor planned, after every end). A run buffered before its
+    schedule's policy changed waits for the recovery sweep, which releases it."""
+    from app.services.attempts import recover_orphans
+
+    attempt, schedule_id = await _accepted_run(conn, overlap_policy="buffer_one")
+    await dispatch_once(conn, now=T0 + timedelta(minutes=1, milliseconds=2))
+    await ScheduleService(conn, "acme", clock=lambda: T0 + timedelta(minutes=1, seconds=1)).update(
+        schedule_id, {"overlap_policy": "skip"}
+    )
+    await _service(conn).report(
+        attempt.execution_id, DONE, now=T0 + timedelta(minutes=1, seconds=5)
+    )
+    query = (
+        "SELECT buffered, status FROM workflow_schedule_executions "
+        "WHERE trigger_id = %s ORDER BY scheduled_at"
+    )
+    cursor = await conn.execute(query, (schedule_id,))
+    assert [tuple(r.values()) for r in await cursor.fetchall()] == [
+        (False, "succeeded"),
+        (True, "pending"),
+    ]
+    assert await recover_orphans(conn, min_age_seconds=3600) == 1
+    cursor = await conn.execute(query, (schedule_id,))
+    assert [tuple(r.values()) for r in await cursor.fetchall()] == [
+        (False, "succeeded"),
+        (False, "pending"),
+    ]
+
+
 async def test_skip_treats_an_accepted_run_as_unfinished(conn: Conn) -> None:
     _, schedule_id = await _accepted_run(conn, overlap_policy="skip")
     await dispatch_once(conn, now=T0 + timedelta(minutes=1, milliseconds=2))
