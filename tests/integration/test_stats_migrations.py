@@ -331,3 +331,18 @@ def test_0030_triggers_write_the_deltas_0029s_wrote_and_down_writes_them_again(
     assert _deltas_of_the_trigger_workload(url) == before
     migrate.downgrade(url, "0029")
     assert _deltas_of_the_trigger_workload(url) == before
+
+
+def test_0031_triggers_write_the_deltas_0030s_wrote_and_down_writes_them_again(
+    empty_database_url: str,
+) -> None:
+    """0031 samples a batch's start (pending runs made running) from its new rows alone: every
+    delta must be what 0030's triggers wrote."""
+    url = empty_database_url
+    migrate.upgrade(url, "0030")
+    before = _deltas_of_the_trigger_workload(url)
+    assert "lag_bucket" in {metric for metric, _, _ in before[0]}
+    migrate.upgrade(url, "0031")
+    assert _deltas_of_the_trigger_workload(url) == before
+    migrate.downgrade(url, "0030")
+    assert _deltas_of_the_trigger_workload(url) == before
