@@ -322,15 +322,20 @@ class SlotCost:
     `seconds` starts pessimistic (what a slot took with only one of the bench machine's two
     cores free: docs/benchmarks.md), so the first crowd of a process is not dispatched late;
     too early only costs memory, which the local runner's budget bounds. Only runs of at least
-    `min_sample` slots count: a few slots' passes are all round trips and would say nothing of
-    a crowd."""
+    `min_sample` slots among all the dispatchers count: a few slots' passes are all round trips
+    and would say nothing of a crowd. Among all: counted in this dispatcher's share alone, two
+    dispatchers sharing 1,000 every-second schedules never measured a run, and their lead
+    stayed at the pessimistic start's 1.05 s, longer than it takes to record the previous
+    second, so that second's schedules were claimed in dribbles as their runs were recorded
+    (at 1,000 every second: 0.386 and 0.468 ms a slot against 0.442 and 0.548,
+    docs/benchmarks.md, seventeenth stop)."""
 
     seconds: float = 0.001
     min_sample: int = 1_000
     weight: float = 0.5  # of the newest sample
 
     def observe(self, elapsed: float, claimed: int, dispatchers: int) -> None:
-        if claimed < self.min_sample or elapsed <= 0:
+        if claimed * max(1, dispatchers) < self.min_sample or elapsed <= 0:
             return
         sample = elapsed / (claimed * max(1, dispatchers))  # each claimed 1/dispatchers
         self.seconds += self.weight * (sample - self.seconds)

@@ -352,10 +352,14 @@ def test_the_lead_grows_with_the_crowd_without_a_cap() -> None:
 def test_the_cost_per_slot_is_measured_on_large_runs_of_passes() -> None:
     cost = SlotCost(seconds=0.001, min_sample=1_000, weight=0.5)
     cost.observe(elapsed=1.0, claimed=999, dispatchers=1)  # too few slots to say anything
+    cost.observe(elapsed=1.0, claimed=499, dispatchers=2)  # nor 998 among two dispatchers
     assert cost.seconds == 0.001
     # Two dispatchers sharing 20,000 slots in 3 s: each claimed 10,000 -> 0.15 ms a slot.
     cost.observe(elapsed=3.0, claimed=10_000, dispatchers=2)
     assert cost.seconds == pytest.approx((0.001 + 0.00015) / 2)
+    # Two dispatchers sharing 1,000 slots in 0.1 s, 500 each: a run of the whole second.
+    cost.observe(elapsed=0.1, claimed=500, dispatchers=2)
+    assert cost.seconds == pytest.approx(((0.001 + 0.00015) / 2 + 0.0001) / 2)
 
 
 async def test_a_crowd_the_statistics_do_not_know_gets_them_refreshed(conn: Conn) -> None:
