@@ -314,30 +314,52 @@ class Lookahead:
         return self.base + self.margin * per_slot * due / max(1, dispatchers)
 
 
+PESSIMISTIC_SLOT_SECONDS = 0.001
+"""What a slot took with only one of the bench machine's two cores free (docs/benchmarks.md):
+where a process's measure starts, and the most that small runs of passes can say."""
+
+
 @dataclass(slots=True)
 class SlotCost:
     """Wall seconds of dispatching per slot, for all dispatchers together: what a crowded
     instant's lead is made of. Measured by each dispatcher on its own runs of passes (its
     wall time ÷ the slots it claimed, × the dispatchers that claimed alongside it), smoothed;
-    `seconds` starts pessimistic (what a slot took with only one of the bench machine's two
-    cores free: docs/benchmarks.md), so the first crowd of a process is not dispatched late;
-    too early only costs memory, which the local runner's budget bounds. Only runs of at least
-    `min_sample` slots among all the dispatchers count: a few slots' passes are all round trips
-    and would say nothing of a crowd. Among all: counted in this dispatcher's share alone, two
-    dispatchers sharing 1,000 every-second schedules never measured a run, and their lead
-    stayed at the pessimistic start's 1.05 s, longer than it takes to record the previous
-    second, so that second's schedules were claimed in dribbles as their runs were recorded
-    (at 1,000 every second: 0.386 and 0.468 ms a slot against 0.442 and 0.548,
-    docs/benchmarks.md, seventeenth stop)."""
+    `seconds` starts pessimistic, so the first crowd of a process is not dispatched late; too
+    early only costs memory, which the local runner's budget bounds.
 
-    seconds: float = 0.001
+    A run of at least `min_sample` slots among all the dispatchers is a sample on its own.
+    Smaller runs are pooled until they add up to `min_sample`, and their pooled sample counts
+    only up to the pessimistic start: a few slots' passes are mostly round trips, which say
+    little of a crowd, but without them the lead could stay pessimistic for good. At 1,000
+    every second shared by two dispatchers, a lead of 1.05 s (the pessimistic start's) starts
+    before the previous second's runs are recorded, so each second is claimed in dribbles as
+    they are, and no run of passes ever reaches `min_sample`: one steady run in seven stayed
+    so, at 0.45 ms a slot against ~0.40 (docs/benchmarks.md, eighteenth stop). Counted in
+    this dispatcher's share alone, before the dispatchers were counted, that was every run
+    (0.386 and 0.468 ms a slot against 0.442 and 0.548, seventeenth stop)."""
+
+    seconds: float = PESSIMISTIC_SLOT_SECONDS
     min_sample: int = 1_000
     weight: float = 0.5  # of the newest sample
+    _pooled_elapsed: float = field(default=0.0, init=False)
+    _pooled_slots: int = field(default=0, init=False)
 
     def observe(self, elapsed: float, claimed: int, dispatchers: int) -> None:
-        if claimed * max(1, dispatchers) < self.min_sample or elapsed <= 0:
+        slots = claimed * max(1, dispatchers)  # each dispatcher claimed 1/dispatchers
+        if slots <= 0 or elapsed <= 0:
             return
-        sample = elapsed / (claimed * max(1, dispatchers))  # each claimed 1/dispatchers
+        if slots >= self.min_sample:
+            self._pooled_elapsed, self._pooled_slots = 0.0, 0  # a better sample than those
+            self._add(elapsed / slots)
+            return
+        self._pooled_elapsed += elapsed
+        self._pooled_slots += slots
+        if self._pooled_slots >= self.min_sample:
+            pooled = self._pooled_elapsed / self._pooled_slots
+            self._pooled_elapsed, self._pooled_slots = 0.0, 0
+            self._add(min(pooled, PESSIMISTIC_SLOT_SECONDS))
+
+    def _add(self, sample: float) -> None:
         self.seconds += self.weight * (sample - self.seconds)
 
 

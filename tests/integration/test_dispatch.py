@@ -351,15 +351,37 @@ def test_the_lead_grows_with_the_crowd_without_a_cap() -> None:
 
 def test_the_cost_per_slot_is_measured_on_large_runs_of_passes() -> None:
     cost = SlotCost(seconds=0.001, min_sample=1_000, weight=0.5)
-    cost.observe(elapsed=1.0, claimed=999, dispatchers=1)  # too few slots to say anything
-    cost.observe(elapsed=1.0, claimed=499, dispatchers=2)  # nor 998 among two dispatchers
-    assert cost.seconds == 0.001
     # Two dispatchers sharing 20,000 slots in 3 s: each claimed 10,000 -> 0.15 ms a slot.
     cost.observe(elapsed=3.0, claimed=10_000, dispatchers=2)
     assert cost.seconds == pytest.approx((0.001 + 0.00015) / 2)
     # Two dispatchers sharing 1,000 slots in 0.1 s, 500 each: a run of the whole second.
     cost.observe(elapsed=0.1, claimed=500, dispatchers=2)
     assert cost.seconds == pytest.approx(((0.001 + 0.00015) / 2 + 0.0001) / 2)
+
+
+def test_small_runs_of_passes_are_pooled_so_the_lead_cannot_stay_pessimistic() -> None:
+    """Two dispatchers claiming each second in dribbles of 100 slots (each 10 ms): no run is a
+    sample alone, yet their lead must not stay the pessimistic start's."""
+    cost = SlotCost(seconds=0.001, min_sample=1_000, weight=0.5)
+    for _ in range(4):
+        cost.observe(elapsed=0.01, claimed=100, dispatchers=2)
+    assert cost.seconds == 0.001  # 800 slots among the two: not enough yet
+    cost.observe(elapsed=0.01, claimed=100, dispatchers=2)
+    assert cost.seconds == pytest.approx((0.001 + 0.05 / 1_000) / 2)
+    # A run large enough alone is a sample alone; it drops what was pooled before it.
+    cost.observe(elapsed=0.5, claimed=400, dispatchers=2)  # pooled: 800 slots, 0.5 s
+    cost.observe(elapsed=0.1, claimed=1_000, dispatchers=1)
+    before = cost.seconds
+    cost.observe(elapsed=0.01, claimed=100, dispatchers=2)  # 200 pooled, not the 1,000 above
+    assert cost.seconds == before
+    # Small runs slower than the pessimistic start (a quiet deployment's round trips) never
+    # make the lead longer than that start would.
+    slow = SlotCost(seconds=0.001, min_sample=1_000, weight=0.5)
+    for _ in range(10):
+        slow.observe(elapsed=1.0, claimed=1, dispatchers=100)
+    assert slow.seconds == 0.001
+    slow.observe(elapsed=0.0, claimed=0, dispatchers=1)  # an idle run says nothing
+    assert slow.seconds == 0.001
 
 
 async def test_a_crowd_the_statistics_do_not_know_gets_them_refreshed(conn: Conn) -> None:
