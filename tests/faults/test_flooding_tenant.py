@@ -6,8 +6,9 @@ and keeps its maximum of runs in flight against a slow target (every-second sche
 target answers after 1 s), while it keeps asking for more manual runs and backfills. Tenant B
 (`globex`) has every-second schedules at a fast target. Checked: every quota answered 429
 naming its limit, A never had more runs `running` than its cap, B lost nothing and its fire lag
-p99 stayed within 100 ms, and A's runs held back by the cap all ran once A stopped (nothing
-lost, nothing skipped because of the cap).
+p99 stayed within 100 ms (`assert_fire_lag_within`: one instant may be the machine's stall),
+and A's runs held back by the cap all ran once A stopped (nothing lost, nothing skipped
+because of the cap).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from app.domain.execution import QUEUED
 from app.domain.schedule import Schedule
 from app.services.schedules import ScheduleService
 from app.settings import Settings
-from tests.faults.audit import audit_window, lag_stats, percentile, scalar
+from tests.faults.audit import assert_fire_lag_within, audit_window, lag_stats, scalar
 from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until
 from tests.support.server import make_token, running_api
@@ -209,11 +210,12 @@ def test_a_tenant_at_every_quota_does_not_slow_the_others(
     b_ids = {str(s.id) for s in b_schedules}
     b_requests = [r for r in target.requests() if r.json()["triggerId"] in b_ids]
     audit = audit_window(database_url, b_schedules, window_start, window_end, b_requests)
-    lags = [
-        r.at - _scheduled(r)
+    slots = [
+        (_scheduled(r), r.at)
         for r in b_requests
         if window_start.timestamp() <= _scheduled(r) < window_end.timestamp()
     ]
+    lags = [at - slot for slot, at in slots]
     a_statuses = _statuses(database_url, "acme")
     figures(
         scenario=(
@@ -241,7 +243,7 @@ def test_a_tenant_at_every_quota_does_not_slow_the_others(
     audit.assert_clean()
     assert audit.statuses == {"succeeded": audit.expected_slots}
     assert audit.slots_delivered == audit.expected_slots and len(lags) >= audit.expected_slots
-    assert percentile(lags, 0.99) <= 0.100, lag_stats(lags)
+    assert_fire_lag_within(slots, 0.100)
 
 
 def _fill_schedules(acme: httpx.Client) -> str:
