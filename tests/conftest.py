@@ -27,6 +27,7 @@ import pytest
 from app.settings import Settings
 from devtools.localpg import LocalCluster
 from devtools.loopback import free_port
+from tests.support.clones import Clones
 from tests.support.replica import StreamingPair, streaming_pair
 from tests.support.server import make_token, running_api
 from tests.support.target import RecordingTarget
@@ -37,6 +38,9 @@ _db_numbers = itertools.count()
 
 TIERS = ("unit", "integration", "acceptance", "faults", "security", "dashboard")
 """The folders under tests/, each a marker its tests carry (registered in pyproject.toml)."""
+CLONE_AHEAD_TIERS = ("unit", "integration", "security", "dashboard")
+"""The tiers whose tests may run beside the next test's database being cloned: not faults and
+acceptance, which measure fire lags, restart the server or count processes' CPU."""
 
 _SERVICE_PREFIXES = ("SCHEDULER_", "OTEL_")
 # Not the service's configuration but the machine's: which PostgreSQL binaries the test
@@ -105,11 +109,22 @@ def template_url(pg_cluster: LocalCluster) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def clones(pg_cluster: LocalCluster, template_url: str) -> Iterator[Clones]:
+    """Databases cloned from the template, the next one ahead (tests/support/clones.py)."""
+    made = Clones(pg_cluster, TEMPLATE_DB)
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def database_url(pg_cluster: LocalCluster, template_url: str) -> str:
-    """A fresh, migrated database of this test's own."""
-    name = f"test_{os.getpid()}_{next(_db_numbers)}"
-    return pg_cluster.create_database(name, template=TEMPLATE_DB)
+def database_url(request: pytest.FixtureRequest, clones: Clones) -> str:
+    """A fresh, migrated database of this test's own. In the tiers that tolerate a neighbour,
+    the next test's is cloned meanwhile."""
+    url = clones.clone()
+    if any(request.node.get_closest_marker(tier) for tier in CLONE_AHEAD_TIERS):
+        clones.clone_ahead()
+    return url
 
 
 @pytest.fixture

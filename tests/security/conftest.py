@@ -9,7 +9,6 @@ allowlist names one loopback prefix and one public host, so the SSRF tests can t
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,9 +18,8 @@ import pytest
 from psycopg import sql
 
 from app.settings import Settings
-from devtools.localpg import LocalCluster
-from tests.conftest import TEMPLATE_DB
 from tests.integration.conftest import conn  # noqa: F401 - a fixture, found by name
+from tests.support.clones import Clones
 from tests.support.server import make_token, running_api
 
 ALLOWED_PREFIX = "https://allowed.example.com/hooks"
@@ -67,8 +65,8 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def shared_database_url(pg_cluster: LocalCluster, template_url: str) -> str:
-    return pg_cluster.create_database(f"security_{uuid.uuid4().hex[:12]}", template=TEMPLATE_DB)
+def shared_database_url(clones: Clones) -> str:
+    return clones.clone()
 
 
 @pytest.fixture(scope="module")
