@@ -309,9 +309,9 @@ def assert_fire_lag_within(slots: Sequence[tuple[float, float]], bound: float) -
     instants) the p99 of the deliveries is the worst instant. The shared 2-core CI machine
     stalls a process now and then: in one run of the suite one instant of the flooding-tenant
     test was 247 ms late (p50 6.4 ms), while 313 instants of it on a quiet machine stayed
-    within 41 ms. What these tests look for, a
-    neighbour's load slowing a tenant, lasts as long as that load, which is the whole window:
-    it makes more than one instant late and still fails."""
+    within 41 ms. What these tests look for, a neighbour's load slowing a tenant, lasts as
+    long as that load, which is the whole window: it makes more than one instant late and
+    still fails."""
     by_instant: defaultdict[float, list[float]] = defaultdict(list)
     for slot, at in slots:
         by_instant[slot].append(at - slot)

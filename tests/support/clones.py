@@ -2,12 +2,11 @@
 
 A clone of the template costs PostgreSQL 45-90 ms (its ~280 relations: the history's
 partitions made ahead and their indexes, Procrastinate's schema), and some 1,300 tests each ask
-for one: ~100 s of a `make test` run spent waiting for CREATE DATABASE, most of it in tests
-that take less time than that themselves. So the next test's database is cloned on a thread
-while the current test runs, where the current test tolerates a neighbour (`ahead=True`): the
-tiers that measure time or restart the server (faults, acceptance) do not, and a clone is
-never under way while one of their tests runs (the clone made ahead is taken by the next test
-before it starts, and those tests order none).
+for one (by estimate ~100 s of a `make test` run). So the next test's database is cloned on a
+thread while the current test runs, in the tiers that tolerate a neighbour
+(`CLONE_AHEAD_TIERS` in tests/conftest.py). Faults and acceptance tests order no clone ahead;
+one made ahead by the test before is taken by their own `database_url` before they start.
+Measured: `pytest tests/integration` 118.0 and 133.1 s against 133.2 and 138.0 s without.
 """
 
 from __future__ import annotations
@@ -31,24 +30,24 @@ class Clones:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clone-ahead")
         self._ahead: Future[str] | None = None
 
-    def clone(self, prefix: str = "test") -> str:
+    def clone(self) -> str:
         """A new database: the one cloned ahead if there is one (waiting for it), or one cloned
         now. Returns its URL."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             return ahead.result()
-        return self._clone(prefix)
+        return self._clone()
 
     def clone_ahead(self) -> None:
         """Start cloning the next test's database now."""
         if self._ahead is None:
-            self._ahead = self._thread.submit(self._clone, "test")
+            self._ahead = self._thread.submit(self._clone)
 
     def close(self) -> None:
         """Wait for a clone under way (the cluster is about to stop)."""
         self._thread.shutdown(wait=True)
 
-    def _clone(self, prefix: str) -> str:
-        name = f"{prefix}_{os.getpid()}_{next(self._numbers)}"
+    def _clone(self) -> str:
+        name = f"test_{os.getpid()}_{next(self._numbers)}"
         with self._lock:
             return self.cluster.create_database(name, template=self.template)
