@@ -52,7 +52,7 @@ demo-target: $(RUN_STAMP) ## A demo workflow target on port 3000 that logs what 
 .PHONY: lint
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app worker db devtools
+	$(BIN)/ruff format --check app worker db devtools tests bench
 
 .PHONY: format
 format: $(STAMP) ## Format and fix what ruff can

@@ -91,9 +91,7 @@ def one(ctx: Context, stored: int) -> dict[str, Any]:
             result = measure_steady(ctx, prefix, workers, due, ctx.sizes.scale_seconds)
         finally:
             ctx.procs.stop(workers)
-        result["statements"] = ctx.cluster.top_statements(
-            name, per=due * ctx.sizes.scale_seconds
-        )
+        result["statements"] = ctx.cluster.top_statements(name, per=due * ctx.sizes.scale_seconds)
         result["engine_breakdown"] = engine_breakdown(url, result["window"])
         ctx.lag_samples.pop(prefix, None)  # the plot shows the steady scenario only
         return {**result, "stored": stored, "bulk_insert_s": insert_s}

@@ -658,8 +658,14 @@ async def test_a_reports_statements_find_their_run_by_its_primary_key(
         ("execution_extend_deadline", {**key, "deadline": T0 + timedelta(hours=2)}),
         (
             "execution_conclude",
-            {**key, "status": "succeeded", "error": None, "output": None, "at": T0,
-             "retry_delay": None},
+            {
+                **key,
+                "status": "succeeded",
+                "error": None,
+                "output": None,
+                "at": T0,
+                "retry_delay": None,
+            },
         ),
         ("execution_get_at", {**key, "tenant": "acme"}),
     ]:

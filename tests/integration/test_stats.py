@@ -167,9 +167,7 @@ async def test_the_fold_finds_its_deltas_by_key_however_bloated_their_table_is(
     assert await fold(conn) == 300
 
 
-async def test_the_fold_keeps_one_cadence_for_the_deployment(
-    conn: Conn, database_url: str
-) -> None:
+async def test_the_fold_keeps_one_cadence_for_the_deployment(conn: Conn, database_url: str) -> None:
     """A fold happens when the deployment's last one, by any worker, is `every` seconds old
     (migration 0015): with a worker per connection asking every second, the deltas are still
     folded every `every` seconds, so each fold sums several slots of a schedule into one value
