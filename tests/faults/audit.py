@@ -153,6 +153,18 @@ class Audit:
 Expect = Callable[[Schedule, dict[str, Any], list[Received]], str | None]
 
 
+def slot_of(request: Received) -> float:
+    """The slot a delivery was for (its body's `scheduledAt`), as a POSIX timestamp."""
+    return datetime.fromisoformat(request.json()["scheduledAt"].replace("Z", "+00:00")).timestamp()
+
+
+def for_slots_in(requests: Iterable[Received], start: datetime, end: datetime) -> list[Received]:
+    """The deliveries of slots in [start, end): the window `audit_window` checks. A request
+    received inside a window can be for a slot outside it (a first slot due a moment before the
+    window opened, sent late; a slot sent a moment before its instant as the window closed)."""
+    return [r for r in requests if start.timestamp() <= slot_of(r) < end.timestamp()]
+
+
 def audit_window(
     database_url: str,
     schedules: Iterable[Schedule],

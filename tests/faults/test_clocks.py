@@ -34,8 +34,10 @@ from app.services.schedules import ScheduleService
 from tests.faults.audit import (
     audit_window,
     create_schedules,
+    for_slots_in,
     lag_stats,
     percentile,
+    slot_of,
     unfinished_before,
 )
 from tests.faults.conftest import Workers, scaled
@@ -96,10 +98,8 @@ def test_a_worker_with_a_skewed_clock_fires_on_the_database_clock(
     wait_until(lambda: unfinished_before(database_url, window_end) == 0, 20, "runs to finish")
     requests = target.requests()
     audit = audit_window(database_url, schedules, window_start, window_end, requests)
-    in_window = [
-        r for r in requests if window_start.timestamp() <= _scheduled(r) < window_end.timestamp()
-    ]
-    lags = [r.at - _scheduled(r) for r in in_window]
+    in_window = for_slots_in(requests, window_start, window_end)
+    lags = [r.at - slot_of(r) for r in in_window]
     # The time each request was stamped with, against its real arrival: the database clock.
     stamp_skews = [int(r.headers["webhook-timestamp"]) - r.at for r in in_window]
     figures(
@@ -122,10 +122,6 @@ def test_a_worker_with_a_skewed_clock_fires_on_the_database_clock(
     # Real time: never early, and late by milliseconds (a clock-driven worker would be 30 s
     # off). The bounds leave room for a loaded machine.
     assert min(lags) >= 0 and percentile(lags, 0.99) < 1.0 and max(lags) < 2.0, lag_stats(lags)
-
-
-def _scheduled(request: Any) -> float:
-    return datetime.fromisoformat(request.json()["scheduledAt"].replace("Z", "+00:00")).timestamp()
 
 
 # --- (b) DST with injected time -------------------------------------------------------------

@@ -30,11 +30,18 @@ from app.domain.execution import QUEUED
 from app.domain.schedule import Schedule
 from app.services.schedules import ScheduleService
 from app.settings import Settings
-from tests.faults.audit import assert_fire_lag_within, audit_window, lag_stats, scalar
+from tests.faults.audit import (
+    assert_fire_lag_within,
+    audit_window,
+    for_slots_in,
+    lag_stats,
+    scalar,
+    slot_of,
+)
 from tests.faults.conftest import Workers, scaled
 from tests.support.db import wait_until
 from tests.support.server import make_token, running_api
-from tests.support.target import Received, RecordingTarget
+from tests.support.target import RecordingTarget
 
 MAX_SCHEDULES = 85
 MAX_RUNS_PER_MINUTE = 300
@@ -210,11 +217,7 @@ def test_a_tenant_at_every_quota_does_not_slow_the_others(
     b_ids = {str(s.id) for s in b_schedules}
     b_requests = [r for r in target.requests() if r.json()["triggerId"] in b_ids]
     audit = audit_window(database_url, b_schedules, window_start, window_end, b_requests)
-    slots = [
-        (_scheduled(r), r.at)
-        for r in b_requests
-        if window_start.timestamp() <= _scheduled(r) < window_end.timestamp()
-    ]
+    slots = [(slot_of(r), r.at) for r in for_slots_in(b_requests, window_start, window_end)]
     lags = [at - slot for slot, at in slots]
     a_statuses = _statuses(database_url, "acme")
     figures(
@@ -292,10 +295,6 @@ def _fill_runs_per_minute(acme: httpx.Client) -> str:
     assert refused.status_code == 429, refused.text
     assert "SCHEDULER_TENANT_MAX_RUNS_PER_MINUTE" in refused.json()["message"]
     return str(bulk["id"])
-
-
-def _scheduled(request: Received) -> float:
-    return datetime.fromisoformat(request.json()["scheduledAt"].replace("Z", "+00:00")).timestamp()
 
 
 def _count(database_url: str, tenant: str, *statuses: str) -> int:
