@@ -78,9 +78,18 @@ check: lint typecheck layers sql-lint ## lint + types + layers + SQL only from n
 test-unit: $(STAMP) ## Pure tests (no I/O)
 	$(BIN)/pytest tests/unit -q
 
+# Every tier but faults runs TEST_PROCESSES tests at a time, each process on a PostgreSQL
+# cluster of its own; then faults alone (its tests judge fire lags and CPU: a neighbour would
+# be part of what they measure). Both parts run whatever the first's result
+# (docs/architecture.md, "Tests").
+TEST_PROCESSES ?= 2
+
 .PHONY: test
 test: check ## Every check and every test tier (starts its own throwaway Postgres; soak-only runs left to make soak)
-	$(BIN)/pytest -q -m "not soak"
+	failed=0; \
+	$(BIN)/pytest -q -m "not soak and not faults" -n $(TEST_PROCESSES) --dist loadfile || failed=1; \
+	$(BIN)/pytest -q -m "faults and not soak" || failed=1; \
+	exit $$failed
 
 .PHONY: soak
 soak: $(STAMP) ## Long fault-injection runs (tests/faults with SOAK=1: kill -9 storm 5 min, a 2 min outage, ...; ~20 min)
