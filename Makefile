@@ -78,7 +78,7 @@ check: lint typecheck layers sql-lint ## lint + types + layers + SQL only from n
 test-unit: $(STAMP) ## Pure tests (no I/O)
 	$(BIN)/pytest tests/unit -q
 
-# Every tier but faults runs TEST_PROCESSES tests at a time, each process on a PostgreSQL
+# Every tier but faults runs TEST_PROCESSES test files at a time, each process on a PostgreSQL
 # cluster of its own; then faults alone (its tests judge fire lags and CPU: a neighbour would
 # be part of what they measure). Both parts run whatever the first's result
 # (docs/architecture.md, "Tests").

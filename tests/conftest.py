@@ -39,8 +39,10 @@ _db_numbers = itertools.count()
 TIERS = ("unit", "integration", "acceptance", "faults", "security", "dashboard")
 """The folders under tests/, each a marker its tests carry (registered in pyproject.toml)."""
 CLONE_AHEAD_TIERS = ("unit", "integration", "security", "dashboard")
-"""The tiers whose tests may run beside the next test's database being cloned: not faults and
-acceptance, which measure fire lags, restart the server or count processes' CPU."""
+"""The tiers whose tests may run beside the next test's database being cloned on their own
+cluster: not faults, which measure fire lags and count processes' CPU, and not acceptance, some
+of whose tests restart the cluster (a clone under way would fail). Acceptance tests do run beside
+another test file's, in another process on another cluster (`make test`, docs/architecture.md)."""
 
 _SERVICE_PREFIXES = ("SCHEDULER_", "OTEL_")
 # Not the service's configuration but the machine's: which PostgreSQL binaries the test
