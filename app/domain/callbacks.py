@@ -13,7 +13,6 @@ Contract:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,7 +31,7 @@ ReportStatus = Literal["succeeded", "failed"]
 
 def callback_token(key: str, execution_id: UUID) -> str:
     """The callback token of one execution: `wfcb_` + base64url(HMAC-SHA256(key, id))."""
-    digest = hmac.new(key.encode(), b"callback:" + execution_id.bytes, hashlib.sha256).digest()
+    digest = hmac.digest(key.encode(), b"callback:" + execution_id.bytes, "sha256")
     return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

@@ -32,13 +32,18 @@ def trace_id(execution_id: UUID) -> int:
 
 def span_id(execution_id: UUID, attempt: int) -> int:
     """Attempt number `attempt`'s span id: 64 bits of SHA-256, never zero (invalid in W3C)."""
-    digest = hashlib.sha256(execution_id.bytes + attempt.to_bytes(8, "big")).digest()
-    return int.from_bytes(digest[:8], "big") or 1
+    return int.from_bytes(_span_bytes(execution_id, attempt), "big")
+
+
+def _span_bytes(execution_id: UUID, attempt: int) -> bytes:
+    span = hashlib.sha256(execution_id.bytes + attempt.to_bytes(8, "big")).digest()[:8]
+    return span if any(span) else (1).to_bytes(8, "big")
 
 
 def traceparent(execution_id: UUID, attempt: int) -> str:
-    """The `traceparent` header of one attempt: `00-<32 hex trace>-<16 hex span>-01`."""
+    """The `traceparent` header of one attempt: `00-<32 hex trace>-<16 hex span>-01`. The ids'
+    bytes as hex, the same digits as the integers' (a header is built for every request)."""
     return (
-        f"{TRACEPARENT_VERSION}-{trace_id(execution_id):032x}-"
-        f"{span_id(execution_id, attempt):016x}-{SAMPLED}"
+        f"{TRACEPARENT_VERSION}-{execution_id.hex}-"
+        f"{_span_bytes(execution_id, attempt).hex()}-{SAMPLED}"
     )

@@ -34,6 +34,9 @@ from app.domain.trace_context import traceparent
 from app.errors import ConfigError
 
 USER_AGENT = "workflow-scheduler/0.1"
+_BODY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Compact UTF-8 JSON. Made once: `json.dumps` with any option builds an encoder per call
+(~1.8 of its ~8.3 us a delivery, timeit)."""
 
 
 class InvalidSigningKey(ConfigError):
@@ -117,7 +120,7 @@ def build_delivery(
     if callback_url is not None:
         payload["callbackUrl"] = callback_url
     # Compact and UTF-8: the signature covers these exact bytes, so they are built once here.
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    body = _BODY.encode(payload).encode()
     headers = {"Content-Type": "application/json"}
     if tenant_keys is None and secret:
         headers["Authorization"] = f"Bearer {secret}"
@@ -154,7 +157,7 @@ def signing_key(secret: str) -> bytes:
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """The `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}." + body>`."""
     signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    digest = hmac.digest(signing_key(secret), signed, "sha256")  # one call, no HMAC object
     return "v1," + base64.b64encode(digest).decode()
 
 

@@ -162,6 +162,7 @@ def test_prepare_refuses_credentials_in_the_url_rather_than_drop_them(url: str):
     "headers",
     [
         {"X-A": "1\r\nX-Injected: yes"},
+        {"X-A": "1\nX-Injected: yes"},
         {"X-A": "nul\0"},
         {"Bad Name": "1"},
         {"X-A": "snow ☃"},
