@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -225,10 +226,10 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """One attempt's outcome and when its answer arrived (the database clock as the worker
-    reads it): `finishedAt` is that moment, not when the coalesced write happens."""
+    reads it): `finishedAt` is that moment, not when the coalesced write happens. A
+    NamedTuple, like the other values made once per run (db/repositories/executions.py)."""
 
     attempt: Attempt
     outcome: Outcome
