@@ -45,23 +45,10 @@ HELD_RUN_DELAY = timedelta(seconds=1)
 HELD_RUN_DELAY_AT_CAP = timedelta(seconds=5)
 """...or this much later when its tenant had no room at all: a tenant with a long backlog
 behind a full cap costs the database one start a run every 5 s, not every second."""
-CLAIMS_AT_ONCE = 4
-"""Batch starts (`start_batch`) one worker process runs at once; its executor holds the others
-back (worker/executor.py)."""
-
-
-def racing_starts(processes: int) -> int:
-    """How many starts of runs without the per-tenant lock may run at the very same moment,
-    fleet-wide, none seeing the others' runs yet: each worker process's `CLAIMS_AT_ONCE` batch
-    starts and its dispatcher's pass (which inserts runs started), for the `processes` alive
-    and one more (a process started since they were counted). A tenant below its cap by that
-    many times a batch's runs of it starts them without the lock.
-
-    Counted from the processes alive, not assumed: a constant 64 batches made the headroom
-    grow with the size of a job (6,400 runs with jobs of 100, 16,000 with jobs of 250), so a
-    two-process deployment took the lock, and wrote each run twice, from 4,000 runs in flight
-    of its default cap of 20,000 (docs/benchmarks.md, twenty-first stop)."""
-    return (processes + 1) * (CLAIMS_AT_ONCE + 1)
+RACING_BATCHES = 64
+"""Batches of one tenant assumed to start at the very same moment, fleet-wide (a worker has at
+most `2 * concurrency + 4` connections): a tenant below its cap by that many batches' runs
+starts a batch without the per-tenant lock."""
 
 
 Dispatched = tuple[Schedule, SlotRow]
@@ -133,7 +120,7 @@ async def start_batch(
                 attempts.append(dispatched_attempt(schedule, i, slot, db_now))
         unbuilt = {i: at for i, (at, made) in ahead.items() if made is None}
         attempts += await repo.read_started(conn, unbuilt, now)
-        near = await _near_cap(conn, rest, max_in_flight, now)
+        near = await _near_cap(conn, rest, max_in_flight)
         if rest:
             to_start = {i: slots[i] for i in rest if i in slots and i not in near}
             attempts += await repo.start_attempts(conn, to_start, now)
@@ -144,21 +131,18 @@ async def start_batch(
     return attempts
 
 
-async def _near_cap(
-    conn: Conn, execution_ids: Sequence[UUID], cap: int | None, now: datetime | None
-) -> set[UUID]:
+async def _near_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
     """The batch's runs whose tenant is near its cap of runs in flight. A tenant far below it
-    (even `racing_starts` batches like this one starting at once, none seeing the others'
+    (even `RACING_BATCHES` batches like this one starting at once, none seeing the others'
     runs yet, would stay within it) starts without a lock: the lock would start one tenant's
     burst one batch at a time. Read without a lock."""
     if cap is None or not execution_ids:
         return set()
-    room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap, now=now)
-    racing = racing_starts(room.processes)
+    room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap)
     return {
         run
-        for tenant in room.tenants
-        if tenant.running + len(tenant.waiting_ids) * racing > cap
+        for tenant in room
+        if tenant.running + len(tenant.waiting_ids) * RACING_BATCHES > cap
         for run in tenant.waiting_ids
     }
 

@@ -21,7 +21,7 @@ from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.run_ids import run_id
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
-from app.services.attempts import STARTED_AHEAD, Dispatched, racing_starts
+from app.services.attempts import RACING_BATCHES, STARTED_AHEAD, Dispatched
 from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
@@ -111,7 +111,7 @@ async def dispatch_once(
         batches, local = await jobs.defer_run_batches(
             conn, planned.run_ids, worker_id=local_worker_id, run_here=local_capacity
         )
-        started = await _started_here(conn, planned, local, max_runs_in_flight, now)
+        started = await _started_here(conn, planned, local, max_runs_in_flight)
         inserted = await executions_repo.insert_many(
             conn, planned.new_runs(batches, started), now=now
         )
@@ -232,12 +232,11 @@ async def _started_here(
     planned: _Planned,
     local: Sequence[tuple[int, list[UUID]]],
     max_runs_in_flight: int | None,
-    now: datetime | None,
 ) -> set[UUID]:
     """The runs of the jobs claimed for this process that are inserted `running`. A tenant's
     runs are started here only where `start_batch` would start them without its per-tenant
-    lock: the tenant's runs in flight plus `racing_starts` times its runs in a batch stay
-    within the cap (app/services/attempts.py `_near_cap`); otherwise they stay `pending`."""
+    lock: the tenant's runs in flight plus `RACING_BATCHES` times its runs in a batch stay within
+    the cap (app/services/attempts.py `_hold_over_cap`); otherwise they stay `pending`."""
     runs = {run for _, ids in local for run in ids}
     if not runs:
         return set()
@@ -248,14 +247,11 @@ async def _started_here(
     for _, ids in local:
         for tenant, count in Counter(tenant_of[i] for i in ids if i in tenant_of).items():
             here[tenant] = max(here[tenant], count)
-    running, processes = await executions_repo.running_by_tenant(
-        conn, sorted(here), max_runs_in_flight, now
-    )
-    racing = racing_starts(processes)
+    running = await executions_repo.running_by_tenant(conn, sorted(here), max_runs_in_flight)
     room = {
         tenant
         for tenant, count in here.items()
-        if running.get(tenant, 0) + count * racing <= max_runs_in_flight
+        if running.get(tenant, 0) + count * RACING_BATCHES <= max_runs_in_flight
     }
     return {run for run, tenant in tenant_of.items() if tenant in room}
 

@@ -50,7 +50,7 @@ SELECT count(*) AS running FROM (
 -- Without a lock: per tenant with runs of the batch waiting to start, those runs and how
 -- many of its runs are running, counted up to %(count_limit)s (more cannot change
 -- the answer, and a tenant far below its cap costs a short index scan, not a count of all its
--- runs), and the worker processes alive (the same count as execution_running_by_tenant's).
+-- runs).
 WITH waiting AS (
     SELECT e.tenant, array_agg(e.id) AS ids
     FROM workflow_schedule_executions e
@@ -61,13 +61,7 @@ SELECT w.tenant, w.ids,
        (SELECT count(*) FROM (
             SELECT 1 FROM workflow_schedule_executions r
             WHERE r.tenant = w.tenant AND r.status = 'running'
-            LIMIT %(count_limit)s) AS c) AS running,
-       -- The worker processes alive (a loop of theirs reported within its stale time): how
-       -- many start runs at once without the lock (app/services/attempts.py `racing_starts`).
-       -- A process just stopped still counts until its reports go stale: too many, never too few.
-       (SELECT count(DISTINCT h.process_id) FROM worker_loop_health h
-        WHERE h.reported_at > coalesce(%(now)s::timestamptz, clock_timestamp())
-                              - make_interval(secs => h.stale_after_seconds)) AS processes
+            LIMIT %(count_limit)s) AS c) AS running
 FROM waiting w;
 
 -- name: quota_in_flight_lock

@@ -59,27 +59,13 @@ class TenantRoom:
     running: int
 
 
-@dataclass(frozen=True, slots=True)
-class InFlightRoom:
-    """The batch's tenants with runs waiting to start, and the worker processes alive."""
-
-    tenants: list[TenantRoom]
-    processes: int
-
-
-async def in_flight_room(
-    conn: Conn, ids: Sequence[UUID], count_limit: int, now: datetime | None = None
-) -> InFlightRoom:
+async def in_flight_room(conn: Conn, ids: Sequence[UUID], count_limit: int) -> list[TenantRoom]:
     """Per tenant with waiting runs in `ids`: those runs, and its runs running counted up to
-    `count_limit`; and the worker processes alive at `now` (else the database clock). No
-    lock."""
+    `count_limit`. No lock."""
     rows = await fetch_all(
-        conn, "quota_in_flight_room", {"ids": list(ids), "count_limit": count_limit, "now": now}
+        conn, "quota_in_flight_room", {"ids": list(ids), "count_limit": count_limit}
     )
-    return InFlightRoom(
-        [TenantRoom(tuple(r["ids"]), int(r["running"])) for r in rows],
-        int(rows[0]["processes"]) if rows else 0,
-    )
+    return [TenantRoom(tuple(r["ids"]), int(r["running"])) for r in rows]
 
 
 async def hold_over_in_flight(
