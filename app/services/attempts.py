@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -132,19 +132,34 @@ async def start_batch(
 
 
 async def _near_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
-    """The batch's runs whose tenant is near its cap of runs in flight. A tenant far below it
-    (even `RACING_BATCHES` batches like this one starting at once, none seeing the others'
-    runs yet, would stay within it) starts without a lock: the lock would start one tenant's
-    burst one batch at a time. Read without a lock."""
+    """The batch's runs whose tenant cannot start them without its per-tenant lock (see
+    `start_without_lock`): they are started after this transaction, under the lock."""
     if cap is None or not execution_ids:
         return set()
-    room = await quotas_repo.in_flight_room(conn, execution_ids, count_limit=cap)
-    return {
-        run
-        for tenant in room
-        if tenant.running + len(tenant.waiting_ids) * RACING_BATCHES > cap
-        for run in tenant.waiting_ids
-    }
+    waiting = await quotas_repo.waiting_by_tenant(conn, execution_ids)
+    free = await start_without_lock(conn, {t: len(ids) for t, ids in waiting.items()}, cap)
+    return {run for tenant, ids in waiting.items() if tenant not in free for run in ids}
+
+
+async def start_without_lock(conn: Conn, batch_runs: Mapping[str, int], cap: int) -> set[str]:
+    """Of the tenants with `batch_runs` runs each in a batch, those that start them in the
+    caller's transaction without their per-tenant lock: far below `cap` (even `RACING_BATCHES`
+    batches like this one starting at once, none seeing the others' runs yet, would stay
+    within it; the lock would start one tenant's burst one batch at a time).
+
+    Such a start holds the tenant's lock shared until commit, taken before its runs in flight
+    are counted (in a later statement, so a later snapshot). A locked start, which takes the
+    lock exclusively, so waits for the lock-free starts in flight and counts their runs, and a
+    lock-free start counts the runs of every locked start that committed before it: the cap is
+    exact whatever the sizes of the batches racing. Counted without the lock, a lock-free start
+    of a few runs and a locked start filling the cap with a large batch passed it together
+    (docs/benchmarks.md, twenty-first stop). Never waits: a tenant whose lock a locked start
+    holds is near."""
+    shared = await quotas_repo.share_in_flight(conn, sorted(batch_runs))
+    if not shared:
+        return set()
+    running = await repo.running_by_tenant(conn, shared, cap)
+    return {t for t in shared if running.get(t, 0) + batch_runs[t] * RACING_BATCHES <= cap}
 
 
 async def _start_near_cap(

@@ -21,7 +21,7 @@ from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.run_ids import run_id
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
-from app.services.attempts import RACING_BATCHES, STARTED_AHEAD, Dispatched
+from app.services.attempts import STARTED_AHEAD, Dispatched, start_without_lock
 from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
@@ -235,8 +235,8 @@ async def _started_here(
 ) -> set[UUID]:
     """The runs of the jobs claimed for this process that are inserted `running`. A tenant's
     runs are started here only where `start_batch` would start them without its per-tenant
-    lock: the tenant's runs in flight plus `RACING_BATCHES` times its runs in a batch stay within
-    the cap (app/services/attempts.py `_hold_over_cap`); otherwise they stay `pending`."""
+    lock (app/services/attempts.py `start_without_lock`, which holds that lock shared until
+    this pass commits); otherwise they stay `pending`."""
     runs = {run for _, ids in local for run in ids}
     if not runs:
         return set()
@@ -247,12 +247,7 @@ async def _started_here(
     for _, ids in local:
         for tenant, count in Counter(tenant_of[i] for i in ids if i in tenant_of).items():
             here[tenant] = max(here[tenant], count)
-    running = await executions_repo.running_by_tenant(conn, sorted(here), max_runs_in_flight)
-    room = {
-        tenant
-        for tenant, count in here.items()
-        if running.get(tenant, 0) + count * RACING_BATCHES <= max_runs_in_flight
-    }
+    room = await start_without_lock(conn, here, max_runs_in_flight)
     return {run for run, tenant in tenant_of.items() if tenant in room}
 
 

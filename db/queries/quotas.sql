@@ -46,27 +46,27 @@ SELECT count(*) AS running FROM (
     LIMIT %(count_limit)s
 ) AS r;
 
--- name: quota_in_flight_room
--- Without a lock: per tenant with runs of the batch waiting to start, those runs and how
--- many of its runs are running, counted up to %(count_limit)s (more cannot change
--- the answer, and a tenant far below its cap costs a short index scan, not a count of all its
--- runs).
-WITH waiting AS (
-    SELECT e.tenant, array_agg(e.id) AS ids
-    FROM workflow_schedule_executions e
-    WHERE e.id = ANY(%(ids)s::uuid[]) AND e.status IN ('pending', 'retrying')
-    GROUP BY e.tenant
-)
-SELECT w.tenant, w.ids,
-       (SELECT count(*) FROM (
-            SELECT 1 FROM workflow_schedule_executions r
-            WHERE r.tenant = w.tenant AND r.status = 'running'
-            LIMIT %(count_limit)s) AS c) AS running
-FROM waiting w;
+-- name: quota_in_flight_waiting
+-- Per tenant with runs of the batch waiting to start, those runs. No lock.
+SELECT e.tenant, array_agg(e.id) AS ids
+FROM workflow_schedule_executions e
+WHERE e.id = ANY(%(ids)s::uuid[]) AND e.status IN ('pending', 'retrying')
+GROUP BY e.tenant;
+
+-- name: quota_in_flight_share
+-- The tenants whose in-flight lock this transaction now holds shared, until commit: a start
+-- of runs without the per-tenant lock (app/services/attempts.py `start_without_lock`). A
+-- try: it never waits, so lock-free starts cannot deadlock with anything, and a tenant whose
+-- lock a locked start holds (exclusively, quota_in_flight_lock) is not returned.
+SELECT t.tenant
+FROM unnest(%(tenants)s::text[]) AS t(tenant)
+WHERE pg_try_advisory_xact_lock_shared(hashtextextended('tenant-in-flight:' || t.tenant, 0));
 
 -- name: quota_in_flight_lock
 -- Serialises, per tenant, the starts of batches holding runs of that tenant that wait to start,
--- until commit: two workers starting batches at once cannot both see room under the cap.
+-- until commit: two workers starting batches at once cannot both see room under the cap. It
+-- also waits for the lock-free starts in flight (they hold it shared), whose runs the count
+-- after it then sees.
 -- Tenants are locked in order (the subquery's), so batches of several tenants cannot deadlock.
 SELECT pg_advisory_xact_lock(hashtextextended('tenant-in-flight:' || t.tenant, 0))
 FROM (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -50,22 +49,17 @@ async def runs_in_flight(conn: Conn, tenant: str, count_limit: int) -> int:
     return int(rows[0]["running"])
 
 
-@dataclass(frozen=True, slots=True)
-class TenantRoom:
-    """One tenant's runs of a batch that wait to start, and its runs running (counted up to
-    the count limit)."""
-
-    waiting_ids: tuple[UUID, ...]
-    running: int
+async def waiting_by_tenant(conn: Conn, ids: Sequence[UUID]) -> dict[str, list[UUID]]:
+    """Per tenant with waiting runs in `ids`, those runs. No lock."""
+    rows = await fetch_all(conn, "quota_in_flight_waiting", {"ids": list(ids)})
+    return {r["tenant"]: list(r["ids"]) for r in rows}
 
 
-async def in_flight_room(conn: Conn, ids: Sequence[UUID], count_limit: int) -> list[TenantRoom]:
-    """Per tenant with waiting runs in `ids`: those runs, and its runs running counted up to
-    `count_limit`. No lock."""
-    rows = await fetch_all(
-        conn, "quota_in_flight_room", {"ids": list(ids), "count_limit": count_limit}
-    )
-    return [TenantRoom(tuple(r["ids"]), int(r["running"])) for r in rows]
+async def share_in_flight(conn: Conn, tenants: Sequence[str]) -> list[str]:
+    """The `tenants` whose in-flight lock this transaction now holds shared, until it ends;
+    never waits (a tenant whose lock a locked start holds is left out)."""
+    rows = await fetch_all(conn, "quota_in_flight_share", {"tenants": list(tenants)})
+    return [r["tenant"] for r in rows]
 
 
 async def hold_over_in_flight(

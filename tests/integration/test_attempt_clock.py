@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import dict_row
 
 from app.domain.outcome import Outcome
 from app.services.attempts import (
@@ -211,3 +212,64 @@ async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_b
                 assert not starting.done()
         attempts = await asyncio.wait_for(starting, 10)
     assert {a.execution_id for a in attempts} == {*near, other}
+
+
+async def _runs_of(conn: Conn, tenant: str, at: datetime, count: int) -> list[UUID]:
+    """Runs of `count` new every-minute schedules of `tenant`, dispatched at `at` (not started)."""
+    service = ScheduleService(conn, tenant, clock=lambda: at - timedelta(seconds=1))
+    ids = [
+        (await service.create({"workflow_id": "wf", "cron_expression": "* * * * *"})).id
+        for _ in range(count)
+    ]
+    await dispatch_once(conn, now=at + timedelta(milliseconds=2))
+    cursor = await conn.execute(
+        "SELECT id FROM workflow_schedule_executions WHERE trigger_id = ANY(%s)", (ids,)
+    )
+    return [UUID(str(row["id"])) for row in await cursor.fetchall()]
+
+
+async def _waits_for_a_tenant_lock(database_url: str, start: asyncio.Task[Any]) -> bool:
+    """Whether `start` ends up waiting for a per-tenant lock rather than finishing without."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as looker:
+        deadline = asyncio.get_running_loop().time() + 10
+        while not start.done():
+            cursor = await looker.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            found = await cursor.fetchone()
+            if found is not None and found[0] > 0:
+                return True
+            assert asyncio.get_running_loop().time() < deadline, "it neither ended nor waited"
+            await asyncio.sleep(0.02)
+    return False
+
+
+async def _running(conn: Conn, tenant: str) -> int:
+    row = await _one(
+        conn,
+        "SELECT count(*) AS n FROM workflow_schedule_executions "
+        "WHERE tenant = %s AND status = 'running'",
+        tenant,
+    )
+    return int(row["n"])
+
+
+async def test_a_locked_start_counts_the_runs_of_a_lock_free_start_in_flight(
+    conn: Conn, database_url: str
+) -> None:
+    """A few runs start without the tenant's lock (far below its cap) while a batch that
+    would fill the cap on its own starts under the lock: the locked start waits for the
+    lock-free one to commit and holds back as many runs as it started. Counting committed
+    runs alone, the two passed the cap together (issue 7: a tenant's cap is exact)."""
+    cap = 2 * RACING_BATCHES  # two runs at once are far below it; `cap` runs are near
+    few = await _runs_of(conn, "acme", T0, 2)
+    many = await _runs_of(conn, "acme", T0 + timedelta(minutes=1), cap)
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, row_factory=dict_row
+    ) as other:
+        async with other.transaction():  # the lock-free start, not yet committed
+            assert len(await start_batch(other, few, max_in_flight=cap)) == 2
+            locked = asyncio.create_task(start_batch(conn, many, max_in_flight=cap))
+            assert await _waits_for_a_tenant_lock(database_url, locked)
+        assert len(await asyncio.wait_for(locked, 10)) == cap - 2
+    assert await _running(conn, "acme") == cap

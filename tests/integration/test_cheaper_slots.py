@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 
 from app.domain.outcome import Outcome
@@ -218,6 +219,21 @@ async def test_a_tenant_near_its_cap_is_left_pending_for_the_start(conn: Conn) -
     attempts = await start_batch(conn, ids, max_in_flight=10)
     assert [a.attempt for a in attempts] == [1]
     assert (await _run(conn, schedule.id))["status"] == "running"
+
+
+async def test_a_tenant_whose_lock_a_locked_start_holds_is_left_pending(
+    conn: Conn, database_url: str
+) -> None:
+    """Far below its cap, but a start under the tenant's lock is in flight: the dispatcher
+    does not wait for it, and leaves the run for `start_batch` to count after it."""
+    schedule = await _schedule(conn)
+    async with await psycopg.AsyncConnection.connect(database_url) as holder, holder.transaction():
+        await holder.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('tenant-in-flight:acme', 0))"
+        )
+        ids = await _dispatch_here(conn, max_runs_in_flight=1_000)
+        assert (await _run(conn, schedule.id))["status"] == "pending"
+    assert [a.attempt for a in await start_batch(conn, ids, max_in_flight=1_000)] == [1]
 
 
 async def test_another_process_starts_a_started_run_again(conn: Conn) -> None:
