@@ -29,7 +29,7 @@ from app.domain.callbacks import callback_token, result_url
 from app.domain.outcome import Outcome
 from app.domain.target_urls import url_allowed
 from app.domain.webhook import InvalidSigningKey, build_delivery, target_url_for
-from app.services.attempts import Answer, Attempt, finish_batch, start_batch
+from app.services.attempts import CLAIMS_AT_ONCE, Answer, Attempt, finish_batch, start_batch
 from app.services.outcomes import load_callback_key
 from app.settings import Settings
 from db.types import Pool
@@ -46,9 +46,6 @@ FINISH_CONNECT_TIMEOUT = 2.0
 FINISH_COALESCE_SECONDS = 0.1
 FINISH_HOLD_SECONDS = 5.0
 """The longest outcomes wait for a crowded instant's sends to be out before being recorded."""
-CLAIMS_AT_ONCE = 4
-"""Batches of this process claiming their runs (`start_batch`) at once; the others wait here,
-not in the connection pool's queue."""
 
 Prepared = tuple[tuple[bytes, ...], Request | Outcome]
 """What a run holds until its instant: the secrets to scrub from its answer, and its request's
@@ -131,6 +128,8 @@ class BatchExecutor:
         self._callback_key: str | None = None  # read from the database before the first batch
         self._flush: asyncio.Task[None] | None = None  # the flush still collecting outcomes
         self._flushes: set[asyncio.Task[None]] = set()  # every flush not yet finished
+        # The others wait here, not in the connection pool's queue; the lock-free start's
+        # racing bound counts on this (app/services/attempts.py `racing_starts`).
         self._claims = asyncio.Semaphore(CLAIMS_AT_ONCE)
         self._releaser = Releaser(
             self._attempt,

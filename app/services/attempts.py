@@ -45,10 +45,23 @@ HELD_RUN_DELAY = timedelta(seconds=1)
 HELD_RUN_DELAY_AT_CAP = timedelta(seconds=5)
 """...or this much later when its tenant had no room at all: a tenant with a long backlog
 behind a full cap costs the database one start a run every 5 s, not every second."""
-RACING_BATCHES = 64
-"""Batches of one tenant assumed to start at the very same moment, fleet-wide (a worker has at
-most `2 * concurrency + 4` connections): a tenant below its cap by that many batches' runs
-starts a batch without the per-tenant lock."""
+CLAIMS_AT_ONCE = 4
+"""Batch starts (`start_batch`) one worker process runs at once; its executor holds the others
+back (worker/executor.py)."""
+
+
+def racing_starts(processes: int) -> int:
+    """How many starts of runs without the per-tenant lock may run at the very same moment,
+    fleet-wide, none seeing the others' runs yet: each worker process's `CLAIMS_AT_ONCE` batch
+    starts and its dispatcher's pass (which inserts runs started), for the `processes` alive
+    and one more (a process started since they were counted). A tenant below its cap by that
+    many times a batch's runs of it starts them without the lock.
+
+    Counted from the processes alive, not assumed: a constant 64 batches made the headroom
+    grow with the size of a job (6,400 runs with jobs of 100, 16,000 with jobs of 250), so a
+    two-process deployment took the lock, and wrote each run twice, from 4,000 runs in flight
+    of its default cap of 20,000 (docs/benchmarks.md, twenty-first stop)."""
+    return (processes + 1) * (CLAIMS_AT_ONCE + 1)
 
 
 Dispatched = tuple[Schedule, SlotRow]
@@ -120,7 +133,7 @@ async def start_batch(
                 attempts.append(dispatched_attempt(schedule, i, slot, db_now))
         unbuilt = {i: at for i, (at, made) in ahead.items() if made is None}
         attempts += await repo.read_started(conn, unbuilt, now)
-        near = await _near_cap(conn, rest, max_in_flight)
+        near = await _near_cap(conn, rest, max_in_flight, now)
         if rest:
             to_start = {i: slots[i] for i in rest if i in slots and i not in near}
             attempts += await repo.start_attempts(conn, to_start, now)
@@ -131,19 +144,23 @@ async def start_batch(
     return attempts
 
 
-async def _near_cap(conn: Conn, execution_ids: Sequence[UUID], cap: int | None) -> set[UUID]:
+async def _near_cap(
+    conn: Conn, execution_ids: Sequence[UUID], cap: int | None, now: datetime | None
+) -> set[UUID]:
     """The batch's runs whose tenant cannot start them without its per-tenant lock (see
     `start_without_lock`): they are started after this transaction, under the lock."""
     if cap is None or not execution_ids:
         return set()
     waiting = await quotas_repo.waiting_by_tenant(conn, execution_ids)
-    free = await start_without_lock(conn, {t: len(ids) for t, ids in waiting.items()}, cap)
+    free = await start_without_lock(conn, {t: len(ids) for t, ids in waiting.items()}, cap, now)
     return {run for tenant, ids in waiting.items() if tenant not in free for run in ids}
 
 
-async def start_without_lock(conn: Conn, batch_runs: Mapping[str, int], cap: int) -> set[str]:
+async def start_without_lock(
+    conn: Conn, batch_runs: Mapping[str, int], cap: int, now: datetime | None = None
+) -> set[str]:
     """Of the tenants with `batch_runs` runs each in a batch, those that start them in the
-    caller's transaction without their per-tenant lock: far below `cap` (even `RACING_BATCHES`
+    caller's transaction without their per-tenant lock: far below `cap` (even `racing_starts`
     batches like this one starting at once, none seeing the others' runs yet, would stay
     within it; the lock would start one tenant's burst one batch at a time).
 
@@ -158,8 +175,9 @@ async def start_without_lock(conn: Conn, batch_runs: Mapping[str, int], cap: int
     shared = await quotas_repo.share_in_flight(conn, sorted(batch_runs))
     if not shared:
         return set()
-    running = await repo.running_by_tenant(conn, shared, cap)
-    return {t for t in shared if running.get(t, 0) + batch_runs[t] * RACING_BATCHES <= cap}
+    running, processes = await repo.running_by_tenant(conn, shared, cap, now)
+    racing = racing_starts(processes)
+    return {t for t in shared if running.get(t, 0) + batch_runs[t] * racing <= cap}
 
 
 async def _start_near_cap(

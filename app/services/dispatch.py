@@ -111,7 +111,7 @@ async def dispatch_once(
         batches, local = await jobs.defer_run_batches(
             conn, planned.run_ids, worker_id=local_worker_id, run_here=local_capacity
         )
-        started = await _started_here(conn, planned, local, max_runs_in_flight)
+        started = await _started_here(conn, planned, local, max_runs_in_flight, now)
         inserted = await executions_repo.insert_many(
             conn, planned.new_runs(batches, started), now=now
         )
@@ -232,6 +232,7 @@ async def _started_here(
     planned: _Planned,
     local: Sequence[tuple[int, list[UUID]]],
     max_runs_in_flight: int | None,
+    now: datetime | None,
 ) -> set[UUID]:
     """The runs of the jobs claimed for this process that are inserted `running`. A tenant's
     runs are started here only where `start_batch` would start them without its per-tenant
@@ -247,7 +248,7 @@ async def _started_here(
     for _, ids in local:
         for tenant, count in Counter(tenant_of[i] for i in ids if i in tenant_of).items():
             here[tenant] = max(here[tenant], count)
-    room = await start_without_lock(conn, here, max_runs_in_flight)
+    room = await start_without_lock(conn, here, max_runs_in_flight, now)
     return {run for run, tenant in tenant_of.items() if tenant in room}
 
 

@@ -138,12 +138,19 @@ WHERE r.status = 'running' AND r.attempts = 1;
 
 -- name: execution_running_by_tenant
 -- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running
--- runs (more cannot change the dispatcher's answer, app/services/dispatch.py). No lock.
+-- runs (more cannot change the dispatcher's answer, app/services/dispatch.py), and the worker
+-- processes alive (the same count as quota_in_flight_room's). No lock.
 SELECT t.tenant,
        (SELECT count(*) FROM (
             SELECT 1 FROM workflow_schedule_executions r
             WHERE r.tenant = t.tenant AND r.status = 'running'
-            LIMIT %(count_limit)s) AS c) AS running
+            LIMIT %(count_limit)s) AS c) AS running,
+       -- The worker processes alive (a loop of theirs reported within its stale time): how
+       -- many start runs at once without the lock (app/services/attempts.py `racing_starts`).
+       -- A process just stopped still counts until its reports go stale: too many, never too few.
+       (SELECT count(DISTINCT h.process_id) FROM worker_loop_health h
+        WHERE h.reported_at > coalesce(%(now)s::timestamptz, clock_timestamp())
+                              - make_interval(secs => h.stale_after_seconds)) AS processes
 FROM unnest(%(tenants)s::text[]) AS t(tenant);
 
 -- name: execution_batch_runs

@@ -281,12 +281,18 @@ async def read_started(
     return [_attempt(r) for r in rows]
 
 
-async def running_by_tenant(conn: Conn, tenants: Sequence[str], count_limit: int) -> dict[str, int]:
-    """Each tenant's runs `running`, counted up to `count_limit`. No lock."""
+async def running_by_tenant(
+    conn: Conn, tenants: Sequence[str], count_limit: int, now: datetime | None = None
+) -> tuple[dict[str, int], int]:
+    """Each tenant's runs `running`, counted up to `count_limit`, and the worker processes
+    alive at `now` (else the database clock). No lock."""
     rows = await _all(
-        conn, "execution_running_by_tenant", {"tenants": list(tenants), "count_limit": count_limit}
+        conn,
+        "execution_running_by_tenant",
+        {"tenants": list(tenants), "count_limit": count_limit, "now": now},
     )
-    return {r["tenant"]: int(r["running"]) for r in rows}
+    processes = int(rows[0]["processes"]) if rows else 0
+    return {r["tenant"]: int(r["running"]) for r in rows}, processes
 
 
 async def cancel_waiting(

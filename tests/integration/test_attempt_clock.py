@@ -6,6 +6,8 @@ for it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,9 +18,9 @@ from psycopg.rows import dict_row
 from app.domain.outcome import Outcome
 from app.services.attempts import (
     HELD_RUN_DELAY_AT_CAP,
-    RACING_BATCHES,
     Answer,
     finish_batch,
+    racing_starts,
     recover_orphans,
     start_batch,
 )
@@ -26,6 +28,7 @@ from app.services.dispatch import dispatch_once
 from app.services.executions import ExecutionService
 from app.services.schedules import ScheduleService
 from db.types import Conn
+from tests.support.db import report_worker_processes
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 UNAVAILABLE = Outcome("retry", 503, "HTTP 503", None, None, 4)
@@ -184,8 +187,9 @@ async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_b
     lock another start holds: the other tenant's runs are started and committed at once, and
     the first tenant's start when the lock is free (issue 7: no tenant slows another)."""
     # acme's two runs could take it over its cap if batches raced (near: locked and counted
-    # again); globex's one could not (far: started without a lock).
-    cap = RACING_BATCHES
+    # again); globex's one could not (far: started without a lock). No worker process is
+    # alive in this database: the racing starts are those of one more process.
+    cap = racing_starts(0)
     near = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
     other = await _run_of(conn, "globex", T0)
     async with await psycopg.AsyncConnection.connect(database_url) as holder:
@@ -228,6 +232,18 @@ async def _runs_of(conn: Conn, tenant: str, at: datetime, count: int) -> list[UU
     return [UUID(str(row["id"])) for row in await cursor.fetchall()]
 
 
+@asynccontextmanager
+async def _tenant_lock_held(database_url: str, tenant: str) -> AsyncIterator[None]:
+    """The tenant's in-flight lock held shared by another connection until the block ends, as
+    a start without the lock holds it: lock-free starts go on, a locked start waits."""
+    async with await psycopg.AsyncConnection.connect(database_url) as holder, holder.transaction():
+        await holder.execute(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended('tenant-in-flight:' || %s, 0))",
+            (tenant,),
+        )
+        yield
+
+
 async def _waits_for_a_tenant_lock(database_url: str, start: asyncio.Task[Any]) -> bool:
     """Whether `start` ends up waiting for a per-tenant lock rather than finishing without."""
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as looker:
@@ -261,7 +277,7 @@ async def test_a_locked_start_counts_the_runs_of_a_lock_free_start_in_flight(
     would fill the cap on its own starts under the lock: the locked start waits for the
     lock-free one to commit and holds back as many runs as it started. Counting committed
     runs alone, the two passed the cap together (issue 7: a tenant's cap is exact)."""
-    cap = 2 * RACING_BATCHES  # two runs at once are far below it; `cap` runs are near
+    cap = 2 * racing_starts(0)  # two runs at once are far below it; `cap` runs are near
     few = await _runs_of(conn, "acme", T0, 2)
     many = await _runs_of(conn, "acme", T0 + timedelta(minutes=1), cap)
     async with await psycopg.AsyncConnection.connect(
@@ -273,3 +289,28 @@ async def test_a_locked_start_counts_the_runs_of_a_lock_free_start_in_flight(
             assert await _waits_for_a_tenant_lock(database_url, locked)
         assert len(await asyncio.wait_for(locked, 10)) == cap - 2
     assert await _running(conn, "acme") == cap
+
+
+async def test_the_lock_free_start_counts_the_worker_processes_alive(
+    conn: Conn, database_url: str
+) -> None:
+    """A tenant's batch starts without its lock when even `racing_starts` such batches, one
+    per start the processes alive may run at once, stay within its cap. Processes whose loops
+    went silent are not counted; each live one makes the bound stricter. Another lock-free
+    start of the tenant is in flight: the far start goes on beside it, the near one waits."""
+    cap = 2 * racing_starts(0)  # two runs at once: far while no process is alive
+    await report_worker_processes(conn, 3, T0 - timedelta(minutes=5))  # stale: not counted
+    async with _tenant_lock_held(database_url, "acme"):
+        runs = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
+        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=cap, now=T0))
+        assert not await _waits_for_a_tenant_lock(database_url, start)
+        assert len(await start) == 2
+
+    # Another tenant with nothing running, the same two runs: near once 3 processes are alive.
+    await report_worker_processes(conn, 3, T0 - timedelta(seconds=1))
+    assert 2 * racing_starts(3) > cap
+    async with _tenant_lock_held(database_url, "globex"):
+        runs = [await _run_of(conn, "globex", T0), await _run_of(conn, "globex", T0)]
+        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=cap, now=T0))
+        assert await _waits_for_a_tenant_lock(database_url, start)
+    assert len(await asyncio.wait_for(start, 10)) == 2

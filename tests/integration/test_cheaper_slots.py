@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from app.domain.outcome import Outcome
-from app.services.attempts import STARTED_AHEAD, Answer, finish_batch, start_batch
+from app.services.attempts import STARTED_AHEAD, Answer, finish_batch, racing_starts, start_batch
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 from db import jobs
@@ -23,14 +23,15 @@ from db.repositories import stats as stats_repo
 from db.repositories.schedules import StreakUpdate
 from db.repositories.stats import fold
 from db.types import Conn
+from tests.support.db import report_worker_processes
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 OWN = "http://127.0.0.1:9/allowed"
 OK = Outcome("succeeded", 200, None, None, None, 12)
 
 
-async def _schedule(conn: Conn) -> Any:
-    return await ScheduleService(conn, "acme", clock=lambda: T0).create(
+async def _schedule(conn: Conn, tenant: str = "acme") -> Any:
+    return await ScheduleService(conn, tenant, clock=lambda: T0).create(
         {"workflow_id": "wf", "cron_expression": "* * * * * *", "overlap_policy": "allow_all"}
     )
 
@@ -214,9 +215,10 @@ async def test_a_run_started_again_elsewhere_is_not_sent_from_here(conn: Conn, c
 
 async def test_a_tenant_near_its_cap_is_left_pending_for_the_start(conn: Conn) -> None:
     schedule = await _schedule(conn)
-    ids = await _dispatch_here(conn, max_runs_in_flight=10)  # 1 run x 64 racing batches > 10
+    cap = racing_starts(0) - 1  # 1 run x the racing starts (no process alive here) > the cap
+    ids = await _dispatch_here(conn, max_runs_in_flight=cap)
     assert (await _run(conn, schedule.id))["status"] == "pending"
-    attempts = await start_batch(conn, ids, max_in_flight=10)
+    attempts = await start_batch(conn, ids, max_in_flight=cap)
     assert [a.attempt for a in attempts] == [1]
     assert (await _run(conn, schedule.id))["status"] == "running"
 
@@ -234,6 +236,20 @@ async def test_a_tenant_whose_lock_a_locked_start_holds_is_left_pending(
         ids = await _dispatch_here(conn, max_runs_in_flight=1_000)
         assert (await _run(conn, schedule.id))["status"] == "pending"
     assert [a.attempt for a in await start_batch(conn, ids, max_in_flight=1_000)] == [1]
+
+
+async def test_the_dispatcher_counts_the_worker_processes_alive(conn: Conn) -> None:
+    """A run is started by its dispatcher when its tenant stays within the cap even with every
+    process alive starting such batches at once; each live process makes that stricter."""
+    cap = racing_starts(0)
+    await report_worker_processes(conn, 3, T0 - timedelta(minutes=5))  # stale: not counted
+    first = await _schedule(conn)
+    await _dispatch_here(conn, max_runs_in_flight=cap)
+    assert (await _run(conn, first.id))["status"] == "running"
+    await report_worker_processes(conn, 3, T0)
+    second = await _schedule(conn, "globex")  # nothing running: only the processes differ
+    await _dispatch_here(conn, max_runs_in_flight=cap)
+    assert (await _run(conn, second.id))["status"] == "pending"
 
 
 async def test_another_process_starts_a_started_run_again(conn: Conn) -> None:

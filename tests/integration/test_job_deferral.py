@@ -144,7 +144,7 @@ async def test_jobs_taken_here_wake_no_worker(conn: Conn, database_url: str) -> 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as listener:
         await listener.execute("LISTEN procrastinate_any_queue_v1")
         here = await defer_run_batches(
-            conn, [uuid4() for _ in range(150)], worker_id=worker, run_here=2
+            conn, [uuid4() for _ in range(BATCH_SIZE + 50)], worker_id=worker, run_here=2
         )
         assert len(here.here) == 2
         # Then one job for any worker: its notice comes after any the first two caused.

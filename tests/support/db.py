@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from app.domain.schedule import Schedule
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
+from db.types import Conn
 
 
 def create_schedule(
@@ -29,6 +30,17 @@ def create_schedule(
             return await ScheduleService(conn, tenant, clock=clock).create(fields)
 
     return asyncio.run(create())
+
+
+async def report_worker_processes(conn: Conn, count: int, reported_at: datetime) -> None:
+    """`count` worker processes whose dispatch loop last reported at `reported_at` (stale 30 s
+    after): what the lock-free start's racing bound counts (app/services/attempts.py)."""
+    await conn.execute(
+        "INSERT INTO worker_loop_health (process_id, loop, host, pid, stale_after_seconds, "
+        "started_at, reported_at) SELECT gen_random_uuid(), 'dispatch', 'h', n, 30, %s, %s "
+        "FROM generate_series(1, %s) AS n",
+        (reported_at, reported_at, count),
+    )
 
 
 def half_past_a_minute(minutes_ago: int = 5) -> datetime:
