@@ -138,8 +138,9 @@ WHERE r.status = 'running' AND r.attempts = 1;
 
 -- name: execution_running_by_tenant
 -- Each tenant's runs `running`, counted up to %(count_limit)s on the partial index of running
--- runs (more cannot change the dispatcher's answer, app/services/dispatch.py), and the worker
--- processes alive (the same count as quota_in_flight_room's). No lock.
+-- runs (more cannot change the answer of app/services/attempts.py `start_without_lock`, which
+-- holds the tenants' in-flight locks shared before it runs this), and the worker processes
+-- alive. No lock of its own.
 SELECT t.tenant,
        (SELECT count(*) FROM (
             SELECT 1 FROM workflow_schedule_executions r

@@ -168,16 +168,24 @@ async def test_a_run_held_at_its_tenants_cap_is_deferred_from_the_start_instant(
     assert row["scheduled_at"] == start + HELD_RUN_DELAY_AT_CAP
 
 
+async def _runs_of(conn: Conn, tenant: str, at: datetime, count: int) -> list[UUID]:
+    """Runs of `count` new every-minute schedules of `tenant`, dispatched at `at` (not started)."""
+    service = ScheduleService(conn, tenant, clock=lambda: at - timedelta(seconds=1))
+    ids = [
+        (await service.create({"workflow_id": "wf", "cron_expression": "* * * * *"})).id
+        for _ in range(count)
+    ]
+    await dispatch_once(conn, now=at + timedelta(milliseconds=2))
+    cursor = await conn.execute(
+        "SELECT id FROM workflow_schedule_executions WHERE trigger_id = ANY(%s)", (ids,)
+    )
+    return [UUID(str(row["id"])) for row in await cursor.fetchall()]
+
+
 async def _run_of(conn: Conn, tenant: str, at: datetime) -> UUID:
     """A run of a new every-minute schedule of `tenant`, dispatched at `at` (not started)."""
-    schedule = await ScheduleService(conn, tenant, clock=lambda: at - timedelta(seconds=1)).create(
-        {"workflow_id": "wf", "cron_expression": "* * * * *"}
-    )
-    await dispatch_once(conn, now=at + timedelta(milliseconds=2))
-    row = await _one(
-        conn, "SELECT id FROM workflow_schedule_executions WHERE trigger_id = %s", schedule.id
-    )
-    return UUID(str(row["id"]))
+    [run] = await _runs_of(conn, tenant, at, 1)
+    return run
 
 
 async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_batch(
@@ -216,20 +224,6 @@ async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_b
                 assert not starting.done()
         attempts = await asyncio.wait_for(starting, 10)
     assert {a.execution_id for a in attempts} == {*near, other}
-
-
-async def _runs_of(conn: Conn, tenant: str, at: datetime, count: int) -> list[UUID]:
-    """Runs of `count` new every-minute schedules of `tenant`, dispatched at `at` (not started)."""
-    service = ScheduleService(conn, tenant, clock=lambda: at - timedelta(seconds=1))
-    ids = [
-        (await service.create({"workflow_id": "wf", "cron_expression": "* * * * *"})).id
-        for _ in range(count)
-    ]
-    await dispatch_once(conn, now=at + timedelta(milliseconds=2))
-    cursor = await conn.execute(
-        "SELECT id FROM workflow_schedule_executions WHERE trigger_id = ANY(%s)", (ids,)
-    )
-    return [UUID(str(row["id"])) for row in await cursor.fetchall()]
 
 
 @asynccontextmanager
