@@ -34,6 +34,7 @@ from app.services.dispatch import (
 )
 from db.repositories import schedules as schedules_repo
 from db.types import Conn, Pool
+from worker.fleet import FleetSeat
 from worker.local import LocalRunner
 from worker.service import Service, ServiceConfig, database_clock
 
@@ -82,11 +83,15 @@ class Dispatcher(Service[float]):
         config: DispatcherConfig | None = None,
         local: LocalRunner | None = None,
         clock: Callable[[], datetime | None] = database_clock,
+        seat: FleetSeat | None = None,
     ) -> None:
+        """`local`: the runner that takes the jobs this dispatcher defers (their runs are
+        inserted started while `seat`, this process's seat in the fleet, holds)."""
         self.options = config or DispatcherConfig()
         super().__init__(self.options.service(), clock)
         self.pool = pool
         self.local = local
+        self.seat = seat
         self.cost = SlotCost()  # measured by the passes, makes a crowded instant's lead
         self._lead = Lead(self.options.lookahead.base)  # for the coming passes (`next_wake`)
         self._dispatchers = 1
@@ -136,6 +141,7 @@ class Dispatcher(Service[float]):
                 max_runs_per_minute=self.options.max_runs_per_minute,
                 alerts=self.options.alerts,
                 max_runs_in_flight=self.options.max_runs_in_flight,
+                lock_free=self.seat is not None and self.seat.held(),
                 row_budget=self.options.row_budget,
             )
             planned = stats.planned

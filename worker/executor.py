@@ -35,6 +35,7 @@ from app.settings import Settings
 from db.types import Pool
 from worker.collector import CrowdPause, freeze_startup_heap
 from worker.db_clock import DbClock
+from worker.fleet import FleetSeat
 from worker.http.target import HttpTarget, secrets_of
 from worker.http.wire import Request
 from worker.releaser import Releaser
@@ -116,13 +117,17 @@ class BatchExecutor:
         clock: DbClock | None = None,
         *,
         worker_process: bool = False,
+        seat: FleetSeat | None = None,
     ) -> None:
         """`worker_process` (not tests): the process's garbage collector is the executor's to
-        tune (worker/collector.py); a test's process keeps its collector as it is."""
+        tune (worker/collector.py); a test's process keeps its collector as it is. `seat`: the
+        process's seat in the fleet (worker/fleet.py); while it holds, runs of a tenant far
+        below its cap start without the tenant's lock (without a seat, always under it)."""
         self.pool = pool
         self.target = target
         self.settings = settings
         self.clock = clock or DbClock()
+        self.seat = seat
         self._freeze_pending = worker_process
         self._waiting: list[tuple[Answer, Batch]] = []
         self._callback_key: str | None = None  # read from the database before the first batch
@@ -159,7 +164,10 @@ class BatchExecutor:
         # 30 s, and recovery sent 1,200 runs again that had been answered.
         async with self._claims, self.pool.connection() as conn:
             attempts = await start_batch(
-                conn, execution_ids, max_in_flight=self.settings.scheduler_tenant_max_runs_in_flight
+                conn,
+                execution_ids,
+                max_in_flight=self.settings.scheduler_tenant_max_runs_in_flight,
+                lock_free=self.seat is not None and self.seat.held(),
             )
         claimed_at = time.monotonic()
         batch = Batch([attempt.execution_id for attempt in attempts])

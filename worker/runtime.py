@@ -27,6 +27,7 @@ from worker.alerts import AlertSender
 from worker.db_clock import DbClock, DbClockSampler
 from worker.dispatcher import ChangeListener, Dispatcher, DispatcherConfig
 from worker.executor import BatchExecutor
+from worker.fleet import FleetSeat
 from worker.health import HealthReporter
 from worker.http.target import HttpTarget
 from worker.local import LocalRunner
@@ -54,6 +55,8 @@ class WorkerRuntime:
             settings.database_url, min_size=2, max_size=2 * concurrency + 4, name="worker"
         )
         self.clock = DbClock()
+        # Taken by the health reports, held by the dispatcher's and the executor's starts.
+        self.seat = FleetSeat()
         self.target = HttpTarget(
             max_connections=max(100, concurrency * 100),
             # One slow origin holds at most this many of the client's requests (issue 10, H1);
@@ -63,7 +66,7 @@ class WorkerRuntime:
             clock=self.clock.now,  # Retry-After dates on the database clock (M3)
         )
         self.executor = BatchExecutor(
-            self.pool, self.target, settings, self.clock, worker_process=True
+            self.pool, self.target, settings, self.clock, worker_process=True, seat=self.seat
         )
         self.local = LocalRunner(
             app,
@@ -93,6 +96,7 @@ class WorkerRuntime:
                 alerts=settings.alert_policy,
             ),
             local=self.local,
+            seat=self.seat,
         )
         self.listener = ChangeListener(
             settings.database_url,
@@ -127,6 +131,7 @@ class WorkerRuntime:
             lambda: self.services,
             period=settings.scheduler_heartbeat_interval,
             stale_floor=floor,
+            seat=self.seat,
         )
         self.services: list[Service[Any]] = [
             self.dispatcher,

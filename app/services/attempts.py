@@ -54,14 +54,16 @@ def racing_starts(processes: int) -> int:
     """How many starts of runs without the per-tenant lock may run at the very same moment,
     fleet-wide, none seeing the others' runs yet: each worker process's `CLAIMS_AT_ONCE` batch
     starts and its dispatcher's pass (which inserts runs started), for the `processes` alive
-    and one more (a process started since they were counted). A tenant below its cap by that
-    many times a batch's runs of it starts them without the lock.
+    (the caller's own at least). A tenant below its cap by that many times a batch's runs of
+    it starts them without the lock.
 
     Counted from the processes alive, not assumed: a constant 64 batches made the headroom
     grow with the size of a job (6,400 runs with jobs of 100, 16,000 with jobs of 250), so a
     two-process deployment took the lock, and wrote each run twice, from 4,000 runs in flight
-    of its default cap of 20,000 (docs/benchmarks.md, twenty-first stop)."""
-    return (processes + 1) * (CLAIMS_AT_ONCE + 1)
+    of its default cap of 20,000 (docs/benchmarks.md, twenty-first stop). No process is left
+    out: only a process with a seat starts runs without the lock, and every lock-free start
+    counts the processes that hold one (worker/fleet.py)."""
+    return max(processes, 1) * (CLAIMS_AT_ONCE + 1)
 
 
 Dispatched = tuple[Schedule, SlotRow]
@@ -105,6 +107,7 @@ async def start_batch(
     execution_ids: Sequence[UUID],
     *,
     max_in_flight: int | None = None,
+    lock_free: bool = False,
     now: datetime | None = None,
 ) -> list[Attempt]:
     """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`.
@@ -113,7 +116,9 @@ async def start_batch(
     `running` than that: its runs beyond the cap stay pending, untouched (no attempt counted,
     no overlap decision), and get a new job, in this transaction, `HELD_RUN_DELAY` later
     (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all). `now` (tests) replaces
-    the database clock for the start and cancel instants.
+    the database clock for the start and cancel instants. Runs start under their tenant's
+    lock, or, with `lock_free` (a caller holding a seat in the fleet, worker/fleet.py), without
+    it where the tenant is far below its cap (`start_without_lock`).
 
     Runs in `STARTED_AHEAD` were inserted started by this process's dispatcher, within the
     cap: their attempts are built from what the dispatcher held (or read), not written again,
@@ -133,7 +138,7 @@ async def start_batch(
                 attempts.append(dispatched_attempt(schedule, i, slot, db_now))
         unbuilt = {i: at for i, (at, made) in ahead.items() if made is None}
         attempts += await repo.read_started(conn, unbuilt, now)
-        near = await _near_cap(conn, rest, max_in_flight, now)
+        near = await _near_cap(conn, rest, max_in_flight, lock_free, now)
         if rest:
             to_start = {i: slots[i] for i in rest if i in slots and i not in near}
             attempts += await repo.start_attempts(conn, to_start, now)
@@ -145,12 +150,19 @@ async def start_batch(
 
 
 async def _near_cap(
-    conn: Conn, execution_ids: Sequence[UUID], cap: int | None, now: datetime | None
+    conn: Conn,
+    execution_ids: Sequence[UUID],
+    cap: int | None,
+    lock_free: bool,
+    now: datetime | None,
 ) -> set[UUID]:
     """The batch's runs whose tenant cannot start them without its per-tenant lock (see
-    `start_without_lock`): they are started after this transaction, under the lock."""
+    `start_without_lock`; all of them for a caller without a seat in the fleet): they are
+    started after this transaction, under the lock."""
     if cap is None or not execution_ids:
         return set()
+    if not lock_free:
+        return set(execution_ids)
     waiting = await quotas_repo.waiting_by_tenant(conn, execution_ids)
     free = await start_without_lock(conn, {t: len(ids) for t, ids in waiting.items()}, cap, now)
     return {run for tenant, ids in waiting.items() if tenant not in free for run in ids}

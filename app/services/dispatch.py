@@ -72,6 +72,7 @@ async def dispatch_once(
     max_runs_per_minute: int | None = None,
     alerts: AlertPolicy = DEFAULT_ALERTS,
     max_runs_in_flight: int | None = None,
+    lock_free: bool = False,
     row_budget: int = PASS_ROW_BUDGET,
 ) -> PassStats:
     """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests).
@@ -93,8 +94,9 @@ async def dispatch_once(
     The runs of the jobs claimed for the calling process are inserted already `running` (their
     first attempt started, as `start_batch` would write it), so their start is a read, not a
     second row version; `STARTED_AHEAD` tells this process's `start_batch` so. A tenant near
-    its `max_runs_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT) is not started here: its
-    runs are inserted `pending` and wait for the cap in `start_batch`.
+    its `max_runs_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT) is not started here, nor
+    is any with a cap unless `lock_free` (the caller holds a seat in the fleet,
+    worker/fleet.py): its runs are inserted `pending` and wait for the cap in `start_batch`.
 
     Slots recorded `missed` open (or add to) their schedule's slot.missed incident, in this
     transaction (app/services/incidents.py); a run fired on time resolves it when it ends.
@@ -111,7 +113,7 @@ async def dispatch_once(
         batches, local = await jobs.defer_run_batches(
             conn, planned.run_ids, worker_id=local_worker_id, run_here=local_capacity
         )
-        started = await _started_here(conn, planned, local, max_runs_in_flight, now)
+        started = await _started_here(conn, planned, local, max_runs_in_flight, lock_free, now)
         inserted = await executions_repo.insert_many(
             conn, planned.new_runs(batches, started), now=now
         )
@@ -232,6 +234,7 @@ async def _started_here(
     planned: _Planned,
     local: Sequence[tuple[int, list[UUID]]],
     max_runs_in_flight: int | None,
+    lock_free: bool,
     now: datetime | None,
 ) -> set[UUID]:
     """The runs of the jobs claimed for this process that are inserted `running`. A tenant's
@@ -244,6 +247,8 @@ async def _started_here(
     tenant_of = {run: s.tenant for s, _, run in planned.slots if run in runs}
     if max_runs_in_flight is None:
         return set(tenant_of)
+    if not lock_free:
+        return set()
     here: Counter[str] = Counter()  # per tenant, its runs in its fullest batch here
     for _, ids in local:
         for tenant, count in Counter(tenant_of[i] for i in ids if i in tenant_of).items():

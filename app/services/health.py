@@ -48,9 +48,13 @@ async def report_loops(
     process: WorkerProcess,
     loops: Sequence[LoopReport],
     now: datetime | None = None,
+    join: bool = False,
 ) -> None:
-    """A worker's periodic report of its loops (worker/health.py)."""
-    await repo.report_loops(conn, process, loops, forget_after=FORGET_AFTER_SECONDS, now=now)
+    """A worker's periodic report of its loops (worker/health.py); `join`: the report that
+    takes its seat among the processes starting runs without the lock (worker/fleet.py)."""
+    await repo.report_loops(
+        conn, process, loops, forget_after=FORGET_AFTER_SECONDS, now=now, join=join
+    )
 
 
 async def forget_process(conn: Conn, process: WorkerProcess) -> None:

@@ -25,6 +25,18 @@ ON CONFLICT (process_id, loop) DO UPDATE SET
     last_error = excluded.last_error,
     reported_at = excluded.reported_at;
 
+-- name: fleet_lock
+-- The fleet lock, exclusively, until commit: a worker process's report that takes its seat
+-- among the processes that start runs without the per-tenant lock, and the delete of a
+-- stopping process's rows (worker/fleet.py). It waits for the lock-free starts in flight (each
+-- holds it shared, db/queries/quotas.sql `quota_in_flight_share`), so that every lock-free
+-- start either committed before this transaction's change or sees it. Waiting here holds new
+-- lock-free starts back (they only try, and take the per-tenant lock instead), and a start
+-- lasts one batch or one pass: a wait longer than the lock timeout means something is wrong.
+-- (set_config(..., true) is SET LOCAL, evaluated before the lock in the same row.)
+SELECT set_config('lock_timeout', '5s', true),
+       pg_advisory_xact_lock(hashtextextended('worker-fleet', 0));
+
 -- name: loop_health_forget
 -- Rows nobody will update again: processes silent for `forget_after` seconds (killed: a
 -- stopping worker deletes its own rows), and an earlier process with this host and pid (a

@@ -58,9 +58,13 @@ GROUP BY e.tenant;
 -- of runs without the per-tenant lock (app/services/attempts.py `start_without_lock`). A
 -- try: it never waits, so lock-free starts cannot deadlock with anything, and a tenant whose
 -- lock a locked start holds (exclusively, quota_in_flight_lock) is not returned.
+-- The fleet lock is tried shared first (once: an uncorrelated subquery): while a worker process
+-- takes its seat or leaves (db/queries/health.sql `fleet_lock`), no tenant is returned, and the
+-- runs start under the per-tenant lock; this start's count of the processes then sees theirs.
 SELECT t.tenant
 FROM unnest(%(tenants)s::text[]) AS t(tenant)
-WHERE pg_try_advisory_xact_lock_shared(hashtextextended('tenant-in-flight:' || t.tenant, 0));
+WHERE (SELECT pg_try_advisory_xact_lock_shared(hashtextextended('worker-fleet', 0)))
+  AND pg_try_advisory_xact_lock_shared(hashtextextended('tenant-in-flight:' || t.tenant, 0));
 
 -- name: quota_in_flight_lock
 -- Serialises, per tenant, the starts of batches holding runs of that tenant that wait to start,

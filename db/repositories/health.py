@@ -36,9 +36,13 @@ async def report_loops(
     *,
     forget_after: float,
     now: datetime | None = None,
+    join: bool = False,
 ) -> None:
-    """Upsert one process's loops, and forget the rows of processes that are gone."""
+    """Upsert one process's loops, and forget the rows of processes that are gone. With
+    `join`, under the fleet lock (worker/fleet.py: the report that takes the process's seat)."""
     async with conn.transaction():
+        if join:
+            await execute(conn, "fleet_lock")
         await execute(
             conn,
             "loop_health_report",
@@ -61,7 +65,11 @@ async def report_loops(
 
 
 async def remove_process(conn: Conn, process: WorkerProcess) -> None:
-    await execute(conn, "loop_health_remove", {"process_id": process.process_id})
+    """Delete a stopping process's rows, under the fleet lock (worker/fleet.py): the other
+    processes' lock-free starts stop counting it only once its own have committed."""
+    async with conn.transaction():
+        await execute(conn, "fleet_lock")
+        await execute(conn, "loop_health_remove", {"process_id": process.process_id})
 
 
 async def list_loops(

@@ -14,7 +14,7 @@ from tests.support.workers import TEST_SECRET, WorkerProcess
 def test_every_second_schedule_fires_each_slot_once(
     database_url: str, target: RecordingTarget, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    start_worker()
+    worker = start_worker()
     schedule = create_schedule(database_url, workflow_id="tick", cron_expression="* * * * * *")
     got = target.wait_for(lambda r: len(r) >= 5, timeout=20)
     slots = [datetime.fromisoformat(r.json()["scheduledAt"]) for r in got[:5]]
@@ -36,3 +36,5 @@ def test_every_second_schedule_fires_each_slot_once(
     )
     assert rows[0]["attempts"] == 1 and rows[0]["http_status"] == 200
     assert rows[0]["workflow_run_id"]
+    # Its first health report took its seat (worker/fleet.py): its runs start without the lock.
+    assert '"event": "health.fleet_seat_taken"' in worker.log_path.read_text()

@@ -6,8 +6,6 @@ for it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -28,7 +26,11 @@ from app.services.dispatch import dispatch_once
 from app.services.executions import ExecutionService
 from app.services.schedules import ScheduleService
 from db.types import Conn
-from tests.support.db import report_worker_processes
+from tests.support.db import (
+    advisory_lock_held,
+    report_worker_processes,
+    waits_for_an_advisory_lock,
+)
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 UNAVAILABLE = Outcome("retry", 503, "HTTP 503", None, None, 4)
@@ -195,8 +197,8 @@ async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_b
     lock another start holds: the other tenant's runs are started and committed at once, and
     the first tenant's start when the lock is free (issue 7: no tenant slows another)."""
     # acme's two runs could take it over its cap if batches raced (near: locked and counted
-    # again); globex's one could not (far: started without a lock). No worker process is
-    # alive in this database: the racing starts are those of one more process.
+    # again); globex's one could not (far: started without a lock). No worker process has
+    # reported in this database: the racing starts are the caller's own.
     cap = racing_starts(0)
     near = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
     other = await _run_of(conn, "globex", T0)
@@ -205,7 +207,9 @@ async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_b
             await holder.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended('tenant-in-flight:acme', 0))"
             )
-            starting = asyncio.create_task(start_batch(conn, [*near, other], max_in_flight=cap))
+            starting = asyncio.create_task(
+                start_batch(conn, [*near, other], max_in_flight=cap, lock_free=True)
+            )
             async with await psycopg.AsyncConnection.connect(database_url) as looker:
 
                 async def status(run: UUID) -> str:
@@ -224,34 +228,6 @@ async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_b
                 assert not starting.done()
         attempts = await asyncio.wait_for(starting, 10)
     assert {a.execution_id for a in attempts} == {*near, other}
-
-
-@asynccontextmanager
-async def _tenant_lock_held(database_url: str, tenant: str) -> AsyncIterator[None]:
-    """The tenant's in-flight lock held shared by another connection until the block ends, as
-    a start without the lock holds it: lock-free starts go on, a locked start waits."""
-    async with await psycopg.AsyncConnection.connect(database_url) as holder, holder.transaction():
-        await holder.execute(
-            "SELECT pg_advisory_xact_lock_shared(hashtextextended('tenant-in-flight:' || %s, 0))",
-            (tenant,),
-        )
-        yield
-
-
-async def _waits_for_a_tenant_lock(database_url: str, start: asyncio.Task[Any]) -> bool:
-    """Whether `start` ends up waiting for a per-tenant lock rather than finishing without."""
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as looker:
-        deadline = asyncio.get_running_loop().time() + 10
-        while not start.done():
-            cursor = await looker.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            )
-            found = await cursor.fetchone()
-            if found is not None and found[0] > 0:
-                return True
-            assert asyncio.get_running_loop().time() < deadline, "it neither ended nor waited"
-            await asyncio.sleep(0.02)
-    return False
 
 
 async def _running(conn: Conn, tenant: str) -> int:
@@ -278,9 +254,9 @@ async def test_a_locked_start_counts_the_runs_of_a_lock_free_start_in_flight(
         database_url, autocommit=True, row_factory=dict_row
     ) as other:
         async with other.transaction():  # the lock-free start, not yet committed
-            assert len(await start_batch(other, few, max_in_flight=cap)) == 2
+            assert len(await start_batch(other, few, max_in_flight=cap, lock_free=True)) == 2
             locked = asyncio.create_task(start_batch(conn, many, max_in_flight=cap))
-            assert await _waits_for_a_tenant_lock(database_url, locked)
+            assert await waits_for_an_advisory_lock(database_url, locked)
         assert len(await asyncio.wait_for(locked, 10)) == cap - 2
     assert await _running(conn, "acme") == cap
 
@@ -292,19 +268,36 @@ async def test_the_lock_free_start_counts_the_worker_processes_alive(
     per start the processes alive may run at once, stay within its cap. Processes whose loops
     went silent are not counted; each live one makes the bound stricter. Another lock-free
     start of the tenant is in flight: the far start goes on beside it, the near one waits."""
-    cap = 2 * racing_starts(0)  # two runs at once: far while no process is alive
+    cap = 2 * racing_starts(0)  # two runs at once: far while no other process is alive
     await report_worker_processes(conn, 3, T0 - timedelta(minutes=5))  # stale: not counted
-    async with _tenant_lock_held(database_url, "acme"):
+    async with advisory_lock_held(database_url, "tenant-in-flight:acme", shared=True):
         runs = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
-        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=cap, now=T0))
-        assert not await _waits_for_a_tenant_lock(database_url, start)
+        start = asyncio.create_task(
+            start_batch(conn, runs, max_in_flight=cap, lock_free=True, now=T0)
+        )
+        assert not await waits_for_an_advisory_lock(database_url, start)
         assert len(await start) == 2
 
     # Another tenant with nothing running, the same two runs: near once 3 processes are alive.
     await report_worker_processes(conn, 3, T0 - timedelta(seconds=1))
     assert 2 * racing_starts(3) > cap
-    async with _tenant_lock_held(database_url, "globex"):
+    async with advisory_lock_held(database_url, "tenant-in-flight:globex", shared=True):
         runs = [await _run_of(conn, "globex", T0), await _run_of(conn, "globex", T0)]
-        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=cap, now=T0))
-        assert await _waits_for_a_tenant_lock(database_url, start)
+        start = asyncio.create_task(
+            start_batch(conn, runs, max_in_flight=cap, lock_free=True, now=T0)
+        )
+        assert await waits_for_an_advisory_lock(database_url, start)
+    assert len(await asyncio.wait_for(start, 10)) == 2
+
+
+async def test_a_start_without_a_seat_in_the_fleet_takes_the_tenant_lock(
+    conn: Conn, database_url: str
+) -> None:
+    """A caller that holds no seat among the worker processes (worker/fleet.py) is not counted
+    by the others' lock-free starts, so it never starts without the lock itself: far below
+    its cap, its start still waits for a lock-free start of the tenant in flight."""
+    runs = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
+    async with advisory_lock_held(database_url, "tenant-in-flight:acme", shared=True):
+        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=1_000, now=T0))
+        assert await waits_for_an_advisory_lock(database_url, start)
     assert len(await asyncio.wait_for(start, 10)) == 2

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
 import pytest
 
 from app.domain.outcome import Outcome
@@ -23,7 +22,7 @@ from db.repositories import stats as stats_repo
 from db.repositories.schedules import StreakUpdate
 from db.repositories.stats import fold
 from db.types import Conn
-from tests.support.db import report_worker_processes
+from tests.support.db import advisory_lock_held, report_worker_processes
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 OWN = "http://127.0.0.1:9/allowed"
@@ -61,13 +60,16 @@ async def _delta_rows(conn: Conn, schedule_id: UUID) -> int:
     return int(row["n"])
 
 
-async def _dispatch_here(conn: Conn, **options: Any) -> list[UUID]:
+async def _dispatch_here(conn: Conn, *, lock_free: bool = True, **options: Any) -> list[UUID]:
+    """One pass whose jobs this process runs; `lock_free`: the process holds its seat in the
+    fleet (worker/fleet.py), as a worker does once its first health report is in."""
     worker = await jobs.register_worker(conn)
     stats = await dispatch_once(
         conn,
         now=T0 + timedelta(seconds=1),
         local_worker_id=worker,
         local_capacity=1,
+        lock_free=lock_free,
         **options,
     )
     assert stats.fired == 1
@@ -215,7 +217,7 @@ async def test_a_run_started_again_elsewhere_is_not_sent_from_here(conn: Conn, c
 
 async def test_a_tenant_near_its_cap_is_left_pending_for_the_start(conn: Conn) -> None:
     schedule = await _schedule(conn)
-    cap = racing_starts(0) - 1  # 1 run x the racing starts (no process alive here) > the cap
+    cap = racing_starts(0) - 1  # 1 run x the racing starts (the caller's alone) > the cap
     ids = await _dispatch_here(conn, max_runs_in_flight=cap)
     assert (await _run(conn, schedule.id))["status"] == "pending"
     attempts = await start_batch(conn, ids, max_in_flight=cap)
@@ -229,13 +231,30 @@ async def test_a_tenant_whose_lock_a_locked_start_holds_is_left_pending(
     """Far below its cap, but a start under the tenant's lock is in flight: the dispatcher
     does not wait for it, and leaves the run for `start_batch` to count after it."""
     schedule = await _schedule(conn)
-    async with await psycopg.AsyncConnection.connect(database_url) as holder, holder.transaction():
-        await holder.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('tenant-in-flight:acme', 0))"
-        )
+    async with advisory_lock_held(database_url, "tenant-in-flight:acme"):
         ids = await _dispatch_here(conn, max_runs_in_flight=1_000)
         assert (await _run(conn, schedule.id))["status"] == "pending"
     assert [a.attempt for a in await start_batch(conn, ids, max_in_flight=1_000)] == [1]
+
+
+async def test_a_dispatcher_without_a_seat_in_the_fleet_starts_no_capped_run(conn: Conn) -> None:
+    """Its process is not counted by the others' lock-free starts (worker/fleet.py): far
+    below the cap, the run is still left for `start_batch` to start under the lock."""
+    schedule = await _schedule(conn)
+    await _dispatch_here(conn, lock_free=False, max_runs_in_flight=1_000)
+    assert (await _run(conn, schedule.id))["status"] == "pending"
+
+
+async def test_no_run_starts_without_the_lock_while_a_process_takes_its_seat(
+    conn: Conn, database_url: str
+) -> None:
+    """A process taking (or leaving) its seat holds the fleet lock: a lock-free start tries it
+    shared and, held, starts nothing without the per-tenant lock (the process's report would
+    otherwise commit unseen by this start's count of the processes)."""
+    schedule = await _schedule(conn)
+    async with advisory_lock_held(database_url, "worker-fleet"):
+        await _dispatch_here(conn, max_runs_in_flight=1_000)
+        assert (await _run(conn, schedule.id))["status"] == "pending"
 
 
 async def test_the_dispatcher_counts_the_worker_processes_alive(conn: Conn) -> None:

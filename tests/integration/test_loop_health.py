@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from app.services.metrics import collect
 from db.clock import db_now
 from db.pool import create_pool
 from db.types import Conn, Pool
+from tests.support.db import advisory_lock_held, waits_for_an_advisory_lock
 from worker.health import HealthReporter
 from worker.service import Service, ServiceConfig
 
@@ -126,3 +128,37 @@ async def test_dead_processes_are_forgotten(pool: Pool, conn: Conn) -> None:
     await same_host_and_pid.run_once(None)  # forgets both: too old, and replaced
     health = await loop_health(conn)
     assert {s.process for s in health.states} == {same_host_and_pid.process}
+
+
+async def test_a_process_takes_its_seat_once_the_lock_free_starts_in_flight_commit(
+    pool: Pool, database_url: str
+) -> None:
+    """The report that takes a process's seat in the fleet (worker/fleet.py) waits for the
+    starts without the per-tenant lock in flight, which did not count the process: it may
+    start runs without the lock only once every later such start counts it. Its next reports
+    keep the seat without the lock; a seat that lapsed is taken again under it, and a stop
+    gives it up before the process's rows go."""
+    reporter = _reporter(pool, [])
+    assert not reporter.seat.held()
+    async with advisory_lock_held(database_url, "worker-fleet", shared=True):
+        report = asyncio.create_task(reporter.run_once(None))
+        assert await waits_for_an_advisory_lock(database_url, report)
+        assert not reporter.seat.held()
+    await asyncio.wait_for(report, 10)
+    assert reporter.seat.held()
+
+    async with advisory_lock_held(database_url, "worker-fleet", shared=True):
+        await asyncio.wait_for(reporter.run_once(None), 10)  # held: no lock to wait for
+        # The last success older than half the report's stale time (60 s): lapsed.
+        reporter.seat.taken_at(time.monotonic() - 31, reporter.health().stale_after)
+        assert not reporter.seat.held()
+        report = asyncio.create_task(reporter.run_once(None))
+        assert await waits_for_an_advisory_lock(database_url, report)
+    await asyncio.wait_for(report, 10)
+    assert reporter.seat.held()
+
+    async with advisory_lock_held(database_url, "worker-fleet", shared=True):
+        forget = asyncio.create_task(reporter.forget())
+        assert await waits_for_an_advisory_lock(database_url, forget)
+        assert not reporter.seat.held()
+    await asyncio.wait_for(forget, 10)

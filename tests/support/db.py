@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -15,6 +16,36 @@ from app.domain.schedule import Schedule
 from app.services.dispatch import dispatch_once
 from app.services.schedules import ScheduleService
 from db.types import Conn
+
+
+@asynccontextmanager
+async def advisory_lock_held(
+    database_url: str, key: str, *, shared: bool = False
+) -> AsyncIterator[None]:
+    """The advisory lock named `key` (the app's `hashtextextended(key, 0)`) held by another
+    connection until the block ends: exclusively, as a locked start or a joining process holds
+    it, or `shared`, as a start without the per-tenant lock holds the tenant's and the fleet's
+    (db/queries/quotas.sql)."""
+    how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    async with await psycopg.AsyncConnection.connect(database_url) as holder, holder.transaction():
+        await holder.execute(f"SELECT {how}(hashtextextended(%s, 0))", (key,))  # noqa: S608
+        yield
+
+
+async def waits_for_an_advisory_lock(database_url: str, task: asyncio.Task[Any]) -> bool:
+    """Whether `task` ends up waiting for an advisory lock rather than finishing without."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as looker:
+        deadline = asyncio.get_running_loop().time() + 10
+        while not task.done():
+            cursor = await looker.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            found = await cursor.fetchone()
+            if found is not None and found[0] > 0:
+                return True
+            assert asyncio.get_running_loop().time() < deadline, "it neither ended nor waited"
+            await asyncio.sleep(0.02)
+    return False
 
 
 def create_schedule(
