@@ -9,13 +9,13 @@ SECONDS) so the backoff after the downtime stays short: the test waits on condit
 
 from __future__ import annotations
 
-import socket
 import time
 from uuid import UUID
 
 import psycopg
 import pytest
 
+from devtools.loopback import free_port
 from tests.faults.conftest import Workers, scaled
 from tests.support.alerts import (
     deliveries,
@@ -29,12 +29,6 @@ from tests.support.target import RecordingTarget
 DOWNTIME = scaled(5.0, 60.0)  # seconds the receiver is down: `make test`, `make soak`
 SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 DELIVERIES = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.timeout(DOWNTIME + 120)

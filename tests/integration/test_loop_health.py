@@ -131,7 +131,7 @@ async def test_dead_processes_are_forgotten(pool: Pool, conn: Conn) -> None:
 
 
 async def test_a_process_takes_its_seat_once_the_lock_free_starts_in_flight_commit(
-    pool: Pool, database_url: str
+    pool: Pool, conn: Conn, database_url: str
 ) -> None:
     """The report that takes a process's seat in the fleet (worker/fleet.py) waits for the
     starts without the per-tenant lock in flight, which did not count the process: it may
@@ -144,6 +144,12 @@ async def test_a_process_takes_its_seat_once_the_lock_free_starts_in_flight_comm
         report = asyncio.create_task(reporter.run_once(None))
         assert await waits_for_an_advisory_lock(database_url, report)
         assert not reporter.seat.held()
+        # A lock-free start beginning now tries the lock in vain (behind the waiting join), so
+        # the join waits only for the starts already in flight, never for a stream of them.
+        tried = await conn.execute(
+            "SELECT pg_try_advisory_xact_lock_shared(hashtextextended('worker-fleet', 0))"
+        )
+        assert await tried.fetchone() == {"pg_try_advisory_xact_lock_shared": False}
     await asyncio.wait_for(report, 10)
     assert reporter.seat.held()
 
