@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
@@ -34,7 +35,6 @@ from app.services.dispatch import (
 )
 from db.repositories import schedules as schedules_repo
 from db.types import Conn, Pool
-from worker.fleet import FleetSeat
 from worker.local import LocalRunner
 from worker.service import Service, ServiceConfig, database_clock
 
@@ -83,10 +83,11 @@ class Dispatcher(Service[float]):
         config: DispatcherConfig | None = None,
         local: LocalRunner | None = None,
         clock: Callable[[], datetime | None] = database_clock,
-        seat: FleetSeat | None = None,
+        seat: UUID | None = None,
     ) -> None:
-        """`local`: the runner that takes the jobs this dispatcher defers (their runs are
-        inserted started while `seat`, this process's seat in the fleet, holds)."""
+        """`local`: the runner that takes the jobs this dispatcher defers; their runs are
+        inserted started while `seat`, the worker process's id, holds its seat in the fleet
+        (docs/architecture.md, "The fleet seat")."""
         self.options = config or DispatcherConfig()
         super().__init__(self.options.service(), clock)
         self.pool = pool
@@ -141,7 +142,7 @@ class Dispatcher(Service[float]):
                 max_runs_per_minute=self.options.max_runs_per_minute,
                 alerts=self.options.alerts,
                 max_runs_in_flight=self.options.max_runs_in_flight,
-                lock_free=self.seat is not None and self.seat.held(),
+                seat=self.seat,
                 row_budget=self.options.row_budget,
             )
             planned = stats.planned

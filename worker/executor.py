@@ -35,7 +35,6 @@ from app.settings import Settings
 from db.types import Pool
 from worker.collector import CrowdPause, freeze_startup_heap
 from worker.db_clock import DbClock
-from worker.fleet import FleetSeat
 from worker.http.target import HttpTarget, secrets_of
 from worker.http.wire import Request
 from worker.releaser import Releaser
@@ -117,12 +116,13 @@ class BatchExecutor:
         clock: DbClock | None = None,
         *,
         worker_process: bool = False,
-        seat: FleetSeat | None = None,
+        seat: UUID | None = None,
     ) -> None:
         """`worker_process` (not tests): the process's garbage collector is the executor's to
         tune (worker/collector.py); a test's process keeps its collector as it is. `seat`: the
-        process's seat in the fleet (worker/fleet.py); while it holds, runs of a tenant far
-        below its cap start without the tenant's lock (without a seat, always under it)."""
+        worker process's id (worker/health.py); while that process holds its seat in the
+        fleet, runs of a tenant far below its cap start without the tenant's lock (without a
+        seat, always under it; docs/architecture.md, "The fleet seat")."""
         self.pool = pool
         self.target = target
         self.settings = settings
@@ -167,7 +167,7 @@ class BatchExecutor:
                 conn,
                 execution_ids,
                 max_in_flight=self.settings.scheduler_tenant_max_runs_in_flight,
-                lock_free=self.seat is not None and self.seat.held(),
+                seat=self.seat,
             )
         claimed_at = time.monotonic()
         batch = Batch([attempt.execution_id for attempt in attempts])

@@ -21,7 +21,6 @@ from typing import Any
 from app.domain.loop_health import REPORT_LOOP, LoopReport, WorkerProcess
 from app.services.health import forget_process, report_loops
 from db.types import Pool
-from worker.fleet import FleetSeat
 from worker.service import Health, Service, ServiceConfig
 
 log = logging.getLogger("worker.health")
@@ -39,7 +38,6 @@ class HealthReporter(Service[None]):
         period: float,
         stale_floor: float = 30.0,
         process: WorkerProcess | None = None,
-        seat: FleetSeat | None = None,
     ) -> None:
         super().__init__(
             ServiceConfig(REPORT_LOOP, period=period, max_backoff=period, stale_floor=stale_floor)
@@ -47,28 +45,30 @@ class HealthReporter(Service[None]):
         self.pool = pool
         self.services = services
         self.process = process or this_process()
-        self.seat = seat or FleetSeat()
+        self._seated_before = False
 
     async def run_once(self, now: datetime | None) -> None:
         at = time.monotonic()
         loops = [_report(s.health(), at) for s in self.services() if s is not self]
         own = self.health()
         loops.append(_report(own, at, success_age=0.0))  # this pass is the success
-        # A seat that lapsed (or was never taken) is taken again under the fleet lock.
-        join = not self.seat.held(at)
         async with self.pool.connection() as conn:
-            await report_loops(conn, self.process, loops, now, join=join)
-        self.seat.taken_at(at, own.stale_after)
-        if join:
-            log.info(
-                "this process starts runs without the per-tenant lock from now on",
+            joined = await report_loops(conn, self.process, loops, now)
+        if joined:
+            # Again: its reports had failed for half their stale time, and the runs it started
+            # meanwhile took the per-tenant lock (slower, never over a cap).
+            log.log(
+                logging.WARNING if self._seated_before else logging.INFO,
+                "this process starts runs without the per-tenant lock from now on%s",
+                " again (its seat had lapsed)" if self._seated_before else "",
                 extra={"event": "health.fleet_seat_taken", "worker_process": str(self.process)},
             )
+            self._seated_before = True
 
     async def forget(self) -> None:
-        """Delete this process's rows (a clean stop); a failure is logged, not raised. The
-        seat goes first: no start of this process goes without the lock from here on."""
-        self.seat.leave()
+        """Delete this process's rows (a clean stop), and with them its seat in the fleet: a
+        start of this process after it takes the per-tenant lock. A failure is logged, not
+        raised."""
         try:
             async with self.pool.connection(timeout=5) as conn:
                 await forget_process(conn, self.process)

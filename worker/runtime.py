@@ -27,8 +27,7 @@ from worker.alerts import AlertSender
 from worker.db_clock import DbClock, DbClockSampler
 from worker.dispatcher import ChangeListener, Dispatcher, DispatcherConfig
 from worker.executor import BatchExecutor
-from worker.fleet import FleetSeat
-from worker.health import HealthReporter
+from worker.health import HealthReporter, this_process
 from worker.http.target import HttpTarget
 from worker.local import LocalRunner
 from worker.maintenance import (
@@ -55,8 +54,9 @@ class WorkerRuntime:
             settings.database_url, min_size=2, max_size=2 * concurrency + 4, name="worker"
         )
         self.clock = DbClock()
-        # Taken by the health reports, held by the dispatcher's and the executor's starts.
-        self.seat = FleetSeat()
+        # Its health reports take its seat in the fleet; the dispatcher's and the executor's
+        # starts without the per-tenant lock need it (docs/architecture.md).
+        self.process = this_process()
         self.target = HttpTarget(
             max_connections=max(100, concurrency * 100),
             # One slow origin holds at most this many of the client's requests (issue 10, H1);
@@ -66,7 +66,12 @@ class WorkerRuntime:
             clock=self.clock.now,  # Retry-After dates on the database clock (M3)
         )
         self.executor = BatchExecutor(
-            self.pool, self.target, settings, self.clock, worker_process=True, seat=self.seat
+            self.pool,
+            self.target,
+            settings,
+            self.clock,
+            worker_process=True,
+            seat=self.process.process_id,
         )
         self.local = LocalRunner(
             app,
@@ -96,7 +101,7 @@ class WorkerRuntime:
                 alerts=settings.alert_policy,
             ),
             local=self.local,
-            seat=self.seat,
+            seat=self.process.process_id,
         )
         self.listener = ChangeListener(
             settings.database_url,
@@ -131,7 +136,7 @@ class WorkerRuntime:
             lambda: self.services,
             period=settings.scheduler_heartbeat_interval,
             stale_floor=floor,
-            seat=self.seat,
+            process=self.process,
         )
         self.services: list[Service[Any]] = [
             self.dispatcher,

@@ -54,7 +54,7 @@ def racing_starts(processes: int) -> int:
     """How many starts of runs without the per-tenant lock may run at the very same moment,
     fleet-wide, none seeing the others' runs yet: each worker process's `CLAIMS_AT_ONCE` batch
     starts and its dispatcher's pass (which inserts runs started), for the `processes` alive
-    (the caller's own at least). A tenant below its cap by that many times a batch's runs of
+    (the caller's own at least). A tenant below its cap by that many times a start's runs of
     it starts them without the lock.
 
     Counted from the processes alive, not assumed: a constant 64 batches made the headroom
@@ -62,7 +62,7 @@ def racing_starts(processes: int) -> int:
     two-process deployment took the lock, and wrote each run twice, from 4,000 runs in flight
     of its default cap of 20,000 (docs/benchmarks.md, twenty-first stop). No process is left
     out: only a process with a seat starts runs without the lock, and every lock-free start
-    counts the processes that hold one (worker/fleet.py)."""
+    counts the processes that hold one (docs/architecture.md, "The fleet seat")."""
     return max(processes, 1) * (CLAIMS_AT_ONCE + 1)
 
 
@@ -107,7 +107,7 @@ async def start_batch(
     execution_ids: Sequence[UUID],
     *,
     max_in_flight: int | None = None,
-    lock_free: bool = False,
+    seat: UUID | None = None,
     now: datetime | None = None,
 ) -> list[Attempt]:
     """Claim the batch's runs for an attempt; runs of deleted schedules end `cancelled`.
@@ -117,8 +117,8 @@ async def start_batch(
     no overlap decision), and get a new job, in this transaction, `HELD_RUN_DELAY` later
     (`HELD_RUN_DELAY_AT_CAP` when their tenant had no room at all). `now` (tests) replaces
     the database clock for the start and cancel instants. Runs start under their tenant's
-    lock, or, with `lock_free` (a caller holding a seat in the fleet, worker/fleet.py), without
-    it where the tenant is far below its cap (`start_without_lock`).
+    lock, or without it where the tenant is far below its cap (`start_without_lock`) when
+    `seat`, the caller's worker process, holds its seat in the fleet.
 
     Runs in `STARTED_AHEAD` were inserted started by this process's dispatcher, within the
     cap: their attempts are built from what the dispatcher held (or read), not written again,
@@ -138,7 +138,7 @@ async def start_batch(
                 attempts.append(dispatched_attempt(schedule, i, slot, db_now))
         unbuilt = {i: at for i, (at, made) in ahead.items() if made is None}
         attempts += await repo.read_started(conn, unbuilt, now)
-        near = await _near_cap(conn, rest, max_in_flight, lock_free, now)
+        near = await _near_cap(conn, rest, max_in_flight, seat, now)
         if rest:
             to_start = {i: slots[i] for i in rest if i in slots and i not in near}
             attempts += await repo.start_attempts(conn, to_start, now)
@@ -153,28 +153,35 @@ async def _near_cap(
     conn: Conn,
     execution_ids: Sequence[UUID],
     cap: int | None,
-    lock_free: bool,
+    seat: UUID | None,
     now: datetime | None,
 ) -> set[UUID]:
     """The batch's runs whose tenant cannot start them without its per-tenant lock (see
-    `start_without_lock`; all of them for a caller without a seat in the fleet): they are
-    started after this transaction, under the lock."""
+    `start_without_lock`; all of them for a caller with no `seat`): they are started after
+    this transaction, under the lock."""
     if cap is None or not execution_ids:
         return set()
-    if not lock_free:
+    if seat is None:
         return set(execution_ids)
     waiting = await quotas_repo.waiting_by_tenant(conn, execution_ids)
-    free = await start_without_lock(conn, {t: len(ids) for t, ids in waiting.items()}, cap, now)
+    runs = {t: len(ids) for t, ids in waiting.items()}
+    free = await start_without_lock(conn, runs, cap, seat, now)
     return {run for tenant, ids in waiting.items() if tenant not in free for run in ids}
 
 
 async def start_without_lock(
-    conn: Conn, batch_runs: Mapping[str, int], cap: int, now: datetime | None = None
+    conn: Conn,
+    start_runs: Mapping[str, int],
+    cap: int,
+    seat: UUID,
+    now: datetime | None = None,
 ) -> set[str]:
-    """Of the tenants with `batch_runs` runs each in a batch, those that start them in the
-    caller's transaction without their per-tenant lock: far below `cap` (even `racing_starts`
-    batches like this one starting at once, none seeing the others' runs yet, would stay
-    within it; the lock would start one tenant's burst one batch at a time).
+    """Of the tenants with `start_runs` runs each in a start (every run of theirs it starts),
+    those that start them in the caller's transaction without their per-tenant lock: far
+    below `cap` (even `racing_starts` starts like this one at once, none seeing the others'
+    runs yet, would stay within it; the lock would start one tenant's burst one batch at a
+    time). None unless the caller's process, `seat`, holds its seat in the fleet: every other
+    process's lock-free start then counts it (docs/architecture.md, "The fleet seat").
 
     Such a start holds the tenant's lock shared until commit, taken before its runs in flight
     are counted (in a later statement, so a later snapshot). A locked start, which takes the
@@ -184,12 +191,16 @@ async def start_without_lock(
     of a few runs and a locked start filling the cap with a large batch passed it together
     (docs/benchmarks.md, twenty-first stop). Never waits: a tenant whose lock a locked start
     holds is near."""
-    shared = await quotas_repo.share_in_flight(conn, sorted(batch_runs))
+    shared = await quotas_repo.share_in_flight(conn, sorted(start_runs))
     if not shared:
         return set()
-    running, processes = await repo.running_by_tenant(conn, shared, cap, now)
-    racing = racing_starts(processes)
-    return {t for t in shared if running.get(t, 0) + batch_runs[t] * racing <= cap}
+    # A later statement, so a snapshot later than the locks: a process that took its seat
+    # (or a stop that gave one up) before them is seen, one after them waited for this start.
+    counted = await repo.running_by_tenant(conn, shared, cap, seat, now)
+    if not counted.seated:
+        return set()
+    racing = racing_starts(counted.processes)
+    return {t for t in shared if counted.running.get(t, 0) + start_runs[t] * racing <= cap}
 
 
 async def _start_near_cap(

@@ -72,7 +72,7 @@ async def dispatch_once(
     max_runs_per_minute: int | None = None,
     alerts: AlertPolicy = DEFAULT_ALERTS,
     max_runs_in_flight: int | None = None,
-    lock_free: bool = False,
+    seat: UUID | None = None,
     row_budget: int = PASS_ROW_BUDGET,
 ) -> PassStats:
     """Dispatch up to `limit` due schedules. `now` overrides the database clock (tests).
@@ -95,8 +95,9 @@ async def dispatch_once(
     first attempt started, as `start_batch` would write it), so their start is a read, not a
     second row version; `STARTED_AHEAD` tells this process's `start_batch` so. A tenant near
     its `max_runs_in_flight` (SCHEDULER_TENANT_MAX_RUNS_IN_FLIGHT) is not started here, nor
-    is any with a cap unless `lock_free` (the caller holds a seat in the fleet,
-    worker/fleet.py): its runs are inserted `pending` and wait for the cap in `start_batch`.
+    is any with a cap unless `seat`, the calling worker process, holds its seat in the fleet
+    (docs/architecture.md): its runs are inserted `pending` and wait for the cap in
+    `start_batch`.
 
     Slots recorded `missed` open (or add to) their schedule's slot.missed incident, in this
     transaction (app/services/incidents.py); a run fired on time resolves it when it ends.
@@ -113,7 +114,7 @@ async def dispatch_once(
         batches, local = await jobs.defer_run_batches(
             conn, planned.run_ids, worker_id=local_worker_id, run_here=local_capacity
         )
-        started = await _started_here(conn, planned, local, max_runs_in_flight, lock_free, now)
+        started = await _started_here(conn, planned, local, max_runs_in_flight, seat, now)
         inserted = await executions_repo.insert_many(
             conn, planned.new_runs(batches, started), now=now
         )
@@ -234,26 +235,24 @@ async def _started_here(
     planned: _Planned,
     local: Sequence[tuple[int, list[UUID]]],
     max_runs_in_flight: int | None,
-    lock_free: bool,
+    seat: UUID | None,
     now: datetime | None,
 ) -> set[UUID]:
     """The runs of the jobs claimed for this process that are inserted `running`. A tenant's
     runs are started here only where `start_batch` would start them without its per-tenant
     lock (app/services/attempts.py `start_without_lock`, which holds that lock shared until
-    this pass commits); otherwise they stay `pending`."""
+    this pass commits); otherwise they stay `pending`. The pass is one start of all of a
+    tenant's runs it inserts started, however many jobs they are in."""
     runs = {run for _, ids in local for run in ids}
     if not runs:
         return set()
     tenant_of = {run: s.tenant for s, _, run in planned.slots if run in runs}
     if max_runs_in_flight is None:
         return set(tenant_of)
-    if not lock_free:
+    if seat is None:
         return set()
-    here: Counter[str] = Counter()  # per tenant, its runs in its fullest batch here
-    for _, ids in local:
-        for tenant, count in Counter(tenant_of[i] for i in ids if i in tenant_of).items():
-            here[tenant] = max(here[tenant], count)
-    room = await start_without_lock(conn, here, max_runs_in_flight, now)
+    here = Counter(tenant_of.values())  # per tenant, its runs this pass would start
+    room = await start_without_lock(conn, here, max_runs_in_flight, seat, now)
     return {run for run, tenant in tenant_of.items() if tenant in room}
 
 

@@ -48,13 +48,11 @@ async def report_loops(
     process: WorkerProcess,
     loops: Sequence[LoopReport],
     now: datetime | None = None,
-    join: bool = False,
-) -> None:
-    """A worker's periodic report of its loops (worker/health.py); `join`: the report that
-    takes its seat among the processes starting runs without the lock (worker/fleet.py)."""
-    await repo.report_loops(
-        conn, process, loops, forget_after=FORGET_AFTER_SECONDS, now=now, join=join
-    )
+) -> bool:
+    """A worker's periodic report of its loops (worker/health.py). True: this report took the
+    process's seat among those that start runs without the per-tenant lock (its first, or the
+    first after its reports failed; docs/architecture.md, "The fleet seat")."""
+    return await repo.report_loops(conn, process, loops, forget_after=FORGET_AFTER_SECONDS, now=now)
 
 
 async def forget_process(conn: Conn, process: WorkerProcess) -> None:

@@ -25,26 +25,47 @@ ON CONFLICT (process_id, loop) DO UPDATE SET
     last_error = excluded.last_error,
     reported_at = excluded.reported_at;
 
--- name: fleet_lock
--- The fleet lock, exclusively, until commit: a worker process's report that takes its seat
--- among the processes that start runs without the per-tenant lock, and the delete of a
--- stopping process's rows (worker/fleet.py). It waits for the lock-free starts in flight (each
--- holds it shared, db/queries/quotas.sql `quota_in_flight_share`), so that every lock-free
--- start either committed before this transaction's change or sees it. Waiting here holds new
--- lock-free starts back (they only try, and take the per-tenant lock instead), and a start
--- lasts one batch or one pass: a wait longer than the lock timeout means something is wrong.
--- (set_config(..., true) is SET LOCAL, evaluated before the lock in the same row.)
-SELECT set_config('lock_timeout', '5s', true),
-       pg_advisory_xact_lock(hashtextextended('worker-fleet', 0));
+-- name: fleet_lock_timeout
+-- How long a report or a stop waits for the fleet lock (below): the lock-free starts it waits
+-- for last one batch's start or one dispatcher pass; longer means something is wrong.
+SET LOCAL lock_timeout = '5s';
+
+-- name: fleet_join
+-- The fleet lock, exclusively, until commit, for a worker process's report that takes its seat
+-- (docs/architecture.md, "The fleet seat"): one whose health report is not younger than half
+-- its stale time, i.e. whose seat has lapsed (never reported, or its reports failed; the seat
+-- is read the same way, db/queries/executions.sql `execution_running_by_tenant`). Reports come
+-- every third of the stale time at most (supervised loops: the stale time is at least three
+-- periods), so a process reporting on time never joins again. The join waits for the
+-- lock-free starts in flight, which hold the lock shared (db/queries/quotas.sql
+-- `quota_in_flight_share`): each of them committed before this report, or counts its process.
+-- Waiting here holds new lock-free starts back (they only try; a waiting exclusive request
+-- makes a try fail), so a stream of them cannot starve a join. A row: this report joined.
+SELECT pg_advisory_xact_lock(hashtextextended('worker-fleet', 0)) AS joined
+FROM (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
+WHERE NOT EXISTS (
+    SELECT 1 FROM worker_loop_health h
+    WHERE h.process_id = %(process_id)s AND h.loop = 'health.report'
+      AND h.reported_at > t.now - make_interval(secs => h.stale_after_seconds / 2));
+
+-- name: fleet_leave
+-- The fleet lock, exclusively, until commit: a stopping process's rows are deleted once the
+-- lock-free starts in flight (its own among them) have committed; a later one no longer finds
+-- its seat.
+SELECT pg_advisory_xact_lock(hashtextextended('worker-fleet', 0));
 
 -- name: loop_health_forget
--- Rows nobody will update again: processes silent for `forget_after` seconds (killed: a
--- stopping worker deletes its own rows), and an earlier process with this host and pid (a
--- restarted container has the same hostname and, again, pid 1).
+-- Rows nobody will update again: processes silent for `forget_after` seconds, or for their
+-- stale time if longer (killed: a stopping worker deletes its own rows), and an earlier process
+-- with this host and pid (a restarted container has the same hostname and, again, pid 1) once
+-- its rows are stale: containers on the host's network share a hostname and pid 1 while all
+-- alive, and a live process's rows are what the lock-free starts count.
 DELETE FROM worker_loop_health
 WHERE reported_at < coalesce(%(now)s::timestamptz, clock_timestamp())
-                    - make_interval(secs => %(forget_after)s)
-   OR (host = %(host)s AND pid = %(pid)s AND process_id <> %(process_id)s);
+                    - make_interval(secs => greatest(%(forget_after)s, stale_after_seconds))
+   OR (host = %(host)s AND pid = %(pid)s AND process_id <> %(process_id)s
+       AND reported_at < coalesce(%(now)s::timestamptz, clock_timestamp())
+                         - make_interval(secs => stale_after_seconds));
 
 -- name: loop_health_remove
 DELETE FROM worker_loop_health WHERE process_id = %(process_id)s;

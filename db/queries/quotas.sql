@@ -59,8 +59,9 @@ GROUP BY e.tenant;
 -- try: it never waits, so lock-free starts cannot deadlock with anything, and a tenant whose
 -- lock a locked start holds (exclusively, quota_in_flight_lock) is not returned.
 -- The fleet lock is tried shared first (once: an uncorrelated subquery): while a worker process
--- takes its seat or leaves (db/queries/health.sql `fleet_lock`), no tenant is returned, and the
--- runs start under the per-tenant lock; this start's count of the processes then sees theirs.
+-- takes its seat or leaves (db/queries/health.sql `fleet_join`, `fleet_leave`), no tenant is
+-- returned, and the runs start under the per-tenant lock; this start's count of the processes,
+-- in a later statement, sees theirs.
 SELECT t.tenant
 FROM unnest(%(tenants)s::text[]) AS t(tenant)
 WHERE (SELECT pg_try_advisory_xact_lock_shared(hashtextextended('worker-fleet', 0)))

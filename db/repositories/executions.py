@@ -281,18 +281,36 @@ async def read_started(
     return [_attempt(r) for r in rows]
 
 
+class RunningByTenant(NamedTuple):
+    running: dict[str, int]  # per tenant, counted up to the limit asked
+    processes: int  # the worker processes alive
+    seated: bool  # whether the caller's process holds its seat among them
+
+
 async def running_by_tenant(
-    conn: Conn, tenants: Sequence[str], count_limit: int, now: datetime | None = None
-) -> tuple[dict[str, int], int]:
-    """Each tenant's runs `running`, counted up to `count_limit`, and the worker processes
-    alive at `now` (else the database clock). No lock."""
+    conn: Conn,
+    tenants: Sequence[str],
+    count_limit: int,
+    process_id: UUID,
+    now: datetime | None = None,
+) -> RunningByTenant:
+    """Each tenant's runs `running`, counted up to `count_limit`, the worker processes alive
+    at `now` (else the database clock), and whether process `process_id` holds its seat in
+    the fleet (docs/architecture.md). No lock."""
     rows = await _all(
         conn,
         "execution_running_by_tenant",
-        {"tenants": list(tenants), "count_limit": count_limit, "now": now},
+        {
+            "tenants": list(tenants),
+            "count_limit": count_limit,
+            "process_id": process_id,
+            "now": now,
+        },
     )
-    processes = int(rows[0]["processes"]) if rows else 0
-    return {r["tenant"]: int(r["running"]) for r in rows}, processes
+    if not rows:
+        return RunningByTenant({}, 0, False)
+    running = {r["tenant"]: int(r["running"]) for r in rows}
+    return RunningByTenant(running, int(rows[0]["processes"]), bool(rows[0]["seated"]))
 
 
 async def cancel_waiting(

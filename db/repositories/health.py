@@ -36,13 +36,13 @@ async def report_loops(
     *,
     forget_after: float,
     now: datetime | None = None,
-    join: bool = False,
-) -> None:
-    """Upsert one process's loops, and forget the rows of processes that are gone. With
-    `join`, under the fleet lock (worker/fleet.py: the report that takes the process's seat)."""
+) -> bool:
+    """Upsert one process's loops, and forget the rows of processes that are gone. Returns
+    whether this report took the process's seat in the fleet (under the fleet lock: its last
+    report is not recent enough, db/queries/health.sql `fleet_join`)."""
     async with conn.transaction():
-        if join:
-            await execute(conn, "fleet_lock")
+        await execute(conn, "fleet_lock_timeout")
+        joined = await fetch_all(conn, "fleet_join", {"process_id": process.process_id, "now": now})
         await execute(
             conn,
             "loop_health_report",
@@ -62,13 +62,15 @@ async def report_loops(
             "loop_health_forget",
             {**_process(process), "forget_after": forget_after, "now": now},
         )
+    return bool(joined)
 
 
 async def remove_process(conn: Conn, process: WorkerProcess) -> None:
-    """Delete a stopping process's rows, under the fleet lock (worker/fleet.py): the other
-    processes' lock-free starts stop counting it only once its own have committed."""
+    """Delete a stopping process's rows, under the fleet lock (db/queries/health.sql
+    `fleet_leave`): the others stop counting it only once its lock-free starts committed."""
     async with conn.transaction():
-        await execute(conn, "fleet_lock")
+        await execute(conn, "fleet_lock_timeout")
+        await execute(conn, "fleet_leave")
         await execute(conn, "loop_health_remove", {"process_id": process.process_id})
 
 

@@ -36,5 +36,5 @@ def test_every_second_schedule_fires_each_slot_once(
     )
     assert rows[0]["attempts"] == 1 and rows[0]["http_status"] == 200
     assert rows[0]["workflow_run_id"]
-    # Its first health report took its seat (worker/fleet.py): its runs start without the lock.
+    # Its first health report took its seat in the fleet: its runs may start without the lock.
     assert '"event": "health.fleet_seat_taken"' in worker.log_path.read_text()

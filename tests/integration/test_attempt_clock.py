@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from app.domain.outcome import Outcome
@@ -29,6 +30,7 @@ from db.types import Conn
 from tests.support.db import (
     advisory_lock_held,
     report_worker_processes,
+    seated_process,
     waits_for_an_advisory_lock,
 )
 
@@ -202,13 +204,14 @@ async def test_a_tenant_near_its_cap_does_not_hold_another_tenants_runs_of_the_b
     cap = racing_starts(0)
     near = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
     other = await _run_of(conn, "globex", T0)
+    seat = await seated_process(conn)
     async with await psycopg.AsyncConnection.connect(database_url) as holder:
         async with holder.transaction():
             await holder.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended('tenant-in-flight:acme', 0))"
             )
             starting = asyncio.create_task(
-                start_batch(conn, [*near, other], max_in_flight=cap, lock_free=True)
+                start_batch(conn, [*near, other], max_in_flight=cap, seat=seat)
             )
             async with await psycopg.AsyncConnection.connect(database_url) as looker:
 
@@ -250,11 +253,12 @@ async def test_a_locked_start_counts_the_runs_of_a_lock_free_start_in_flight(
     cap = 2 * racing_starts(0)  # two runs at once are far below it; `cap` runs are near
     few = await _runs_of(conn, "acme", T0, 2)
     many = await _runs_of(conn, "acme", T0 + timedelta(minutes=1), cap)
+    seat = await seated_process(conn)
     async with await psycopg.AsyncConnection.connect(
         database_url, autocommit=True, row_factory=dict_row
     ) as other:
         async with other.transaction():  # the lock-free start, not yet committed
-            assert len(await start_batch(other, few, max_in_flight=cap, lock_free=True)) == 2
+            assert len(await start_batch(other, few, max_in_flight=cap, seat=seat)) == 2
             locked = asyncio.create_task(start_batch(conn, many, max_in_flight=cap))
             assert await waits_for_an_advisory_lock(database_url, locked)
         assert len(await asyncio.wait_for(locked, 10)) == cap - 2
@@ -270,11 +274,10 @@ async def test_the_lock_free_start_counts_the_worker_processes_alive(
     start of the tenant is in flight: the far start goes on beside it, the near one waits."""
     cap = 2 * racing_starts(0)  # two runs at once: far while no other process is alive
     await report_worker_processes(conn, 3, T0 - timedelta(minutes=5))  # stale: not counted
+    seat = await seated_process(conn, T0)  # the caller's own process
     async with advisory_lock_held(database_url, "tenant-in-flight:acme", shared=True):
         runs = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
-        start = asyncio.create_task(
-            start_batch(conn, runs, max_in_flight=cap, lock_free=True, now=T0)
-        )
+        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=cap, seat=seat, now=T0))
         assert not await waits_for_an_advisory_lock(database_url, start)
         assert len(await start) == 2
 
@@ -283,21 +286,22 @@ async def test_the_lock_free_start_counts_the_worker_processes_alive(
     assert 2 * racing_starts(3) > cap
     async with advisory_lock_held(database_url, "tenant-in-flight:globex", shared=True):
         runs = [await _run_of(conn, "globex", T0), await _run_of(conn, "globex", T0)]
-        start = asyncio.create_task(
-            start_batch(conn, runs, max_in_flight=cap, lock_free=True, now=T0)
-        )
+        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=cap, seat=seat, now=T0))
         assert await waits_for_an_advisory_lock(database_url, start)
     assert len(await asyncio.wait_for(start, 10)) == 2
 
 
+@pytest.mark.parametrize("report_age", [None, timedelta(seconds=16)])
 async def test_a_start_without_a_seat_in_the_fleet_takes_the_tenant_lock(
-    conn: Conn, database_url: str
+    conn: Conn, database_url: str, report_age: timedelta | None
 ) -> None:
-    """A caller that holds no seat among the worker processes (worker/fleet.py) is not counted
-    by the others' lock-free starts, so it never starts without the lock itself: far below
-    its cap, its start still waits for a lock-free start of the tenant in flight."""
+    """A caller whose process holds no seat among the worker processes (none given, or its
+    health report older than half its 30 s stale time) may go uncounted by the others'
+    lock-free starts, so it never starts without the lock itself: far below its cap, its
+    start still waits for a lock-free start of the tenant in flight."""
     runs = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
+    seat = None if report_age is None else await seated_process(conn, T0 - report_age)
     async with advisory_lock_held(database_url, "tenant-in-flight:acme", shared=True):
-        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=1_000, now=T0))
+        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=1_000, seat=seat, now=T0))
         assert await waits_for_an_advisory_lock(database_url, start)
     assert len(await asyncio.wait_for(start, 10)) == 2

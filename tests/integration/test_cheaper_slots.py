@@ -22,7 +22,7 @@ from db.repositories import stats as stats_repo
 from db.repositories.schedules import StreakUpdate
 from db.repositories.stats import fold
 from db.types import Conn
-from tests.support.db import advisory_lock_held, report_worker_processes
+from tests.support.db import advisory_lock_held, report_worker_processes, seated_process
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 OWN = "http://127.0.0.1:9/allowed"
@@ -60,19 +60,22 @@ async def _delta_rows(conn: Conn, schedule_id: UUID) -> int:
     return int(row["n"])
 
 
-async def _dispatch_here(conn: Conn, *, lock_free: bool = True, **options: Any) -> list[UUID]:
-    """One pass whose jobs this process runs; `lock_free`: the process holds its seat in the
-    fleet (worker/fleet.py), as a worker does once its first health report is in."""
+async def _dispatch_here(
+    conn: Conn, *, seated: bool = True, fired: int = 1, **options: Any
+) -> list[UUID]:
+    """One pass (at T0 + 1 s) whose jobs this process runs; `seated`: the process holds its
+    seat in the fleet, as a worker does once its first health report is in."""
     worker = await jobs.register_worker(conn)
+    at = T0 + timedelta(seconds=1)
     stats = await dispatch_once(
         conn,
-        now=T0 + timedelta(seconds=1),
+        now=at,
         local_worker_id=worker,
-        local_capacity=1,
-        lock_free=lock_free,
+        local_capacity=fired,
+        seat=await seated_process(conn, at) if seated else None,
         **options,
     )
-    assert stats.fired == 1
+    assert stats.fired == fired
     return [run for _, runs in stats.local_jobs for run in runs]
 
 
@@ -238,11 +241,28 @@ async def test_a_tenant_whose_lock_a_locked_start_holds_is_left_pending(
 
 
 async def test_a_dispatcher_without_a_seat_in_the_fleet_starts_no_capped_run(conn: Conn) -> None:
-    """Its process is not counted by the others' lock-free starts (worker/fleet.py): far
+    """Its process may go uncounted by the others' lock-free starts (no seat): far
     below the cap, the run is still left for `start_batch` to start under the lock."""
     schedule = await _schedule(conn)
-    await _dispatch_here(conn, lock_free=False, max_runs_in_flight=1_000)
+    await _dispatch_here(conn, seated=False, max_runs_in_flight=1_000)
     assert (await _run(conn, schedule.id))["status"] == "pending"
+
+
+async def test_a_pass_counts_all_its_runs_of_a_tenant_whatever_jobs_they_are_in(
+    conn: Conn,
+) -> None:
+    """A pass that starts a tenant's runs is one start of all of them: jobs of 250 and 1 run
+    are 251 runs racing the others, not the 250 of the fuller job (counted by its fuller job,
+    a crowded pass of 8 jobs started them all where the tenant had room for 5 jobs' runs)."""
+    runs = jobs.BATCH_SIZE + 1
+    for _ in range(runs):
+        await _schedule(conn)
+    cap = runs * racing_starts(1) - 1  # the fuller job x the racing starts fits; all do not
+    await _dispatch_here(conn, fired=runs, max_runs_in_flight=cap)
+    cursor = await conn.execute(
+        "SELECT status, count(*) AS n FROM workflow_schedule_executions GROUP BY status"
+    )
+    assert await cursor.fetchall() == [{"status": "pending", "n": runs}]
 
 
 async def test_no_run_starts_without_the_lock_while_a_process_takes_its_seat(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from app.services.health import loop_health
 from app.services.metrics import collect
 from db.clock import db_now
 from db.pool import create_pool
+from db.repositories import executions as executions_repo
 from db.types import Conn, Pool
 from tests.support.db import advisory_lock_held, waits_for_an_advisory_lock
 from worker.health import HealthReporter
@@ -120,30 +120,47 @@ async def test_a_silent_process_is_a_problem_until_it_is_known_gone(pool: Pool, 
 
 
 async def test_dead_processes_are_forgotten(pool: Pool, conn: Conn) -> None:
+    """Rows of processes silent past the forget time, and of an earlier process with this
+    host and pid once stale (a restarted container), go; a live process with the same host
+    and pid stays (containers on the host's network): the lock-free starts count it."""
+    now = await db_now(conn)
     killed = _reporter(pool, [])
-    await killed.run_once(await db_now(conn) - timedelta(seconds=601))
+    await killed.run_once(now - timedelta(seconds=601))
     restarted_container = _reporter(pool, [], pid=4242)
-    await restarted_container.run_once(None)
+    await restarted_container.run_once(now - timedelta(seconds=61))  # stale after 60 s
+    host_network_twin = _reporter(pool, [], pid=4242)
+    await host_network_twin.run_once(None)
     same_host_and_pid = _reporter(pool, [], pid=4242)
-    await same_host_and_pid.run_once(None)  # forgets both: too old, and replaced
+    await same_host_and_pid.run_once(None)
     health = await loop_health(conn)
-    assert {s.process for s in health.states} == {same_host_and_pid.process}
+    assert {s.process for s in health.states} == {
+        host_network_twin.process,
+        same_host_and_pid.process,
+    }
+
+
+async def _seated(conn: Conn, reporter: HealthReporter, now: datetime | None = None) -> bool:
+    counted = await executions_repo.running_by_tenant(
+        conn, ["acme"], 1, reporter.process.process_id, now
+    )
+    return counted.seated
 
 
 async def test_a_process_takes_its_seat_once_the_lock_free_starts_in_flight_commit(
     pool: Pool, conn: Conn, database_url: str
 ) -> None:
-    """The report that takes a process's seat in the fleet (worker/fleet.py) waits for the
-    starts without the per-tenant lock in flight, which did not count the process: it may
-    start runs without the lock only once every later such start counts it. Its next reports
-    keep the seat without the lock; a seat that lapsed is taken again under it, and a stop
-    gives it up before the process's rows go."""
+    """The report that takes a process's seat in the fleet (docs/architecture.md) waits for
+    the starts without the per-tenant lock in flight, which did not count the process: it
+    may start runs without the lock only once every later such start counts it. Its next
+    reports keep the seat without the lock; half the stale time (60 s) after the last
+    report, the seat is gone, and the next report takes it again under the lock; a stop
+    deletes the rows under the lock too."""
     reporter = _reporter(pool, [])
-    assert not reporter.seat.held()
+    assert not await _seated(conn, reporter)
     async with advisory_lock_held(database_url, "worker-fleet", shared=True):
         report = asyncio.create_task(reporter.run_once(None))
         assert await waits_for_an_advisory_lock(database_url, report)
-        assert not reporter.seat.held()
+        assert not await _seated(conn, reporter)
         # A lock-free start beginning now tries the lock in vain (behind the waiting join), so
         # the join waits only for the starts already in flight, never for a stream of them.
         tried = await conn.execute(
@@ -151,20 +168,20 @@ async def test_a_process_takes_its_seat_once_the_lock_free_starts_in_flight_comm
         )
         assert await tried.fetchone() == {"pg_try_advisory_xact_lock_shared": False}
     await asyncio.wait_for(report, 10)
-    assert reporter.seat.held()
+    assert await _seated(conn, reporter)
 
+    on_time = await db_now(conn) + timedelta(seconds=20)  # a third of the stale time on
+    later = on_time + timedelta(seconds=31)
     async with advisory_lock_held(database_url, "worker-fleet", shared=True):
-        await asyncio.wait_for(reporter.run_once(None), 10)  # held: no lock to wait for
-        # The last success older than half the report's stale time (60 s): lapsed.
-        reporter.seat.taken_at(time.monotonic() - 31, reporter.health().stale_after)
-        assert not reporter.seat.held()
-        report = asyncio.create_task(reporter.run_once(None))
+        await asyncio.wait_for(reporter.run_once(on_time), 10)  # seated: no lock to wait for
+        report = asyncio.create_task(reporter.run_once(later))  # 31 s on: joins again
         assert await waits_for_an_advisory_lock(database_url, report)
     await asyncio.wait_for(report, 10)
-    assert reporter.seat.held()
+    assert await _seated(conn, reporter, later + timedelta(seconds=29))
+    assert not await _seated(conn, reporter, later + timedelta(seconds=31))
 
     async with advisory_lock_held(database_url, "worker-fleet", shared=True):
         forget = asyncio.create_task(reporter.forget())
         assert await waits_for_an_advisory_lock(database_url, forget)
-        assert not reporter.seat.held()
     await asyncio.wait_for(forget, 10)
+    assert not await _seated(conn, reporter, later)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 from psycopg.rows import dict_row
@@ -38,7 +38,8 @@ async def waits_for_an_advisory_lock(database_url: str, task: asyncio.Task[Any])
         deadline = asyncio.get_running_loop().time() + 10
         while not task.done():
             cursor = await looker.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             )
             found = await cursor.fetchone()
             if found is not None and found[0] > 0:
@@ -72,6 +73,20 @@ async def report_worker_processes(conn: Conn, count: int, reported_at: datetime)
         "FROM generate_series(1, %s) AS n",
         (reported_at, reported_at, count),
     )
+
+
+async def seated_process(conn: Conn, reported_at: datetime | None = None) -> UUID:
+    """A worker process whose health report is in at `reported_at` (else now, on the database
+    clock; stale 30 s after): it holds its seat in the fleet for 15 s from then, so its starts
+    may go without the per-tenant lock (docs/architecture.md). Its id, the `seat` to pass."""
+    process = uuid4()
+    await conn.execute(
+        "INSERT INTO worker_loop_health (process_id, loop, host, pid, stale_after_seconds, "
+        "started_at, reported_at) SELECT %s, 'health.report', 'seated', 1, 30, t.at, t.at "
+        "FROM (SELECT coalesce(%s, clock_timestamp()) AS at) AS t",
+        (process, reported_at),
+    )
+    return process
 
 
 def half_past_a_minute(minutes_ago: int = 5) -> datetime:
