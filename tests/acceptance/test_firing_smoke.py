@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import psycopg
+
 from app.domain.webhook import verify_signature
 from tests.support.db import create_schedule, executions, wait_until
 from tests.support.target import RecordingTarget
@@ -36,5 +38,21 @@ def test_every_second_schedule_fires_each_slot_once(
     )
     assert rows[0]["attempts"] == 1 and rows[0]["http_status"] == 200
     assert rows[0]["workflow_run_id"]
-    # Its first health report took its seat in the fleet: its runs may start without the lock.
+    # Its first health report took its seat in the fleet, so its dispatcher inserts its runs
+    # started (docs/architecture.md): a run is one insert and one update (its outcome), not a
+    # second update for its start under the per-tenant lock (the default cap is on).
     assert '"event": "health.fleet_seat_taken"' in worker.log_path.read_text()
+    inserted, updated = wait_until(lambda: _history_writes(database_url, 12), 30, "12 runs")
+    assert updated <= 1.5 * inserted, (inserted, updated)
+
+
+def _history_writes(database_url: str, at_least: int) -> tuple[int, int] | None:
+    """The history's rows inserted and updated so far (PostgreSQL's statistics, which lag
+    their transactions by a second or so), once `at_least` were inserted."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(n_tup_ins), 0), coalesce(sum(n_tup_upd), 0) "
+            "FROM pg_stat_user_tables WHERE relname LIKE 'workflow_schedule_executions%'"
+        ).fetchone()
+    assert row is not None
+    return (int(row[0]), int(row[1])) if row[0] >= at_least else None
