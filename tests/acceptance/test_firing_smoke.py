@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import psycopg
-
 from app.domain.webhook import verify_signature
-from tests.support.db import create_schedule, executions, wait_until
+from tests.support.db import create_schedule, executions, one_row, wait_until
 from tests.support.target import RecordingTarget
 from tests.support.workers import TEST_SECRET, WorkerProcess
 
@@ -49,10 +47,9 @@ def test_every_second_schedule_fires_each_slot_once(
 def _history_writes(database_url: str, at_least: int) -> tuple[int, int] | None:
     """The history's rows inserted and updated so far (PostgreSQL's statistics, which lag
     their transactions by a second or so), once `at_least` were inserted."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT coalesce(sum(n_tup_ins), 0), coalesce(sum(n_tup_upd), 0) "
-            "FROM pg_stat_user_tables WHERE relname LIKE 'workflow_schedule_executions%'"
-        ).fetchone()
-    assert row is not None
-    return (int(row[0]), int(row[1])) if row[0] >= at_least else None
+    inserted, updated = one_row(
+        database_url,
+        "SELECT coalesce(sum(n_tup_ins), 0), coalesce(sum(n_tup_upd), 0) "
+        "FROM pg_stat_user_tables WHERE relname LIKE 'workflow_schedule_executions%'",
+    )
+    return (int(inserted), int(updated)) if inserted >= at_least else None

@@ -22,7 +22,7 @@ import pytest
 from app.domain.webhook import idempotency_key
 from tests.faults.audit import audit_window, create_schedules, for_slots_in, unfinished_before
 from tests.faults.conftest import Workers, scaled
-from tests.support.db import wait_until
+from tests.support.db import one_row, wait_until
 from tests.support.target import Received, RecordingTarget
 
 SHUTDOWN_TIMEOUT = 5.0
@@ -52,13 +52,12 @@ def _in_flight(requests: list[Received], at: float, delay: float) -> list[Receiv
 
 def _held_batches(database_url: str) -> tuple[int, int]:
     """(runs `running`, distinct batch jobs holding them), as the database sees it now."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(DISTINCT job_id) FROM workflow_schedule_executions "
-            "WHERE status = 'running'"
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+    running, jobs = one_row(
+        database_url,
+        "SELECT count(*), count(DISTINCT job_id) FROM workflow_schedule_executions "
+        "WHERE status = 'running'",
+    )
+    return int(running), int(jobs)
 
 
 def _rows_by_key(database_url: str) -> dict[str, dict[str, Any]]:

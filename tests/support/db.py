@@ -146,6 +146,14 @@ def executions(database_url: str, trigger_id: UUID | None = None) -> list[dict[s
         ).fetchall()
 
 
+def one_row(database_url: str, sql: str) -> tuple[Any, ...]:
+    """The one row `sql` returns now, read on a connection of its own."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(sql).fetchone()  # type: ignore[arg-type]  # tests' literal SQL
+    assert row is not None, sql
+    return tuple(row)
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
     import time
