@@ -194,12 +194,16 @@ class WorkerRuntime:
                 self._tasks[service].cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         await self.listener.close()
-        await self.reporter.forget()
         # One shutdown budget for everything, counted from the stop request.
         spent = time.monotonic() - (self._stop_requested_at or time.monotonic())
-        await self.local.close(
-            grace_seconds=max(0.0, self.settings.scheduler_shutdown_timeout - spent)
-        )
+        try:
+            await self.local.close(
+                grace_seconds=max(0.0, self.settings.scheduler_shutdown_timeout - spent)
+            )
+        finally:
+            # Once this process starts no more runs: its rows are what the others' lock-free
+            # starts count it by (docs/architecture.md, "The fleet seat").
+            await self.reporter.forget()
         await self.target.aclose()
         await self.pool.close()
         _current = None

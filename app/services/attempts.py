@@ -62,7 +62,8 @@ def racing_starts(processes: int) -> int:
     two-process deployment took the lock, and wrote each run twice, from 4,000 runs in flight
     of its default cap of 20,000 (docs/benchmarks.md, twenty-first stop). No process is left
     out: only a process with a seat starts runs without the lock, and every lock-free start
-    counts the processes that hold one (docs/architecture.md, "The fleet seat")."""
+    counts the processes that hold one (docs/architecture.md, "The fleet seat"). A seated
+    caller counts itself; the floor of one is for a count taken without (tests)."""
     return max(processes, 1) * (CLAIMS_AT_ONCE + 1)
 
 

@@ -141,26 +141,31 @@ WHERE r.status = 'running' AND r.attempts = 1;
 -- runs (more cannot change the answer of app/services/attempts.py `start_without_lock`, which
 -- holds the tenants' in-flight locks and the fleet lock shared before it runs this, so this
 -- snapshot is later than those locks), the worker processes alive, and whether the caller's
--- process holds its seat among them. No lock of its own.
+-- process holds its seat among them (both once for the statement). No lock of its own.
 SELECT t.tenant,
        (SELECT count(*) FROM (
             SELECT 1 FROM workflow_schedule_executions r
             WHERE r.tenant = t.tenant AND r.status = 'running'
             LIMIT %(count_limit)s) AS c) AS running,
-       -- The worker processes alive (a loop of theirs reported within its stale time): how
-       -- many start runs at once without the lock (app/services/attempts.py `racing_starts`).
-       (SELECT count(DISTINCT h.process_id) FROM worker_loop_health h
-        WHERE h.reported_at > s.now - make_interval(secs => h.stale_after_seconds)) AS processes,
-       -- The caller's seat (docs/architecture.md, "The fleet seat"): its process's health
-       -- report is younger than half its stale time, so every other process's count above
-       -- finds it alive for at least that half again. Without it (never reported, its reports
-       -- failing, or its rows deleted at a stop), its runs start under the tenant's lock.
-       EXISTS (SELECT 1 FROM worker_loop_health h
-               WHERE h.process_id = %(process_id)s AND h.loop = 'health.report'
-                 AND h.reported_at > s.now - make_interval(secs => h.stale_after_seconds / 2))
-           AS seated
+       f.processes, f.seated
 FROM unnest(%(tenants)s::text[]) AS t(tenant),
-     (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS s;
+     (SELECT
+         -- The worker processes alive (a loop of theirs reported within its stale time): how
+         -- many start runs at once without the lock (app/services/attempts.py
+         -- `racing_starts`).
+         (SELECT count(DISTINCT h.process_id) FROM worker_loop_health h
+          WHERE h.reported_at > s.now - make_interval(secs => h.stale_after_seconds))
+             AS processes,
+         -- The caller's seat (docs/architecture.md, "The fleet seat"): its process's health
+         -- report is younger than half its stale time, so every other process's count above
+         -- finds it alive for at least that half again. Without it (never reported, its
+         -- reports failing, or its rows deleted at a stop), its runs start under the tenant's
+         -- lock.
+         EXISTS (SELECT 1 FROM worker_loop_health h
+                 WHERE h.process_id = %(process_id)s AND h.loop = 'health.report'
+                   AND h.reported_at > s.now - make_interval(secs => h.stale_after_seconds / 2))
+             AS seated
+      FROM (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS s) AS f;
 
 -- name: execution_batch_runs
 -- A batch's start: of its runs (`ids` and, pairwise, `id_slots`), those still unfinished,

@@ -34,9 +34,10 @@ SET LOCAL lock_timeout = '5s';
 -- The fleet lock, exclusively, until commit, for a worker process's report that takes its seat
 -- (docs/architecture.md, "The fleet seat"): one whose health report is not younger than half
 -- its stale time, i.e. whose seat has lapsed (never reported, or its reports failed; the seat
--- is read the same way, db/queries/executions.sql `execution_running_by_tenant`). Reports come
--- every third of the stale time at most (supervised loops: the stale time is at least three
--- periods), so a process reporting on time never joins again. The join waits for the
+-- is read the same way, db/queries/executions.sql `execution_running_by_tenant`). A report
+-- comes a period (plus its own pass) after the last, and the stale time is at least three
+-- periods (app/supervised.py), so a process reporting on time does not join again. The join
+-- waits for the
 -- lock-free starts in flight, which hold the lock shared (db/queries/quotas.sql
 -- `quota_in_flight_share`): each of them committed before this report, or counts its process.
 -- Waiting here holds new lock-free starts back (they only try; a waiting exclusive request
@@ -50,8 +51,9 @@ WHERE NOT EXISTS (
 
 -- name: fleet_leave
 -- The fleet lock, exclusively, until commit: a stopping process's rows are deleted once the
--- lock-free starts in flight (its own among them) have committed; a later one no longer finds
--- its seat.
+-- lock-free starts in flight have committed (its own are over by then: it deletes them after
+-- its local runner closed, worker/runtime.py; a start cut by that close may still be
+-- committing).
 SELECT pg_advisory_xact_lock(hashtextextended('worker-fleet', 0));
 
 -- name: loop_health_forget

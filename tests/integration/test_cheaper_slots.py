@@ -25,6 +25,7 @@ from db.types import Conn
 from tests.support.db import advisory_lock_held, report_worker_processes, seated_process
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+AT = T0 + timedelta(seconds=1)  # when `_dispatch_here` dispatches
 OWN = "http://127.0.0.1:9/allowed"
 OK = Outcome("succeeded", 200, None, None, None, 12)
 
@@ -61,18 +62,20 @@ async def _delta_rows(conn: Conn, schedule_id: UUID) -> int:
 
 
 async def _dispatch_here(
-    conn: Conn, *, seated: bool = True, fired: int = 1, **options: Any
+    conn: Conn, *, seated: bool = True, seat: UUID | None = None, fired: int = 1, **options: Any
 ) -> list[UUID]:
     """One pass (at T0 + 1 s) whose jobs this process runs; `seated`: the process holds its
-    seat in the fleet, as a worker does once its first health report is in."""
+    seat in the fleet, as a worker does once its first health report is in (`seat`, or a new
+    process's)."""
     worker = await jobs.register_worker(conn)
-    at = T0 + timedelta(seconds=1)
+    if seated and seat is None:
+        seat = await seated_process(conn, AT)
     stats = await dispatch_once(
         conn,
-        now=at,
+        now=AT,
         local_worker_id=worker,
         local_capacity=fired,
-        seat=await seated_process(conn, at) if seated else None,
+        seat=seat if seated else None,
         **options,
     )
     assert stats.fired == fired
@@ -280,14 +283,15 @@ async def test_no_run_starts_without_the_lock_while_a_process_takes_its_seat(
 async def test_the_dispatcher_counts_the_worker_processes_alive(conn: Conn) -> None:
     """A run is started by its dispatcher when its tenant stays within the cap even with every
     process alive starting such batches at once; each live process makes that stricter."""
-    cap = racing_starts(0)
+    cap = racing_starts(1)  # the dispatcher's own process alone: 1 run fits
     await report_worker_processes(conn, 3, T0 - timedelta(minutes=5))  # stale: not counted
+    seat = await seated_process(conn, AT)
     first = await _schedule(conn)
-    await _dispatch_here(conn, max_runs_in_flight=cap)
+    await _dispatch_here(conn, seat=seat, max_runs_in_flight=cap)
     assert (await _run(conn, first.id))["status"] == "running"
     await report_worker_processes(conn, 3, T0)
     second = await _schedule(conn, "globex")  # nothing running: only the processes differ
-    await _dispatch_here(conn, max_runs_in_flight=cap)
+    await _dispatch_here(conn, seat=seat, max_runs_in_flight=cap)
     assert (await _run(conn, second.id))["status"] == "pending"
 
 

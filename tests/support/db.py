@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from app.domain.schedule import Schedule
@@ -27,8 +28,9 @@ async def advisory_lock_held(
     it, or `shared`, as a start without the per-tenant lock holds the tenant's and the fleet's
     (db/queries/quotas.sql)."""
     how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    statement = sql.SQL("SELECT {}(hashtextextended(%s, 0))").format(sql.Identifier(how))
     async with await psycopg.AsyncConnection.connect(database_url) as holder, holder.transaction():
-        await holder.execute(f"SELECT {how}(hashtextextended(%s, 0))", (key,))  # noqa: S608
+        await holder.execute(statement, (key,))
         yield
 
 
