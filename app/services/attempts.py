@@ -29,6 +29,7 @@ from app.domain.schedule import Schedule
 from app.services.incidents import record_events
 from db import jobs
 from db.repositories import executions as repo
+from db.repositories import health as health_repo
 from db.repositories import outcomes as outcomes_repo
 from db.repositories import quotas as quotas_repo
 from db.repositories import schedules as schedules_repo
@@ -127,27 +128,57 @@ async def start_batch(
     """
     ahead = STARTED_AHEAD.take(execution_ids)
     rest = [i for i in execution_ids if i not in ahead]
-    async with conn.transaction():
-        # Every statement below names runs by their full key, so only their partitions are
-        # read (migration 0010); the dispatcher told us the slots of the runs it started.
-        slots = {i: at for i, (at, _) in ahead.items()} | await repo.keys(conn, rest, now)
-        first, db_now = await repo.cancel_orphans(conn, slots, now)
-        attempts = []
-        for i, (_, made) in ahead.items():
-            if made is not None and i in first and db_now is not None:
-                schedule, slot = made
-                attempts.append(dispatched_attempt(schedule, i, slot, db_now))
-        unbuilt = {i: at for i, (at, made) in ahead.items() if made is None}
-        attempts += await repo.read_started(conn, unbuilt, now)
-        near = await _near_cap(conn, rest, max_in_flight, seat, now)
-        if rest:
-            to_start = {i: slots[i] for i in rest if i in slots and i not in near}
-            attempts += await repo.start_attempts(conn, to_start, now)
+    for held in seats(seat):
+        try:
+            async with conn.transaction():
+                # Every statement below names runs by their full key, so only their
+                # partitions are read (migration 0010); the dispatcher told us the slots of
+                # the runs it started.
+                slots = {i: at for i, (at, _) in ahead.items()} | await repo.keys(conn, rest, now)
+                first, db_now = await repo.cancel_orphans(conn, slots, now)
+                attempts = []
+                for i, (_, made) in ahead.items():
+                    if made is not None and i in first and db_now is not None:
+                        schedule, slot = made
+                        attempts.append(dispatched_attempt(schedule, i, slot, db_now))
+                unbuilt = {i: at for i, (at, made) in ahead.items() if made is None}
+                attempts += await repo.read_started(conn, unbuilt, now)
+                near = await _near_cap(conn, rest, max_in_flight, held, now)
+                to_start = {i: slots[i] for i in rest if i in slots and i not in near}
+                attempts += await repo.start_attempts(conn, to_start, now)
+                if held is not None and max_in_flight is not None and to_start:
+                    await keep_seat(conn, held, now)
+            break
+        except SeatLost:
+            continue  # rolled back: the batch again, every capped run under its tenant's lock
     if near and max_in_flight is not None:
         # After the commit above: the other tenants' runs of the batch are started and go out
         # now, whatever this tenant's lock waits for (a tenant at its cap slows nobody else).
         attempts += await _start_near_cap(conn, near, slots, max_in_flight, now)
     return attempts
+
+
+class SeatLost(Exception):
+    """The caller's process lost its seat in the fleet while it started runs without the
+    per-tenant lock: the transaction is rolled back, and the runs start again under it."""
+
+
+def seats(seat: UUID | None) -> tuple[UUID | None, ...]:
+    """The seats a start tries in turn: its process's, then none (after `SeatLost`)."""
+    return (seat, None) if seat is not None else (None,)
+
+
+async def keep_seat(conn: Conn, seat: UUID, now: datetime | None = None) -> None:
+    """Last in a transaction that started runs without the per-tenant lock, before it
+    commits: the process still holds its seat, so every other process's count of the
+    processes finds it alive until this commits, however long ago its own count was (a
+    stalled event loop, a frozen process). Raises `SeatLost` otherwise."""
+    if not await health_repo.seat_held(conn, seat, now):
+        log.warning(
+            "a start without the per-tenant lock outlived its seat; it starts again under it",
+            extra={"event": "attempts.seat_lost"},
+        )
+        raise SeatLost
 
 
 async def _near_cap(

@@ -21,7 +21,14 @@ from app.domain.incidents import DEFAULT_ALERTS, AlertPolicy, IncidentEvent
 from app.domain.run_ids import run_id
 from app.domain.schedule import Schedule
 from app.errors import SchedulerError
-from app.services.attempts import STARTED_AHEAD, Dispatched, start_without_lock
+from app.services.attempts import (
+    STARTED_AHEAD,
+    Dispatched,
+    SeatLost,
+    keep_seat,
+    seats,
+    start_without_lock,
+)
 from app.services.incidents import record_events
 from app.services.quotas import CatchupAllowance
 from db import jobs
@@ -102,27 +109,36 @@ async def dispatch_once(
     Slots recorded `missed` open (or add to) their schedule's slot.missed incident, in this
     transaction (app/services/incidents.py); a run fired on time resolves it when it ends.
     """
-    async with conn.transaction():
-        claimed = await schedules_repo.claim_due(conn, limit, now, lookahead, crowd)
-        if not claimed:
-            return PassStats()
-        pass_now = now or claimed[0].db_now
-        catchup = CatchupAllowance(max_runs_per_minute)
-        planned = await _plan(conn, claimed, now, pass_now, catchup, row_budget)
-        # A slot that already has a row (a race lost to another dispatcher or a backfill) is
-        # not inserted; its job then names an id that does not exist and does nothing.
-        batches, local = await jobs.defer_run_batches(
-            conn, planned.run_ids, worker_id=local_worker_id, run_here=local_capacity
-        )
-        started = await _started_here(conn, planned, local, max_runs_in_flight, seat, now)
-        inserted = await executions_repo.insert_many(
-            conn, planned.new_runs(batches, started), now=now
-        )
-        await schedules_repo.advance_many(conn, planned.advances, now)
-        if events := _incident_events(inserted):
-            await record_events(conn, events, alerts)
-        await schedules_repo.pause_unusable(conn, planned.unusable, now)
-        await catchup.charge(conn, pass_now)  # last: the tenants' buckets stay locked to commit
+    for held in seats(seat):
+        try:
+            async with conn.transaction():
+                claimed = await schedules_repo.claim_due(conn, limit, now, lookahead, crowd)
+                if not claimed:
+                    return PassStats()
+                pass_now = now or claimed[0].db_now
+                catchup = CatchupAllowance(max_runs_per_minute)
+                planned = await _plan(conn, claimed, now, pass_now, catchup, row_budget)
+                # A slot that already has a row (a race lost to another dispatcher or a
+                # backfill) is not inserted; its job then names an id that does not exist and
+                # does nothing.
+                batches, local = await jobs.defer_run_batches(
+                    conn, planned.run_ids, worker_id=local_worker_id, run_here=local_capacity
+                )
+                started = await _started_here(conn, planned, local, max_runs_in_flight, held, now)
+                inserted = await executions_repo.insert_many(
+                    conn, planned.new_runs(batches, started), now=now
+                )
+                await schedules_repo.advance_many(conn, planned.advances, now)
+                if events := _incident_events(inserted):
+                    await record_events(conn, events, alerts)
+                await schedules_repo.pause_unusable(conn, planned.unusable, now)
+                # The tenants' buckets stay locked to commit.
+                await catchup.charge(conn, pass_now)
+                if held is not None and max_runs_in_flight is not None and started:
+                    await keep_seat(conn, held, now)
+            break
+        except SeatLost:
+            continue  # rolled back: the pass again, its capped runs left for the lock
     created = {r.id for r in inserted}
     STARTED_AHEAD.add(planned.started_ahead(inserted, started))
     return PassStats(

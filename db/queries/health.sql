@@ -49,6 +49,16 @@ WHERE NOT EXISTS (
     WHERE h.process_id = %(process_id)s AND h.loop = 'health.report'
       AND h.reported_at > t.now - make_interval(secs => h.stale_after_seconds / 2));
 
+-- name: fleet_seat_held
+-- Whether the process holds its seat now (the test of execution_running_by_tenant `seated`):
+-- run last in a transaction that started runs without the per-tenant lock, just before it
+-- commits (app/services/attempts.py `keep_seat`).
+SELECT EXISTS (
+    SELECT 1 FROM worker_loop_health h
+    WHERE h.process_id = %(process_id)s AND h.loop = 'health.report'
+      AND h.reported_at > coalesce(%(now)s::timestamptz, clock_timestamp())
+                          - make_interval(secs => h.stale_after_seconds / 2)) AS seated;
+
 -- name: fleet_leave
 -- The fleet lock, exclusively, until commit: a stopping process's rows are deleted once the
 -- lock-free starts in flight have committed (its own are over by then: it deletes them after

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from uuid import UUID
 
 from psycopg import errors
 
 from app.domain.loop_health import LoopReport, LoopState, WorkerProcess
-from db.queries import execute, fetch_all, query
+from db.queries import execute, fetch_all, fetch_one, query
 from db.types import Conn
 
 
@@ -63,6 +64,13 @@ async def report_loops(
             {**_process(process), "forget_after": forget_after, "now": now},
         )
     return bool(joined)
+
+
+async def seat_held(conn: Conn, process_id: UUID, now: datetime | None = None) -> bool:
+    """Whether the worker process holds its seat in the fleet at `now` (else the database
+    clock): its health report younger than half its stale time."""
+    row = await fetch_one(conn, "fleet_seat_held", {"process_id": process_id, "now": now})
+    return bool(row and row["seated"])
 
 
 async def remove_process(conn: Conn, process: WorkerProcess) -> None:

@@ -26,10 +26,12 @@ from app.services.attempts import (
 from app.services.dispatch import dispatch_once
 from app.services.executions import ExecutionService
 from app.services.schedules import ScheduleService
+from db.repositories import executions as executions_repo
 from db.types import Conn
 from tests.support.db import (
     advisory_lock_held,
     report_worker_processes,
+    seat_lapses_before,
     seated_process,
     waits_for_an_advisory_lock,
 )
@@ -263,6 +265,22 @@ async def test_a_locked_start_counts_the_runs_of_a_lock_free_start_in_flight(
             assert await waits_for_an_advisory_lock(database_url, locked)
         assert len(await asyncio.wait_for(locked, 10)) == cap - 2
     assert await _running(conn, "acme") == cap
+
+
+async def test_a_start_that_outlives_its_seat_starts_again_under_the_lock(
+    conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Far below its cap, a batch starts without the tenant's lock; its process's seat lapses
+    before it commits (its health report aged past half its stale time meanwhile): the start
+    is rolled back and made again under the lock, which waits for the tenant's lock-free
+    start in flight."""
+    runs = [await _run_of(conn, "acme", T0), await _run_of(conn, "acme", T0)]
+    seat = await seated_process(conn, T0)
+    seat_lapses_before(monkeypatch, executions_repo, "start_attempts", database_url, seat)
+    async with advisory_lock_held(database_url, "tenant-in-flight:acme", shared=True):
+        start = asyncio.create_task(start_batch(conn, runs, max_in_flight=1_000, seat=seat, now=T0))
+        assert await waits_for_an_advisory_lock(database_url, start)
+    assert len(await asyncio.wait_for(start, 10)) == 2
 
 
 async def test_the_lock_free_start_counts_the_worker_processes_alive(

@@ -22,7 +22,12 @@ from db.repositories import stats as stats_repo
 from db.repositories.schedules import StreakUpdate
 from db.repositories.stats import fold
 from db.types import Conn
-from tests.support.db import advisory_lock_held, report_worker_processes, seated_process
+from tests.support.db import (
+    advisory_lock_held,
+    report_worker_processes,
+    seat_lapses_before,
+    seated_process,
+)
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 AT = T0 + timedelta(seconds=1)  # when `_dispatch_here` dispatches
@@ -266,6 +271,19 @@ async def test_a_pass_counts_all_its_runs_of_a_tenant_whatever_jobs_they_are_in(
         "SELECT status, count(*) AS n FROM workflow_schedule_executions GROUP BY status"
     )
     assert await cursor.fetchall() == [{"status": "pending", "n": runs}]
+
+
+async def test_a_pass_that_outlives_its_seat_leaves_its_capped_runs_for_the_lock(
+    conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seat held when the pass counted the processes, gone before it commits (its health
+    report aged past half its stale time meanwhile: a stalled event loop, a frozen process):
+    the pass is rolled back and made again without the seat, its run left `pending`."""
+    schedule = await _schedule(conn)
+    seat = await seated_process(conn, AT)
+    seat_lapses_before(monkeypatch, executions_repo, "insert_many", database_url, seat)
+    await _dispatch_here(conn, seat=seat, max_runs_in_flight=1_000)
+    assert (await _run(conn, schedule.id))["status"] == "pending"
 
 
 async def test_no_run_starts_without_the_lock_while_a_process_takes_its_seat(

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
+import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -89,6 +90,26 @@ async def seated_process(conn: Conn, reported_at: datetime | None = None) -> UUI
         (process, reported_at),
     )
     return process
+
+
+def seat_lapses_before(
+    monkeypatch: pytest.MonkeyPatch, module: Any, name: str, database_url: str, seat: UUID
+) -> None:
+    """Make `module.name` (a statement a start runs after its count of the processes) first
+    age the seat's health report by 16 s, past half its 30 s stale time, from another
+    connection: the seat lapses in the middle of a start that took it."""
+    statement = getattr(module, name)
+
+    async def after_the_seat_lapsed(*args: Any, **kwargs: Any) -> Any:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as other:
+            await other.execute(
+                "UPDATE worker_loop_health SET reported_at = reported_at - interval '16 s' "
+                "WHERE process_id = %s",
+                (seat,),
+            )
+        return await statement(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, after_the_seat_lapsed)
 
 
 def half_past_a_minute(minutes_ago: int = 5) -> datetime:
