@@ -37,9 +37,10 @@ SET LOCAL lock_timeout = '5s';
 -- is read the same way, db/queries/executions.sql `execution_running_by_tenant`). A report
 -- comes a period (plus its own pass) after the last, and the stale time is at least three
 -- periods (app/supervised.py), so a process reporting on time does not join again. The join
--- waits for the
--- lock-free starts in flight, which hold the lock shared (db/queries/quotas.sql
+-- waits for the lock-free starts in flight, which hold the lock shared (db/queries/quotas.sql
 -- `quota_in_flight_share`): each of them committed before this report, or counts its process.
+-- The seat's test (its report younger than half its stale time) is spelled here, in
+-- `fleet_seat_held` and in execution_running_by_tenant: one statement each, no round trip more.
 -- Waiting here holds new lock-free starts back (they only try; a waiting exclusive request
 -- makes a try fail), so a stream of them cannot starve a join. A row: this report joined.
 SELECT pg_advisory_xact_lock(hashtextextended('worker-fleet', 0)) AS joined
