@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from app.domain.loop_health import REPORT_LOOP, LoopReport, WorkerProcess
-from app.services.health import forget_process, report_loops
+from app.domain.loop_health import REPORT_LOOP, LoopReport, Seat, WorkerProcess
+from app.services.health import FLEET_LOCK_TIMEOUT_SECONDS, forget_process, report_loops
 from db.types import Pool
 from worker.service import Health, Service, ServiceConfig
 
@@ -38,6 +38,7 @@ class HealthReporter(Service[None]):
         period: float,
         stale_floor: float = 30.0,
         process: WorkerProcess | None = None,
+        fleet_lock_timeout: float = FLEET_LOCK_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__(
             ServiceConfig(REPORT_LOOP, period=period, max_backoff=period, stale_floor=stale_floor)
@@ -45,7 +46,9 @@ class HealthReporter(Service[None]):
         self.pool = pool
         self.services = services
         self.process = process or this_process()
+        self.fleet_lock_timeout = fleet_lock_timeout
         self._seated_before = False
+        self._refused = False
 
     async def run_once(self, now: datetime | None) -> None:
         at = time.monotonic()
@@ -53,10 +56,13 @@ class HealthReporter(Service[None]):
         own = self.health()
         loops.append(_report(own, at, success_age=0.0))  # this pass is the success
         async with self.pool.connection() as conn:
-            joined = await report_loops(conn, self.process, loops, now)
-        if joined:
-            # Again: its reports had failed for half their stale time, and the runs it started
-            # meanwhile took the per-tenant lock (slower, never over a cap).
+            seat = await report_loops(
+                conn, self.process, loops, now, lock_timeout=self.fleet_lock_timeout
+            )
+        if seat is Seat.TAKEN:
+            # Again: its reports had failed (or were refused their seat) for half their stale
+            # time, and the runs it started meanwhile took the per-tenant lock (slower, never
+            # over a cap).
             log.log(
                 logging.WARNING if self._seated_before else logging.INFO,
                 "this process starts runs without the per-tenant lock from now on%s",
@@ -64,6 +70,14 @@ class HealthReporter(Service[None]):
                 extra={"event": "health.fleet_seat_taken", "worker_process": str(self.process)},
             )
             self._seated_before = True
+        elif seat is Seat.REFUSED and not self._refused:
+            log.warning(
+                "a start without the per-tenant lock has held the fleet lock for %.0f s; this "
+                "process starts its runs under the tenants' locks until it gets its seat",
+                self.fleet_lock_timeout,
+                extra={"event": "health.fleet_seat_refused", "worker_process": str(self.process)},
+            )
+        self._refused = seat is Seat.REFUSED
 
     async def forget(self) -> None:
         """Delete this process's rows (a clean stop), and with them its seat in the fleet: a
@@ -71,7 +85,7 @@ class HealthReporter(Service[None]):
         raised."""
         try:
             async with self.pool.connection(timeout=5) as conn:
-                await forget_process(conn, self.process)
+                await forget_process(conn, self.process, lock_timeout=self.fleet_lock_timeout)
         except Exception as exc:
             log.warning(
                 "loop health rows left behind; they are forgotten later",

@@ -12,9 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from uuid import UUID
 
 REPORT_LOOP = "health.report"
+
+
+class Seat(Enum):
+    """What a report did with its process's seat in the fleet, the right to start runs without
+    the per-tenant lock (docs/architecture.md, "The fleet seat")."""
+
+    KEPT = "kept"  # held, and held on: the report was on time
+    TAKEN = "taken"  # it had lapsed (or never was): taken under the fleet lock
+    REFUSED = "refused"  # lapsed, and the fleet lock not had in time: the runs take the lock
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.domain.loop_health import LoopReport, LoopState, WorkerProcess, problems
+from app.domain.loop_health import LoopReport, LoopState, Seat, WorkerProcess, problems
 from db.repositories import health as repo
 from db.types import Conn
 
 # A process silent this long is taken for dead and its rows are deleted (a stopping worker
 # deletes its own at once). Until then `scheduler check` names it.
 FORGET_AFTER_SECONDS = 600.0
+
+# How long a report or a stop waits for the fleet lock: the lock-free starts in flight that it
+# waits for last one batch's start or one dispatcher pass, far less; longer means one is held
+# open (a frozen process), and the report goes without its seat rather than not at all.
+FLEET_LOCK_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +53,22 @@ async def report_loops(
     process: WorkerProcess,
     loops: Sequence[LoopReport],
     now: datetime | None = None,
-) -> bool:
-    """A worker's periodic report of its loops (worker/health.py). True: this report took the
-    process's seat among those that start runs without the per-tenant lock (its first, or the
-    first after its reports failed; docs/architecture.md, "The fleet seat")."""
-    return await repo.report_loops(conn, process, loops, forget_after=FORGET_AFTER_SECONDS, now=now)
+    *,
+    lock_timeout: float = FLEET_LOCK_TIMEOUT_SECONDS,
+) -> Seat:
+    """A worker's periodic report of its loops (worker/health.py), and what it did with the
+    process's seat among those that start runs without the per-tenant lock
+    (docs/architecture.md, "The fleet seat")."""
+    return await repo.report_loops(
+        conn, process, loops, forget_after=FORGET_AFTER_SECONDS, lock_timeout=lock_timeout, now=now
+    )
 
 
-async def forget_process(conn: Conn, process: WorkerProcess) -> None:
+async def forget_process(
+    conn: Conn, process: WorkerProcess, *, lock_timeout: float = FLEET_LOCK_TIMEOUT_SECONDS
+) -> None:
     """A stopping worker's rows go with it."""
-    await repo.remove_process(conn, process)
+    await repo.remove_process(conn, process, lock_timeout=lock_timeout)
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,14 +156,12 @@ FROM unnest(%(tenants)s::text[]) AS t(tenant),
          (SELECT count(DISTINCT h.process_id) FROM worker_loop_health h
           WHERE h.reported_at > s.now - make_interval(secs => h.stale_after_seconds))
              AS processes,
-         -- The caller's seat (docs/architecture.md, "The fleet seat"): its process's health
-         -- report is younger than half its stale time, so every other process's count above
-         -- finds it alive for at least that half again. Without it (never reported, its
-         -- reports failing, or its rows deleted at a stop), its runs start under the tenant's
-         -- lock.
-         EXISTS (SELECT 1 FROM worker_loop_health h
-                 WHERE h.process_id = %(process_id)s AND h.loop = 'health.report'
-                   AND h.reported_at > s.now - make_interval(secs => h.stale_after_seconds / 2))
+         -- The caller's seat (docs/architecture.md, "The fleet seat"; migration 0032's
+         -- wfs_fleet_seated): taken or kept by a health report younger than half its stale
+         -- time, so every other process's count above finds it alive for at least that half
+         -- again. Without it (never taken, its reports failing or refused their seat, or its
+         -- rows deleted at a stop), its runs start under the tenant's lock.
+         wfs_fleet_seated(%(process_id)s, s.now)
              AS seated
       FROM (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS s) AS f;
 

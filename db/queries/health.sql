@@ -4,15 +4,18 @@ SELECT version_num FROM alembic_version;
 -- name: loop_health_report
 -- One worker process's supervised loops, in one statement every report interval (the
 -- heartbeat's). Ages are seconds on the process's monotonic clock, made instants here on the
--- database clock (or %(now)s): the worker's wall clock plays no part.
+-- database clock (or %(now)s): the worker's wall clock plays no part. `seated`: the report
+-- kept or took the process's seat (`fleet_join`), which its `health.report` row records at
+-- the report's instant; a report refused its seat leaves the earlier, lapsed one.
 INSERT INTO worker_loop_health AS h (
     process_id, loop, host, pid, stale_after_seconds, started_at, last_success_at, failures,
-    last_error, reported_at
+    last_error, reported_at, seated_at
 )
 SELECT %(process_id)s, u.loop, %(host)s, %(pid)s, u.stale_after,
        t.now - make_interval(secs => u.started_age),
        t.now - make_interval(secs => u.success_age),  -- NULL age (never succeeded): NULL
-       u.failures, u.last_error, t.now
+       u.failures, u.last_error, t.now,
+       CASE WHEN %(seated)s AND u.loop = 'health.report' THEN t.now END
 FROM unnest(
     %(loops)s::text[], %(stale_afters)s::float8[], %(started_ages)s::float8[],
     %(success_ages)s::float8[], %(failures)s::integer[], %(last_errors)s::text[]
@@ -23,42 +26,36 @@ ON CONFLICT (process_id, loop) DO UPDATE SET
     last_success_at = excluded.last_success_at,
     failures = excluded.failures,
     last_error = excluded.last_error,
-    reported_at = excluded.reported_at;
+    reported_at = excluded.reported_at,
+    seated_at = coalesce(excluded.seated_at, h.seated_at);
 
 -- name: fleet_lock_timeout
--- How long a report or a stop waits for the fleet lock (below): the lock-free starts it waits
--- for last one batch's start or one dispatcher pass; longer means something is wrong.
-SET LOCAL lock_timeout = '5s';
+-- How long a report or a stop waits for the fleet lock (below), in milliseconds: the
+-- lock-free starts it waits for last one batch's start or one dispatcher pass; longer means
+-- something is wrong (a report then goes without its seat, a stop leaves its rows).
+SELECT set_config('lock_timeout', %(milliseconds)s::text, true);
 
 -- name: fleet_join
 -- The fleet lock, exclusively, until commit, for a worker process's report that takes its seat
--- (docs/architecture.md, "The fleet seat"): one whose health report is not younger than half
--- its stale time, i.e. whose seat has lapsed (never reported, or its reports failed; the seat
--- is read the same way, db/queries/executions.sql `execution_running_by_tenant`). A report
--- comes a period (plus its own pass) after the last, and the stale time is at least three
--- periods (app/supervised.py), so a process reporting on time does not join again. The join
--- waits for the lock-free starts in flight, which hold the lock shared (db/queries/quotas.sql
--- `quota_in_flight_share`): each of them committed before this report, or counts its process.
--- The seat's test (its report younger than half its stale time) is spelled here, in
--- `fleet_seat_held` and in execution_running_by_tenant: one statement each, no round trip more.
--- Waiting here holds new lock-free starts back (they only try; a waiting exclusive request
--- makes a try fail), so a stream of them cannot starve a join. A row: this report joined.
+-- (docs/architecture.md, "The fleet seat"): one whose seat has lapsed (never taken, or its
+-- reports failed or were refused their seat; the test is migration 0032's wfs_fleet_seated,
+-- which the lock-free starts read too). A report comes a period (plus its own pass) after the
+-- last, and the stale time is at least three periods (app/supervised.py), so a process
+-- reporting on time does not join again. The join waits for the lock-free starts in flight,
+-- which hold the lock shared (db/queries/quotas.sql `quota_in_flight_share`): each of them
+-- committed before this report, or counts its process. Waiting here holds new lock-free
+-- starts back (they only try; a waiting exclusive request makes a try fail), so a stream of
+-- them cannot starve a join. A row: this report joined. Without a FROM the test is a
+-- one-time filter: the lock is asked for only when the seat has lapsed.
 SELECT pg_advisory_xact_lock(hashtextextended('worker-fleet', 0)) AS joined
-FROM (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) AS t
-WHERE NOT EXISTS (
-    SELECT 1 FROM worker_loop_health h
-    WHERE h.process_id = %(process_id)s AND h.loop = 'health.report'
-      AND h.reported_at > t.now - make_interval(secs => h.stale_after_seconds / 2));
+WHERE NOT wfs_fleet_seated(%(process_id)s, coalesce(%(now)s::timestamptz, clock_timestamp()));
 
 -- name: fleet_seat_held
 -- Whether the process holds its seat now (the test of execution_running_by_tenant `seated`):
 -- run last in a transaction that started runs without the per-tenant lock, just before it
 -- commits (app/services/attempts.py `keep_seat`).
-SELECT EXISTS (
-    SELECT 1 FROM worker_loop_health h
-    WHERE h.process_id = %(process_id)s AND h.loop = 'health.report'
-      AND h.reported_at > coalesce(%(now)s::timestamptz, clock_timestamp())
-                          - make_interval(secs => h.stale_after_seconds / 2)) AS seated;
+SELECT wfs_fleet_seated(%(process_id)s, coalesce(%(now)s::timestamptz, clock_timestamp()))
+    AS seated;
 
 -- name: fleet_leave
 -- The fleet lock, exclusively, until commit: a stopping process's rows are deleted once the

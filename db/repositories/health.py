@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg import errors
 
-from app.domain.loop_health import LoopReport, LoopState, WorkerProcess
+from app.domain.loop_health import LoopReport, LoopState, Seat, WorkerProcess
 from db.queries import execute, fetch_all, fetch_one, query
 from db.types import Conn
 
@@ -36,14 +36,16 @@ async def report_loops(
     loops: Sequence[LoopReport],
     *,
     forget_after: float,
+    lock_timeout: float,
     now: datetime | None = None,
-) -> bool:
-    """Upsert one process's loops, and forget the rows of processes that are gone. Returns
-    whether this report took the process's seat in the fleet (under the fleet lock: its last
-    report is not recent enough, db/queries/health.sql `fleet_join`)."""
+) -> Seat:
+    """Upsert one process's loops, and forget the rows of processes that are gone. The report
+    keeps the process's seat in the fleet, or takes it under the fleet lock (its last one
+    lapsed, db/queries/health.sql `fleet_join`), or, that lock not had within `lock_timeout`
+    seconds, is written without it."""
     async with conn.transaction():
-        await execute(conn, "fleet_lock_timeout")
-        joined = await fetch_all(conn, "fleet_join", {"process_id": process.process_id, "now": now})
+        await _fleet_lock_timeout(conn, lock_timeout)
+        seat = await _keep_or_take_seat(conn, process, now)
         await execute(
             conn,
             "loop_health_report",
@@ -55,6 +57,7 @@ async def report_loops(
                 "success_ages": [_seconds(r.success_age) for r in loops],
                 "failures": [r.failures for r in loops],
                 "last_errors": [r.last_error for r in loops],
+                "seated": seat is not Seat.REFUSED,
                 "now": now,
             },
         )
@@ -63,7 +66,23 @@ async def report_loops(
             "loop_health_forget",
             {**_process(process), "forget_after": forget_after, "now": now},
         )
-    return bool(joined)
+    return seat
+
+
+async def _fleet_lock_timeout(conn: Conn, seconds: float) -> None:
+    await execute(conn, "fleet_lock_timeout", {"milliseconds": max(1, round(seconds * 1000))})
+
+
+async def _keep_or_take_seat(conn: Conn, process: WorkerProcess, now: datetime | None) -> Seat:
+    try:
+        # A savepoint: a join refused the lock leaves the report to be written all the same.
+        async with conn.transaction():
+            joined = await fetch_all(
+                conn, "fleet_join", {"process_id": process.process_id, "now": now}
+            )
+    except errors.LockNotAvailable:
+        return Seat.REFUSED
+    return Seat.TAKEN if joined else Seat.KEPT
 
 
 async def seat_held(conn: Conn, process_id: UUID, now: datetime | None = None) -> bool:
@@ -73,11 +92,11 @@ async def seat_held(conn: Conn, process_id: UUID, now: datetime | None = None) -
     return bool(row and row["seated"])
 
 
-async def remove_process(conn: Conn, process: WorkerProcess) -> None:
+async def remove_process(conn: Conn, process: WorkerProcess, *, lock_timeout: float) -> None:
     """Delete a stopping process's rows, under the fleet lock (db/queries/health.sql
     `fleet_leave`): the others stop counting it only once its lock-free starts committed."""
     async with conn.transaction():
-        await execute(conn, "fleet_lock_timeout")
+        await _fleet_lock_timeout(conn, lock_timeout)
         await execute(conn, "fleet_leave")
         await execute(conn, "loop_health_remove", {"process_id": process.process_id})
 

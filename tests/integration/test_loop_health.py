@@ -8,6 +8,7 @@ dispatcher had died stayed green for good.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -56,9 +57,21 @@ async def _check(
     return code, capsys.readouterr().out
 
 
-def _reporter(pool: Pool, services: list[Service[None]], pid: int | None = None) -> HealthReporter:
+def _reporter(
+    pool: Pool,
+    services: list[Service[None]],
+    pid: int | None = None,
+    fleet_lock_timeout: float = 5.0,
+) -> HealthReporter:
     process = WorkerProcess(uuid.uuid4(), socket.gethostname(), pid or os.getpid())
-    return HealthReporter(pool, lambda: services, period=1.0, stale_floor=60, process=process)
+    return HealthReporter(
+        pool,
+        lambda: services,
+        period=1.0,
+        stale_floor=60,
+        process=process,
+        fleet_lock_timeout=fleet_lock_timeout,
+    )
 
 
 async def test_check_names_the_worker_and_the_stale_loop(
@@ -185,3 +198,31 @@ async def test_a_process_takes_its_seat_once_the_lock_free_starts_in_flight_comm
         assert await waits_for_an_advisory_lock(database_url, forget)
     await asyncio.wait_for(forget, 10)
     assert not await _seated(conn, reporter, later)
+
+
+async def test_a_report_refused_its_seat_is_written_all_the_same(
+    pool: Pool, conn: Conn, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A start without the per-tenant lock held open past a joining report's lock timeout (a
+    frozen process) does not cost the report: the process's loops are in and it counts as
+    alive, but it holds no seat, so its runs start under the tenant's lock; once the lock is
+    free, its next report takes the seat. Before migration 0032 the seat was the report's own
+    row, so the whole report failed and a working process looked silent."""
+    loop = Idle(ServiceConfig("some.loop", period=1, stale_floor=60))
+    reporter = _reporter(pool, [loop], fleet_lock_timeout=0.2)
+    async with advisory_lock_held(database_url, "worker-fleet", shared=True):
+        with caplog.at_level(logging.WARNING, logger="worker.health"):
+            await asyncio.wait_for(reporter.run_once(None), 10)
+        health = await loop_health(conn)
+        assert {(s.process, s.loop) for s in health.states if not s.stale} == {
+            (reporter.process, REPORT_LOOP),
+            (reporter.process, "some.loop"),
+        }
+        counted = await executions_repo.running_by_tenant(
+            conn, ["acme"], 1, reporter.process.process_id, None
+        )
+        assert (counted.processes, counted.seated) == (1, False)
+    refused = [r for r in caplog.records if getattr(r, "event", "") == "health.fleet_seat_refused"]
+    assert len(refused) == 1
+    await asyncio.wait_for(reporter.run_once(None), 10)
+    assert await _seated(conn, reporter)

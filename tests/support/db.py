@@ -85,7 +85,8 @@ async def seated_process(conn: Conn, reported_at: datetime | None = None) -> UUI
     process = uuid4()
     await conn.execute(
         "INSERT INTO worker_loop_health (process_id, loop, host, pid, stale_after_seconds, "
-        "started_at, reported_at) SELECT %s, 'health.report', 'seated', 1, 30, t.at, t.at "
+        "started_at, reported_at, seated_at) "
+        "SELECT %s, 'health.report', 'seated', 1, 30, t.at, t.at, t.at "
         "FROM (SELECT coalesce(%s, clock_timestamp()) AS at) AS t",
         (process, reported_at),
     )
@@ -96,15 +97,15 @@ def seat_lapses_before(
     monkeypatch: pytest.MonkeyPatch, module: Any, name: str, database_url: str, seat: UUID
 ) -> None:
     """Make `module.name` (a statement a start runs after its count of the processes) first
-    age the seat's health report by 16 s, past half its 30 s stale time, from another
-    connection: the seat lapses in the middle of a start that took it."""
+    age the seat's health report and its seat by 16 s, past half its 30 s stale time, from
+    another connection: the seat lapses in the middle of a start that took it."""
     statement = getattr(module, name)
 
     async def after_the_seat_lapsed(*args: Any, **kwargs: Any) -> Any:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as other:
             await other.execute(
-                "UPDATE worker_loop_health SET reported_at = reported_at - interval '16 s' "
-                "WHERE process_id = %s",
+                "UPDATE worker_loop_health SET reported_at = reported_at - interval '16 s', "
+                "seated_at = seated_at - interval '16 s' WHERE process_id = %s",
                 (seat,),
             )
         return await statement(*args, **kwargs)
