@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 
 from app.errors import Conflict, InvalidCron, NeverFires, ScheduleNotFound, VersionMismatch
 from app.services.schedules import ScheduleService
+from db.repositories import schedules as schedules_repo
 
 NOW = datetime(2026, 3, 7, 12, 0, 30, tzinfo=UTC)
 
@@ -99,10 +100,14 @@ async def test_a_column_a_later_revision_adds_does_not_break_the_reads(
     service: ScheduleService,
 ) -> None:
     """A process keeps reading schedules while a later revision adds a column (a rolling
-    upgrade, docs/operations.md): a schedule is built from the columns this version knows."""
+    upgrade, docs/operations.md): a schedule is built from the columns this version knows, by
+    the API's reads and by the dispatcher's claim alike."""
     created = await service.create({"workflow_id": "wf", "cron_expression": "*/5 * * * *"})
     await service.conn.execute(
         "ALTER TABLE workflow_schedules ADD COLUMN added_later text NOT NULL DEFAULT 'x'"
     )
     assert await service.get(created.id) == created
     assert [s.id for s in (await service.list(limit=10)).items] == [created.id]
+    assert created.next_fire_at is not None
+    claimed = await schedules_repo.claim_due(service.conn, 10, now=created.next_fire_at)
+    assert [(c.schedule, c.active_runs, c.buffered_runs) for c in claimed] == [(created, 0, 0)]
