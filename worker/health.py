@@ -72,8 +72,9 @@ class HealthReporter(Service[None]):
             self._seated_before = True
         elif seat is Seat.REFUSED and not self._refused:
             log.warning(
-                "a start without the per-tenant lock has held the fleet lock for %.0f s; this "
-                "process starts its runs under the tenants' locks until it gets its seat",
+                "the fleet lock was not had within %g s (held by a start without the per-tenant "
+                "lock, another process's join or stop); this process starts its runs under the "
+                "tenants' locks until it gets its seat",
                 self.fleet_lock_timeout,
                 extra={"event": "health.fleet_seat_refused", "worker_process": str(self.process)},
             )

@@ -25,6 +25,9 @@ class Seat(Enum):
     KEPT = "kept"  # held, and held on: the report was on time
     TAKEN = "taken"  # it had lapsed (or never was): taken under the fleet lock
     REFUSED = "refused"  # lapsed, and the fleet lock not had in time: the runs take the lock
+    # Held at the report's check, lapsed by its write (the report stalled for half the stale
+    # time in between): not renewed; the next report takes it under the lock.
+    LAPSED = "lapsed"
 
 
 @dataclass(frozen=True, slots=True)

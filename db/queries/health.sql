@@ -4,9 +4,12 @@ SELECT version_num FROM alembic_version;
 -- name: loop_health_report
 -- One worker process's supervised loops, in one statement every report interval (the
 -- heartbeat's). Ages are seconds on the process's monotonic clock, made instants here on the
--- database clock (or %(now)s): the worker's wall clock plays no part. `seated`: the report
--- kept or took the process's seat (`fleet_join`), which its `health.report` row records at
--- the report's instant; a report refused its seat leaves the earlier, lapsed one.
+-- database clock (or %(now)s): the worker's wall clock plays no part. `seat`: what the
+-- report's `fleet_join` did (app/domain/loop_health.py Seat). The `health.report` row records
+-- a seat taken (the fleet lock is held to commit) at the report's instant; a seat kept, only
+-- if it is still held at that instant (a report stalled past it between the join's check and
+-- this statement lets it lapse: the next report takes it under the lock); a seat refused
+-- leaves the earlier, lapsed one. Returns whether the seat is the report's own instant.
 INSERT INTO worker_loop_health AS h (
     process_id, loop, host, pid, stale_after_seconds, started_at, last_success_at, failures,
     last_error, reported_at, seated_at
@@ -15,7 +18,10 @@ SELECT %(process_id)s, u.loop, %(host)s, %(pid)s, u.stale_after,
        t.now - make_interval(secs => u.started_age),
        t.now - make_interval(secs => u.success_age),  -- NULL age (never succeeded): NULL
        u.failures, u.last_error, t.now,
-       CASE WHEN %(seated)s AND u.loop = 'health.report' THEN t.now END
+       CASE WHEN u.loop = 'health.report'
+                 AND (%(seat)s = 'taken'
+                      OR (%(seat)s = 'kept' AND wfs_fleet_seated(%(process_id)s, t.now)))
+            THEN t.now END
 FROM unnest(
     %(loops)s::text[], %(stale_afters)s::float8[], %(started_ages)s::float8[],
     %(success_ages)s::float8[], %(failures)s::integer[], %(last_errors)s::text[]
@@ -27,7 +33,8 @@ ON CONFLICT (process_id, loop) DO UPDATE SET
     failures = excluded.failures,
     last_error = excluded.last_error,
     reported_at = excluded.reported_at,
-    seated_at = coalesce(excluded.seated_at, h.seated_at);
+    seated_at = coalesce(excluded.seated_at, h.seated_at)
+RETURNING loop = 'health.report' AND coalesce(seated_at = reported_at, false) AS seated;
 
 -- name: fleet_lock_timeout
 -- How long a report or a stop waits for the fleet lock (below), in milliseconds: the

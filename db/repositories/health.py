@@ -42,11 +42,12 @@ async def report_loops(
     """Upsert one process's loops, and forget the rows of processes that are gone. The report
     keeps the process's seat in the fleet, or takes it under the fleet lock (its last one
     lapsed, db/queries/health.sql `fleet_join`), or, that lock not had within `lock_timeout`
-    seconds, is written without it."""
+    seconds, is written without it; a seat kept is renewed only if still held when the report
+    is written (`Seat.LAPSED` otherwise)."""
     async with conn.transaction():
         await _fleet_lock_timeout(conn, lock_timeout)
         seat = await _keep_or_take_seat(conn, process, now)
-        await execute(
+        written = await fetch_all(
             conn,
             "loop_health_report",
             {
@@ -57,7 +58,7 @@ async def report_loops(
                 "success_ages": [_seconds(r.success_age) for r in loops],
                 "failures": [r.failures for r in loops],
                 "last_errors": [r.last_error for r in loops],
-                "seated": seat is not Seat.REFUSED,
+                "seat": seat.value,
                 "now": now,
             },
         )
@@ -66,6 +67,8 @@ async def report_loops(
             "loop_health_forget",
             {**_process(process), "forget_after": forget_after, "now": now},
         )
+    if seat is Seat.KEPT and not any(row["seated"] for row in written):
+        return Seat.LAPSED
     return seat
 
 

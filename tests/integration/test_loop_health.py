@@ -14,17 +14,20 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
+import psycopg
 import pytest
 
 from app.api.metrics_text import render
 from app.cli import main as cli_main
-from app.domain.loop_health import REPORT_LOOP, WorkerProcess
-from app.services.health import loop_health
+from app.domain.loop_health import REPORT_LOOP, LoopReport, Seat, WorkerProcess
+from app.services.health import loop_health, report_loops
 from app.services.metrics import collect
 from db.clock import db_now
 from db.pool import create_pool
 from db.repositories import executions as executions_repo
+from db.repositories import health as health_repo
 from db.types import Conn, Pool
 from tests.support.db import advisory_lock_held, waits_for_an_advisory_lock
 from worker.health import HealthReporter
@@ -225,4 +228,37 @@ async def test_a_report_refused_its_seat_is_written_all_the_same(
     refused = [r for r in caplog.records if getattr(r, "event", "") == "health.fleet_seat_refused"]
     assert len(refused) == 1
     await asyncio.wait_for(reporter.run_once(None), 10)
+    assert await _seated(conn, reporter)
+
+
+async def test_a_seat_kept_is_renewed_only_if_still_held_when_the_report_is_written(
+    pool: Pool, conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report that found its seat held and then stalled past half the stale time before it
+    wrote (a frozen event loop) does not renew the seat: the other processes may have
+    stopped counting this one meanwhile. Its runs take the tenant's lock until the next
+    report takes the seat under the fleet lock."""
+    reporter = _reporter(pool, [])
+    await reporter.run_once(None)
+    assert await _seated(conn, reporter)
+    keep_or_take = health_repo._keep_or_take_seat
+
+    async def stalled(*args: Any) -> Seat:
+        seat = await keep_or_take(*args)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as other:
+            await other.execute(
+                "UPDATE worker_loop_health SET reported_at = reported_at - interval '31 s', "
+                "seated_at = seated_at - interval '31 s' WHERE process_id = %s",
+                (reporter.process.process_id,),
+            )  # the report's 31 s, past half its 60 s stale time
+        return seat
+
+    monkeypatch.setattr(health_repo, "_keep_or_take_seat", stalled)
+    own = LoopReport(REPORT_LOOP, 60.0, 0.0, 0.0, 0, None)
+    async with pool.connection() as reporting:
+        assert await report_loops(reporting, reporter.process, [own]) is Seat.LAPSED
+    assert not await _seated(conn, reporter)
+    monkeypatch.undo()
+    async with pool.connection() as reporting:
+        assert await report_loops(reporting, reporter.process, [own]) is Seat.TAKEN
     assert await _seated(conn, reporter)

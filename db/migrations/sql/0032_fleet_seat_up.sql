@@ -17,6 +17,7 @@ CREATE FUNCTION wfs_fleet_seated(process uuid, at timestamptz) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT EXISTS (
         SELECT 1 FROM worker_loop_health h
-        WHERE h.process_id = process AND h.loop = 'health.report'
-          AND h.seated_at > at - make_interval(secs => h.stale_after_seconds / 2))
+        -- The parameters by the function's name: a column named like one cannot shadow it.
+        WHERE h.process_id = wfs_fleet_seated.process AND h.loop = 'health.report'
+          AND h.seated_at > wfs_fleet_seated.at - make_interval(secs => h.stale_after_seconds / 2))
 $$;
