@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -412,24 +412,38 @@ async def after_runs_end(
     finished = [r for r in updated if r.status in FINISHED]
     # locks the schedules
     recorded = await schedules_repo.record_outcomes(conn, _streaks(finished), now)
-    await record_events(conn, _incident_events(finished, recorded.paused), alerts)
+    await record_events(
+        conn, _incident_events(finished, recorded.paused, recorded.resolvable), alerts
+    )
     if recorded.buffering:
         await release_buffered(conn, sorted(recorded.buffering))
     return recorded.paused
 
 
-def _incident_events(finished: Sequence[EndedRun], paused: Sequence[UUID]) -> list[IncidentEvent]:
+def _incident_events(
+    finished: Sequence[EndedRun], paused: Sequence[UUID], resolvable: Collection[UUID]
+) -> list[IncidentEvent]:
     """run.failed opens on a failed or timed_out run and resolves on a success (in the order
     the runs ended); schedule.paused opens for the schedules pauseAfterFailures paused;
     slot.missed resolves when a run its schedule fired on time (not a catch-up, a manual run
-    or a backfill) ends: the schedule fires on time again."""
-    on_time = sorted({r.trigger_id for r in finished if r.trigger == "schedule"})
+    or a backfill) ends: the schedule fires on time again.
+
+    A resolution is made only where there may be something to resolve: a schedule in
+    `resolvable` (an incident of either kind open, read under the schedule's lock), or one
+    with a failure among these runs (which may open run.failed before a later success
+    resolves it). In a steady run that is no schedule: a batch of successes makes no event,
+    and so no fold and no query of open incidents (~9 µs a run of the worker, timeit)."""
+    failing = {r.trigger_id for r in finished if r.status in FAILURES}
+    may_resolve = failing.union(resolvable)
+    on_time = sorted(
+        {r.trigger_id for r in finished if r.trigger == "schedule" and r.trigger_id in may_resolve}
+    )
     events = [
         IncidentEvent(r.trigger_id, "run.failed", "open", r.id)
         if r.status in FAILURES
         else IncidentEvent(r.trigger_id, "run.failed", "resolve")
         for r in finished
-        if r.status in FAILURES or r.status == "succeeded"
+        if r.status in FAILURES or (r.status == "succeeded" and r.trigger_id in may_resolve)
     ]
     last_failure = {e.trigger_id: e.execution_id for e in events if e.action == "open"}
     return (

@@ -399,9 +399,13 @@ FOR NO KEY UPDATE;
 -- caller summarises a batch per schedule: its trailing failures, and whether a success reset
 -- the streak). pauseAfterFailures pauses a schedule whose streak reaches it, with a note saying
 -- so (SPEC §2); that is a change of the schedule, so its version moves.
--- Returns, for each schedule, whether it was paused and whether its overlap policy is
+-- Returns, for each schedule, whether it was paused, whether its overlap policy is
 -- buffer_one: only such a schedule can have a buffered run to release (the release's planning
--- alone cost 2.15 µs a slot when it ran after every end, docs/benchmarks.md).
+-- alone cost 2.15 µs a slot when it ran after every end, docs/benchmarks.md), and whether it
+-- has an incident open that an ended run resolves (run.failed, slot.missed): without one, its
+-- successes resolve nothing and make no event (app/services/attempts.py `_incident_events`).
+-- The caller holds the schedules' locks, which every writer of their incidents takes first
+-- (app/services/incidents.py), so none opens after this reading.
 UPDATE workflow_schedules AS s SET
     last_status = c.last_status,
     last_run_at = greatest(s.last_run_at, c.last_run_at),
@@ -431,7 +435,10 @@ FROM (
     ) AS streaks
 ) AS c
 WHERE s.id = c.id
-RETURNING s.id, c.pause AS paused, s.overlap_policy = 'buffer_one' AS buffers_one;
+RETURNING s.id, c.pause AS paused, s.overlap_policy = 'buffer_one' AS buffers_one,
+          EXISTS (SELECT 1 FROM alert_incidents i
+                  WHERE i.trigger_id = s.id AND i.state = 'open'
+                    AND i.kind IN ('run.failed', 'slot.missed')) AS resolvable;
 
 -- name: schedule_changes_listen
 -- Subscribes the session to the notification the workflow_schedules triggers send when a

@@ -389,11 +389,13 @@ class StreakUpdate(NamedTuple):
 
 class RecordedOutcomes(NamedTuple):
     """What recording ended runs on their schedules found: the schedules auto-paused by their
-    failure streak, and those whose overlap policy is buffer_one (only they can have a
-    buffered run waiting for the ended ones)."""
+    failure streak, those whose overlap policy is buffer_one (only they can have a buffered
+    run waiting for the ended ones), and those with an incident open that an ended run
+    resolves (run.failed, slot.missed)."""
 
     paused: list[UUID]
     buffering: list[UUID]
+    resolvable: frozenset[UUID] = frozenset()
 
 
 async def record_outcomes(
@@ -417,7 +419,9 @@ async def record_outcomes(
         },
     )
     return RecordedOutcomes(
-        [r["id"] for r in rows if r["paused"]], [r["id"] for r in rows if r["buffers_one"]]
+        [r["id"] for r in rows if r["paused"]],
+        [r["id"] for r in rows if r["buffers_one"]],
+        frozenset(r["id"] for r in rows if r["resolvable"]),
     )
 
 

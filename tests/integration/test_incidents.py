@@ -121,6 +121,33 @@ async def test_a_failing_schedule_opens_one_incident_then_resolves_it(conn: Conn
     assert resolved["resolvedAt"] is not None and resolved["occurrences"] == 3
 
 
+async def test_a_failure_and_a_success_ended_together_open_and_resolve_run_failed(
+    conn: Conn,
+) -> None:
+    """Successes of a schedule with nothing open make no incident event (the steady case: no
+    fold, no query), but one that ends in the same finish as a failure of its schedule, after
+    it, resolves the run.failed that failure opened; later successes, with nothing open
+    again, leave the incident alone."""
+    schedule_id = await _schedule(conn, max_attempts=1, overlap_policy="allow_all")
+    await _channel(conn)
+    for minute in range(2):
+        await dispatch_once(conn, now=T0 + timedelta(minutes=minute, milliseconds=5), alerts=POLICY)
+    started = await start_batch(conn, await _pending(conn), now=T0 + timedelta(minutes=1))
+    first, second = sorted(started, key=lambda attempt: attempt.scheduled_at)
+    ended = T0 + timedelta(minutes=1, seconds=1)
+    await finish_batch(
+        conn, [Answer(first, FAILED, ended), Answer(second, OK, ended)], alerts=POLICY
+    )
+    [incident] = await _incidents(conn, schedule_id)
+    assert (incident["kind"], incident["state"]) == ("run.failed", "resolved")
+    assert [d["event_type"] for d in await _deliveries(conn)] == [
+        "incident.opened",
+        "incident.resolved",
+    ]
+    await _run_slot(conn, 2, OK)
+    assert [i["state"] for i in await _incidents(conn, schedule_id)] == ["resolved"]
+
+
 async def test_channels_get_only_their_kinds_and_schedules(conn: Conn) -> None:
     watched = await _schedule(conn, max_attempts=1)
     other = await _schedule(conn, max_attempts=1, workflow_id="other")
