@@ -347,8 +347,14 @@ async def finish_batch(
             )
         )
     attempts = {answer.attempt.execution_id: answer.attempt for answer in results}
+    # The ended runs in the order of the answers, not the update's plan: a schedule's streak
+    # and its incidents follow the order its runs ended (a failure, then a success, leaves
+    # run.failed resolved).
+    answered = {outcome.id: n for n, outcome in enumerate(outcomes)}
     async with conn.transaction():
-        updated = await repo.finish_many(conn, outcomes, now)
+        updated = sorted(
+            await repo.finish_many(conn, outcomes, now), key=lambda row: answered[row.id]
+        )
         accepted = [(r.id, r.attempts) for r in updated if r.status == "accepted"]
         for early in await outcomes_repo.waiting_reports(conn, accepted):
             attempt = attempts[early.execution_id]
@@ -432,7 +438,7 @@ def _incident_events(
     `resolvable` (an incident of either kind open, read under the schedule's lock), or one
     with a failure among these runs (which may open run.failed before a later success
     resolves it). In a steady run that is no schedule: a batch of successes makes no event,
-    and so no fold and no query of open incidents (~9 µs a run of the worker, timeit)."""
+    and so no fold and no query of open incidents (~12 µs a run of the worker, timeit)."""
     failing = {r.trigger_id for r in finished if r.status in FAILURES}
     may_resolve = failing.union(resolvable)
     on_time = sorted(

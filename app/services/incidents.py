@@ -53,7 +53,8 @@ async def record_events(
     The caller holds the row locks of the schedules it resolves incidents of (a finisher, the
     dispatcher and a resume all do); schedules whose incidents open are locked here, in id
     order. Events of deleted schedules are ignored. `now` (tests) replaces the database clock.
-    Cheap when nothing is open and nothing opens: one query.
+    Cheap when nothing is open and nothing opens: one query (none for no events: a batch of
+    successes with nothing to resolve makes none, app/services/attempts.py `_incident_events`).
     """
     changes = rules.fold(events)
     if not changes:
@@ -89,7 +90,11 @@ async def record_events(
             apply(
                 key, rules.note(current[key], change.opens, change.last_execution_id, now, interval)
             )
-        elif key in prior and rules.reopens(prior[key].last_announced_at, now, interval):
+        elif (
+            change.trigger_id in schedules  # a deleted schedule's incidents stay as they are
+            and key in prior
+            and rules.reopens(prior[key].last_announced_at, now, interval)
+        ):
             apply(
                 key, rules.reopen(prior[key], change.opens, change.last_execution_id, now, interval)
             )

@@ -9,8 +9,9 @@
 
 -- name: incident_lock_open
 -- The open incidents of these (schedule, kind) pairs, locked until the transaction ends. Asked
--- after every finish, for each schedule that had a run end (a success resolves): the arrays
--- go in binary (db/queries.py).
+-- after a finish whose runs may open or resolve one (a failure; a success of a schedule with
+-- an incident open, schedule_record_outcomes `resolvable`): the arrays go in binary
+-- (db/queries.py).
 SELECT i.*
 FROM alert_incidents i
 JOIN unnest(%(trigger_ids)b::uuid[], %(kinds)b::text[]) AS u(trigger_id, kind)

@@ -121,6 +121,20 @@ async def test_a_failing_schedule_opens_one_incident_then_resolves_it(conn: Conn
     assert resolved["resolvedAt"] is not None and resolved["occurrences"] == 3
 
 
+async def _two_runs_ended_together(conn: Conn, answered: list[tuple[int, Outcome]]) -> UUID:
+    """A schedule whose runs of the first two minutes end in one finish: `answered` gives,
+    in the order the answers arrived, each run's minute (0 or 1) and its outcome. Its id."""
+    schedule_id = await _schedule(conn, max_attempts=1, overlap_policy="allow_all")
+    for minute in range(2):
+        await dispatch_once(conn, now=T0 + timedelta(minutes=minute, milliseconds=5), alerts=POLICY)
+    started = await start_batch(conn, await _pending(conn), now=T0 + timedelta(minutes=1))
+    by_minute = sorted(started, key=lambda attempt: attempt.scheduled_at)
+    ended = T0 + timedelta(minutes=1, seconds=1)
+    answers = [Answer(by_minute[minute], outcome, ended) for minute, outcome in answered]
+    await finish_batch(conn, answers, alerts=POLICY)
+    return schedule_id
+
+
 async def test_a_failure_and_a_success_ended_together_open_and_resolve_run_failed(
     conn: Conn,
 ) -> None:
@@ -128,23 +142,42 @@ async def test_a_failure_and_a_success_ended_together_open_and_resolve_run_faile
     fold, no query), but one that ends in the same finish as a failure of its schedule, after
     it, resolves the run.failed that failure opened; later successes, with nothing open
     again, leave the incident alone."""
-    schedule_id = await _schedule(conn, max_attempts=1, overlap_policy="allow_all")
     await _channel(conn)
-    for minute in range(2):
-        await dispatch_once(conn, now=T0 + timedelta(minutes=minute, milliseconds=5), alerts=POLICY)
-    started = await start_batch(conn, await _pending(conn), now=T0 + timedelta(minutes=1))
-    first, second = sorted(started, key=lambda attempt: attempt.scheduled_at)
-    ended = T0 + timedelta(minutes=1, seconds=1)
-    await finish_batch(
-        conn, [Answer(first, FAILED, ended), Answer(second, OK, ended)], alerts=POLICY
-    )
+    schedule_id = await _two_runs_ended_together(conn, [(0, FAILED), (1, OK)])
     [incident] = await _incidents(conn, schedule_id)
     assert (incident["kind"], incident["state"]) == ("run.failed", "resolved")
-    assert [d["event_type"] for d in await _deliveries(conn)] == [
+    # Both announced in one transaction: the same created_at, so no order to compare.
+    assert sorted(d["event_type"] for d in await _deliveries(conn)) == [
         "incident.opened",
         "incident.resolved",
     ]
     await _run_slot(conn, 2, OK)
+    assert [i["state"] for i in await _incidents(conn, schedule_id)] == ["resolved"]
+
+
+async def test_a_success_then_a_failure_ended_together_leave_run_failed_open(
+    conn: Conn,
+) -> None:
+    """Two runs answered against their slots' order, the later one's success first: the runs
+    end in the order of their answers (finish_batch sorts the update's rows by them, whatever
+    the update's plan returns), so the failure comes last and its run.failed stays open."""
+    schedule_id = await _two_runs_ended_together(conn, [(1, OK), (0, FAILED)])
+    [incident] = await _incidents(conn, schedule_id)
+    assert (incident["kind"], incident["state"]) == ("run.failed", "open")
+
+
+async def test_a_deleted_schedule_s_incident_is_not_reopened(conn: Conn) -> None:
+    """A failure of a run still in flight when its schedule was deleted (the delete resolved
+    its incidents) reopens nothing, however recently its incident was announced: nothing
+    would resolve it again."""
+    schedule_id = await _schedule(conn, max_attempts=1)
+    await _channel(conn)
+    await _run_slot(conn, 0, FAILED)
+    service = ScheduleService(conn, "acme", clock=lambda: T0 + timedelta(minutes=1), alerts=POLICY)
+    await service.delete(schedule_id)
+    failed = [IncidentEvent(schedule_id, "run.failed", "open")]
+    async with conn.transaction():
+        await record_events(conn, failed, POLICY, now=T0 + timedelta(minutes=2))
     assert [i["state"] for i in await _incidents(conn, schedule_id)] == ["resolved"]
 
 
